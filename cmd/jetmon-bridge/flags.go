@@ -1,0 +1,81 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// newFlagSet returns a flag set that reports errors instead of exiting.
+func newFlagSet(name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: %s\n\nflags (each also settable as JETMON_<NAME>; the flag wins):\n", usage)
+		fs.SetOutput(os.Stderr)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	return fs
+}
+
+// parseFlags parses args, then fills every flag not given on the command
+// line from its JETMON_<NAME> environment variable (dashes become
+// underscores: -read-timeout reads JETMON_READ_TIMEOUT).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
+			return usageError{errors.New("help requested")}
+		}
+		return usageError{fmt.Errorf("%v (run with -h for the flags)", err)}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q (run with -h for the flags)", fs.Arg(0))}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		env := EnvName(f.Name)
+		if v, ok := os.LookupEnv(env); ok {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = usageError{fmt.Errorf("environment variable %s: %v", env, e)}
+			}
+		}
+	})
+	return err
+}
+
+// EnvName is the environment variable that backs a flag.
+func EnvName(flagName string) string {
+	return "JETMON_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// versionString is the release and the VCS revision it was built from.
+func versionString() string {
+	rev, dirty := "unknown", ""
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = "+dirty"
+				}
+			}
+		}
+	}
+	return fmt.Sprintf("jetmon-bridge %s (revision %s%s)", version, rev, dirty)
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/automattic/jetmon-bridge/server"
+	"github.com/automattic/jetmon-bridge/store"
+)
+
+// serveConfig is the daemon's command line.
+type serveConfig struct {
+	dsn, addr, writeDSN, token string
+	readTimeout                time.Duration
+	write, showVersion         bool
+	bucket                     uint
+}
+
+func parseServeFlags(args []string) (*serveConfig, error) {
+	c := &serveConfig{}
+	fs := newFlagSet("jetmon-bridge", "jetmon-bridge [serve] -dsn DSN [flags]")
+	fs.StringVar(&c.dsn, "dsn", "", "MySQL DSN of the Jetmon read replica (required)")
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:7400", "listen address (host:port)")
+	fs.DurationVar(&c.readTimeout, "read-timeout", 5*time.Second, "bound on every database query a request makes")
+	fs.BoolVar(&c.write, "write", false, "enable POST and DELETE /monitors")
+	fs.StringVar(&c.writeDSN, "write-dsn", "", "MySQL DSN of Jetmon's primary; required with -write")
+	fs.StringVar(&c.token, "token", "", "bearer token every request must carry; empty disables auth")
+	fs.UintVar(&c.bucket, "bucket", 0, "bucket_no given to monitors created in write mode (0..511)")
+	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if c.showVersion {
+		return c, nil
+	}
+	switch {
+	case c.dsn == "":
+		return nil, usageError{errors.New("-dsn is required: give the replica's DSN, e.g. -dsn 'user:password@tcp(replica:3306)/jetmon_db' or JETMON_DSN")}
+	case c.write && c.writeDSN == "":
+		return nil, usageError{errors.New("-write needs -write-dsn: give the DSN of Jetmon's primary, where monitors are created")}
+	case !c.write && c.writeDSN != "":
+		return nil, usageError{errors.New("-write-dsn is set but -write is not: add -write to enable the write endpoints, or drop -write-dsn")}
+	case c.bucket > 511:
+		return nil, usageError{fmt.Errorf("-bucket %d is out of range: Jetmon buckets are 0..511", c.bucket)}
+	case c.readTimeout <= 0:
+		return nil, usageError{errors.New("-read-timeout must be positive")}
+	}
+	if _, _, err := net.SplitHostPort(c.addr); err != nil {
+		return nil, usageError{fmt.Errorf("-addr %q is not host:port: %v", c.addr, err)}
+	}
+	return c, nil
+}
+
+func runServe(args []string) error {
+	c, err := parseServeFlags(args)
+	if err != nil {
+		return err
+	}
+	if c.showVersion {
+		fmt.Println(versionString())
+		return nil
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	slog.SetDefault(log)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	replica, err := store.Open("-dsn", c.dsn, c.readTimeout)
+	if err != nil {
+		return err
+	}
+	defer replica.Close()
+	if err := replica.Ping(ctx); err != nil {
+		return fmt.Errorf("replica (-dsn): %w", err)
+	}
+
+	cfg := server.Config{
+		History:  &server.History{Synthesizer: replica},
+		Monitors: replica,
+		Bucket:   uint16(c.bucket),
+		Token:    c.token,
+		Logger:   log,
+		Health: func(ctx context.Context) (map[string]any, error) {
+			return nil, replica.Ping(ctx)
+		},
+	}
+	if c.write {
+		primary, err := store.Open("-write-dsn", c.writeDSN, c.readTimeout)
+		if err != nil {
+			return err
+		}
+		defer primary.Close()
+		if err := primary.CheckWritable(ctx); err != nil {
+			return err
+		}
+		cfg.Writer = primary
+	}
+	api := server.New(cfg)
+
+	var g runGroup
+	g.add(func() error { <-ctx.Done(); return nil }, func(error) { stop() })
+	addHTTPServer(&g, c.addr, api.Handler(), log)
+	log.Info("jetmon-bridge started", "addr", c.addr, "write", c.write, "version", version)
+	err = g.run()
+	log.Info("jetmon-bridge stopped")
+	return err
+}
+
+// addHTTPServer serves h on addr until interrupted, then drains in-flight
+// requests for up to 10 s.
+func addHTTPServer(g *runGroup, addr string, h http.Handler, log *slog.Logger) {
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, lnErr := net.Listen("tcp", addr)
+	g.add(func() error {
+		if lnErr != nil {
+			return fmt.Errorf("listen on %s (-addr): %w", addr, lnErr)
+		}
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}, func(error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+}

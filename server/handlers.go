@@ -1,0 +1,156 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	bridge "github.com/automattic/jetmon-bridge"
+	"github.com/automattic/jetmon-bridge/store"
+)
+
+// timeLayout is RFC 3339 with all nine digits of nanoseconds.
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+func (s *Server) getTime(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"time": s.now().UTC().Format(timeLayout)})
+}
+
+func (s *Server) getMonitor(w http.ResponseWriter, r *http.Request) {
+	u, err := single(r.URL.Query(), "url")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	m, err := s.cfg.Monitors.ActiveMonitor(r.Context(), u)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, "no active monitor for this url")
+	case err != nil:
+		s.fail(w, r, err)
+	default:
+		writeJSON(w, http.StatusOK, m.JSON())
+	}
+}
+
+func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
+	q, err := ParseEventsQuery(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	events, coverage, err := s.cfg.History.Events(r.Context(), q.BlogID, q.Since, q.Until)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set(bridge.CoverageHeader, string(coverage))
+	body := bridge.AppendEventsJSON(make([]byte, 0, 64+len(events)*200), events)
+	writeBody(w, http.StatusOK, append(body, '\n'))
+}
+
+func (s *Server) getHealth(w http.ResponseWriter, r *http.Request) {
+	body := map[string]any{}
+	var err error
+	if s.cfg.Health != nil {
+		var extra map[string]any
+		extra, err = s.cfg.Health(r.Context())
+		for k, v := range extra {
+			body[k] = v
+		}
+	}
+	if err != nil {
+		body["status"], body["error"] = "error", err.Error()
+		writeJSON(w, http.StatusServiceUnavailable, body)
+		return
+	}
+	body["status"] = "ok"
+	writeJSON(w, http.StatusOK, body)
+}
+
+// maxBodyBytes bounds POST /monitors bodies.
+const maxBodyBytes = 4 << 10
+
+func (s *Server) postMonitor(w http.ResponseWriter, r *http.Request) {
+	raw, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "read body: "+err.Error())
+		return
+	}
+	if len(raw) > maxBodyBytes {
+		writeError(w, http.StatusBadRequest, "request body exceeds 4096 bytes")
+		return
+	}
+	u, err := ParseMonitorBody(raw)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	m, created, err := s.cfg.Writer.Activate(r.Context(), u, s.cfg.Bucket)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	code := http.StatusOK
+	if created {
+		code = http.StatusCreated
+	}
+	writeJSON(w, code, m.JSON())
+}
+
+// ParseMonitorBody decodes a POST /monitors body: exactly {"url": "..."}
+// with a valid monitor URL.
+func ParseMonitorBody(raw []byte) (string, error) {
+	var body struct {
+		URL *string `json:"url"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		return "", errors.New("body must be a JSON object {\"url\": \"https://...\"}: " + err.Error())
+	}
+	if dec.More() {
+		return "", errors.New("body must hold a single JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return "", errors.New("body must hold a single JSON object")
+	}
+	if body.URL == nil {
+		return "", errors.New("body lacks \"url\"")
+	}
+	if err := ValidateMonitorURL(*body.URL); err != nil {
+		return "", err
+	}
+	return *body.URL, nil
+}
+
+func (s *Server) deleteMonitor(w http.ResponseWriter, r *http.Request) {
+	u, err := single(r.URL.Query(), "url")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	err = s.cfg.Writer.Deactivate(r.Context(), u)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, "no monitor has this url")
+	case err != nil:
+		s.fail(w, r, err)
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// fail answers an internal error: 504 when the request's time ran out, 503
+// otherwise (the database is what fails), and logs it.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	code := http.StatusServiceUnavailable
+	if errors.Is(err, context.DeadlineExceeded) {
+		code = http.StatusGatewayTimeout
+	}
+	writeError(w, code, err.Error())
+}

@@ -1,0 +1,101 @@
+// Package server answers the bridge's HTTP API (SPEC §3): monitor lookups,
+// event histories and health, plus the write endpoints in write mode. It
+// reads from the journal and the store; it never writes to the journal.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	bridge "github.com/automattic/jetmon-bridge"
+	"github.com/gorilla/mux"
+)
+
+// Monitors looks up active monitors by URL.
+type Monitors interface {
+	ActiveMonitor(ctx context.Context, url string) (bridge.Monitor, error)
+}
+
+// Writer creates and deactivates monitors on Jetmon's primary.
+type Writer interface {
+	Activate(ctx context.Context, url string, bucket uint16) (m bridge.Monitor, created bool, err error)
+	Deactivate(ctx context.Context, url string) error
+}
+
+// HealthFunc reports the health of what the server depends on. Extra fields
+// are merged into the /healthz body; an error makes it a 503.
+type HealthFunc func(ctx context.Context) (extra map[string]any, err error)
+
+// Config wires a Server to its sources.
+type Config struct {
+	// History answers /events.
+	History *History
+	// Monitors answers GET /monitors.
+	Monitors Monitors
+	// Writer, when set, turns on POST and DELETE /monitors.
+	Writer Writer
+	// Bucket is the bucket_no of created monitors.
+	Bucket uint16
+	// Token, when set, is the bearer token every route requires.
+	Token string
+	// Health answers /healthz.
+	Health HealthFunc
+	// Logger receives request errors; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is the HTTP API. Other packages add routes to Router before serving.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+	Router *mux.Router
+}
+
+// New builds the API's routes.
+func New(cfg Config) *Server {
+	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, Router: mux.NewRouter()}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	r := s.Router
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusNotFound, "no such route")
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+	})
+	r.HandleFunc("/time", s.getTime).Methods(http.MethodGet)
+	r.HandleFunc("/events", s.getEvents).Methods(http.MethodGet)
+	r.HandleFunc("/healthz", s.getHealth).Methods(http.MethodGet)
+	r.HandleFunc("/health", s.getHealth).Methods(http.MethodGet)
+	r.HandleFunc("/monitors", s.getMonitor).Methods(http.MethodGet)
+	if cfg.Writer != nil {
+		r.HandleFunc("/monitors", s.postMonitor).Methods(http.MethodPost)
+		r.HandleFunc("/monitors", s.deleteMonitor).Methods(http.MethodDelete)
+	} else {
+		r.HandleFunc("/monitors", writeDisabled).Methods(http.MethodPost, http.MethodDelete)
+	}
+	return s
+}
+
+// Handler returns the API with authentication in front of every route.
+func (s *Server) Handler() http.Handler {
+	var h http.Handler = s.Router
+	if s.cfg.Token != "" {
+		h = RequireToken(s.cfg.Token, h)
+	}
+	return h
+}
+
+func writeDisabled(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Allow", http.MethodGet)
+	writeError(w, http.StatusMethodNotAllowed, "write endpoints are disabled: start the bridge with -write and -write-dsn pointing at Jetmon's primary")
+}

@@ -1,0 +1,187 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	bridge "github.com/automattic/jetmon-bridge"
+	"github.com/go-sql-driver/mysql"
+)
+
+// DB is a connection pool on one Jetmon database whose every query is bounded
+// by a timeout.
+type DB struct {
+	sql     *sql.DB
+	cfg     *mysql.Config
+	timeout time.Duration
+}
+
+// Open connects to the database a DSN names. flag names the DSN's flag in
+// errors. It does not contact the server; Ping does.
+func Open(flag, dsn string, timeout time.Duration) (*DB, error) {
+	cfg, err := ParseDSN(flag, dsn)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", flag, redactErr(err))
+	}
+	db := sql.OpenDB(conn)
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(8)
+	db.SetConnMaxIdleTime(time.Minute)
+	return &DB{sql: db, cfg: cfg, timeout: timeout}, nil
+}
+
+// Config returns the parsed DSN (with the bridge's session settings).
+func (d *DB) Config() *mysql.Config { return d.cfg.Clone() }
+
+// SQL returns the underlying pool.
+func (d *DB) SQL() *sql.DB { return d.sql }
+
+// Close closes the pool.
+func (d *DB) Close() error { return d.sql.Close() }
+
+func (d *DB) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d.timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d.timeout)
+}
+
+// Ping checks that the server answers a query.
+func (d *DB) Ping(ctx context.Context) error {
+	ctx, cancel := d.bound(ctx)
+	defer cancel()
+	var one int
+	if err := d.sql.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("%s does not answer: %w", d.cfg.Addr, err)
+	}
+	return nil
+}
+
+const monitorColumns = "jetpack_monitor_site_id, blog_id, monitor_url, monitor_active, site_status, last_status_change"
+
+func scanMonitor(rows *sql.Rows) (bridge.Monitor, error) {
+	var m bridge.Monitor
+	var active, status uint8
+	var changed sql.NullTime
+	if err := rows.Scan(&m.SiteID, &m.BlogID, &m.URL, &active, &status, &changed); err != nil {
+		return m, err
+	}
+	m.Active, m.Status = active != 0, bridge.Status(status)
+	if changed.Valid {
+		m.LastStatusChange = changed.Time.UTC()
+	}
+	return m, nil
+}
+
+// monitorsByURL returns the rows whose monitor_url is exactly url. MySQL
+// compares strings case- and trailing-space-insensitively, so the index finds
+// candidates and Go keeps the exact matches.
+func monitorsByURL(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, url string) ([]bridge.Monitor, error) {
+	rows, err := q.QueryContext(ctx, "SELECT "+monitorColumns+" FROM "+bridge.Table+
+		" WHERE monitor_url = ? ORDER BY jetpack_monitor_site_id", url)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []bridge.Monitor
+	for rows.Next() {
+		m, err := scanMonitor(rows)
+		if err != nil {
+			return nil, err
+		}
+		if m.URL == url {
+			out = append(out, m)
+		}
+	}
+	return out, rows.Err()
+}
+
+// ErrNotFound is returned when no monitor matches.
+var ErrNotFound = errors.New("no monitor found")
+
+// ActiveMonitor returns the active monitor whose URL is exactly url.
+func (d *DB) ActiveMonitor(ctx context.Context, url string) (bridge.Monitor, error) {
+	ctx, cancel := d.bound(ctx)
+	defer cancel()
+	ms, err := monitorsByURL(ctx, d.sql, url)
+	if err != nil {
+		return bridge.Monitor{}, fmt.Errorf("look up monitor: %w", err)
+	}
+	for _, m := range ms {
+		if m.Active {
+			return m, nil
+		}
+	}
+	return bridge.Monitor{}, ErrNotFound
+}
+
+// LatestChange returns the blog's monitor row whose status changed last: the
+// one v1 synthesis speaks for.
+func (d *DB) LatestChange(ctx context.Context, blogID uint64) (bridge.Monitor, error) {
+	ctx, cancel := d.bound(ctx)
+	defer cancel()
+	rows, err := d.sql.QueryContext(ctx, "SELECT "+monitorColumns+" FROM "+bridge.Table+
+		" WHERE blog_id = ? ORDER BY last_status_change DESC, jetpack_monitor_site_id DESC LIMIT 1", blogID)
+	if err != nil {
+		return bridge.Monitor{}, fmt.Errorf("read blog %d: %w", blogID, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return bridge.Monitor{}, fmt.Errorf("read blog %d: %w", blogID, err)
+		}
+		return bridge.Monitor{}, ErrNotFound
+	}
+	m, err := scanMonitor(rows)
+	if err != nil {
+		return bridge.Monitor{}, fmt.Errorf("read blog %d: %w", blogID, err)
+	}
+	return m, nil
+}
+
+// AllMonitors calls fn for every row of the table, in primary-key order, in
+// pages, so memory stays bounded whatever the table's size.
+func (d *DB) AllMonitors(ctx context.Context, fn func(bridge.Monitor) error) error {
+	var after uint64
+	for {
+		qctx, cancel := d.bound(ctx)
+		rows, err := d.sql.QueryContext(qctx, "SELECT "+monitorColumns+" FROM "+bridge.Table+
+			" WHERE jetpack_monitor_site_id > ? ORDER BY jetpack_monitor_site_id LIMIT 5000", after)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("read monitors: %w", err)
+		}
+		n := 0
+		for rows.Next() {
+			m, err := scanMonitor(rows)
+			if err == nil {
+				err = fn(m)
+			}
+			if err != nil {
+				rows.Close()
+				cancel()
+				return err
+			}
+			after = m.SiteID
+			n++
+		}
+		err = rows.Err()
+		rows.Close()
+		cancel()
+		if err != nil {
+			return fmt.Errorf("read monitors: %w", err)
+		}
+		if n < 5000 {
+			return nil
+		}
+	}
+}
