@@ -140,6 +140,7 @@ func (s *Server) deleteMonitor(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.fail(w, r, err)
 	default:
+		w.Header().Set("Content-Type", "application/json") // every response is JSON (SPEC §3)
 		w.WriteHeader(http.StatusNoContent)
 	}
 }

@@ -78,6 +78,14 @@ func ParseTime(s string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
+	// time.Parse also takes a comma before the fraction and offsets such as
+	// +24:00 or +23:60, which RFC 3339 does not.
+	if s[19] == ',' {
+		return time.Time{}, fmt.Errorf("not RFC 3339")
+	}
+	if n := len(s); s[n-1] != 'Z' && (s[n-5:n-3] > "23" || s[n-2:] > "59") {
+		return time.Time{}, fmt.Errorf("not RFC 3339")
+	}
 	return t.UTC(), nil
 }
 

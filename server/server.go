@@ -66,6 +66,9 @@ func New(cfg Config) *Server {
 		s.now = time.Now
 	}
 	r := s.Router
+	// mux would answer an unclean path ("//time", "/./time") with a bodiless
+	// 301, not JSON, which a client follows with GET even for a POST.
+	r.SkipClean(true)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route")
 	})
