@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -22,6 +23,11 @@ type serveConfig struct {
 	readTimeout                time.Duration
 	write, showVersion         bool
 	bucket                     uint
+
+	journalPath     string
+	serverID        uint
+	heartbeat       time.Duration
+	monitorInterval time.Duration
 }
 
 func parseServeFlags(args []string) (*serveConfig, error) {
@@ -35,6 +41,10 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.StringVar(&c.token, "token", "", "bearer token every request must carry; empty disables auth")
 	fs.UintVar(&c.bucket, "bucket", 0, "bucket_no given to monitors created in write mode (0..511)")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
+	fs.StringVar(&c.journalPath, "journal", "jetmon-bridge.journal", "bbolt journal file; empty turns the binlog follower off (pure v1 synthesis)")
+	fs.UintVar(&c.serverID, "server-id", 0, "replication server id, unique among the replica's replicas; 0 chooses one once and keeps it in the journal")
+	fs.DurationVar(&c.heartbeat, "heartbeat", 30*time.Second, "replication heartbeat period; a silent connection is dropped after 3")
+	fs.DurationVar(&c.monitorInterval, "monitor-interval", 10*time.Second, "Monitor sampling and health-check interval")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -52,6 +62,12 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 		return nil, usageError{fmt.Errorf("-bucket %d is out of range: Jetmon buckets are 0..511", c.bucket)}
 	case c.readTimeout <= 0:
 		return nil, usageError{errors.New("-read-timeout must be positive")}
+	case c.serverID > math.MaxUint32:
+		return nil, usageError{fmt.Errorf("-server-id %d does not fit in 32 bits", c.serverID)}
+	case c.heartbeat < 100*time.Millisecond:
+		return nil, usageError{errors.New("-heartbeat must be at least 100ms")}
+	case c.monitorInterval < 10*time.Millisecond:
+		return nil, usageError{errors.New("-monitor-interval must be at least 10ms")}
 	}
 	if _, _, err := net.SplitHostPort(c.addr); err != nil {
 		return nil, usageError{fmt.Errorf("-addr %q is not host:port: %v", c.addr, err)}
@@ -83,15 +99,29 @@ func runServe(args []string) error {
 		return fmt.Errorf("replica (-dsn): %w", err)
 	}
 
+	history := &server.History{Synthesizer: replica}
+	health := func(ctx context.Context) (map[string]any, error) { return nil, replica.Ping(ctx) }
+	var g runGroup
+	if c.journalPath != "" {
+		f, err := openFollower(ctx, c, replica, log)
+		if err != nil {
+			return err
+		}
+		defer f.journal.Close()
+		history.Journal = f.journal
+		health = f.health(replica)
+		g.addContext(ctx, f.runForever)
+	} else {
+		log.Warn("-journal is empty: the binlog follower is off and /events only synthesizes, as the v1 bridge did")
+	}
+
 	cfg := server.Config{
-		History:  &server.History{Synthesizer: replica},
+		History:  history,
 		Monitors: replica,
 		Bucket:   uint16(c.bucket),
 		Token:    c.token,
 		Logger:   log,
-		Health: func(ctx context.Context) (map[string]any, error) {
-			return nil, replica.Ping(ctx)
-		},
+		Health:   health,
 	}
 	if c.write {
 		primary, err := store.Open("-write-dsn", c.writeDSN, c.readTimeout)
@@ -106,7 +136,6 @@ func runServe(args []string) error {
 	}
 	api := server.New(cfg)
 
-	var g runGroup
 	g.add(func() error { <-ctx.Done(); return nil }, func(error) { stop() })
 	addHTTPServer(&g, c.addr, api.Handler(), log)
 	log.Info("jetmon-bridge started", "addr", c.addr, "write", c.write, "version", version)

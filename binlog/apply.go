@@ -1,0 +1,364 @@
+package binlog
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"regexp"
+	"time"
+
+	bridge "github.com/automattic/jetmon-bridge"
+	"github.com/automattic/jetmon-bridge/journal"
+	"github.com/go-mysql-org/go-mysql/replication"
+)
+
+// maxBatchAge bounds how long a commit can be deferred while catching up.
+const maxBatchAge = 250 * time.Millisecond
+
+// applier turns a stream of binlog events into journal batches. It keeps
+// the transaction being read apart from the batch of finished ones, so a
+// stream that breaks mid-transaction loses nothing that was committed and
+// commits nothing that was not.
+type applier struct {
+	f      *Follower
+	lay    layout
+	schema []byte
+	table  []byte
+
+	pos     Position // after the last event read
+	cp      journal.Checkpoint
+	inTxn   bool
+	txn     []change
+	txnTime time.Time
+
+	batch      journal.Batch
+	batchStart time.Time
+	monitors   map[uint64]*change // the batch's final row state per site
+	batchPos   Position
+	dirty      bool // batch holds a checkpoint to commit
+}
+
+// change is one row-level change: a new row image, or a deletion.
+type change struct {
+	monitor bridge.Monitor
+	deleted bool
+	event   *bridge.Event
+}
+
+func newApplier(f *Follower, cp journal.Checkpoint, lay layout) *applier {
+	return &applier{
+		f: f, lay: lay, cp: cp,
+		schema:   []byte(f.cfg.DSN.DBName),
+		table:    []byte(bridge.Table),
+		pos:      Position{cp.File, cp.Pos},
+		monitors: map[uint64]*change{},
+	}
+}
+
+// loop applies events until the stream fails or ctx ends. It commits the
+// batch whenever the stream has nothing more buffered, so a live change is
+// durable within one fsync of arriving, while a backlog shares commits.
+func (a *applier) loop(ctx context.Context, events <-chan *replication.BinlogEvent, streamErr <-chan error, ready func()) error {
+	for {
+		var ev *replication.BinlogEvent
+		if a.dirty {
+			select {
+			case ev = <-events:
+			case <-ctx.Done():
+				return a.flush()
+			default:
+				if err := a.flush(); err != nil {
+					return err
+				}
+				continue
+			}
+		} else {
+			select {
+			case ev = <-events:
+			case err := <-streamErr:
+				// Apply what arrived before the failure, then report it.
+				for {
+					select {
+					case ev := <-events:
+						if aerr := a.apply(ev); aerr != nil {
+							return aerr
+						}
+						continue
+					default:
+					}
+					break
+				}
+				if ferr := a.flush(); ferr != nil {
+					return ferr
+				}
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("replication stream from %s broke: %w", a.f.cfg.DSN.Addr, err)
+			case <-ctx.Done():
+				return a.flush()
+			}
+		}
+		ready()
+		if err := a.apply(ev); err != nil {
+			return err
+		}
+		if a.dirty && (a.batch.Transactions >= a.f.cfg.MaxBatch || time.Since(a.batchStart) > maxBatchAge) {
+			if err := a.flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// apply handles one event.
+func (a *applier) apply(ev *replication.BinlogEvent) error {
+	h := ev.Header
+	if hb, ok := ev.Event.(*replication.HeartbeatEvent); ok {
+		return a.heartbeat(hb)
+	}
+	// Positions only grow within a file. Events the server re-sends when a
+	// stream starts (the format description, MariaDB's GTID list) carry
+	// their original, earlier positions and must not move the checkpoint
+	// back.
+	if h.LogPos > a.pos.Pos {
+		a.pos.Pos = h.LogPos
+	}
+	switch e := ev.Event.(type) {
+	case *replication.RotateEvent:
+		a.pos = Position{string(e.NextLogName), uint32(e.Position)}
+		a.settleIdle()
+		return nil
+	case *replication.MariadbGTIDEvent:
+		a.begin(h)
+		if e.IsStandalone() {
+			a.inTxn = false // a DDL or other statement without COMMIT follows
+		}
+		return nil
+	case *replication.GTIDEvent:
+		return nil // MySQL: BEGIN follows as a query event
+	case *replication.QueryEvent:
+		return a.query(h, e)
+	case *replication.TableMapEvent:
+		return nil
+	case *replication.RowsEvent:
+		return a.rows(h, e)
+	case *replication.XIDEvent:
+		return a.commit(h, e.GSet)
+	case *replication.TransactionPayloadEvent:
+		for _, inner := range e.Events {
+			if err := a.apply(inner); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	a.settleIdle()
+	return nil
+}
+
+func (a *applier) begin(h *replication.EventHeader) {
+	a.inTxn, a.txn, a.txnTime = true, a.txn[:0], time.Unix(int64(h.Timestamp), 0).UTC()
+}
+
+// settleIdle advances the checkpoint over an event outside any transaction.
+func (a *applier) settleIdle() {
+	if a.inTxn || a.pos.Pos == 0 {
+		return
+	}
+	a.cp.File, a.cp.Pos = a.pos.File, a.pos.Pos
+	a.markDirty()
+}
+
+func (a *applier) markDirty() {
+	if !a.dirty {
+		a.dirty, a.batchStart = true, time.Now()
+	}
+	a.batchPos = a.pos
+}
+
+var ddlPattern = regexp.MustCompile(`(?i)^\s*(ALTER|RENAME|DROP|TRUNCATE|CREATE)\b`)
+
+func (a *applier) query(h *replication.EventHeader, e *replication.QueryEvent) error {
+	q := bytes.TrimSpace(e.Query)
+	switch {
+	case bytes.EqualFold(q, []byte("BEGIN")):
+		a.begin(h)
+		return nil
+	case bytes.EqualFold(q, []byte("COMMIT")):
+		return a.commit(h, e.GSet)
+	}
+	// Any other statement commits on its own (DDL, or a statement-logged
+	// change to a non-transactional table).
+	if ddlPattern.Match(q) && bytes.Contains(bytes.ToLower(q), a.table) {
+		if err := a.reloadLayout(); err != nil {
+			return err
+		}
+	}
+	a.inTxn = true
+	return a.commit(h, e.GSet)
+}
+
+// reloadLayout re-reads the table's columns after DDL on it, so rows that
+// follow decode by the new layout. A catch-up across several schema changes
+// would read a layout newer than the rows; the column-count check in rows
+// catches that rather than mis-decoding.
+func (a *applier) reloadLayout() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cols, err := readColumns(ctx, a.f.cfg.DB, a.f.cfg.DSN.DBName)
+	if err != nil {
+		return fmt.Errorf("re-read columns after DDL on %s: %w", bridge.Table, err)
+	}
+	lay, err := newLayout(cols)
+	if err != nil {
+		return err
+	}
+	a.lay = lay
+	a.cp.Columns = cols
+	a.f.log.Info("table layout changed", "columns", cols)
+	return nil
+}
+
+func (a *applier) rows(h *replication.EventHeader, e *replication.RowsEvent) error {
+	if e.Table == nil || !bytes.Equal(e.Table.Table, a.table) || !bytes.Equal(e.Table.Schema, a.schema) {
+		return nil
+	}
+	lay := a.lay
+	if names := e.Table.ColumnNameString(); len(names) > 0 {
+		// binlog_row_metadata=FULL names the columns: trust the event.
+		var err error
+		if lay, err = newLayout(names); err != nil {
+			return err
+		}
+	} else if int(e.Table.ColumnCount) != len(lay.names) {
+		return fmt.Errorf("%s has %d columns in the binlog at %s but %d in the layout the bridge knows (%v): "+
+			"set binlog_row_metadata=FULL on the replica so rows decode across schema changes",
+			bridge.Table, e.Table.ColumnCount, a.pos, len(lay.names), lay.names)
+	}
+	for _, skipped := range e.SkippedColumns {
+		if len(skipped) > 0 {
+			return fmt.Errorf("row images of %s at %s lack columns: set binlog_row_image=FULL on the replica", bridge.Table, a.pos)
+		}
+	}
+	if !a.inTxn {
+		a.begin(h)
+	}
+	at := time.Unix(int64(h.Timestamp), 0).UTC()
+	switch h.EventType {
+	case replication.WRITE_ROWS_EVENTv0, replication.WRITE_ROWS_EVENTv1, replication.WRITE_ROWS_EVENTv2:
+		for _, row := range e.Rows {
+			m, err := lay.decodeRow(row)
+			if err != nil {
+				return fmt.Errorf("decode inserted row at %s: %w", a.pos, err)
+			}
+			a.txn = append(a.txn, change{monitor: m})
+		}
+	case replication.DELETE_ROWS_EVENTv0, replication.DELETE_ROWS_EVENTv1, replication.DELETE_ROWS_EVENTv2:
+		for _, row := range e.Rows {
+			m, err := lay.decodeRow(row)
+			if err != nil {
+				return fmt.Errorf("decode deleted row at %s: %w", a.pos, err)
+			}
+			a.txn = append(a.txn, change{monitor: m, deleted: true})
+		}
+	case replication.UPDATE_ROWS_EVENTv0, replication.UPDATE_ROWS_EVENTv1, replication.UPDATE_ROWS_EVENTv2,
+		replication.PARTIAL_UPDATE_ROWS_EVENT:
+		if len(e.Rows)%2 != 0 {
+			return fmt.Errorf("update at %s has an odd number of row images", a.pos)
+		}
+		for i := 0; i < len(e.Rows); i += 2 {
+			before, err := lay.decodeRow(e.Rows[i])
+			if err != nil {
+				return fmt.Errorf("decode row before update at %s: %w", a.pos, err)
+			}
+			after, err := lay.decodeRow(e.Rows[i+1])
+			if err != nil {
+				return fmt.Errorf("decode row after update at %s: %w", a.pos, err)
+			}
+			c := change{monitor: after}
+			if ev, ok := bridge.Transition(before, after, at); ok {
+				c.event = &ev
+			}
+			if before.SiteID != after.SiteID {
+				a.txn = append(a.txn, change{monitor: before, deleted: true})
+			}
+			a.txn = append(a.txn, c)
+		}
+	}
+	return nil
+}
+
+// commit ends the current transaction: its changes join the batch with the
+// checkpoint after it.
+func (a *applier) commit(h *replication.EventHeader, gset interface{ String() string }) error {
+	if !a.inTxn {
+		a.settleIdle()
+		return nil
+	}
+	a.inTxn = false
+	for i := range a.txn {
+		c := a.txn[i]
+		if c.event != nil {
+			a.batch.Events = append(a.batch.Events, *c.event)
+			c.event = nil
+		}
+		a.monitors[c.monitor.SiteID] = &c
+	}
+	a.txn = a.txn[:0]
+	a.cp.File, a.cp.Pos = a.pos.File, a.pos.Pos
+	if gset != nil && a.f.cfg.Info.GTID {
+		if s := gset.String(); s != "" {
+			a.cp.GTIDSet = s
+		}
+	}
+	if t := time.Unix(int64(h.Timestamp), 0).UTC(); t.After(a.batch.CoveredTo) {
+		a.batch.CoveredTo = t
+	}
+	a.batch.Transactions++
+	a.markDirty()
+	return nil
+}
+
+// heartbeat arrives when the server has had nothing more to send for a
+// period: every event before it has been applied, so once the batch is
+// committed, coverage reaches now.
+func (a *applier) heartbeat(*replication.HeartbeatEvent) error {
+	if err := a.flush(); err != nil {
+		return err
+	}
+	if a.inTxn {
+		return nil
+	}
+	now := a.f.now()
+	a.f.cfg.Journal.Confirm(now)
+	b := &journal.Batch{CoveredTo: now.Truncate(time.Second)}
+	return a.f.cfg.Journal.Commit(b)
+}
+
+// flush commits the batch.
+func (a *applier) flush() error {
+	if !a.dirty {
+		return nil
+	}
+	b := &a.batch
+	cp := a.cp.Clone()
+	b.Checkpoint = &cp
+	for site, c := range a.monitors {
+		if c.deleted {
+			b.Deleted = append(b.Deleted, site)
+		} else {
+			b.Monitors = append(b.Monitors, c.monitor)
+		}
+	}
+	if err := a.f.cfg.Journal.Commit(b); err != nil {
+		// Nothing was written; the follower fails and resumes from the
+		// last checkpoint, so the batch is read again from the binlog.
+		return err
+	}
+	a.f.settle(a.batchPos)
+	b.Reset()
+	clear(a.monitors)
+	a.dirty = false
+	return nil
+}

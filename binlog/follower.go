@@ -1,0 +1,336 @@
+package binlog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/automattic/jetmon-bridge/journal"
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+	driver "github.com/go-sql-driver/mysql"
+)
+
+// Config wires a Follower.
+type Config struct {
+	// DSN is the replica's parsed DSN; its database is the one followed.
+	DSN *driver.Config
+	// DB is a pool on the replica for status queries and table snapshots.
+	DB *sql.DB
+	// Journal receives the changes.
+	Journal *journal.Journal
+	// Info is what Preflight learned.
+	Info ServerInfo
+	// ServerID is the replication server id; it must be unique among the
+	// replica's replicas.
+	ServerID uint32
+	// Heartbeat is the replication heartbeat period; a silent connection is
+	// declared dead after three.
+	Heartbeat time.Duration
+	// MaxBatch bounds the transactions grouped into one journal commit.
+	MaxBatch int
+	// Logger receives state changes; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Follower streams the replica's binlog into the journal.
+type Follower struct {
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+
+	mu       sync.Mutex
+	settled  Position // everything before it is committed to the journal or irrelevant
+	received Position // the last event read from the stream
+	state    string
+	lastErr  error
+	moved    chan struct{} // closed when settled advances
+}
+
+// New returns a follower; Run starts it.
+func New(cfg Config) (*Follower, error) {
+	if cfg.DSN == nil || cfg.DB == nil || cfg.Journal == nil {
+		return nil, errors.New("binlog: Config needs DSN, DB and Journal")
+	}
+	if cfg.DSN.Net != "tcp" {
+		return nil, fmt.Errorf("-dsn must use tcp(host:port): replication over %q is not supported", cfg.DSN.Net)
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 30 * time.Second
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 20000
+	}
+	f := &Follower{cfg: cfg, log: cfg.Logger, now: cfg.Now, state: "starting", moved: make(chan struct{})}
+	if f.log == nil {
+		f.log = slog.Default()
+	}
+	if f.now == nil {
+		f.now = time.Now
+	}
+	return f, nil
+}
+
+// Status is the follower's state for /healthz and the Monitor.
+type Status struct {
+	State    string `json:"state"`
+	Position string `json:"position"`
+	Error    string `json:"error,omitempty"`
+}
+
+// Status reports where the follower is.
+func (f *Follower) Status() Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := Status{State: f.state, Position: f.settled.String()}
+	if f.lastErr != nil {
+		s.Error = f.lastErr.Error()
+	}
+	return s
+}
+
+func (f *Follower) setState(state string, err error) {
+	f.mu.Lock()
+	f.state, f.lastErr = state, err
+	f.mu.Unlock()
+}
+
+// settle records that everything before p is durable or irrelevant.
+func (f *Follower) settle(p Position) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if p.File != "" && p.Compare(f.settled) > 0 {
+		f.settled = p
+		close(f.moved)
+		f.moved = make(chan struct{})
+	}
+}
+
+// Run follows the binlog from the journal's checkpoint until ctx ends (nil)
+// or the stream fails (the error says why). It calls ready once streaming.
+// Nothing is lost or repeated across calls: each starts from the checkpoint
+// the journal committed last.
+func (f *Follower) Run(ctx context.Context, ready func()) error {
+	err := f.run(ctx, ready)
+	f.cfg.Journal.Detach()
+	if ctx.Err() != nil {
+		f.setState("stopped", nil)
+		return nil
+	}
+	f.setState("failed", err)
+	return err
+}
+
+func (f *Follower) run(ctx context.Context, ready func()) error {
+	for {
+		cp, ok := f.cfg.Journal.Checkpoint()
+		if !ok {
+			f.log.Info("fresh journal: following from the replica's current position")
+			if err := f.beginSpan(ctx, ""); err != nil {
+				return err
+			}
+			continue
+		}
+		err := f.stream(ctx, cp, ready)
+		var me *mysql.MyError
+		if errors.As(err, &me) && me.Code == mysql.ER_MASTER_FATAL_ERROR_READING_BINLOG {
+			reason := fmt.Sprintf("binlog from %s can no longer be read (%s)", cp, me.Message)
+			f.log.Error("COVERAGE GAP: the journal's checkpoint cannot be resumed (binlog purged?); "+
+				"recording a gap and following from the replica's current position; /events falls back to synthesis inside the gap",
+				"checkpoint", cp.String(), "error", me.Message)
+			if err := f.beginSpan(ctx, reason); err != nil {
+				return err
+			}
+			continue
+		}
+		return err
+	}
+}
+
+// beginSpan starts coverage at the replica's current position with a fresh
+// snapshot of the table's rows, closing the previous span with reason.
+func (f *Follower) beginSpan(ctx context.Context, reason string) error {
+	f.setState("snapshotting", nil)
+	pos, err := CurrentPosition(ctx, f.cfg.DB, f.cfg.Info.Flavor)
+	if err != nil {
+		return err
+	}
+	// Changes committed before this instant may lie before pos; coverage
+	// starts at the next whole second, when every change is after it.
+	start := f.now().Truncate(time.Second).Add(time.Second)
+	cols, err := readColumns(ctx, f.cfg.DB, f.cfg.DSN.DBName)
+	if err != nil {
+		return err
+	}
+	b := &journal.Batch{
+		ResetMonitors: true,
+		Checkpoint: &journal.Checkpoint{
+			Flavor: string(f.cfg.Info.Flavor), File: pos.File, Pos: pos.Pos, Columns: cols,
+		},
+		NewSpan: &journal.SpanStart{Start: start, GapReason: reason},
+	}
+	if f.cfg.Info.GTID {
+		b.Checkpoint.GTIDSet = pos.GTIDSet
+	}
+	// Rows changed after pos but read here are replayed from the binlog
+	// later; replaying a row image is idempotent.
+	if err := snapshotMonitors(ctx, f.cfg.DB, b); err != nil {
+		return err
+	}
+	if err := f.cfg.Journal.Commit(b); err != nil {
+		return err
+	}
+	f.log.Info("coverage span started", "at", start, "position", b.Checkpoint.String(), "monitors", len(b.Monitors))
+	return nil
+}
+
+// syncerConfig builds go-mysql's configuration from the DSN.
+func (f *Follower) syncerConfig(handler replication.EventHandler) (replication.BinlogSyncerConfig, error) {
+	host, portStr, err := net.SplitHostPort(f.cfg.DSN.Addr)
+	if err != nil {
+		host, portStr = f.cfg.DSN.Addr, "3306"
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return replication.BinlogSyncerConfig{}, fmt.Errorf("-dsn port %q: %w", portStr, err)
+	}
+	return replication.BinlogSyncerConfig{
+		ServerID:                f.cfg.ServerID,
+		Flavor:                  string(f.cfg.Info.Flavor),
+		Host:                    host,
+		Port:                    uint16(port),
+		User:                    f.cfg.DSN.User,
+		Password:                f.cfg.DSN.Passwd,
+		TLSConfig:               f.cfg.DSN.TLS,
+		ParseTime:               true,
+		HeartbeatPeriod:         f.cfg.Heartbeat,
+		ReadTimeout:             3 * f.cfg.Heartbeat,
+		DisableRetrySync:        true,
+		SynchronousEventHandler: handler,
+		Logger:                  slog.New(warnOnly{f.log.Handler()}),
+		Localhost:               "jetmon-bridge",
+	}, nil
+}
+
+// stream runs one replication connection from cp until it fails.
+func (f *Follower) stream(ctx context.Context, cp journal.Checkpoint, ready func()) error {
+	lay, err := newLayout(cp.Columns)
+	if len(cp.Columns) == 0 || err != nil {
+		cols, rerr := readColumns(ctx, f.cfg.DB, f.cfg.DSN.DBName)
+		if rerr != nil {
+			return rerr
+		}
+		if lay, err = newLayout(cols); err != nil {
+			return err
+		}
+	}
+	events := make(chan *replication.BinlogEvent, 4096)
+	stop := make(chan struct{})
+	handler := handlerFunc(func(e *replication.BinlogEvent) error {
+		select {
+		case events <- e:
+			return nil
+		case <-stop:
+			return errStopped
+		}
+	})
+	scfg, err := f.syncerConfig(handler)
+	if err != nil {
+		return err
+	}
+	syncer := replication.NewBinlogSyncer(scfg)
+	defer func() { close(stop); syncer.Close() }()
+
+	var streamer *replication.BinlogStreamer
+	if cp.GTIDSet != "" && f.cfg.Info.GTID {
+		gset, err := mysql.ParseGTIDSet(string(f.cfg.Info.Flavor), cp.GTIDSet)
+		if err != nil {
+			return fmt.Errorf("journal checkpoint GTID set %q: %w", cp.GTIDSet, err)
+		}
+		streamer, err = syncer.StartSyncGTID(gset)
+		if err != nil {
+			return fmt.Errorf("start replication at GTID %s: %w", cp.GTIDSet, err)
+		}
+	} else {
+		streamer, err = syncer.StartSync(mysql.Position{Name: cp.File, Pos: cp.Pos})
+		if err != nil {
+			return fmt.Errorf("start replication at %s:%d: %w", cp.File, cp.Pos, err)
+		}
+	}
+	streamErr := make(chan error, 1)
+	go func() {
+		_, err := streamer.GetEvent(ctx) // with a handler set, only errors come out
+		streamErr <- err
+	}()
+
+	a := newApplier(f, cp, lay)
+	f.settle(Position{cp.File, cp.Pos})
+	f.cfg.Journal.Attach(f.probe)
+	f.setState("following", nil)
+	f.log.Info("following the replica's binlog", "from", cp.String(), "server_id", f.cfg.ServerID)
+	readySent := false
+	return a.loop(ctx, events, streamErr, func() {
+		if !readySent {
+			readySent = true
+			if ready != nil {
+				ready()
+			}
+		}
+	})
+}
+
+var errStopped = errors.New("follower stopped")
+
+type handlerFunc func(*replication.BinlogEvent) error
+
+func (h handlerFunc) HandleEvent(e *replication.BinlogEvent) error { return h(e) }
+
+// probe proves to the journal that everything the server had written when
+// it was called is committed: it reads the server's binlog end and waits
+// for the follower to settle at or past it.
+func (f *Follower) probe(ctx context.Context) error {
+	started := f.now()
+	end, err := CurrentPosition(ctx, f.cfg.DB, f.cfg.Info.Flavor)
+	if err != nil {
+		return err
+	}
+	for {
+		f.mu.Lock()
+		reached := f.settled.Compare(end.Position) >= 0
+		moved := f.moved
+		f.mu.Unlock()
+		if reached {
+			f.cfg.Journal.Confirm(started)
+			return nil
+		}
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			return fmt.Errorf("follower still behind %s: %w", end.Position, ctx.Err())
+		}
+	}
+}
+
+// warnOnly passes go-mysql's warnings and errors through and drops its
+// per-rotation chatter.
+type warnOnly struct{ slog.Handler }
+
+func (w warnOnly) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && w.Handler.Enabled(ctx, l)
+}
+
+// Settled returns the position before which everything is committed to the
+// journal, once the follower has started.
+func (f *Follower) Settled() (Position, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.settled, f.settled.File != ""
+}

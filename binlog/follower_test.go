@@ -1,0 +1,136 @@
+package binlog
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bridge "github.com/automattic/jetmon-bridge"
+	"github.com/automattic/jetmon-bridge/journal"
+	"github.com/automattic/jetmon-bridge/store"
+	"github.com/automattic/jetmon-bridge/testdb"
+)
+
+func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
+
+// rig is a follower on a test database, running in the background.
+type rig struct {
+	t       *testing.T
+	db      *testdb.DB
+	replica *store.DB
+	journal *journal.Journal
+	path    string
+	cancel  context.CancelFunc
+	done    chan error
+	hb      time.Duration
+}
+
+func newRig(t *testing.T, db *testdb.DB) *rig {
+	t.Helper()
+	r := &rig{t: t, db: db, path: filepath.Join(t.TempDir(), "test.journal"), hb: 200 * time.Millisecond}
+	var err error
+	r.replica, err = store.Open("-dsn", db.DSN(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.stop(); r.replica.Close() })
+	return r
+}
+
+func (r *rig) start() {
+	r.t.Helper()
+	var err error
+	if r.journal, err = journal.Open(r.path, journal.Options{WaitLimit: 5 * time.Second}); err != nil {
+		r.t.Fatal(err)
+	}
+	info, err := Preflight(context.Background(), r.replica.SQL())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	f, err := New(Config{DSN: r.replica.Config(), DB: r.replica.SQL(), Journal: r.journal, Info: info, ServerID: 4242, Heartbeat: r.hb})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	r.cancel, r.done = cancel, make(chan error, 1)
+	go func() {
+		var once bool
+		r.done <- f.Run(ctx, func() {
+			if !once {
+				once = true
+				close(ready)
+			}
+		})
+	}()
+	select {
+	case <-ready:
+	case err := <-r.done:
+		r.t.Fatalf("follower ended before streaming: %v", err)
+	case <-time.After(30 * time.Second):
+		r.t.Fatal("follower did not start streaming")
+	}
+}
+
+func (r *rig) stop() {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	if err := <-r.done; err != nil {
+		r.t.Errorf("follower: %v", err)
+	}
+	r.cancel = nil
+	r.journal.Close()
+}
+
+// events waits until the journal holds want events for blog and returns
+// them, via the same Window the API uses.
+func (r *rig) events(blog uint64, want int) []bridge.Event {
+	r.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		evs, _, err := r.journal.Window(context.Background(), blog, time.Unix(0, 0), time.Now().Add(time.Hour))
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		if len(evs) >= want || time.Now().After(deadline) {
+			return evs
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestFollowerJournalsTransitions(t *testing.T) {
+	db := testdb.NewDB(t)
+	db.MustExec(t, "INSERT INTO jetpack_monitor_sites (blog_id, bucket_no, monitor_url) VALUES (11, 0, 'https://a.example'), (12, 0, 'https://b.example')")
+	r := newRig(t, db)
+	r.start()
+	upd := "UPDATE jetpack_monitor_sites SET site_status=?, last_status_change=FROM_UNIXTIME(?) WHERE blog_id=? AND monitor_url=?"
+	base := int64(1_700_000_000)
+	db.MustExec(t, "SET time_zone='+00:00'")
+	for i, st := range []int{0, 2, 1} {
+		db.MustExec(t, upd, st, base+int64(i*60), 11, "https://a.example")
+	}
+	db.MustExec(t, "UPDATE jetpack_monitor_sites SET check_interval=3")      // not a transition
+	db.MustExec(t, "UPDATE jetpack_monitor_sites SET site_status=0, last_status_change=FROM_UNIXTIME(?)", base+500) // multi-row
+	evs := r.events(11, 4)
+	want := []struct{ old, new bridge.Status; at int64 }{{1, 0, base}, {0, 2, base + 60}, {2, 1, base + 120}, {1, 0, base + 500}}
+	if len(evs) != len(want) {
+		t.Fatalf("blog 11: %d events, want %d: %+v", len(evs), len(want), evs)
+	}
+	for i, w := range want {
+		e := evs[i]
+		if e.OldStatus != w.old || e.NewStatus != w.new || e.CreatedAt.Unix() != w.at || e.BlogID != 11 {
+			t.Errorf("event %d = %+v, want %+v", i, e, w)
+		}
+		if i > 0 && e.ID <= evs[i-1].ID {
+			t.Errorf("ids not increasing: %d then %d", evs[i-1].ID, e.ID)
+		}
+	}
+	if evs := r.events(12, 1); len(evs) != 1 || evs[0].NewStatus != bridge.StatusDown {
+		t.Fatalf("blog 12: %+v", evs)
+	}
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/automattic/jetmon-bridge/binlog"
+	"github.com/automattic/jetmon-bridge/journal"
+	"github.com/automattic/jetmon-bridge/store"
+)
+
+// follower is the journal and the binlog follower that feeds it.
+type follower struct {
+	journal  *journal.Journal
+	follower *binlog.Follower
+	info     binlog.ServerInfo
+	log      *slog.Logger
+}
+
+// openFollower runs the replica preflight, opens the journal and prepares
+// the follower. Any failure here stops start-up with a sentence naming the fix.
+func openFollower(ctx context.Context, c *serveConfig, replica *store.DB, log *slog.Logger) (*follower, error) {
+	pctx, cancel := context.WithTimeout(ctx, c.readTimeout*4)
+	defer cancel()
+	info, err := binlog.Preflight(pctx, replica.SQL())
+	if err != nil {
+		return nil, fmt.Errorf("replica preflight: %w", err)
+	}
+	j, err := journal.Open(c.journalPath, journal.Options{WaitLimit: c.readTimeout})
+	if err != nil {
+		return nil, err
+	}
+	serverID, err := j.ServerID(uint32(c.serverID), func() uint32 {
+		// Away from the small ids operators hand out by hand.
+		return 1<<30 + rand.Uint32N(1<<30)
+	})
+	if err != nil {
+		j.Close()
+		return nil, fmt.Errorf("keep the server id in %s: %w", c.journalPath, err)
+	}
+	f, err := binlog.New(binlog.Config{
+		DSN: replica.Config(), DB: replica.SQL(), Journal: j, Info: info,
+		ServerID: serverID, Heartbeat: c.heartbeat, Logger: log,
+	})
+	if err != nil {
+		j.Close()
+		return nil, err
+	}
+	log.Info("journal open", "path", c.journalPath, "events", j.LastSeq(), "flavor", info.Flavor, "version", info.Version, "server_id", serverID)
+	return &follower{journal: j, follower: f, info: info, log: log}, nil
+}
+
+// runForever runs the follower, restarting it with back-off after failures,
+// until ctx ends.
+func (f *follower) runForever(ctx context.Context) error {
+	backoff := 250 * time.Millisecond
+	for ctx.Err() == nil {
+		started := time.Now()
+		err := f.follower.Run(ctx, nil)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(started) > time.Minute {
+			backoff = 250 * time.Millisecond
+		}
+		f.log.Error("binlog follower failed; restarting", "error", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+	return nil
+}
+
+// health reports the replica, the follower and the journal for /healthz.
+func (f *follower) health(replica *store.DB) func(context.Context) (map[string]any, error) {
+	return func(ctx context.Context) (map[string]any, error) {
+		st := f.follower.Status()
+		fol := map[string]any{"state": st.State, "position": st.Position}
+		if st.Error != "" {
+			fol["error"] = st.Error
+		}
+		if c := f.journal.Confirmed(); !c.IsZero() {
+			fol["caught_up_at"] = c.UTC().Format(time.RFC3339Nano)
+		}
+		extra := map[string]any{
+			"follower": fol,
+			"journal":  map[string]any{"path": f.journal.Path(), "events": f.journal.LastSeq()},
+		}
+		if err := f.journal.Healthy(); err != nil {
+			extra["journal"].(map[string]any)["error"] = err.Error()
+		}
+		if err := replica.Ping(ctx); err != nil {
+			return extra, err
+		}
+		if end, err := binlog.CurrentPosition(ctx, replica.SQL(), f.info.Flavor); err == nil {
+			fol["server_position"] = end.Position.String()
+			if pos, ok := f.follower.Settled(); ok && pos.File == end.File && end.Pos >= pos.Pos {
+				fol["behind_bytes"] = end.Pos - pos.Pos
+			}
+		}
+		return extra, nil
+	}
+}

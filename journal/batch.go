@@ -1,0 +1,186 @@
+package journal
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bridge "github.com/automattic/jetmon-bridge"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Batch is a group of whole binlog transactions committed at once. The
+// follower fills it while catching up so that one fsync serves many source
+// transactions, and commits it as soon as the stream goes quiet.
+type Batch struct {
+	// Events are the transitions, in binlog order. Commit assigns their ids.
+	Events []bridge.Event
+	// Monitors are rows as they stand after the batch (inserted or updated).
+	Monitors []bridge.Monitor
+	// Deleted are the primary keys of deleted rows.
+	Deleted []uint64
+	// ResetMonitors drops all stored rows before Monitors are written: the
+	// batch carries a complete snapshot of the table.
+	ResetMonitors bool
+	// Checkpoint is the position after the batch's last transaction.
+	Checkpoint *Checkpoint
+	// CoveredTo advances the open span's end: every change committed before
+	// it is in the journal once the batch is.
+	CoveredTo time.Time
+	// NewSpan, when set, closes the open span (the binlog could not be
+	// resumed) and opens a new one.
+	NewSpan *SpanStart
+	// Transactions counts the source transactions in the batch.
+	Transactions int
+}
+
+// SpanStart opens a coverage span.
+type SpanStart struct {
+	// Start is the span's first covered instant.
+	Start time.Time
+	// GapReason is recorded on the span it closes.
+	GapReason string
+}
+
+// Empty reports whether committing b would change nothing.
+func (b *Batch) Empty() bool {
+	return len(b.Events) == 0 && len(b.Monitors) == 0 && len(b.Deleted) == 0 &&
+		b.Checkpoint == nil && b.CoveredTo.IsZero() && b.NewSpan == nil && !b.ResetMonitors
+}
+
+// Reset empties b for reuse, keeping its allocations.
+func (b *Batch) Reset() {
+	*b = Batch{Events: b.Events[:0], Monitors: b.Monitors[:0], Deleted: b.Deleted[:0]}
+}
+
+// Commit writes b in one bbolt transaction and assigns the events' ids.
+// On failure nothing of b is written, and the error is kept for Healthy.
+func (j *Journal) Commit(b *Batch) error {
+	if b.Empty() {
+		return nil
+	}
+	j.mu.Lock()
+	seq := j.seq
+	spans := append([]spanRecord(nil), j.spans...)
+	j.mu.Unlock()
+
+	err := j.db.Update(func(tx *bolt.Tx) error {
+		events, blogs := tx.Bucket(bucketEvents), tx.Bucket(bucketBlogs)
+		// Appends arrive in near time order: fill pages fully.
+		events.FillPercent = 0.95
+		for i := range b.Events {
+			e := &b.Events[i]
+			seq++
+			e.ID = seq
+			created := e.CreatedAt.Unix()
+			if created < 0 {
+				return fmt.Errorf("event for blog %d has created_at %s before 1970", e.BlogID, e.CreatedAt)
+			}
+			status := packStatus(e.OldStatus, e.NewStatus)
+			if err := events.Put(eventKey(created, seq), encodeEventValue(e.BlogID, status)); err != nil {
+				return err
+			}
+			if err := blogs.Put(blogKey(e.BlogID, created, seq), []byte{status}); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if len(b.Events) > 0 {
+			if err := meta.Put(keySeq, u64(seq)); err != nil {
+				return err
+			}
+		}
+		if err := writeMonitors(tx, b); err != nil {
+			return err
+		}
+		if b.Checkpoint != nil {
+			v, err := json.Marshal(b.Checkpoint)
+			if err != nil {
+				return err
+			}
+			if err := meta.Put(keyCheckpoint, v); err != nil {
+				return err
+			}
+		}
+		var err error
+		spans, err = writeSpans(tx, spans, b)
+		return err
+	})
+
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.commitErr = err
+	if err != nil {
+		for i := range b.Events {
+			b.Events[i].ID = 0
+		}
+		return fmt.Errorf("commit to journal %s: %w", j.path, err)
+	}
+	j.seq = seq
+	j.spans = spans
+	if b.Checkpoint != nil {
+		cp := b.Checkpoint.Clone()
+		j.checkpoint = &cp
+	}
+	j.notifyLocked()
+	return nil
+}
+
+func writeMonitors(tx *bolt.Tx, b *Batch) error {
+	if b.ResetMonitors {
+		if err := tx.DeleteBucket(bucketMonitors); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(bucketMonitors); err != nil {
+			return err
+		}
+	}
+	monitors := tx.Bucket(bucketMonitors)
+	for _, site := range b.Deleted {
+		if err := monitors.Delete(u64(site)); err != nil {
+			return err
+		}
+	}
+	for _, m := range b.Monitors {
+		if err := monitors.Put(u64(m.SiteID), encodeMonitor(m)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeSpans applies b's span changes to spans and stores what changed.
+func writeSpans(tx *bolt.Tx, spans []spanRecord, b *Batch) ([]spanRecord, error) {
+	bucket := tx.Bucket(bucketSpans)
+	put := func(s spanRecord) error {
+		k, v := encodeSpan(s)
+		return bucket.Put(k, v)
+	}
+	if b.NewSpan != nil {
+		start := b.NewSpan.Start.UTC()
+		if n := len(spans); n > 0 && !spans[n-1].Closed {
+			last := &spans[n-1]
+			last.Closed, last.Reason = true, b.NewSpan.GapReason
+			if err := put(*last); err != nil {
+				return nil, err
+			}
+		}
+		if n := len(spans); n > 0 && start.Before(spans[n-1].End) {
+			// Never overlap the previous span: the gap begins where it ended.
+			start = spans[n-1].End
+		}
+		s := spanRecord{Span: bridge.Span{Start: start, End: start}}
+		if err := put(s); err != nil {
+			return nil, err
+		}
+		spans = append(spans, s)
+	}
+	n := len(spans)
+	if n > 0 && !spans[n-1].Closed && b.CoveredTo.After(spans[n-1].End) {
+		spans[n-1].End = b.CoveredTo.UTC()
+		if err := put(spans[n-1]); err != nil {
+			return nil, err
+		}
+	}
+	return spans, nil
+}

@@ -1,0 +1,232 @@
+// Package journal keeps the bridge's history of site_status transitions in
+// one bbolt file: the events, a per-blog time index, each monitor's last
+// seen row, the binlog checkpoint and the coverage spans (the stretches of
+// replica time for which every committed change is in the file).
+//
+// The follower is the only writer. It hands the journal whole binlog
+// transactions in batches (Commit); a batch's events and the checkpoint
+// after its last transaction land in one bbolt transaction, so after any
+// crash the follower resumes exactly where the file ends. Readers (Window,
+// the operator tools) see consistent snapshots and never block the writer.
+package journal
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// FormatVersion is written into every journal and checked on open.
+const FormatVersion = 1
+
+var (
+	bucketMeta     = []byte("meta")
+	bucketEvents   = []byte("events")
+	bucketBlogs    = []byte("blogs")
+	bucketMonitors = []byte("monitors")
+	bucketSpans    = []byte("spans")
+
+	keyVersion    = []byte("version")
+	keySeq        = []byte("seq")
+	keyCheckpoint = []byte("checkpoint")
+	keyServerID   = []byte("server_id")
+)
+
+// ErrLocked is returned when another process holds the journal file.
+var ErrLocked = errors.New("journal is held by another process")
+
+// Options tune Open.
+type Options struct {
+	// ReadOnly opens the file for reading only (operator tools).
+	ReadOnly bool
+	// LockTimeout bounds the wait for another process's lock; default 1s.
+	LockTimeout time.Duration
+	// WaitLimit bounds how long Window waits for the follower to catch up
+	// to a window's end; 0 never waits.
+	WaitLimit time.Duration
+	// NoSync skips fsync (benchmarks of the alternative only; never in
+	// production, where it would void the crash guarantee).
+	NoSync bool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Journal is an open journal file.
+type Journal struct {
+	db   *bolt.DB
+	path string
+	opts Options
+	now  func() time.Time
+
+	mu         sync.Mutex
+	seq        uint64
+	checkpoint *Checkpoint
+	spans      []spanRecord // sorted by start; only the last may be open
+	confirmed  time.Time    // when the follower last proved it had applied everything
+	following  bool         // a follower is attached and live
+	changed    chan struct{}
+	commitErr  error // the last Commit's failure, cleared by a success
+
+	probe probeState
+}
+
+// Open opens or creates the journal at path.
+func Open(path string, opts Options) (*Journal, error) {
+	if opts.LockTimeout == 0 {
+		opts.LockTimeout = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.ReadOnly {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("open journal %s: %w", path, err)
+		}
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      opts.LockTimeout,
+		ReadOnly:     opts.ReadOnly,
+		NoSync:       opts.NoSync,
+		FreelistType: bolt.FreelistMapType,
+	})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s is in use (is jetmon-bridge running on it?): stop that process first, or work on a copy fetched from its GET /journal/snapshot", ErrLocked, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open journal %s: %w (if the file is damaged, run 'jetmon-bridge journal verify -journal %s')", path, err, path)
+	}
+	j := &Journal{db: db, path: path, opts: opts, now: opts.Now, changed: make(chan struct{})}
+	if !opts.ReadOnly {
+		if err := db.Update(initBuckets); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("initialize journal %s: %w", path, err)
+		}
+	}
+	if err := db.View(j.load); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("read journal %s: %w", path, err)
+	}
+	return j, nil
+}
+
+func initBuckets(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketMeta, bucketEvents, bucketBlogs, bucketMonitors, bucketSpans} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	if meta.Get(keyVersion) == nil {
+		return meta.Put(keyVersion, u64(FormatVersion))
+	}
+	return nil
+}
+
+// load reads the in-memory state from the file.
+func (j *Journal) load(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		return fmt.Errorf("%w: not a jetmon-bridge journal (no meta bucket)", ErrCorrupt)
+	}
+	if v := meta.Get(keyVersion); len(v) != 8 || binary.BigEndian.Uint64(v) != FormatVersion {
+		return fmt.Errorf("%w: unsupported journal format %x (this build reads version %d)", ErrCorrupt, v, FormatVersion)
+	}
+	if v := meta.Get(keySeq); v != nil {
+		if len(v) != 8 {
+			return fmt.Errorf("%w: sequence %x", ErrCorrupt, v)
+		}
+		j.seq = binary.BigEndian.Uint64(v)
+	}
+	if v := meta.Get(keyCheckpoint); v != nil {
+		var cp Checkpoint
+		if err := json.Unmarshal(v, &cp); err != nil {
+			return fmt.Errorf("%w: checkpoint: %v", ErrCorrupt, err)
+		}
+		j.checkpoint = &cp
+	}
+	j.spans = nil
+	return tx.Bucket(bucketSpans).ForEach(func(k, v []byte) error {
+		s, err := decodeSpan(k, v)
+		if err != nil {
+			return err
+		}
+		j.spans = append(j.spans, s)
+		return nil
+	})
+}
+
+// Path is the journal file's path.
+func (j *Journal) Path() string { return j.path }
+
+// DB exposes the bbolt handle to the operator tools in this module.
+func (j *Journal) DB() *bolt.DB { return j.db }
+
+// Close closes the file.
+func (j *Journal) Close() error { return j.db.Close() }
+
+// Checkpoint returns the binlog position after the last committed
+// transaction, or false for a fresh journal.
+func (j *Journal) Checkpoint() (Checkpoint, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.checkpoint == nil {
+		return Checkpoint{}, false
+	}
+	return j.checkpoint.Clone(), true
+}
+
+// LastSeq is the id of the newest event (0 when empty); it is also the
+// number of events, since ids are dense.
+func (j *Journal) LastSeq() uint64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.seq
+}
+
+// ServerID returns the replication server id kept in the journal, choosing
+// and keeping one with choose when there is none yet. A non-zero override
+// replaces the kept value.
+func (j *Journal) ServerID(override uint32, choose func() uint32) (uint32, error) {
+	var id uint32
+	err := j.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(keyServerID); len(v) == 8 {
+			id = uint32(binary.BigEndian.Uint64(v))
+		}
+		if override != 0 {
+			id = override
+		} else if id == 0 {
+			id = choose()
+		}
+		return meta.Put(keyServerID, u64(uint64(id)))
+	})
+	return id, err
+}
+
+// notify wakes everything waiting for the journal to change. j.mu is held.
+func (j *Journal) notifyLocked() {
+	close(j.changed)
+	j.changed = make(chan struct{})
+}
+
+// Changed returns a channel closed at the next commit or confirmation.
+func (j *Journal) Changed() <-chan struct{} {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.changed
+}
+
+// Healthy reports the last commit's failure (for example a full disk), or
+// nil when the last commit succeeded.
+func (j *Journal) Healthy() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.commitErr
+}

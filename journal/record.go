@@ -1,0 +1,175 @@
+package journal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	bridge "github.com/automattic/jetmon-bridge"
+)
+
+// The journal's records are small fixed or varint encodings, chosen so that
+// bbolt's byte order is the order the queries need:
+//
+//	events   created(8) seq(8)          -> uvarint blog | status
+//	blogs    blog(8) created(8) seq(8)  -> status
+//	monitors site(8)                    -> uvarint blog | flags | varint changed | url
+//	spans    start(8)                   -> end(8) | closed(1) | reason
+//
+// created is Unix seconds, start and end Unix nanoseconds, all big-endian;
+// status packs old<<4 | new.
+
+// ErrCorrupt marks a record that does not decode.
+var ErrCorrupt = errors.New("journal record is corrupt")
+
+func packStatus(old, new bridge.Status) byte { return byte(old)<<4 | byte(new)&0x0f }
+
+func unpackStatus(b byte) (old, new bridge.Status, err error) {
+	old, new = bridge.Status(b>>4), bridge.Status(b&0x0f)
+	if !old.Valid() || !new.Valid() || old == new {
+		return 0, 0, fmt.Errorf("%w: status byte %#x", ErrCorrupt, b)
+	}
+	return old, new, nil
+}
+
+func eventKey(created int64, seq uint64) []byte {
+	k := make([]byte, 16)
+	binary.BigEndian.PutUint64(k, uint64(created))
+	binary.BigEndian.PutUint64(k[8:], seq)
+	return k
+}
+
+func blogKey(blog uint64, created int64, seq uint64) []byte {
+	k := make([]byte, 24)
+	binary.BigEndian.PutUint64(k, blog)
+	binary.BigEndian.PutUint64(k[8:], uint64(created))
+	binary.BigEndian.PutUint64(k[16:], seq)
+	return k
+}
+
+func encodeEventValue(blog uint64, status byte) []byte {
+	v := binary.AppendUvarint(make([]byte, 0, 11), blog)
+	return append(v, status)
+}
+
+// DecodeEvent decodes an events-bucket record.
+func DecodeEvent(k, v []byte) (bridge.Event, error) {
+	if len(k) != 16 {
+		return bridge.Event{}, fmt.Errorf("%w: event key of %d bytes", ErrCorrupt, len(k))
+	}
+	blog, n := binary.Uvarint(v)
+	if n <= 0 || len(v) != n+1 || blog == 0 {
+		return bridge.Event{}, fmt.Errorf("%w: event value %x", ErrCorrupt, v)
+	}
+	old, new, err := unpackStatus(v[n])
+	if err != nil {
+		return bridge.Event{}, err
+	}
+	created := binary.BigEndian.Uint64(k)
+	return bridge.Event{
+		ID:        binary.BigEndian.Uint64(k[8:]),
+		BlogID:    blog,
+		OldStatus: old,
+		NewStatus: new,
+		CreatedAt: time.Unix(int64(created), 0).UTC(),
+	}, nil
+}
+
+// DecodeBlogIndex decodes a blogs-bucket record.
+func DecodeBlogIndex(k, v []byte) (bridge.Event, error) {
+	if len(k) != 24 || len(v) != 1 {
+		return bridge.Event{}, fmt.Errorf("%w: index entry %x=%x", ErrCorrupt, k, v)
+	}
+	old, new, err := unpackStatus(v[0])
+	if err != nil {
+		return bridge.Event{}, err
+	}
+	return bridge.Event{
+		ID:        binary.BigEndian.Uint64(k[16:]),
+		BlogID:    binary.BigEndian.Uint64(k),
+		OldStatus: old,
+		NewStatus: new,
+		CreatedAt: time.Unix(int64(binary.BigEndian.Uint64(k[8:])), 0).UTC(),
+	}, nil
+}
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), v) }
+
+func encodeMonitor(m bridge.Monitor) []byte {
+	v := binary.AppendUvarint(make([]byte, 0, 16+len(m.URL)), m.BlogID)
+	flags := byte(m.Status) << 1
+	if m.Active {
+		flags |= 1
+	}
+	v = append(v, flags)
+	var changed int64
+	if !m.LastStatusChange.IsZero() {
+		changed = m.LastStatusChange.Unix()
+	}
+	v = binary.AppendVarint(v, changed)
+	return append(v, m.URL...)
+}
+
+// DecodeMonitor decodes a monitors-bucket record.
+func DecodeMonitor(k, v []byte) (bridge.Monitor, error) {
+	if len(k) != 8 {
+		return bridge.Monitor{}, fmt.Errorf("%w: monitor key %x", ErrCorrupt, k)
+	}
+	m := bridge.Monitor{SiteID: binary.BigEndian.Uint64(k)}
+	blog, n := binary.Uvarint(v)
+	if n <= 0 || len(v) < n+2 {
+		return m, fmt.Errorf("%w: monitor %d", ErrCorrupt, m.SiteID)
+	}
+	m.BlogID = blog
+	flags := v[n]
+	m.Active, m.Status = flags&1 == 1, bridge.Status(flags>>1)
+	if !m.Status.Valid() {
+		return m, fmt.Errorf("%w: monitor %d status %d", ErrCorrupt, m.SiteID, m.Status)
+	}
+	changed, c := binary.Varint(v[n+1:])
+	if c <= 0 {
+		return m, fmt.Errorf("%w: monitor %d", ErrCorrupt, m.SiteID)
+	}
+	if changed != 0 {
+		m.LastStatusChange = time.Unix(changed, 0).UTC()
+	}
+	m.URL = string(v[n+1+c:])
+	return m, nil
+}
+
+// spanRecord is a coverage span as stored.
+type spanRecord struct {
+	bridge.Span
+	Closed bool
+	Reason string
+}
+
+func encodeSpan(s spanRecord) (k, v []byte) {
+	k = u64(uint64(s.Start.UnixNano()))
+	v = binary.BigEndian.AppendUint64(make([]byte, 0, 9+len(s.Reason)), uint64(s.End.UnixNano()))
+	closed := byte(0)
+	if s.Closed {
+		closed = 1
+	}
+	v = append(v, closed)
+	return k, append(v, s.Reason...)
+}
+
+func decodeSpan(k, v []byte) (spanRecord, error) {
+	if len(k) != 8 || len(v) < 9 || v[8] > 1 {
+		return spanRecord{}, fmt.Errorf("%w: span %x=%x", ErrCorrupt, k, v)
+	}
+	s := spanRecord{
+		Span: bridge.Span{
+			Start: time.Unix(0, int64(binary.BigEndian.Uint64(k))).UTC(),
+			End:   time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC(),
+		},
+		Closed: v[8] == 1,
+		Reason: string(v[9:]),
+	}
+	if s.End.Before(s.Start) {
+		return s, fmt.Errorf("%w: span ends (%s) before it starts (%s)", ErrCorrupt, s.End, s.Start)
+	}
+	return s, nil
+}

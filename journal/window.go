@@ -1,0 +1,207 @@
+package journal
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"time"
+
+	bridge "github.com/automattic/jetmon-bridge"
+	bolt "go.etcd.io/bbolt"
+)
+
+// forever stands for the end of a span whose follower has proved it is
+// caught up: everything committed so far is in the journal.
+var forever = time.Unix(1<<40, 0).UTC()
+
+// Prober proves on demand that the follower has caught up: it returns once
+// everything the server had written when the call began is committed to the
+// journal (and calls Confirm), or fails.
+type Prober func(ctx context.Context) error
+
+type probeState struct {
+	prober  Prober
+	started time.Time
+	done    chan struct{}
+	err     error
+}
+
+// Attach marks the journal as fed by a live follower whose catch-up can be
+// proved with p; Detach undoes it. While detached, coverage ends where the
+// last commit or confirmation left it.
+func (j *Journal) Attach(p Prober) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.following, j.probe.prober = true, p
+}
+
+// Detach marks the follower as stopped.
+func (j *Journal) Detach() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.following, j.probe.prober, j.confirmed = false, nil, time.Time{}
+	j.notifyLocked()
+}
+
+// Confirm records that at time at the follower had applied everything the
+// server had written.
+func (j *Journal) Confirm(at time.Time) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if at.After(j.confirmed) {
+		j.confirmed = at
+		j.notifyLocked()
+	}
+}
+
+// Confirmed returns the time of the last confirmation (zero when none since
+// the follower attached).
+func (j *Journal) Confirmed() time.Time {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.confirmed
+}
+
+// Spans returns the coverage spans as they stand for a request that began at
+// asOf: the open span reaches forever when the follower proved itself caught
+// up at or after asOf, and otherwise the last whole second it vouched for.
+func (j *Journal) Spans(asOf time.Time) []bridge.Span {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.spansLocked(asOf)
+}
+
+func (j *Journal) spansLocked(asOf time.Time) []bridge.Span {
+	out := make([]bridge.Span, 0, len(j.spans))
+	for _, s := range j.spans {
+		out = append(out, s.Span)
+	}
+	if n := len(out); n > 0 && !j.spans[n-1].Closed && j.following && !j.confirmed.IsZero() {
+		if !asOf.IsZero() && !j.confirmed.Before(asOf) {
+			out[n-1].End = forever
+		} else if c := j.confirmed.Truncate(time.Second); c.After(out[n-1].End) {
+			out[n-1].End = c
+		}
+	}
+	return out
+}
+
+// Window returns the blog's journaled events in [since, until), ordered by
+// (created_at, id), and the coverage spans that meet the window. When the
+// window reaches past what the follower has vouched for, it first asks the
+// follower to prove it has caught up, waiting at most Options.WaitLimit.
+func (j *Journal) Window(ctx context.Context, blogID uint64, since, until time.Time) ([]bridge.Event, []bridge.Span, error) {
+	asOf := j.now()
+	spans := j.Spans(asOf)
+	if n := len(spans); n > 0 && spans[n-1].End.Before(until) && !spans[n-1].Start.After(until) && j.opts.WaitLimit > 0 {
+		wctx, cancel := context.WithTimeout(ctx, j.opts.WaitLimit)
+		if j.proveCaughtUp(wctx, asOf) == nil {
+			spans = j.Spans(asOf)
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+	}
+	var meeting []bridge.Span
+	for _, s := range spans {
+		if s.End.After(since) && s.Start.Before(until) {
+			meeting = append(meeting, s)
+		}
+	}
+	events, err := j.BlogEvents(blogID, since, until)
+	return events, meeting, err
+}
+
+// proveCaughtUp returns once a probe that started at or after asOf has
+// finished, starting one when none has. Concurrent callers share probes, so
+// a burst of requests costs the server one status query, not one each.
+func (j *Journal) proveCaughtUp(ctx context.Context, asOf time.Time) error {
+	for {
+		j.mu.Lock()
+		p := &j.probe
+		if p.prober == nil {
+			j.mu.Unlock()
+			return errNotFollowing
+		}
+		running := p.done != nil && !isClosed(p.done)
+		if !running {
+			if p.done != nil && !p.started.Before(asOf) {
+				err := p.err
+				j.mu.Unlock()
+				return err
+			}
+			p.started, p.done, p.err = j.now(), make(chan struct{}), nil
+			go j.runProbe(p.prober, p.done)
+		}
+		done := p.done
+		j.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+var errNotFollowing = errors.New("no live follower")
+
+func (j *Journal) runProbe(prober Prober, done chan struct{}) {
+	// A probe outlives any one request: it is bounded on its own.
+	ctx, cancel := context.WithTimeout(context.Background(), max(j.opts.WaitLimit, time.Second))
+	err := prober(ctx)
+	cancel()
+	j.mu.Lock()
+	if j.probe.done == done {
+		j.probe.err = err
+	}
+	j.mu.Unlock()
+	close(done)
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// BlogEvents returns the blog's events with since <= created_at < until.
+func (j *Journal) BlogEvents(blogID uint64, since, until time.Time) ([]bridge.Event, error) {
+	from, to := ceilSeconds(since), ceilSeconds(until)
+	if from >= to {
+		return []bridge.Event{}, nil
+	}
+	events := []bridge.Event{}
+	err := j.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketBlogs).Cursor()
+		prefix := binary.BigEndian.AppendUint64(nil, blogID)
+		for k, v := c.Seek(blogKey(blogID, from, 0)); k != nil; k, v = c.Next() {
+			if len(k) != 24 || string(k[:8]) != string(prefix) || int64(binary.BigEndian.Uint64(k[8:])) >= to {
+				break
+			}
+			e, err := DecodeBlogIndex(k, v)
+			if err != nil {
+				return err
+			}
+			events = append(events, e)
+		}
+		return nil
+	})
+	return events, err
+}
+
+// ceilSeconds is the first whole second at or after t: created_at values are
+// whole seconds, so created_at >= t exactly when created_at >= ceil(t).
+func ceilSeconds(t time.Time) int64 {
+	s := t.Unix()
+	if t.Nanosecond() > 0 {
+		s++
+	}
+	if s < 0 {
+		return 0
+	}
+	return s
+}
