@@ -114,10 +114,13 @@ func TestFollowerJournalsTransitions(t *testing.T) {
 	for i, st := range []int{0, 2, 1} {
 		db.MustExec(t, upd, st, base+int64(i*60), 11, "https://a.example")
 	}
-	db.MustExec(t, "UPDATE jetpack_monitor_sites SET check_interval=3")      // not a transition
+	db.MustExec(t, "UPDATE jetpack_monitor_sites SET check_interval=3")                                             // not a transition
 	db.MustExec(t, "UPDATE jetpack_monitor_sites SET site_status=0, last_status_change=FROM_UNIXTIME(?)", base+500) // multi-row
 	evs := r.events(11, 4)
-	want := []struct{ old, new bridge.Status; at int64 }{{1, 0, base}, {0, 2, base + 60}, {2, 1, base + 120}, {1, 0, base + 500}}
+	want := []struct {
+		old, new bridge.Status
+		at       int64
+	}{{1, 0, base}, {0, 2, base + 60}, {2, 1, base + 120}, {1, 0, base + 500}}
 	if len(evs) != len(want) {
 		t.Fatalf("blog 11: %d events, want %d: %+v", len(evs), len(want), evs)
 	}

@@ -59,11 +59,22 @@ func (h *History) Events(ctx context.Context, blogID uint64, since, until time.T
 		return nil, "", err
 	}
 	for _, gap := range gaps {
-		if e, ok := bridge.Synthesize(m, gap.Start, gap.End); ok {
+		if e, ok := bridge.Synthesize(m, gap.Start, gap.End); ok && !journaled(events, e) {
 			events = insertSorted(events, e)
 		}
 	}
 	return events, coverage, nil
+}
+
+// journaled reports whether the journal already holds the transition a
+// synthesized event stands for: one committed just before its span began.
+func journaled(events []bridge.Event, e bridge.Event) bool {
+	for _, j := range events {
+		if j.CreatedAt.Equal(e.CreatedAt) && j.NewStatus == e.NewStatus {
+			return true
+		}
+	}
+	return false
 }
 
 func insertSorted(events []bridge.Event, e bridge.Event) []bridge.Event {
