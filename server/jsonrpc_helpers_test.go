@@ -66,6 +66,8 @@ type rpcFixtureOptions struct {
 	// services replaces the default Replica and Journal services.
 	services func(*supervisor.Supervisor)
 	backoff  supervisor.Backoff
+	// logger receives the endpoint's log; nil discards it.
+	logger *slog.Logger
 }
 
 func newRPCFixture(t *testing.T, o rpcFixtureOptions) *rpcFixture {
@@ -84,7 +86,11 @@ func newRPCFixture(t *testing.T, o rpcFixtureOptions) *rpcFixture {
 		f.sup.Add("Journal", f.journal, supervisor.Limits{})
 	}
 	api := server.New(server.Config{Token: o.token, Logger: rpcQuietLogger()})
-	f.endpoint = server.MountJSONRPC(api.Router, f.sup, rpcQuietLogger())
+	logger := o.logger
+	if logger == nil {
+		logger = rpcQuietLogger()
+	}
+	f.endpoint = server.MountJSONRPC(api.Router, f.sup, logger)
 	ts := httptest.NewServer(api.Handler())
 	t.Cleanup(ts.Close)
 	t.Cleanup(f.endpoint.Close) // before ts.Close: hijacked connections are not ts's to close

@@ -168,6 +168,13 @@ func (c *wsConn) writeLoop() {
 	ping := time.NewTicker(wsPingPeriod)
 	defer ping.Stop()
 	for {
+		// A connection asked to close sends no more queued messages.
+		select {
+		case <-c.closing:
+			c.sendClose()
+			return
+		default:
+		}
 		select {
 		case msg := <-c.outbox:
 			c.conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
@@ -182,15 +189,20 @@ func (c *wsConn) writeLoop() {
 				return
 			}
 		case <-c.closing:
-			if c.closeMsg != nil {
-				c.conn.WriteControl(websocket.CloseMessage, c.closeMsg, time.Now().Add(wsWriteWait))
-			}
-			// The read loop ends when the client answers with its close
-			// frame; a client that does not is cut off after wsCloseGrace.
-			c.hardClose = time.AfterFunc(wsCloseGrace, func() { c.conn.Close() })
+			c.sendClose()
 			return
 		}
 	}
+}
+
+// sendClose sends the close frame, if close gave one, and makes sure the
+// read loop ends: when the client answers with its own close frame, or
+// after wsCloseGrace when it does not.
+func (c *wsConn) sendClose() {
+	if c.closeMsg != nil {
+		c.conn.WriteControl(websocket.CloseMessage, c.closeMsg, time.Now().Add(wsWriteWait))
+	}
+	c.hardClose = time.AfterFunc(wsCloseGrace, func() { c.conn.Close() })
 }
 
 // close asks the write loop to send a close frame with code and text and

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -380,4 +381,68 @@ func jsonUnmarshalStrict(raw []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	return dec.Decode(v)
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestWebSocketSlowClientIsDisconnected(t *testing.T) {
+	var log syncBuffer
+	f := newRPCFixture(t, rpcFixtureOptions{logger: slog.New(slog.NewTextHandler(&log, nil))})
+	if err := f.sup.SetLimits("Replica", supervisor.Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	slow := f.dial(server.JSONRPCPath, "notification")
+	wantRPCResult(t, "register", slow.call("Monitor.1.register", map[string]string{"event": "action", "id": "slow"}), `null`)
+
+	// The client stops reading. Large notifications fill the socket buffers
+	// and then the server's queue; the supervisor must never wait for the
+	// client, so the failures keep coming until the server gives up on it.
+	padding := strings.Repeat("x", 32<<10)
+	const maxFailures = 5000
+	gaveUp := func() bool { return strings.Contains(log.String(), "does not read its notifications") }
+	failures := 0
+	for ; failures < maxFailures && !gaveUp(); failures++ {
+		select {
+		case f.replica.fail <- fmt.Errorf("failure %d %s", failures, padding):
+		case <-time.After(rpcWait):
+			t.Fatalf("the supervisor stalled after %d failures: a slow client blocks it", failures)
+		}
+	}
+	if !gaveUp() {
+		t.Fatalf("%d failures and the slow client is still connected", failures)
+	}
+	// The client finds every notification it was sent, then close 1008.
+	var got int
+	for {
+		slow.conn.SetReadDeadline(time.Now().Add(rpcWait))
+		_, raw, err := slow.conn.ReadMessage()
+		if err != nil {
+			if !websocket.IsCloseError(err, websocket.ClosePolicyViolation) {
+				t.Fatalf("after %d notifications the connection ended with %v, want close 1008", got, err)
+			}
+			break
+		}
+		if m := decodeRPCMessage(t, raw); m.Method != "slow.action" {
+			t.Fatalf("unexpected %s", m.Method)
+		}
+		got++
+	}
+	t.Logf("%d failures sent, %d notifications received before the server gave up", failures, got)
+	wantRPCResult(t, "server healthy", f.dial(server.JSONRPCPath).call("Monitor.1.status@Nope", nil), `[]`)
 }
