@@ -53,27 +53,29 @@ func openFollower(ctx context.Context, c *serveConfig, replica *store.DB, log *s
 	return &follower{journal: j, follower: f, info: info, log: log}, nil
 }
 
-// runForever runs the follower, restarting it with back-off after failures,
-// until ctx ends.
-func (f *follower) runForever(ctx context.Context) error {
-	backoff := 250 * time.Millisecond
-	for ctx.Err() == nil {
-		started := time.Now()
-		err := f.follower.Run(ctx, nil)
-		if ctx.Err() != nil {
-			return nil
+// journalService is the Journal as the supervisor watches it: in operation
+// while its last commit succeeded. A failing commit (a full disk, an I/O
+// error) stops the follower from advancing, never from being exact; this
+// service says why, and recovers once a commit succeeds again.
+type journalService struct {
+	j        *journal.Journal
+	interval time.Duration
+}
+
+func (s journalService) Run(ctx context.Context, ready func()) error {
+	t := time.NewTicker(s.interval)
+	defer t.Stop()
+	for {
+		if err := s.j.Healthy(); err != nil {
+			return err
 		}
-		if time.Since(started) > time.Minute {
-			backoff = 250 * time.Millisecond
-		}
-		f.log.Error("binlog follower failed; restarting", "error", err, "in", backoff)
+		ready()
 		select {
 		case <-ctx.Done():
-		case <-time.After(backoff):
+			return nil
+		case <-t.C:
 		}
-		backoff = min(backoff*2, 10*time.Second)
 	}
-	return nil
 }
 
 // health reports the replica, the follower and the journal for /healthz.

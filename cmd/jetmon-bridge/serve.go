@@ -15,6 +15,7 @@ import (
 
 	"github.com/automattic/jetmon-bridge/server"
 	"github.com/automattic/jetmon-bridge/store"
+	"github.com/automattic/jetmon-bridge/supervisor"
 )
 
 // serveConfig is the daemon's command line.
@@ -99,9 +100,12 @@ func runServe(args []string) error {
 		return fmt.Errorf("replica (-dsn): %w", err)
 	}
 
+	sup := supervisor.New(supervisor.Options{Interval: c.monitorInterval, Logger: log})
+	limits := supervisor.Limits{Limit: 0, Window: 60}
+	sup.Add("Replica", supervisor.PingService{Ping: replica.Ping, Interval: c.monitorInterval, Timeout: c.readTimeout}, limits)
+
 	history := &server.History{Synthesizer: replica}
 	health := func(ctx context.Context) (map[string]any, error) { return nil, replica.Ping(ctx) }
-	var g runGroup
 	if c.journalPath != "" {
 		f, err := openFollower(ctx, c, replica, log)
 		if err != nil {
@@ -110,7 +114,8 @@ func runServe(args []string) error {
 		defer f.journal.Close()
 		history.Journal = f.journal
 		health = f.health(replica)
-		g.addContext(ctx, f.runForever)
+		sup.Add("BinlogFollower", f.follower, limits)
+		sup.Add("Journal", journalService{f.journal, c.monitorInterval}, limits)
 	} else {
 		log.Warn("-journal is empty: the binlog follower is off and /events only synthesizes, as the v1 bridge did")
 	}
@@ -133,10 +138,14 @@ func runServe(args []string) error {
 			return err
 		}
 		cfg.Writer = primary
+		sup.Add("Primary", supervisor.PingService{Ping: primary.Ping, Interval: c.monitorInterval, Timeout: c.readTimeout}, limits)
 	}
 	api := server.New(cfg)
+	server.MountJSONRPC(api.Router, sup, log)
 
+	var g runGroup
 	g.add(func() error { <-ctx.Done(); return nil }, func(error) { stop() })
+	g.addContext(ctx, sup.Run)
 	addHTTPServer(&g, c.addr, api.Handler(), log)
 	log.Info("jetmon-bridge started", "addr", c.addr, "write", c.write, "version", version)
 	err = g.run()
