@@ -68,8 +68,12 @@ type JSONRPC struct {
 // MountJSONRPC adds the Monitor JSON-RPC interface to router on JSONRPCPath
 // and MonitorJSONRPCPath. Authentication is the router's: the Server's
 // Handler puts RequireToken in front of every route, so a WebSocket client
-// sends the bearer token as a header of its upgrade request. log nil means
-// slog.Default().
+// sends the bearer token as a header of its upgrade request. A browser may
+// open a WebSocket only from the bridge's own origin (gorilla/websocket's
+// same-origin check). log nil means slog.Default().
+//
+// http.Server.Shutdown does not end WebSocket connections: call Close on
+// the returned JSONRPC when shutting down (e.g. from RegisterOnShutdown).
 func MountJSONRPC(router *mux.Router, monitor MonitorAPI, log *slog.Logger) *JSONRPC {
 	if log == nil {
 		log = slog.Default()
