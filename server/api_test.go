@@ -217,8 +217,8 @@ func TestEventsSynthesis(t *testing.T) {
 		since, until string
 		want         int
 	}{
-		{"2026-04-22T14:05:33Z", "2026-04-22T14:05:34Z", 1},           // since == created_at
-		{"2026-04-22T14:05:32Z", "2026-04-22T14:05:33Z", 0},           // until == created_at
+		{"2026-04-22T14:05:33Z", "2026-04-22T14:05:34Z", 1}, // since == created_at
+		{"2026-04-22T14:05:32Z", "2026-04-22T14:05:33Z", 0}, // until == created_at
 		{"2026-04-22T14:05:32.999999999Z", "2026-04-22T14:05:33.000000001Z", 1},
 		{"2026-04-22T14:05:33.000000001Z", "2026-04-22T15:00:00Z", 0}, // just after
 		{"2026-04-22T14:05:33.5Z", "2026-04-22T14:05:34Z", 0},
@@ -279,7 +279,9 @@ func TestHealth(t *testing.T) {
 // answer 503 with a JSON error, those that do not still answer, and all of
 // it recovers when the server is back.
 func TestDatabaseDown(t *testing.T) {
-	t.Parallel()
+	// Not parallel: a starting mariadbd deletes the temporary-table files
+	// other servers keep in the shared /tmp, so no start-up of this test
+	// binary may overlap another.
 	srv := testdb.Dedicated(t, testdb.Options{})
 	a := newAPI(t, apiOpts{server: srv, write: true, timeout: 3 * time.Second})
 	insert(t, a.db, 42, "https://up.example.com", true, bridge.StatusDown, mustTime(t, "2026-04-22T14:05:33Z"))

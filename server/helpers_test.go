@@ -132,13 +132,30 @@ func (a *api) do(method, target string, body []byte) resp {
 // send sends a request with the given Authorization header (noAuth: none).
 func (a *api) send(method, target string, body []byte, auth string) resp {
 	a.t.Helper()
+	r, err := a.trySend(method, target, body, auth)
+	if err != nil {
+		a.t.Fatalf("%s %s: %v", method, clip(target), err)
+	}
+	return r
+}
+
+// try is do for other goroutines than the test's: it returns errors.
+func (a *api) try(method, target string, body []byte) (resp, error) {
+	auth := noAuth
+	if a.token != "" {
+		auth = "Bearer " + a.token
+	}
+	return a.trySend(method, target, body, auth)
+}
+
+func (a *api) trySend(method, target string, body []byte, auth string) (resp, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequest(method, a.url+target, rd)
 	if err != nil {
-		a.t.Fatalf("%s %s: %v", method, target, err)
+		return resp{}, err
 	}
 	if auth != noAuth {
 		req.Header.Set("Authorization", auth)
@@ -148,14 +165,14 @@ func (a *api) send(method, target string, body []byte, auth string) resp {
 	}
 	res, err := noRedirects.Do(req)
 	if err != nil {
-		a.t.Fatalf("%s %s: %v", method, clip(target), err)
+		return resp{}, err
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
-		a.t.Fatalf("%s %s: read body: %v", method, clip(target), err)
+		return resp{}, fmt.Errorf("read body: %w", err)
 	}
-	return resp{code: res.StatusCode, header: res.Header, body: b}
+	return resp{code: res.StatusCode, header: res.Header, body: b}, nil
 }
 
 // wantJSON fails t unless r has code, a JSON Content-Type and a body that
