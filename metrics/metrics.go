@@ -1,0 +1,275 @@
+// Package metrics exposes the bridge's Prometheus metrics on a private
+// registry: the binlog follower's state and lag, the journal's size,
+// transitions and coverage, restarts of the supervised services, HTTP
+// requests by route, and the Go runtime and process collectors.
+//
+// The package reads its sources through the small interfaces and functions
+// of Sources, so it depends on neither the follower nor the supervisor;
+// cmd/jetmon-bridge wires them. Every source is optional: metrics whose
+// source is nil are not exported (with -journal "" there is no follower and
+// no journal to report).
+//
+// The handler is served under the API's own router, behind the same bearer
+// token as every other route (SPEC §3).
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"time"
+
+	bridge "github.com/automattic/jetmon-bridge"
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Namespace prefixes every metric of the bridge's own.
+const Namespace = "jetmon_bridge"
+
+// FollowerStates are the states of the binlog follower that always have a
+// jetmon_bridge_follower_state series (1 for the current state, 0 for the
+// others). A state outside this list is exported too while it is current.
+var FollowerStates = []string{"starting", "snapshotting", "following", "failed", "stopped"}
+
+// Journal is what the metrics read from the journal; *journal.Journal
+// satisfies it.
+type Journal interface {
+	// LastSeq is the id of the newest event, which is also the number of
+	// transitions journaled.
+	LastSeq() uint64
+	// Confirmed is when the follower last proved it had applied everything
+	// the server had written (zero when never, since it attached).
+	Confirmed() time.Time
+	// Spans are the coverage spans as they stand for a request at asOf.
+	Spans(asOf time.Time) []bridge.Span
+	// Path is the journal file, whose size is exported.
+	Path() string
+	// Healthy is the last commit's failure, nil when it succeeded.
+	Healthy() error
+}
+
+// Sources are where the metrics come from. Each may be nil.
+type Sources struct {
+	// Version is exported as jetmon_bridge_build_info{version}.
+	Version string
+
+	// FollowerState returns the binlog follower's state, e.g.
+	// f.Status().State ("starting", "snapshotting", "following", "failed",
+	// "stopped").
+	FollowerState func() string
+	// Behind returns how many bytes of binlog the follower has still to
+	// apply; ok is false when that is unknown (the follower is on an older
+	// file than the server, or the server did not answer). It is called on
+	// each scrape with a context bounded by QueryTimeout.
+	Behind func(ctx context.Context) (bytes uint64, ok bool)
+	// Journal is the open journal.
+	Journal Journal
+
+	// Services are the supervised services' callsigns; each gets a
+	// jetmon_bridge_service_restarts_total series from the start.
+	Services []string
+	// ServiceUp reports whether a service is in operation (for example
+	// Supervisor.Operational); nil leaves jetmon_bridge_service_up out.
+	ServiceUp func(callsign string) bool
+
+	// Router resolves the route template of a request that Instrument sees
+	// before the router has matched it (Instrument wrapped around the whole
+	// handler). Without it, such requests are labelled route="other".
+	Router *mux.Router
+
+	// QueryTimeout bounds Behind on each scrape; default 2s.
+	QueryTimeout time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Metrics is the bridge's registry and the instruments it updates.
+type Metrics struct {
+	src      Sources
+	now      func() time.Time
+	registry *prometheus.Registry
+
+	restarts *prometheus.CounterVec
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// New registers the bridge's metrics, the Go runtime collector and the
+// process collector on a new private registry.
+func New(src Sources) *Metrics {
+	if src.QueryTimeout <= 0 {
+		src.QueryTimeout = 2 * time.Second
+	}
+	m := &Metrics{src: src, now: src.Now, registry: prometheus.NewRegistry()}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	reg := m.registry
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+
+	version := src.Version
+	if version == "" {
+		version = "unknown"
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace:   Namespace,
+		Name:        "build_info",
+		Help:        "Always 1; the version label is the bridge's release.",
+		ConstLabels: prometheus.Labels{"version": version},
+	}, func() float64 { return 1 }))
+
+	m.restarts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace,
+		Name:      "service_restarts_total",
+		Help:      "Restarts of a supervised service (BinlogFollower, Journal, Replica, Primary) after a failure.",
+	}, []string{"callsign"})
+	for _, callsign := range src.Services {
+		m.restarts.WithLabelValues(callsign)
+	}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace,
+		Name:      "http_requests_total",
+		Help:      "HTTP requests answered, by route template, method and status code.",
+	}, []string{"route", "method", "code"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: Namespace,
+		Name:      "http_request_duration_seconds",
+		Help:      "Time to answer an HTTP request, by route template and method (WebSocket sessions excluded).",
+		Buckets:   prometheus.DefBuckets,
+	}, []string{"route", "method"})
+	reg.MustRegister(m.restarts, m.requests, m.duration)
+
+	if src.ServiceUp != nil {
+		for _, callsign := range src.Services {
+			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Namespace:   Namespace,
+				Name:        "service_up",
+				Help:        "1 while a supervised service is in operation, 0 while it is failed, restarting or stopped.",
+				ConstLabels: prometheus.Labels{"callsign": callsign},
+			}, func() float64 { return boolValue(src.ServiceUp(callsign)) }))
+		}
+	}
+	if src.Journal != nil {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: Namespace,
+			Name:      "journal_transitions_total",
+			Help:      "site_status transitions in the journal (the newest event's id).",
+		}, func() float64 { return float64(src.Journal.LastSeq()) }))
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: Namespace,
+			Name:      "journal_healthy",
+			Help:      "1 when the journal's last commit succeeded, 0 when it failed (for example a full disk).",
+		}, func() float64 { return boolValue(src.Journal.Healthy() == nil) }))
+	}
+	if src.Journal != nil || src.FollowerState != nil || src.Behind != nil {
+		reg.MustRegister(&followerCollector{m: m})
+	}
+	return m
+}
+
+// Registry is the private registry, for tests and for adding collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
+
+// Handler serves the registry in the Prometheus exposition formats. Mount
+// it on the API's router so that the bearer token guards it.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
+		Registry:      m.registry, // promhttp_metric_handler_errors_total
+		ErrorHandling: promhttp.ContinueOnError,
+	})
+}
+
+// ServiceRestarted counts one restart of the service callsign.
+func (m *Metrics) ServiceRestarted(callsign string) {
+	m.restarts.WithLabelValues(callsign).Inc()
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// followerCollector reads the follower and the journal on each scrape; a
+// value it cannot read is left out of the scrape rather than made up.
+type followerCollector struct{ m *Metrics }
+
+var (
+	descState = prometheus.NewDesc(Namespace+"_follower_state",
+		"1 for the binlog follower's current state, 0 for the others.", []string{"state"}, nil)
+	descLagBytes = prometheus.NewDesc(Namespace+"_follower_lag_bytes",
+		"Bytes of binlog the follower has still to apply; absent when the follower is on an older binlog file than the server.", nil, nil)
+	descLagSeconds = prometheus.NewDesc(Namespace+"_follower_lag_seconds",
+		"Seconds since the follower last proved it had applied everything the server had written; absent while it is not following.", nil, nil)
+	descJournalSize = prometheus.NewDesc(Namespace+"_journal_size_bytes",
+		"Size of the journal file.", nil, nil)
+	descCoverageEnd = prometheus.NewDesc(Namespace+"_journal_coverage_end_timestamp_seconds",
+		"Unix time up to which the journal's latest coverage span vouches for every change (capped at now).", nil, nil)
+	descSpans = prometheus.NewDesc(Namespace+"_journal_coverage_spans",
+		"Coverage spans in the journal; each span after the first follows a coverage gap.", nil, nil)
+)
+
+func (c *followerCollector) Describe(ch chan<- *prometheus.Desc) {
+	src := c.m.src
+	if src.FollowerState != nil {
+		ch <- descState
+	}
+	if src.Behind != nil {
+		ch <- descLagBytes
+	}
+	if src.Journal != nil {
+		ch <- descLagSeconds
+		ch <- descJournalSize
+		ch <- descCoverageEnd
+		ch <- descSpans
+	}
+}
+
+func (c *followerCollector) Collect(ch chan<- prometheus.Metric) {
+	src, now := c.m.src, c.m.now()
+	if src.FollowerState != nil {
+		current := src.FollowerState()
+		known := false
+		for _, s := range FollowerStates {
+			known = known || s == current
+			ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, boolValue(s == current), s)
+		}
+		if !known && current != "" {
+			ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, 1, current)
+		}
+	}
+	if src.Behind != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), src.QueryTimeout)
+		bytes, ok := src.Behind(ctx)
+		cancel()
+		if ok {
+			ch <- prometheus.MustNewConstMetric(descLagBytes, prometheus.GaugeValue, float64(bytes))
+		}
+	}
+	j := src.Journal
+	if j == nil {
+		return
+	}
+	if at := j.Confirmed(); !at.IsZero() {
+		ch <- prometheus.MustNewConstMetric(descLagSeconds, prometheus.GaugeValue, max(0, now.Sub(at).Seconds()))
+	}
+	if fi, err := os.Stat(j.Path()); err == nil {
+		ch <- prometheus.MustNewConstMetric(descJournalSize, prometheus.GaugeValue, float64(fi.Size()))
+	}
+	spans := j.Spans(now)
+	ch <- prometheus.MustNewConstMetric(descSpans, prometheus.GaugeValue, float64(len(spans)))
+	if n := len(spans); n > 0 {
+		end := spans[n-1].End
+		if end.After(now) { // the journal vouches for the future: report now
+			end = now
+		}
+		ch <- prometheus.MustNewConstMetric(descCoverageEnd, prometheus.GaugeValue, float64(end.UnixNano())/1e9)
+	}
+}
