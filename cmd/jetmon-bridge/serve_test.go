@@ -331,8 +331,31 @@ func TestServeWriteMode(t *testing.T) {
 		}
 	}
 
-	if code, body, err := call("GET", "/time", "", ""); err != nil || code != 401 || body != "{\"error\":\"unauthorized\"}\n" {
-		t.Fatalf("without token: %d %q %v", code, body, err)
+	// Every route needs the token, the JSON-RPC endpoint included.
+	rpc := `{"jsonrpc":"2.0","id":1,"method":"Monitor.1.status"}`
+	for _, r := range []struct{ method, path, body string }{
+		{"GET", "/time", ""},
+		{"GET", "/healthz", ""},
+		{"GET", "/monitors?url=https://e2e.example.com", ""},
+		{"GET", "/events?blog_id=1&since=2026-04-22T14:00:00Z&until=2026-04-22T15:00:00Z", ""},
+		{"POST", "/monitors", `{"url":"https://e2e.example.com"}`},
+		{"DELETE", "/monitors?url=https://e2e.example.com", ""},
+		{"POST", "/jsonrpc", rpc},
+		{"POST", "/jsonrpc/Monitor", rpc},
+		{"GET", "/nope", ""},
+	} {
+		for _, tok := range []string{"", "wrong"} {
+			if code, body, err := call(r.method, r.path, r.body, tok); err != nil || code != 401 || body != "{\"error\":\"unauthorized\"}\n" {
+				t.Fatalf("%s %s with token %q: %d %q %v", r.method, r.path, tok, code, body, err)
+			}
+		}
+	}
+	if code, body, err := call("POST", "/jsonrpc", rpc, "tok"); err != nil || code != 200 {
+		t.Fatalf("JSON-RPC with the token: %d %q %v", code, body, err)
+	}
+	var rows int
+	if err := db.SQL.QueryRow("SELECT COUNT(*) FROM jetpack_monitor_sites").Scan(&rows); err != nil || rows != 0 {
+		t.Fatalf("unauthorized requests left %d rows, %v", rows, err)
 	}
 	code, body, err := call("POST", "/monitors", `{"url":"https://e2e.example.com"}`, "tok")
 	if err != nil || code != 201 {
