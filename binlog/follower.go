@@ -120,6 +120,13 @@ func (f *Follower) settle(p Position) {
 // the journal committed last.
 func (f *Follower) Run(ctx context.Context, ready func()) error {
 	err := f.run(ctx, ready)
+	// Keep what the follower proved: coverage up to its last confirmation
+	// outlives it, instead of falling back to the last heartbeat's commit.
+	if c := f.cfg.Journal.Confirmed(); !c.IsZero() {
+		if cerr := f.cfg.Journal.Commit(&journal.Batch{CoveredTo: c.Truncate(time.Second)}); cerr != nil {
+			f.log.Warn("could not record coverage on stopping", "error", cerr)
+		}
+	}
 	f.cfg.Journal.Detach()
 	if ctx.Err() != nil {
 		f.setState("stopped", nil)

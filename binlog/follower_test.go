@@ -137,3 +137,24 @@ func TestFollowerJournalsTransitions(t *testing.T) {
 		t.Fatalf("blog 12: %+v", evs)
 	}
 }
+
+func TestCoverageAdvancesWithHeartbeats(t *testing.T) {
+	db := testdb.NewDB(t)
+	r := newRig(t, db)
+	r.start()
+	first := r.journal.Spans(time.Time{})
+	if len(first) != 1 {
+		t.Fatalf("spans after start: %+v", first)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		spans := r.journal.Spans(time.Time{})
+		if spans[0].End.After(first[0].End) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("coverage never advanced past %s: %+v", first[0].End, spans)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -97,8 +97,13 @@ func startBridge(t *testing.T, args ...string) *daemon {
 		default:
 		}
 		if resp, err := http.Get("http://" + d.addr + "/healthz"); err == nil {
+			var health struct {
+				Follower *struct{ State string }
+			}
+			json.NewDecoder(resp.Body).Decode(&health)
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			// With a journal, ready means following: coverage has begun.
+			if resp.StatusCode == 200 && (health.Follower == nil || health.Follower.State == "following") {
 				return d
 			}
 		}

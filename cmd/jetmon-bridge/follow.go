@@ -89,12 +89,14 @@ func (f *follower) health(replica *store.DB) func(context.Context) (map[string]a
 		if c := f.journal.Confirmed(); !c.IsZero() {
 			fol["caught_up_at"] = c.UTC().Format(time.RFC3339Nano)
 		}
-		extra := map[string]any{
-			"follower": fol,
-			"journal":  map[string]any{"path": f.journal.Path(), "events": f.journal.LastSeq()},
+		jour := map[string]any{"path": f.journal.Path(), "events": f.journal.LastSeq()}
+		if spans := f.journal.Spans(time.Now()); len(spans) > 0 {
+			last := spans[len(spans)-1]
+			jour["coverage"] = map[string]any{"spans": len(spans), "start": last.Start, "end": last.End}
 		}
+		extra := map[string]any{"follower": fol, "journal": jour}
 		if err := f.journal.Healthy(); err != nil {
-			extra["journal"].(map[string]any)["error"] = err.Error()
+			jour["error"] = err.Error()
 		}
 		if err := replica.Ping(ctx); err != nil {
 			return extra, err
