@@ -60,7 +60,13 @@ func Start(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Dir: dir, opts: opts}
-	args := []string{"--no-defaults", "--datadir=" + s.dataDir(), "--auth-root-authentication-method=normal", "--skip-test-db"}
+	// A private tmpdir: concurrent bootstraps sharing /tmp collide on
+	// temporary table names.
+	if err := os.Mkdir(s.tmpDir(), 0o700); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	args := []string{"--no-defaults", "--datadir=" + s.dataDir(), "--tmpdir=" + s.tmpDir(), "--auth-root-authentication-method=normal", "--skip-test-db"}
 	if os.Geteuid() == 0 {
 		args = append(args, "--user=root")
 	}
@@ -87,6 +93,8 @@ func Start(opts Options) (*Server, error) {
 
 func (s *Server) dataDir() string { return filepath.Join(s.Dir, "data") }
 
+func (s *Server) tmpDir() string { return filepath.Join(s.Dir, "tmp") }
+
 // ErrorLog returns the path of the server's error log.
 func (s *Server) ErrorLog() string { return filepath.Join(s.Dir, "error.log") }
 
@@ -105,6 +113,7 @@ func (s *Server) Restart() error {
 	args := []string{
 		"--no-defaults",
 		"--datadir=" + s.dataDir(),
+		"--tmpdir=" + s.tmpDir(),
 		"--port=" + strconv.Itoa(s.Port),
 		"--bind-address=127.0.0.1",
 		"--socket=" + filepath.Join(s.Dir, "mysqld.sock"),

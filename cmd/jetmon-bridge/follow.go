@@ -9,7 +9,10 @@ import (
 
 	"github.com/automattic/jetmon-bridge/binlog"
 	"github.com/automattic/jetmon-bridge/journal"
+	"github.com/automattic/jetmon-bridge/metrics"
 	"github.com/automattic/jetmon-bridge/store"
+	"github.com/automattic/jetmon-bridge/supervisor"
+	"github.com/gorilla/mux"
 )
 
 // follower is the journal and the binlog follower that feeds it.
@@ -109,4 +112,29 @@ func (f *follower) health(replica *store.DB) func(context.Context) (map[string]a
 		}
 		return extra, nil
 	}
+}
+
+// metricSources says where /metrics reads from; f may be nil (no journal).
+func (f *follower) metricSources(router *mux.Router, sup *supervisor.Supervisor, replica *store.DB) metrics.Sources {
+	src := metrics.Sources{
+		Version:   version,
+		Router:    router,
+		Services:  []string{"Replica"},
+		ServiceUp: sup.Operational,
+	}
+	if f == nil {
+		return src
+	}
+	src.Services = append(src.Services, "BinlogFollower", "Journal")
+	src.Journal = f.journal
+	src.FollowerState = func() string { return f.follower.Status().State }
+	src.Behind = func(ctx context.Context) (uint64, bool) {
+		end, err := binlog.CurrentPosition(ctx, replica.SQL(), f.info.Flavor)
+		pos, ok := f.follower.Settled()
+		if err != nil || !ok || pos.File != end.File || end.Pos < pos.Pos {
+			return 0, false
+		}
+		return uint64(end.Pos - pos.Pos), true
+	}
+	return src
 }

@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/automattic/jetmon-bridge/metrics"
 	"github.com/automattic/jetmon-bridge/server"
 	"github.com/automattic/jetmon-bridge/store"
 	"github.com/automattic/jetmon-bridge/supervisor"
@@ -21,8 +23,10 @@ import (
 // serveConfig is the daemon's command line.
 type serveConfig struct {
 	dsn, addr, writeDSN, token string
+	tokenFile                  string
 	readTimeout                time.Duration
 	write, showVersion         bool
+	insecure                   bool
 	bucket                     uint
 
 	journalPath     string
@@ -39,7 +43,9 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.DurationVar(&c.readTimeout, "read-timeout", 5*time.Second, "bound on every database query a request makes")
 	fs.BoolVar(&c.write, "write", false, "enable POST and DELETE /monitors")
 	fs.StringVar(&c.writeDSN, "write-dsn", "", "MySQL DSN of Jetmon's primary; required with -write")
-	fs.StringVar(&c.token, "token", "", "bearer token every request must carry; empty disables auth")
+	fs.StringVar(&c.token, "token", "", "bearer token every request must carry; empty disables auth (prefer -token-file or JETMON_TOKEN: flags show in ps)")
+	fs.StringVar(&c.tokenFile, "token-file", "", "file holding the bearer token (surrounding whitespace ignored)")
+	fs.BoolVar(&c.insecure, "insecure", false, "allow -write on a non-loopback -addr without a token")
 	fs.UintVar(&c.bucket, "bucket", 0, "bucket_no given to monitors created in write mode (0..511)")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 	fs.StringVar(&c.journalPath, "journal", "jetmon-bridge.journal", "bbolt journal file; empty turns the binlog follower off (pure v1 synthesis)")
@@ -70,10 +76,35 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	case c.monitorInterval < 10*time.Millisecond:
 		return nil, usageError{errors.New("-monitor-interval must be at least 10ms")}
 	}
-	if _, _, err := net.SplitHostPort(c.addr); err != nil {
+	host, _, err := net.SplitHostPort(c.addr)
+	if err != nil {
 		return nil, usageError{fmt.Errorf("-addr %q is not host:port: %v", c.addr, err)}
 	}
+	if c.tokenFile != "" {
+		if c.token != "" {
+			return nil, usageError{errors.New("give the token once: -token (or JETMON_TOKEN) or -token-file, not both")}
+		}
+		raw, err := os.ReadFile(c.tokenFile)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("-token-file: %v", err)}
+		}
+		if c.token = strings.TrimSpace(string(raw)); c.token == "" {
+			return nil, usageError{fmt.Errorf("-token-file %s is empty", c.tokenFile)}
+		}
+	}
+	if c.write && c.token == "" && !c.insecure && !isLoopback(host) {
+		return nil, usageError{fmt.Errorf("-write on %s without a token would let anyone on the network create monitors: set -token-file (or JETMON_TOKEN), listen on 127.0.0.1, or pass -insecure", c.addr)}
+	}
 	return c, nil
+}
+
+// isLoopback reports whether a listen host only accepts local connections.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func runServe(args []string) error {
@@ -106,9 +137,9 @@ func runServe(args []string) error {
 
 	history := &server.History{Synthesizer: replica}
 	health := func(ctx context.Context) (map[string]any, error) { return nil, replica.Ping(ctx) }
+	var f *follower
 	if c.journalPath != "" {
-		f, err := openFollower(ctx, c, replica, log)
-		if err != nil {
+		if f, err = openFollower(ctx, c, replica, log); err != nil {
 			return err
 		}
 		defer f.journal.Close()
@@ -141,12 +172,19 @@ func runServe(args []string) error {
 		sup.Add("Primary", supervisor.PingService{Ping: primary.Ping, Interval: c.monitorInterval, Timeout: c.readTimeout}, limits)
 	}
 	api := server.New(cfg)
-	server.MountJSONRPC(api.Router, sup, log)
+	rpc := server.MountJSONRPC(api.Router, sup, log)
+	m := metrics.New(f.metricSources(api.Router, sup, replica))
+	api.Router.Handle("/metrics", m.Handler()).Methods(http.MethodGet)
+	sup.Subscribe(func(n supervisor.Notification) {
+		if n.Action == supervisor.Deactivate {
+			m.ServiceRestarted(n.Callsign)
+		}
+	})
 
 	var g runGroup
 	g.add(func() error { <-ctx.Done(); return nil }, func(error) { stop() })
 	g.addContext(ctx, sup.Run)
-	addHTTPServer(&g, c.addr, api.Handler(), log)
+	addHTTPServer(&g, c.addr, m.Instrument(api.Handler()), log, rpc.Close)
 	log.Info("jetmon-bridge started", "addr", c.addr, "write", c.write, "version", version)
 	err = g.run()
 	log.Info("jetmon-bridge stopped")
@@ -154,8 +192,9 @@ func runServe(args []string) error {
 }
 
 // addHTTPServer serves h on addr until interrupted, then drains in-flight
-// requests for up to 10 s.
-func addHTTPServer(g *runGroup, addr string, h http.Handler, log *slog.Logger) {
+// requests for up to 10 s; onShutdown closes what Shutdown does not
+// (hijacked WebSocket connections).
+func addHTTPServer(g *runGroup, addr string, h http.Handler, log *slog.Logger, onShutdown func()) {
 	srv := &http.Server{
 		Addr:              addr,
 		Handler:           h,
@@ -164,6 +203,9 @@ func addHTTPServer(g *runGroup, addr string, h http.Handler, log *slog.Logger) {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if onShutdown != nil {
+		srv.RegisterOnShutdown(onShutdown)
 	}
 	ln, lnErr := net.Listen("tcp", addr)
 	g.add(func() error {
