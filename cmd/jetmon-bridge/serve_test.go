@@ -22,12 +22,18 @@ import (
 
 var binDir string
 
+// TestMain gives this test binary a TMPDIR of its own: a starting mariadbd
+// deletes every "#sql*" file in its tmpdir ($TMPDIR, else /tmp), which are
+// the temporary tables of the servers other test binaries run at the same
+// time, and testdb does not give its servers a --tmpdir of their own.
+// The daemon is built there too.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "jetmon-bridge-bin-")
+	dir, err := os.MkdirTemp("", "jetmon-bridge-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	os.Setenv("TMPDIR", dir)
 	binDir = dir
 	code := testdb.Main(m)
 	os.RemoveAll(dir)
