@@ -1,0 +1,173 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bridge "github.com/automattic/jetmon-bridge"
+)
+
+func sec(s int64) time.Time { return time.Unix(s, 0).UTC() }
+
+func openTemp(t *testing.T) (*Journal, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "j")
+	j, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	return j, path
+}
+
+func ev(blog uint64, old, new bridge.Status, at int64) bridge.Event {
+	return bridge.Event{BlogID: blog, OldStatus: old, NewStatus: new, CreatedAt: sec(at)}
+}
+
+func TestCommitAssignsIDsAndWindowsHonourBounds(t *testing.T) {
+	j, _ := openTemp(t)
+	b := &Batch{
+		NewSpan:    &SpanStart{Start: sec(100)},
+		Checkpoint: &Checkpoint{Flavor: "mariadb", File: "binlog.000001", Pos: 400},
+		Events:     []bridge.Event{ev(1, 1, 0, 110), ev(2, 1, 0, 110), ev(1, 0, 2, 111), ev(1, 2, 1, 111)},
+		CoveredTo:  sec(120),
+	}
+	if err := j.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range b.Events {
+		if e.ID != uint64(i+1) {
+			t.Errorf("event %d got id %d", i, e.ID)
+		}
+	}
+	got, err := j.BlogEvents(1, sec(110), sec(112))
+	if err != nil || len(got) != 3 || got[0].ID != 1 || got[1].ID != 3 || got[2].ID != 4 {
+		t.Fatalf("blog 1: %+v %v", got, err)
+	}
+	// since is inclusive, until exclusive, fractions round the right way.
+	if got, _ := j.BlogEvents(1, sec(110).Add(time.Millisecond), sec(112)); len(got) != 2 {
+		t.Errorf("since 110.001 should drop the event at 110: %+v", got)
+	}
+	if got, _ := j.BlogEvents(1, sec(100), sec(111)); len(got) != 1 {
+		t.Errorf("until 111 is exclusive: %+v", got)
+	}
+	if got, _ := j.BlogEvents(1, sec(100), sec(111).Add(time.Millisecond)); len(got) != 3 {
+		t.Errorf("until 111.001 includes 111: %+v", got)
+	}
+	if got, _ := j.BlogEvents(3, sec(0), sec(1000)); got == nil || len(got) != 0 {
+		t.Errorf("unknown blog: %#v", got)
+	}
+	spans := j.Spans(time.Time{})
+	if len(spans) != 1 || !spans[0].Start.Equal(sec(100)) || !spans[0].End.Equal(sec(120)) {
+		t.Errorf("spans %+v", spans)
+	}
+}
+
+func TestStateSurvivesReopen(t *testing.T) {
+	j, path := openTemp(t)
+	j.Commit(&Batch{NewSpan: &SpanStart{Start: sec(100)}, CoveredTo: sec(150),
+		Checkpoint: &Checkpoint{Flavor: "mysql", File: "b.000002", Pos: 77, GTIDSet: "u:1-5", Columns: []string{"a", "b"}},
+		Events:     []bridge.Event{ev(9, 1, 0, 120)}})
+	j.Commit(&Batch{NewSpan: &SpanStart{Start: sec(140), GapReason: "purged"}, CoveredTo: sec(200)})
+	id, _ := j.ServerID(0, func() uint32 { return 4711 })
+	j.Close()
+
+	j, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	cp, ok := j.Checkpoint()
+	if !ok || cp.File != "b.000002" || cp.Pos != 77 || cp.GTIDSet != "u:1-5" || len(cp.Columns) != 2 {
+		t.Errorf("checkpoint %+v", cp)
+	}
+	if j.LastSeq() != 1 {
+		t.Errorf("seq %d", j.LastSeq())
+	}
+	if again, _ := j.ServerID(0, func() uint32 { return 1 }); again != id || id != 4711 {
+		t.Errorf("server id %d then %d", id, again)
+	}
+	spans := j.Spans(time.Time{})
+	// The second span may not start inside the first: the gap begins where
+	// the first span's coverage ended.
+	if len(spans) != 2 || !spans[0].End.Equal(sec(150)) || !spans[1].Start.Equal(sec(150)) || !spans[1].End.Equal(sec(200)) {
+		t.Errorf("spans %+v", spans)
+	}
+}
+
+func TestCoverageReachesForeverOnlyWhenConfirmed(t *testing.T) {
+	now := sec(1000)
+	j, err := Open(filepath.Join(t.TempDir(), "j"), Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	j.Commit(&Batch{NewSpan: &SpanStart{Start: sec(900)}, CoveredTo: sec(950)})
+	j.Attach(func(context.Context) error { return errors.New("unused") })
+	j.Confirm(sec(990).Add(500 * time.Millisecond))
+	if s := j.Spans(sec(995)); !s[0].End.Equal(sec(990)) {
+		t.Errorf("confirmed before the request: end %s, want 990 (whole seconds)", s[0].End)
+	}
+	if s := j.Spans(sec(980)); !s[0].End.Equal(forever) {
+		t.Errorf("confirmed after the request began: end %s, want forever", s[0].End)
+	}
+	j.Detach()
+	if s := j.Spans(sec(980)); !s[0].End.Equal(sec(950)) {
+		t.Errorf("detached: end %s, want the committed 950", s[0].End)
+	}
+}
+
+func TestWindowProvesCatchUpOnDemand(t *testing.T) {
+	j, err := Open(filepath.Join(t.TempDir(), "j"), Options{WaitLimit: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	j.Commit(&Batch{NewSpan: &SpanStart{Start: sec(100)}, CoveredTo: sec(110)})
+	probes := 0
+	j.Attach(func(context.Context) error {
+		probes++
+		j.Confirm(time.Now())
+		return nil
+	})
+	_, spans, err := j.Window(context.Background(), 1, sec(100), time.Now().Add(time.Hour))
+	if err != nil || probes != 1 || len(spans) != 1 || !spans[0].End.Equal(forever) {
+		t.Fatalf("probes %d spans %+v err %v", probes, spans, err)
+	}
+	// A window inside what is already vouched for needs no probe.
+	if _, _, err := j.Window(context.Background(), 1, sec(100), sec(105)); err != nil || probes != 1 {
+		t.Errorf("probes %d err %v", probes, err)
+	}
+}
+
+func TestSecondOpenFailsFast(t *testing.T) {
+	_, path := openTemp(t)
+	start := time.Now()
+	_, err := Open(path, Options{})
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open: %v", err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Errorf("second open took %s", time.Since(start))
+	}
+}
+
+func TestFailedCommitWritesNothing(t *testing.T) {
+	j, _ := openTemp(t)
+	bad := &Batch{Events: []bridge.Event{ev(1, 1, 0, 10), ev(1, 0, 2, -5)}, Checkpoint: &Checkpoint{File: "x", Pos: 1}}
+	if err := j.Commit(bad); err == nil {
+		t.Fatal("an event before 1970 was accepted")
+	}
+	if j.Healthy() == nil || j.LastSeq() != 0 {
+		t.Errorf("healthy=%v seq=%d", j.Healthy(), j.LastSeq())
+	}
+	if _, ok := j.Checkpoint(); ok {
+		t.Error("checkpoint of a failed batch was kept")
+	}
+	if err := j.Commit(&Batch{Events: []bridge.Event{ev(1, 1, 0, 10)}}); err != nil || j.Healthy() != nil || j.LastSeq() != 1 {
+		t.Errorf("after a good commit: err %v healthy %v seq %d", err, j.Healthy(), j.LastSeq())
+	}
+}
