@@ -24,3 +24,33 @@ demo: build
 
 clean:
 	rm -rf bin .demo
+
+# --- Docker modes (docker/; see docs/operations.md) --------------------------
+# External mode joins the jetmon-shared network and reads docker/.env; local
+# mode brings its own seeded, binlogging MySQL 8.0. Both publish the bridge on
+# http://localhost:7400.
+COMPOSE       ?= docker compose
+COMPOSE_EXT   := $(COMPOSE) -f docker/compose.yml
+COMPOSE_LOCAL := $(COMPOSE) -f docker/compose.local.yml
+
+.PHONY: up down up-local down-local down-clean
+
+up:
+	@test -f docker/.env || { echo "docker/.env is missing: cp docker/.env-sample docker/.env and set JETMON_DSN in it" >&2; exit 1; }
+	@docker network inspect jetmon-shared >/dev/null 2>&1 || { echo "the Docker network jetmon-shared does not exist: start Jetmon's stack, or docker network create jetmon-shared" >&2; exit 1; }
+	BRIDGE_VERSION=$(VERSION) $(COMPOSE_EXT) up -d --build
+	@echo "jetmon-bridge is starting on http://localhost:7400 (logs: $(COMPOSE_EXT) logs -f bridge)"
+
+down:
+	$(COMPOSE_EXT) down
+
+up-local:
+	BRIDGE_VERSION=$(VERSION) $(COMPOSE_LOCAL) up -d --build
+	@echo "jetmon-bridge is starting on http://localhost:7400 once MySQL is ready (logs: $(COMPOSE_LOCAL) logs -f)"
+
+down-local:
+	$(COMPOSE_LOCAL) down
+
+# Also wipes local mode's volumes: the MySQL data and the journal go together.
+down-clean:
+	$(COMPOSE_LOCAL) down --volumes
