@@ -111,8 +111,9 @@ cleanup() {
 	exit "$status"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# Ctrl-C is how the demo ends: a clean stop, not a failure.
+trap 'exit 0' INT
+trap 'exit 0' TERM
 
 # --- a throwaway MariaDB ---------------------------------------------------
 
