@@ -1,0 +1,297 @@
+package journal
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	bridge "github.com/automattic/jetmon-bridge"
+	bolt "go.etcd.io/bbolt"
+)
+
+func TestVerifySoundJournal(t *testing.T) {
+	f := buildJournal(t, t.TempDir())
+	r, err := Verify(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() {
+		t.Fatalf("a sound journal has problems: %q", r.Problems)
+	}
+	if r.Events != uint64(len(f.events)) || r.IndexEntries != r.Events || r.Monitors != 6 || r.Spans != 2 {
+		t.Errorf("report %+v", r)
+	}
+	// A fresh, empty journal is sound too.
+	p := filepath.Join(t.TempDir(), "empty.journal")
+	j, err := Open(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	if r, err := Verify(p); err != nil || !r.OK() {
+		t.Errorf("empty journal: %v %q", err, r.Problems)
+	}
+	if _, err := Verify(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+// damaged verifies a damaged copy and checks that some problem mentions
+// want.
+func damaged(t *testing.T, path, want string) *Report {
+	t.Helper()
+	r, err := Verify(path)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if r.OK() {
+		t.Fatalf("damage was not reported (want %q)", want)
+	}
+	for _, p := range r.Problems {
+		if strings.Contains(p, want) {
+			return r
+		}
+	}
+	t.Fatalf("no problem mentions %q: %q", want, r.Problems)
+	return r
+}
+
+func TestVerifyReportsTruncation(t *testing.T) {
+	dir := t.TempDir()
+	f := buildJournal(t, dir)
+	// bbolt grows a file ahead of its pages; cutting only that unused tail
+	// loses nothing. Cut into the pages.
+	used := usedBytes(t, f.path)
+	p := copyFile(t, f.path, dir, "tail")
+	if err := os.Truncate(p, used); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := Verify(p); err != nil || !r.OK() {
+		t.Errorf("a file cut after its last page is sound, got %v %q", err, r.Problems)
+	}
+	for _, size := range []int64{used - 1, used - 4096, used / 2, 3 * 4096} {
+		p := copyFile(t, f.path, dir, "truncated")
+		if err := os.Truncate(p, size); err != nil {
+			t.Fatal(err)
+		}
+		damaged(t, p, "truncated")
+		os.Remove(p)
+	}
+	p = copyFile(t, f.path, dir, "stub")
+	if err := os.Truncate(p, 100); err != nil {
+		t.Fatal(err)
+	}
+	damaged(t, p, "cannot open the file")
+}
+
+// usedBytes is the length of the file's pages, up to its high water mark.
+func usedBytes(t *testing.T, path string) int64 {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int64
+	db.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
+	return n
+}
+
+// flip copies the journal and XORs the bytes at offs with mask.
+func flip(t *testing.T, src, dir string, mask byte, offs ...int64) string {
+	t.Helper()
+	p := copyFile(t, src, dir, "flipped")
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range offs {
+		data[off] ^= mask
+	}
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// occurrences returns the offsets of every copy of pattern in data that
+// lies in a data page (past the two meta pages). Superseded copies of a
+// page linger in free pages, so the live one is among several.
+func occurrences(t *testing.T, data, pattern []byte) []int64 {
+	t.Helper()
+	var offs []int64
+	for i := 0; ; {
+		at := bytes.Index(data[i:], pattern)
+		if at < 0 {
+			break
+		}
+		if i+at >= 2*4096 {
+			offs = append(offs, int64(i+at))
+		}
+		i += at + 1
+	}
+	if len(offs) == 0 {
+		t.Fatalf("pattern %x not found in a data page", pattern)
+	}
+	return offs
+}
+
+func shift(offs []int64, by int64) []int64 {
+	out := make([]int64, len(offs))
+	for i, o := range offs {
+		out[i] = o + by
+	}
+	return out
+}
+
+func TestVerifyReportsFlippedBytesInDataPages(t *testing.T) {
+	dir := t.TempDir()
+	f := buildJournal(t, dir)
+	data, err := os.ReadFile(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := f.events[len(f.events)/2]
+	key := eventKey(e.CreatedAt.Unix(), e.ID)
+	// In a leaf page an element's value directly follows its key.
+	record := append(key, encodeEventValue(e.BlogID, packStatus(e.OldStatus, e.NewStatus))...)
+	offs := occurrences(t, data, record)
+	// A bit of the id: the event loses its index entry and its id.
+	damaged(t, flip(t, f.path, dir, 0x40, shift(offs, 15)...), "blogs index")
+	// The status byte: the event no longer matches its index entry.
+	damaged(t, flip(t, f.path, dir, 0x03, shift(offs, int64(len(record)-1))...), "event")
+	// A bit of the blog id.
+	damaged(t, flip(t, f.path, dir, 0x01, shift(offs, 16)...), "event")
+	// A blogs index entry's time.
+	ikey := blogKey(e.BlogID, e.CreatedAt.Unix(), e.ID)
+	damaged(t, flip(t, f.path, dir, 0x10, shift(occurrences(t, data, ikey), 12)...), "index")
+}
+
+// TestVerifySurvivesRandomDamage flips random bytes all over the data
+// pages: Verify must never crash, whatever it finds.
+func TestVerifySurvivesRandomDamage(t *testing.T) {
+	dir := t.TempDir()
+	path := buildLargeJournal(t, dir, 5000)
+	if r, err := Verify(path); err != nil || !r.OK() {
+		t.Fatalf("the undamaged journal: %v %q", err, r.Problems)
+	}
+	used := usedBytes(t, path)
+	seed := uint64(1)
+	if s := os.Getenv("VERIFY_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	rng := rand.New(rand.NewPCG(seed, 2))
+	found := 0
+	tries := 300
+	if s := os.Getenv("VERIFY_FLIPS"); s != "" {
+		tries, _ = strconv.Atoi(s)
+	}
+	for i := 0; i < tries; i++ {
+		off := 2*4096 + rng.Int64N(used-2*4096)
+		p := flip(t, path, dir, byte(1+rng.IntN(255)), off)
+		r, err := Verify(p)
+		if err != nil {
+			t.Fatalf("flip at %d: %v", off, err)
+		}
+		if !r.OK() {
+			found++
+			if testing.Verbose() && found <= 40 {
+				t.Logf("flip at %d: %q", off, r.Problems[0])
+			}
+		}
+		os.Remove(p)
+	}
+	t.Logf("%d of %d random flips were reported (flips in free space are harmless)", found, tries)
+}
+
+// TestVerifyReportsBrokenInvariants breaks each invariant through bbolt
+// itself, so only the journal's own checks can notice.
+func TestVerifyReportsBrokenInvariants(t *testing.T) {
+	e := func(f *fixture) (uint64, int64, uint64) {
+		ev := f.events[3]
+		return ev.BlogID, ev.CreatedAt.Unix(), ev.ID
+	}
+	cases := []struct {
+		name, want string
+		damage     func(tx *bolt.Tx, f *fixture) error
+	}{
+		{"index entry missing", "no entry in the blogs index", func(tx *bolt.Tx, f *fixture) error {
+			blog, at, id := e(f)
+			return tx.Bucket(bucketBlogs).Delete(blogKey(blog, at, id))
+		}},
+		{"event missing", "has no event", func(tx *bolt.Tx, f *fixture) error {
+			_, at, id := e(f)
+			return tx.Bucket(bucketEvents).Delete(eventKey(at, id))
+		}},
+		{"status differs", "blogs index entry has", func(tx *bolt.Tx, f *fixture) error {
+			blog, at, id := e(f)
+			return tx.Bucket(bucketBlogs).Put(blogKey(blog, at, id), []byte{packStatus(2, 0)})
+		}},
+		{"duplicate id", "appears more than once", func(tx *bolt.Tx, f *fixture) error {
+			_, at, id := e(f)
+			v := tx.Bucket(bucketEvents).Get(eventKey(at, id))
+			return tx.Bucket(bucketEvents).Put(eventKey(at+1000, id), v)
+		}},
+		{"seq too high", "meta seq is", func(tx *bolt.Tx, f *fixture) error {
+			return tx.Bucket(bucketMeta).Put(keySeq, u64(uint64(len(f.events)+2)))
+		}},
+		{"undecodable event", "events record", func(tx *bolt.Tx, f *fixture) error {
+			_, at, id := e(f)
+			return tx.Bucket(bucketEvents).Put(eventKey(at, id), []byte{0x80})
+		}},
+		{"overlapping spans", "must not overlap", func(tx *bolt.Tx, f *fixture) error {
+			k, v := encodeSpan(spanRecord{Span: spanOf(t0.Add(150*time.Second), t0.Add(160*time.Second)), Closed: true, Reason: "x"})
+			return tx.Bucket(bucketSpans).Put(k, v)
+		}},
+		{"open span not last", "is open but is not the last", func(tx *bolt.Tx, f *fixture) error {
+			k, v := encodeSpan(spanRecord{Span: spanOf(t0, t0.Add(200*time.Second))})
+			return tx.Bucket(bucketSpans).Put(k, v)
+		}},
+		{"span ends before it starts", "before it starts", func(tx *bolt.Tx, f *fixture) error {
+			k, v := encodeSpan(spanRecord{Span: spanOf(t0.Add(500*time.Second), t0.Add(400*time.Second))})
+			return tx.Bucket(bucketSpans).Put(k, v)
+		}},
+		{"checkpoint garbage", "checkpoint does not decode", func(tx *bolt.Tx, f *fixture) error {
+			return tx.Bucket(bucketMeta).Put(keyCheckpoint, []byte("{nope"))
+		}},
+		{"checkpoint insane", "inside the binlog file header", func(tx *bolt.Tx, f *fixture) error {
+			return tx.Bucket(bucketMeta).Put(keyCheckpoint, []byte(`{"flavor":"mysql","file":"binlog.000001","pos":0}`))
+		}},
+		{"checkpoint missing", "no binlog checkpoint", func(tx *bolt.Tx, f *fixture) error {
+			return tx.Bucket(bucketMeta).Delete(keyCheckpoint)
+		}},
+		{"monitor garbage", "monitors record", func(tx *bolt.Tx, f *fixture) error {
+			return tx.Bucket(bucketMonitors).Put(u64(7), []byte{1})
+		}},
+		{"bucket missing", `bucket "spans" is missing`, func(tx *bolt.Tx, f *fixture) error {
+			return tx.DeleteBucket(bucketSpans)
+		}},
+		{"wrong version", "this build reads version", func(tx *bolt.Tx, f *fixture) error {
+			return tx.Bucket(bucketMeta).Put(keyVersion, u64(99))
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := buildJournal(t, t.TempDir())
+			db, err := bolt.Open(f.path, 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = db.Update(func(tx *bolt.Tx) error { return c.damage(tx, f) })
+			db.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			damaged(t, f.path, c.want)
+		})
+	}
+}
+
+func spanOf(start, end time.Time) bridge.Span { return bridge.Span{Start: start, End: end} }
