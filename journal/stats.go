@@ -1,0 +1,156 @@
+package journal
+
+import (
+	"encoding/binary"
+	"os"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Stats summarizes a journal file for operators (jetmon-bridge journal stats).
+type Stats struct {
+	// Path is the journal file.
+	Path string `json:"path"`
+	// FileSize is the file's size in bytes.
+	FileSize int64 `json:"file_size"`
+	// Events counts the stored events; Seq is the id of the newest one.
+	// They are equal in a sound journal (ids are dense).
+	Events uint64 `json:"events"`
+	Seq    uint64 `json:"seq"`
+	// BytesPerEvent is FileSize / Events (0 when there are none).
+	BytesPerEvent float64 `json:"bytes_per_event"`
+	// Blogs counts the distinct blogs with at least one event.
+	Blogs uint64 `json:"blogs"`
+	// Monitors and ActiveMonitors count the monitor rows the journal keeps.
+	Monitors       uint64 `json:"monitors"`
+	ActiveMonitors uint64 `json:"active_monitors"`
+	// FirstEvent and LastEvent are the oldest and newest created_at; nil
+	// when there are no events.
+	FirstEvent *time.Time `json:"first_event,omitempty"`
+	LastEvent  *time.Time `json:"last_event,omitempty"`
+	// Checkpoint is the binlog position the follower resumes from; nil for
+	// a journal that never followed.
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
+	// ServerID is the replication server id kept in the file (0: none).
+	ServerID uint32 `json:"server_id,omitempty"`
+	// Spans are the coverage spans as stored, oldest first.
+	Spans []SpanInfo `json:"spans"`
+	// Gaps are the uncovered stretches between consecutive spans.
+	Gaps []Gap `json:"gaps"`
+}
+
+// SpanInfo is one stored coverage span.
+type SpanInfo struct {
+	Start time.Time `json:"start"`
+	// End is the last instant the span vouches for so far.
+	End time.Time `json:"end"`
+	// Open is true for the span the follower was still extending when the
+	// file was last written (at most the last one).
+	Open bool `json:"open"`
+}
+
+// Gap is the stretch between two spans, with the reason recorded when the
+// earlier span was closed (for example a purged binlog).
+type Gap struct {
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+	Reason string    `json:"reason"`
+}
+
+// Stats reads the summary in one read transaction. The counts walk the
+// buckets' pages, not their records, and the blog count skips from blog to
+// blog through the index, so it is quick even for a large file.
+func (j *Journal) Stats() (st Stats, err error) {
+	defer guard(j.path, &err)()
+	st.Path = j.path
+	if fi, err := os.Stat(j.path); err == nil {
+		st.FileSize = fi.Size()
+	}
+	err = j.db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(keySeq); len(v) == 8 {
+			st.Seq = binary.BigEndian.Uint64(v)
+		}
+		if v := meta.Get(keyServerID); len(v) == 8 {
+			st.ServerID = uint32(binary.BigEndian.Uint64(v))
+		}
+		events := tx.Bucket(bucketEvents)
+		st.Events = uint64(events.Stats().KeyN)
+		c := events.Cursor()
+		if k, v := c.First(); k != nil {
+			e, err := DecodeEvent(k, v)
+			if err != nil {
+				return err
+			}
+			st.FirstEvent = &e.CreatedAt
+		}
+		if k, v := c.Last(); k != nil {
+			e, err := DecodeEvent(k, v)
+			if err != nil {
+				return err
+			}
+			st.LastEvent = &e.CreatedAt
+		}
+		st.Blogs = countBlogs(tx.Bucket(bucketBlogs))
+		return tx.Bucket(bucketMonitors).ForEach(func(k, v []byte) error {
+			m, err := DecodeMonitor(k, v)
+			if err != nil {
+				return err
+			}
+			st.Monitors++
+			if m.Active {
+				st.ActiveMonitors++
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return st, err
+	}
+	if st.Events > 0 {
+		st.BytesPerEvent = float64(st.FileSize) / float64(st.Events)
+	}
+	if cp, ok := j.Checkpoint(); ok {
+		st.Checkpoint = &cp
+	}
+	st.Spans, st.Gaps = j.storedSpans()
+	return st, nil
+}
+
+// countBlogs counts the distinct blog prefixes of the blogs index by
+// seeking past each blog's entries.
+func countBlogs(b *bolt.Bucket) uint64 {
+	var n uint64
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; {
+		if len(k) < 8 {
+			k, _ = c.Next()
+			continue
+		}
+		n++
+		blog := binary.BigEndian.Uint64(k)
+		if blog == ^uint64(0) {
+			break
+		}
+		k, _ = c.Seek(u64(blog + 1))
+	}
+	return n
+}
+
+// storedSpans returns the spans as the file holds them and the gaps
+// between them.
+func (j *Journal) storedSpans() ([]SpanInfo, []Gap) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	spans := make([]SpanInfo, 0, len(j.spans))
+	gaps := []Gap{}
+	for i, s := range j.spans {
+		spans = append(spans, SpanInfo{Start: s.Start, End: s.End, Open: !s.Closed})
+		if i > 0 {
+			prev := j.spans[i-1]
+			gaps = append(gaps, Gap{Start: prev.End, End: s.Start, Reason: prev.Reason})
+		}
+	}
+	return spans, gaps
+}
