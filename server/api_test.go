@@ -190,10 +190,10 @@ func TestEventsSynthesis(t *testing.T) {
 
 	// source and old_status follow new_status.
 	for _, c := range []struct {
-		blog          uint64
-		source        string
-		oldSt, newSt  int
-		window, until string
+		blog         uint64
+		source       string
+		oldSt, newSt int
+		since, until string
 	}{
 		{12345, "veriflier", 1, 2, "2026-04-22T14:00:00Z", "2026-04-22T15:00:00Z"},
 		{12346, "worker", 1, 0, "2026-04-22T14:00:00Z", "2026-04-22T15:00:00Z"},
@@ -201,7 +201,7 @@ func TestEventsSynthesis(t *testing.T) {
 		{12349, "worker", 1, 0, "2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z"},
 		{12350, "veriflier", 1, 2, "2026-04-22T14:00:00Z", "2026-04-22T15:00:00Z"},
 	} {
-		es := a.getEvents(t, c.blog, c.window, c.until)
+		es := a.getEvents(t, c.blog, c.since, c.until)
 		if len(es) != 1 {
 			t.Fatalf("blog %d: %d events, want 1", c.blog, len(es))
 		}

@@ -70,8 +70,9 @@ func parseTimeParam(q url.Values, name string) (time.Time, error) {
 // offset, and returns it in UTC.
 func ParseTime(s string) (time.Time, error) {
 	// time.RFC3339Nano also accepts a missing fraction. The 'T' and upper-case
-	// 'Z' checks keep out the looser forms time.Parse tolerates.
-	if len(s) < 20 || s[10] != 'T' {
+	// 'Z' checks keep out the looser forms time.Parse tolerates, and the ':'
+	// a one-digit hour, which its layout's "15" takes too.
+	if len(s) < 20 || s[10] != 'T' || s[13] != ':' {
 		return time.Time{}, fmt.Errorf("not RFC 3339")
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
@@ -85,6 +86,11 @@ func ParseTime(s string) (time.Time, error) {
 	}
 	if n := len(s); s[n-1] != 'Z' && (s[n-5:n-3] > "23" || s[n-2:] > "59") {
 		return time.Time{}, fmt.Errorf("not RFC 3339")
+	}
+	// An offset can move 0000-01-01 or 9999-12-31 out of the years that UTC
+	// RFC 3339 can write.
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return time.Time{}, fmt.Errorf("out of range")
 	}
 	return t.UTC(), nil
 }
