@@ -32,6 +32,11 @@ func Compact(src, dst string) (srcSize, dstSize int64, err error) {
 		}
 	}()
 	defer guard(src, &err)()
+	if fi, err := os.Stat(src); err != nil {
+		return 0, 0, err
+	} else if r := (&Report{Path: src}); !r.checkStructure(src, fi.Size()) {
+		return 0, 0, fmt.Errorf("%w: %s: %s (run 'jetmon-bridge journal verify -journal %s'; compact copies only sound files)", ErrDamaged, src, r.Problems[0], src)
+	}
 	if err := in.View(isJournal); err != nil {
 		return 0, 0, fmt.Errorf("compact %s: %w", src, err)
 	}

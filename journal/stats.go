@@ -12,8 +12,10 @@ import (
 type Stats struct {
 	// Path is the journal file.
 	Path string `json:"path"`
-	// FileSize is the file's size in bytes.
-	FileSize int64 `json:"file_size"`
+	// FileSize is the file's size in bytes; UsedBytes is how much of it its
+	// pages take (bbolt grows the file ahead of need, up to 16 MiB at a time).
+	FileSize  int64 `json:"file_size"`
+	UsedBytes int64 `json:"used_bytes"`
 	// Events counts the stored events; Seq is the id of the newest one.
 	// They are equal in a sound journal (ids are dense).
 	Events uint64 `json:"events"`
@@ -68,6 +70,7 @@ func (j *Journal) Stats() (st Stats, err error) {
 		st.FileSize = fi.Size()
 	}
 	err = j.db.View(func(tx *bolt.Tx) error {
+		st.UsedBytes = tx.Size()
 		meta := tx.Bucket(bucketMeta)
 		if v := meta.Get(keySeq); len(v) == 8 {
 			st.Seq = binary.BigEndian.Uint64(v)

@@ -150,8 +150,8 @@ func buildLargeJournal(t *testing.T, dir string, n int) string {
 	b := &Batch{NewSpan: &SpanStart{Start: t0}}
 	for i := 0; i < n; i++ {
 		blog := uint64(1000 + i*7%40)
-		old := status[blog]
-		if old == 0 {
+		old, ok := status[blog]
+		if !ok {
 			old = bridge.StatusRunning
 		}
 		status[blog] = nextStatus(old)

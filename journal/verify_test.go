@@ -295,3 +295,37 @@ func TestVerifyReportsBrokenInvariants(t *testing.T) {
 }
 
 func spanOf(start, end time.Time) bridge.Span { return bridge.Span{Start: start, End: end} }
+
+func TestOpenForToolsRefusesDamageItCannotRead(t *testing.T) {
+	dir := t.TempDir()
+	f := buildJournal(t, dir)
+	j, err := OpenForTools(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.LastSeq() != uint64(len(f.events)) {
+		t.Errorf("seq %d", j.LastSeq())
+	}
+	j.Close()
+	p := copyFile(t, f.path, dir, "cut")
+	if err := os.Truncate(p, usedBytes(t, f.path)/2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenForTools(p); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "journal verify") {
+		t.Errorf("OpenForTools of a truncated file: %v", err)
+	}
+	if _, _, err := Compact(p, filepath.Join(dir, "out")); !errors.Is(err, ErrDamaged) {
+		t.Errorf("Compact of a truncated file: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out")); !os.IsNotExist(err) {
+		t.Errorf("Compact of a damaged file left output: %v", err)
+	}
+	held, err := Open(f.path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if _, err := OpenForTools(f.path); !errors.Is(err, ErrLocked) {
+		t.Errorf("OpenForTools of a held file: %v", err)
+	}
+}
