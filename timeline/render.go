@@ -190,7 +190,7 @@ func (d *drawing) legend(y float64) {
 	item := func(fill, label string) {
 		d.printf(`<rect x="%.1f" y="%.1f" width="14" height="14" fill="%s" stroke="#888888" stroke-width="0.6"/>`+"\n", x, y-11, fill)
 		d.text(x+20, y, 12, "start", "normal", "#333333", label)
-		x += 28 + 7.2*float64(len(label))
+		x += 32 + 7.2*float64(len(label))
 	}
 	item(statusColour[bridge.StatusRunning], "running")
 	item(statusColour[bridge.StatusDown], "down")
