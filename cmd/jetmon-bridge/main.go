@@ -15,6 +15,10 @@ func main() {
 	switch {
 	case len(args) > 0 && args[0] == "serve":
 		err = runServe(args[1:])
+	case len(args) > 0 && args[0] == "journal":
+		err = runJournal(args[1:])
+	case len(args) > 0 && args[0] == "replay":
+		err = runReplay(args[1:])
 	default:
 		err = runServe(args)
 	}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/automattic/jetmon-bridge/journal"
+)
+
+// runJournalStats is "jetmon-bridge journal stats".
+func runJournalStats(args []string) error {
+	fs := newFlagSet("journal stats", "jetmon-bridge journal stats -journal PATH [-json]")
+	path := journalFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON instead of text")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	j, err := openJournal(*path)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	st, err := j.Stats()
+	if err != nil {
+		return fmt.Errorf("read %s: %w", *path, err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	return printStats(os.Stdout, st)
+}
+
+// printStats writes st for people.
+func printStats(out io.Writer, st journal.Stats) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "journal\t%s\n", st.Path)
+	size := fmt.Sprintf("%s (%s bytes, pages in use %s)", humanBytes(st.FileSize), groupDigits(uint64(st.FileSize)), humanBytes(st.UsedBytes))
+	if st.Events > 0 {
+		size += fmt.Sprintf(", %.1f bytes per event", st.BytesPerEvent)
+	}
+	fmt.Fprintf(w, "file size\t%s\n", size)
+	events := groupDigits(st.Events)
+	if st.Events > 0 {
+		events += fmt.Sprintf(" (ids 1..%d)", st.Seq)
+	}
+	if st.Seq != st.Events {
+		events += fmt.Sprintf(" -- but the sequence is %d: run 'jetmon-bridge journal verify'", st.Seq)
+	}
+	fmt.Fprintf(w, "events\t%s\n", events)
+	fmt.Fprintf(w, "blogs\t%s with events\n", groupDigits(st.Blogs))
+	fmt.Fprintf(w, "monitors\t%s rows kept, %s active\n", groupDigits(st.Monitors), groupDigits(st.ActiveMonitors))
+	if st.FirstEvent != nil {
+		fmt.Fprintf(w, "first event\t%s\n", st.FirstEvent.Format(time.RFC3339))
+		fmt.Fprintf(w, "last event\t%s\n", st.LastEvent.Format(time.RFC3339))
+	}
+	if st.Checkpoint != nil {
+		fmt.Fprintf(w, "checkpoint\t%s %s\n", st.Checkpoint.Flavor, st.Checkpoint)
+	} else {
+		fmt.Fprintf(w, "checkpoint\tnone (the journal never followed a binlog)\n")
+	}
+	if st.ServerID != 0 {
+		fmt.Fprintf(w, "server id\t%d\n", st.ServerID)
+	}
+	fmt.Fprintf(w, "coverage\t%d span(s), %d gap(s)\n", len(st.Spans), len(st.Gaps))
+	for i, s := range st.Spans {
+		if i > 0 {
+			g := st.Gaps[i-1]
+			reason := g.Reason
+			if reason == "" {
+				reason = "no reason recorded"
+			}
+			fmt.Fprintf(w, "  gap\t%s .. %s\t%s\t%s\n", stamp(g.Start), stamp(g.End), g.End.Sub(g.Start).Round(time.Millisecond), reason)
+		}
+		note := ""
+		if s.Open {
+			note = "open: covered up to here when last written"
+		}
+		fmt.Fprintf(w, "  span\t%s .. %s\t%s\t%s\n", stamp(s.Start), stamp(s.End), s.End.Sub(s.Start).Round(time.Millisecond), note)
+	}
+	return w.Flush()
+}
+
+// stamp formats a coverage boundary: spans are kept to the nanosecond.
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/automattic/jetmon-bridge/journal"
+	"github.com/automattic/jetmon-bridge/server"
+)
+
+// replayConfig is the replay's command line.
+type replayConfig struct {
+	journalPath, addr, token, tokenFile string
+}
+
+func parseReplayFlags(args []string) (*replayConfig, error) {
+	c := &replayConfig{}
+	fs := newFlagSet("replay", "jetmon-bridge replay -journal PATH [-addr HOST:PORT] [-token T | -token-file F]")
+	fs.StringVar(&c.journalPath, "journal", "jetmon-bridge.journal", "the journal file to serve (opened read-only)")
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:7400", "listen address (host:port)")
+	fs.StringVar(&c.token, "token", "", "bearer token every request must carry; empty disables auth")
+	fs.StringVar(&c.tokenFile, "token-file", "", "file holding the bearer token (surrounding whitespace ignored)")
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if c.journalPath == "" {
+		return nil, usageError{errors.New("-journal is empty: give the journal file to replay")}
+	}
+	if _, _, err := net.SplitHostPort(c.addr); err != nil {
+		return nil, usageError{fmt.Errorf("-addr %q is not host:port: %v", c.addr, err)}
+	}
+	if c.tokenFile != "" {
+		if c.token != "" {
+			return nil, usageError{errors.New("give the token once: -token (or JETMON_TOKEN) or -token-file, not both")}
+		}
+		raw, err := os.ReadFile(c.tokenFile)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("-token-file: %v", err)}
+		}
+		if c.token = strings.TrimSpace(string(raw)); c.token == "" {
+			return nil, usageError{fmt.Errorf("-token-file %s is empty", c.tokenFile)}
+		}
+	}
+	return c, nil
+}
+
+// runReplay is "jetmon-bridge replay": the read API served from a journal
+// file alone, with no database. /events answers from the journal, with
+// X-Bridge-Coverage "journal" inside its coverage and "incomplete" outside
+// (there is no replica to synthesize from); /monitors answers from the
+// monitor rows the journal kept; the write routes are refused.
+func runReplay(args []string) error {
+	c, err := parseReplayFlags(args)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	slog.SetDefault(log)
+	j, err := openJournal(c.journalPath)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	st, err := j.Stats()
+	if err != nil {
+		return fmt.Errorf("read %s: %w", c.journalPath, err)
+	}
+
+	api := server.New(server.Config{
+		History:  &server.History{Journal: j},
+		Monitors: j,
+		Logger:   log,
+		Health:   replayHealth(j, st),
+	})
+	server.MountJournal(api.Router, j, log)
+	var h http.Handler = readOnly(api.Router)
+	if c.token != "" {
+		h = server.RequireToken(c.token, h)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	var g runGroup
+	g.add(func() error { <-ctx.Done(); return nil }, func(error) { stop() })
+	addHTTPServer(&g, c.addr, h, log, nil)
+	attrs := []any{"addr", c.addr, "journal", c.journalPath, "events", st.Events, "spans", len(st.Spans)}
+	if n := len(st.Spans); n > 0 {
+		attrs = append(attrs, "covered_from", st.Spans[0].Start.Format(time.RFC3339Nano), "covered_to", st.Spans[n-1].End.Format(time.RFC3339Nano))
+	}
+	log.Info("jetmon-bridge replay started", attrs...)
+	err = g.run()
+	log.Info("jetmon-bridge replay stopped")
+	return err
+}
+
+// replayHealth reports the replayed journal on /healthz.
+func replayHealth(j *journal.Journal, st journal.Stats) server.HealthFunc {
+	info := map[string]any{"path": j.Path(), "events": st.Events, "spans": len(st.Spans)}
+	if n := len(st.Spans); n > 0 {
+		info["covered_from"] = st.Spans[0].Start.Format(time.RFC3339Nano)
+		info["covered_to"] = st.Spans[n-1].End.Format(time.RFC3339Nano)
+	}
+	return func(context.Context) (map[string]any, error) {
+		return map[string]any{"mode": "replay", "journal": info}, nil
+	}
+}
+
+// readOnly refuses the write routes with a reason that fits a replay.
+func readOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/monitors" && (r.Method == http.MethodPost || r.Method == http.MethodDelete) {
+			w.Header().Set("Allow", http.MethodGet)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			fmt.Fprintln(w, `{"error":"this is a replay of a journal file: it is read-only"}`)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
