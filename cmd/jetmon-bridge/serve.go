@@ -172,6 +172,9 @@ func runServe(args []string) error {
 		sup.Add("Primary", supervisor.PingService{Ping: primary.Ping, Interval: c.monitorInterval, Timeout: c.readTimeout}, limits)
 	}
 	api := server.New(cfg)
+	if f != nil {
+		server.MountJournal(api.Router, f.journal, log) // GET /journal/snapshot, /events/timeline.svg
+	}
 	rpc := server.MountJSONRPC(api.Router, sup, log)
 	m := metrics.New(f.metricSources(api.Router, sup, replica))
 	api.Router.Handle("/metrics", m.Handler()).Methods(http.MethodGet)
