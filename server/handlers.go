@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -102,29 +103,47 @@ func (s *Server) postMonitor(w http.ResponseWriter, r *http.Request) {
 }
 
 // ParseMonitorBody decodes a POST /monitors body: exactly {"url": "..."}
-// with a valid monitor URL.
+// with a valid monitor URL. Keys are matched exactly: encoding/json would
+// also take "URL" or a repeated "url", which an API that rejects unknown
+// fields must not.
 func ParseMonitorBody(raw []byte) (string, error) {
-	var body struct {
-		URL *string `json:"url"`
-	}
+	const shape = `body must be a JSON object {"url": "https://..."}`
 	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		return "", errors.New("body must be a JSON object {\"url\": \"https://...\"}: " + err.Error())
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return "", errors.New(shape)
 	}
-	if dec.More() {
-		return "", errors.New("body must hold a single JSON object")
+	var url *string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", errors.New(shape + ": " + err.Error())
+		}
+		key, _ := tok.(string)
+		switch {
+		case key != "url":
+			return "", fmt.Errorf("unknown field %q: the body holds only \"url\"", clip(key))
+		case url != nil:
+			return "", errors.New(`"url" is given twice`)
+		}
+		var v string
+		if err := dec.Decode(&v); err != nil {
+			return "", errors.New(`"url" must be a string`)
+		}
+		url = &v
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return "", errors.New(shape + ": " + err.Error())
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return "", errors.New("body must hold a single JSON object")
 	}
-	if body.URL == nil {
-		return "", errors.New("body lacks \"url\"")
+	if url == nil {
+		return "", errors.New(`body lacks "url"`)
 	}
-	if err := ValidateMonitorURL(*body.URL); err != nil {
+	if err := ValidateMonitorURL(*url); err != nil {
 		return "", err
 	}
-	return *body.URL, nil
+	return *url, nil
 }
 
 func (s *Server) deleteMonitor(w http.ResponseWriter, r *http.Request) {

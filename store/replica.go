@@ -81,8 +81,10 @@ func scanMonitor(rows *sql.Rows) (bridge.Monitor, error) {
 }
 
 // monitorsByURL returns the rows whose monitor_url is exactly url. MySQL
-// compares strings case- and trailing-space-insensitively, so the index finds
-// candidates and Go keeps the exact matches.
+// compares strings case- and trailing-space-insensitively, so SQL finds the
+// candidates and Go keeps the exact matches. Jetmon's schema has no index
+// leading with monitor_url, so this scans the table: fine for lookups made
+// once per benchmark target, and the bridge adds no index to Jetmon's schema.
 func monitorsByURL(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }, url string) ([]bridge.Monitor, error) {

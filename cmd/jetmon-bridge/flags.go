@@ -13,17 +13,24 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// newFlagSet returns a flag set that reports errors instead of exiting.
+// newFlagSet returns a flag set that reports errors instead of exiting and
+// prints its usage only when asked (-h), not before every error.
 func newFlagSet(name, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: %s\n\nflags (each also settable as JETMON_<NAME>; the flag wins):\n", usage)
-		fs.SetOutput(os.Stderr)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-	}
+	fs.Usage = func() {}
+	usages[fs] = usage
 	return fs
+}
+
+// usages holds each flag set's one-line synopsis for printUsage.
+var usages = map[*flag.FlagSet]string{}
+
+func printUsage(fs *flag.FlagSet) {
+	fmt.Fprintf(os.Stderr, "usage: %s\n\nflags (each also settable as JETMON_<NAME>; the flag wins):\n", usages[fs])
+	fs.SetOutput(os.Stderr)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
 }
 
 // parseFlags parses args, then fills every flag not given on the command
@@ -32,7 +39,7 @@ func newFlagSet(name, usage string) *flag.FlagSet {
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+			printUsage(fs)
 			return usageError{errors.New("help requested")}
 		}
 		return usageError{fmt.Errorf("%v (run with -h for the flags)", err)}
