@@ -158,3 +158,23 @@ func TestCoverageAdvancesWithHeartbeats(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func TestOtherTablesAndDatabasesAreIgnored(t *testing.T) {
+	db := testdb.NewDB(t)
+	other := testdb.NewDB(t) // same server, same table name, another database
+	db.MustExec(t, "INSERT INTO jetpack_monitor_sites (blog_id, bucket_no, monitor_url) VALUES (21, 0, 'https://a.example')")
+	other.MustExec(t, "INSERT INTO jetpack_monitor_sites (blog_id, bucket_no, monitor_url) VALUES (21, 0, 'https://a.example')")
+	db.MustExec(t, "CREATE TABLE lookalike LIKE jetpack_monitor_sites")
+	db.MustExec(t, "INSERT INTO lookalike SELECT * FROM jetpack_monitor_sites")
+	r := newRig(t, db)
+	r.start()
+	other.MustExec(t, "UPDATE jetpack_monitor_sites SET site_status=0")
+	db.MustExec(t, "UPDATE lookalike SET site_status=2")
+	db.MustExec(t, "UPDATE jetpack_monitor_sites SET site_status=0, last_status_change=FROM_UNIXTIME(1700000000)")
+	evs := r.events(21, 1)
+	time.Sleep(300 * time.Millisecond)
+	evs = r.events(21, 1)
+	if len(evs) != 1 || evs[0].OldStatus != bridge.StatusRunning || evs[0].NewStatus != bridge.StatusDown || evs[0].CreatedAt.Unix() != 1700000000 {
+		t.Fatalf("blog 21: %+v (only the followed table's change belongs here)", evs)
+	}
+}
