@@ -245,8 +245,12 @@ func (a *applier) rows(h *replication.EventHeader, e *replication.RowsEvent) err
 		a.begin(h)
 	}
 	at := time.Unix(int64(h.Timestamp), 0).UTC()
-	switch h.EventType {
-	case replication.WRITE_ROWS_EVENTv0, replication.WRITE_ROWS_EVENTv1, replication.WRITE_ROWS_EVENTv2:
+	kind := e.Type()
+	if h.EventType == replication.PARTIAL_UPDATE_ROWS_EVENT {
+		kind = replication.EnumRowsEventTypeUpdate
+	}
+	switch kind {
+	case replication.EnumRowsEventTypeInsert:
 		for _, row := range e.Rows {
 			m, err := lay.decodeRow(row)
 			if err != nil {
@@ -254,7 +258,7 @@ func (a *applier) rows(h *replication.EventHeader, e *replication.RowsEvent) err
 			}
 			a.txn = append(a.txn, change{monitor: m})
 		}
-	case replication.DELETE_ROWS_EVENTv0, replication.DELETE_ROWS_EVENTv1, replication.DELETE_ROWS_EVENTv2:
+	case replication.EnumRowsEventTypeDelete:
 		for _, row := range e.Rows {
 			m, err := lay.decodeRow(row)
 			if err != nil {
@@ -262,8 +266,7 @@ func (a *applier) rows(h *replication.EventHeader, e *replication.RowsEvent) err
 			}
 			a.txn = append(a.txn, change{monitor: m, deleted: true})
 		}
-	case replication.UPDATE_ROWS_EVENTv0, replication.UPDATE_ROWS_EVENTv1, replication.UPDATE_ROWS_EVENTv2,
-		replication.PARTIAL_UPDATE_ROWS_EVENT:
+	case replication.EnumRowsEventTypeUpdate:
 		if len(e.Rows)%2 != 0 {
 			return fmt.Errorf("update at %s has an odd number of row images", a.pos)
 		}
@@ -285,6 +288,9 @@ func (a *applier) rows(h *replication.EventHeader, e *replication.RowsEvent) err
 			}
 			a.txn = append(a.txn, c)
 		}
+	default:
+		// Never skip a change to the followed table silently.
+		return fmt.Errorf("rows event of type %s at %s is not understood", h.EventType, a.pos)
 	}
 	return nil
 }

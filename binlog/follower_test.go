@@ -178,3 +178,20 @@ func TestOtherTablesAndDatabasesAreIgnored(t *testing.T) {
 		t.Fatalf("blog 21: %+v (only the followed table's change belongs here)", evs)
 	}
 }
+
+// MariaDB can compress row events in its binlog; they must decode the same.
+func TestCompressedBinlog(t *testing.T) {
+	server := testdb.Dedicated(t, testdb.Options{Args: []string{"--log-bin-compress=ON", "--log-bin-compress-min-len=10"}})
+	db := testdb.NewDBOn(t, server)
+	db.MustExec(t, "INSERT INTO jetpack_monitor_sites (blog_id, bucket_no, monitor_url) VALUES (31, 0, 'https://a.example'), (32, 0, 'https://b.example')")
+	r := newRig(t, db)
+	r.start()
+	db.MustExec(t, "UPDATE jetpack_monitor_sites SET site_status=0, last_status_change=FROM_UNIXTIME(1700000000)")
+	db.MustExec(t, "UPDATE jetpack_monitor_sites SET site_status=2, last_status_change=FROM_UNIXTIME(1700000060) WHERE blog_id=31")
+	if evs := r.events(31, 2); len(evs) != 2 || evs[1].NewStatus != bridge.StatusConfirmedDown || evs[1].CreatedAt.Unix() != 1700000060 {
+		t.Fatalf("blog 31: %+v", evs)
+	}
+	if evs := r.events(32, 1); len(evs) != 1 {
+		t.Fatalf("blog 32: %+v", evs)
+	}
+}
