@@ -1,0 +1,314 @@
+// Package packaging checks the files that ship the bridge: the systemd unit,
+// the deployment scripts, the Docker image and compose files, and the
+// settings samples. The checks that need an outside tool (systemd-analyze,
+// shellcheck, docker compose) are skipped, saying why, when it is missing;
+// the others always run.
+package packaging
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// root is the repository root, from this package's directory.
+const root = ".."
+
+func read(t *testing.T, rel string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// run runs a command with a deadline and returns its combined output.
+func run(t *testing.T, dir string, name string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// lines returns s's non-empty lines that contain none of ignore.
+func lines(s string, ignore ...*regexp.Regexp) []string {
+	var out []string
+next:
+	for _, l := range strings.Split(s, "\n") {
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		for _, re := range ignore {
+			if re.MatchString(l) {
+				continue next
+			}
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+const unitPath = "systemd/jetmon-bridge.service"
+
+// TestSystemdUnitHardening checks the unit's settings that operators rely on.
+func TestSystemdUnitHardening(t *testing.T) {
+	unit := read(t, unitPath)
+	for _, want := range []string{
+		"User=jetmon-bridge",
+		"EnvironmentFile=/opt/jetmon-bridge/env",
+		"ExecStart=/opt/jetmon-bridge/bin/jetmon-bridge",
+		"StateDirectory=jetmon-bridge",
+		"Environment=JETMON_JOURNAL=/var/lib/jetmon-bridge/jetmon-bridge.journal",
+		"Restart=on-failure",
+		"KillSignal=SIGTERM",
+		"TimeoutStopSec=",
+		"NoNewPrivileges=yes",
+		"ProtectSystem=strict",
+		"ProtectHome=yes",
+		"PrivateTmp=yes",
+		"PrivateDevices=yes",
+		"RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+		"SystemCallFilter=@system-service",
+		"SystemCallErrorNumber=EPERM",
+		"\nCapabilityBoundingSet=\n",
+		"WantedBy=multi-user.target",
+	} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("%s lacks %q", unitPath, strings.TrimSpace(want))
+		}
+	}
+	// ProcSubset=pid would hide /proc/stat, which the process metrics read.
+	if strings.Contains(unit, "ProcSubset=pid") {
+		t.Errorf("%s sets ProcSubset=pid, which breaks the process metrics", unitPath)
+	}
+}
+
+// TestSystemdUnitVerifies runs systemd-analyze verify on the unit.
+func TestSystemdUnitVerifies(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze is not installed (apt-get install systemd): the unit was not verified")
+	}
+	// verify insists that ExecStart's binary exists: point it at a stand-in.
+	dir := t.TempDir()
+	stub := filepath.Join(dir, "jetmon-bridge")
+	if err := os.WriteFile(stub, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	unit := strings.ReplaceAll(read(t, unitPath), "/opt/jetmon-bridge/bin/jetmon-bridge", stub)
+	path := filepath.Join(dir, "jetmon-bridge.service")
+	if err := os.WriteFile(path, []byte(unit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, dir, analyze, "verify", "--man=no", path)
+	// Inside a container or chroot there is no sysinit.target and the like;
+	// that says nothing about this unit.
+	noise := regexp.MustCompile(`Unit \S+\.(target|slice|socket|service) not found`)
+	if problems := lines(out, noise); err != nil || len(problems) > 0 {
+		t.Errorf("systemd-analyze verify %s: %v\n%s", unitPath, err, strings.Join(problems, "\n"))
+	}
+}
+
+// TestScriptsShellcheck runs shellcheck on every script.
+func TestScriptsShellcheck(t *testing.T) {
+	scripts, err := filepath.Glob(filepath.Join(root, "scripts", "*.sh"))
+	if err != nil || len(scripts) == 0 {
+		t.Fatalf("no scripts/*.sh: %v", err)
+	}
+	for _, want := range []string{"provision.sh", "deploy-prod.sh"} {
+		if _, err := os.Stat(filepath.Join(root, "scripts", want)); err != nil {
+			t.Errorf("scripts/%s: %v", want, err)
+		}
+	}
+	for _, s := range scripts {
+		info, err := os.Stat(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode()&0o111 == 0 {
+			t.Errorf("%s is not executable", s)
+		}
+	}
+	shellcheck, err := exec.LookPath("shellcheck")
+	if err != nil {
+		t.Skip("shellcheck is not installed (apt-get install shellcheck): the scripts were not checked")
+	}
+	out, err := run(t, ".", shellcheck, slices.Concat([]string{"-x"}, scripts)...)
+	if err != nil {
+		t.Errorf("shellcheck scripts/*.sh: %v\n%s", err, out)
+	}
+}
+
+// composeCommand finds Compose v2: $COMPOSE (as in the Makefile), the docker
+// CLI plugin, or a docker-compose binary that is not the old Python v1.
+func composeCommand(t *testing.T) ([]string, string) {
+	t.Helper()
+	try := func(cmd []string) bool {
+		if _, err := exec.LookPath(cmd[0]); err != nil {
+			return false
+		}
+		out, err := run(t, ".", cmd[0], slices.Concat(cmd[1:], []string{"version", "--short"})...)
+		v := strings.TrimPrefix(strings.TrimSpace(out), "v")
+		return err == nil && v != "" && !strings.HasPrefix(v, "1.")
+	}
+	if c := strings.Fields(os.Getenv("COMPOSE")); len(c) > 0 {
+		if try(c) {
+			return c, ""
+		}
+		return nil, "$COMPOSE (" + os.Getenv("COMPOSE") + ") is not Docker Compose v2"
+	}
+	for _, c := range [][]string{{"docker", "compose"}, {"docker-compose"}} {
+		if try(c) {
+			return c, ""
+		}
+	}
+	return nil, "Docker Compose v2 is not installed (neither the docker compose plugin nor a v2 docker-compose): the compose files were not checked"
+}
+
+// TestComposeConfig has Compose parse and resolve both compose files.
+func TestComposeConfig(t *testing.T) {
+	compose, why := composeCommand(t)
+	if compose == nil {
+		t.Skip(why)
+	}
+	// A copy of docker/ whose .env is the sample, as after
+	// `cp docker/.env-sample docker/.env`; no daemon is contacted.
+	dir := filepath.Join(t.TempDir(), "docker")
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(root, "docker"))); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, ".env"))
+	sample, err := os.ReadFile(filepath.Join(dir, ".env-sample"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".env"), sample, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{"compose.yml", "compose.local.yml"} {
+		args := slices.Concat(compose[1:], []string{"-f", filepath.Join(dir, file), "config"})
+		out, err := run(t, dir, compose[0], args...)
+		if err != nil {
+			t.Errorf("%s: docker compose config: %v\n%s", file, err, out)
+			continue
+		}
+		for _, want := range []string{"target: 7400", "host_ip: 127.0.0.1", "target: /var/lib/jetmon-bridge", "JETMON_DSN:"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: the resolved configuration lacks %q:\n%s", file, want, out)
+			}
+		}
+		if file == "compose.yml" && !strings.Contains(out, "external: true") {
+			t.Errorf("compose.yml does not join an external network:\n%s", out)
+		}
+	}
+}
+
+// TestDockerFiles checks what the image and local mode promise.
+func TestDockerFiles(t *testing.T) {
+	dockerfile := read(t, "docker/Dockerfile")
+	for _, want := range []string{
+		"FROM golang:${GO_VERSION}-bookworm AS build", "ARG GO_VERSION=1.26", "CGO_ENABLED=0",
+		"USER 65532:65532", `VOLUME ["/var/lib/jetmon-bridge"]`,
+		`"-addr", "0.0.0.0:7400"`, `"-journal", "/var/lib/jetmon-bridge/jetmon-bridge.journal"`,
+	} {
+		if !strings.Contains(dockerfile, want) {
+			t.Errorf("docker/Dockerfile lacks %q", want)
+		}
+	}
+	ignore := read(t, "docker/Dockerfile.dockerignore")
+	if !strings.Contains(ignore, "docker/.env") {
+		t.Error("docker/Dockerfile.dockerignore does not keep docker/.env (secrets) out of the build context")
+	}
+
+	local := read(t, "docker/compose.local.yml")
+	for _, want := range []string{
+		"image: mysql:8.0", "--log-bin=", "--binlog-format=ROW", "--binlog-row-image=FULL", "--server-id=",
+		"--gtid-mode=ON", "--enforce-gtid-consistency=ON", "condition: service_healthy",
+		"./mysql-init:/docker-entrypoint-initdb.d",
+	} {
+		if !strings.Contains(local, want) {
+			t.Errorf("docker/compose.local.yml lacks %q", want)
+		}
+	}
+	sql := read(t, "docker/mysql-init/jetmon.sql")
+	for _, want := range []string{
+		"CREATE TABLE IF NOT EXISTS `jetpack_monitor_sites`",
+		"GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO 'jetmon_bridge'@'%';",
+		"GRANT SELECT ON jetmon.* TO 'jetmon_bridge'@'%';",
+	} {
+		if !strings.Contains(sql, want) {
+			t.Errorf("docker/mysql-init/jetmon.sql lacks %q", want)
+		}
+	}
+	// Exactly those grants: the bridge must not need more.
+	if n := strings.Count(sql, "GRANT "); n != 2 {
+		t.Errorf("docker/mysql-init/jetmon.sql has %d GRANT statements, want the 2 the bridge needs", n)
+	}
+	if !strings.Contains(local, "jetmon_bridge:") {
+		t.Error("docker/compose.local.yml does not connect the bridge as the jetmon_bridge user")
+	}
+}
+
+// serveFlags are the daemon's flags, read from its source.
+func serveFlags(t *testing.T) []string {
+	t.Helper()
+	src := read(t, "cmd/jetmon-bridge/serve.go")
+	re := regexp.MustCompile(`fs\.\w+Var\(&c\.\w+,\s*"([a-z][a-z0-9-]*)"`)
+	var flags []string
+	for _, m := range re.FindAllStringSubmatch(src, -1) {
+		flags = append(flags, m[1])
+	}
+	sort.Strings(flags)
+	if len(flags) < 8 {
+		t.Fatalf("found only %d flags in cmd/jetmon-bridge/serve.go (%v): has the flag set moved?", len(flags), flags)
+	}
+	return flags
+}
+
+func envName(flag string) string {
+	return "JETMON_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// TestSettingsDocumented checks that every flag's JETMON_ variable is
+// documented in both settings samples and in the operator's guide.
+func TestSettingsDocumented(t *testing.T) {
+	files := map[string]string{}
+	for _, f := range []string{"docker/.env-sample", "systemd/env.sample", "docs/operations.md"} {
+		files[f] = read(t, f)
+	}
+	for _, flag := range serveFlags(t) {
+		env := envName(flag)
+		for name, text := range files {
+			if !strings.Contains(text, env) {
+				t.Errorf("%s does not document %s (-%s)", name, env, flag)
+			}
+		}
+		if !strings.Contains(files["docs/operations.md"], "`-"+flag+"`") {
+			t.Errorf("docs/operations.md does not document the flag `-%s`", flag)
+		}
+	}
+	// Only the DSN is set by default; a sample that set JETMON_VERSION
+	// would make the bridge print its version and exit.
+	for _, f := range []string{"docker/.env-sample", "systemd/env.sample"} {
+		if regexp.MustCompile(`(?m)^JETMON_VERSION=`).MatchString(files[f]) {
+			t.Errorf("%s sets JETMON_VERSION", f)
+		}
+		if !regexp.MustCompile(`(?m)^JETMON_DSN=`).MatchString(files[f]) {
+			t.Errorf("%s does not have a JETMON_DSN= line to fill in", f)
+		}
+	}
+}
