@@ -233,6 +233,25 @@ func TestDockerFiles(t *testing.T) {
 	if !strings.Contains(ignore, "docker/.env") {
 		t.Error("docker/Dockerfile.dockerignore does not keep docker/.env (secrets) out of the build context")
 	}
+	// No pattern may drop a directory that holds Go sources the build needs.
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		goFiles, _ := filepath.Glob(filepath.Join(root, e.Name(), "*.go"))
+		if len(goFiles) == 0 {
+			continue
+		}
+		for _, pattern := range lines(ignore, regexp.MustCompile(`^\s*#`)) {
+			if ok, _ := filepath.Match(strings.TrimSpace(pattern), e.Name()); ok {
+				t.Errorf("docker/Dockerfile.dockerignore pattern %q drops the Go package directory %s/", pattern, e.Name())
+			}
+		}
+	}
 
 	local := read(t, "docker/compose.local.yml")
 	for _, want := range []string{
