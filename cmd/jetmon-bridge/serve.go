@@ -176,7 +176,11 @@ func runServe(args []string) error {
 		server.MountJournal(api.Router, f.journal, log) // GET /journal/snapshot, /events/timeline.svg
 	}
 	rpc := server.MountJSONRPC(api.Router, sup, log)
-	m := metrics.New(f.metricSources(api.Router, sup, replica))
+	src := f.metricSources(api.Router, sup, replica)
+	if c.write {
+		src.Services = append(src.Services, "Primary")
+	}
+	m := metrics.New(src)
 	api.Router.Handle("/metrics", m.Handler()).Methods(http.MethodGet)
 	sup.Subscribe(func(n supervisor.Notification) {
 		if n.Action == supervisor.Deactivate {
