@@ -62,7 +62,7 @@ func Render(w io.Writer, c Chart) error {
 	d.printf(`<rect width="100%%" height="100%%" fill="#ffffff"/>` + "\n")
 	d.text(16, 26, 16, "start", "bold", "#222222", "Site status by blog")
 	d.text(16, 46, 12, "start", "normal", "#555555", fmt.Sprintf("%s to %s UTC (%s)",
-		c.Since.Format(time.RFC3339), c.Until.Format(time.RFC3339), c.Until.Sub(c.Since)))
+		c.Since.Format(time.RFC3339Nano), c.Until.Format(time.RFC3339Nano), roundSpan(c.Until.Sub(c.Since))))
 
 	for i, row := range c.Rows {
 		d.row(top+float64(i)*rowPitch, row)
@@ -141,7 +141,7 @@ func (d *drawing) band(y float64, blog uint64, b Band, x0, x1 float64) {
 	}
 	d.printf(`<rect class="band %s" x="%.2f" y="%.1f" width="%.2f" height="%.0f" fill="%s"><title>%s</title></rect>`+"\n",
 		name, x0, y, x1-x0, rowHeight, colour, escape(fmt.Sprintf("blog %d %s from %s to %s (%s)",
-			blog, strings.ReplaceAll(name, "_", " "), b.From.Format(time.RFC3339), b.To.Format(time.RFC3339), b.To.Sub(b.From).Round(time.Second))))
+			blog, strings.ReplaceAll(name, "_", " "), b.From.Format(time.RFC3339), b.To.Format(time.RFC3339), roundSpan(b.To.Sub(b.From)))))
 }
 
 // axis draws the time axis under the rows, with faint gridlines through
@@ -197,6 +197,15 @@ func (d *drawing) legend(y float64) {
 	item(statusColour[bridge.StatusConfirmedDown], "confirmed down")
 	item(unknownColour, "unknown")
 	item("url(#hatch)", "not covered by the journal")
+}
+
+// roundSpan rounds a duration for people: to the second from a minute up,
+// to the millisecond below.
+func roundSpan(d time.Duration) time.Duration {
+	if d >= time.Minute {
+		return d.Round(time.Second)
+	}
+	return d.Round(time.Millisecond)
 }
 
 func escape(s string) string {
