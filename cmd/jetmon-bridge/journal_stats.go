@@ -77,11 +77,11 @@ func printStats(out io.Writer, st journal.Stats) error {
 			}
 			fmt.Fprintf(w, "  gap\t%s .. %s\t%s\t%s\n", stamp(g.Start), stamp(g.End), g.End.Sub(g.Start).Round(time.Millisecond), reason)
 		}
-		note := ""
+		fmt.Fprintf(w, "  span\t%s .. %s\t%s", stamp(s.Start), stamp(s.End), s.End.Sub(s.Start).Round(time.Millisecond))
 		if s.Open {
-			note = "open: covered up to here when last written"
+			fmt.Fprint(w, "\topen: covered up to here when last written")
 		}
-		fmt.Fprintf(w, "  span\t%s .. %s\t%s\t%s\n", stamp(s.Start), stamp(s.End), s.End.Sub(s.Start).Round(time.Millisecond), note)
+		fmt.Fprintln(w)
 	}
 	return w.Flush()
 }
