@@ -1,8 +1,11 @@
 package journal
 
 import (
+	"cmp"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
@@ -65,24 +68,9 @@ func (j *Journal) Commit(b *Batch) error {
 	j.mu.Unlock()
 
 	err := j.db.Update(func(tx *bolt.Tx) error {
-		events, blogs := tx.Bucket(bucketEvents), tx.Bucket(bucketBlogs)
-		// Appends arrive in near time order: fill pages fully.
-		events.FillPercent = 0.95
-		for i := range b.Events {
-			e := &b.Events[i]
-			seq++
-			e.ID = seq
-			created := e.CreatedAt.Unix()
-			if created < 0 {
-				return fmt.Errorf("event for blog %d has created_at %s before 1970", e.BlogID, e.CreatedAt)
-			}
-			status := packStatus(e.OldStatus, e.NewStatus)
-			if err := events.Put(eventKey(created, seq), encodeEventValue(e.BlogID, status)); err != nil {
-				return err
-			}
-			if err := blogs.Put(blogKey(e.BlogID, created, seq), []byte{status}); err != nil {
-				return err
-			}
+		var err error
+		if seq, err = putEvents(tx, b.Events, seq); err != nil {
+			return err
 		}
 		meta := tx.Bucket(bucketMeta)
 		if len(b.Events) > 0 {
@@ -102,7 +90,6 @@ func (j *Journal) Commit(b *Batch) error {
 				return err
 			}
 		}
-		var err error
 		spans, err = writeSpans(tx, spans, b)
 		return err
 	})
@@ -126,6 +113,89 @@ func (j *Journal) Commit(b *Batch) error {
 	return nil
 }
 
+// indexEntry is one event's place in both keyed buckets.
+type indexEntry struct {
+	blog    uint64
+	created int64
+	seq     uint64
+	status  byte
+}
+
+// putEvents writes the events and their blog index entries, assigning ids
+// from seq, and returns the last id.
+//
+// bbolt inserts into an in-memory node by shifting the keys after the
+// insertion point, and a node is only split when the transaction commits:
+// a batch of keys in random order into a small tree (the blog index of a
+// journal that is catching up) costs time quadratic in the batch. Each
+// bucket's puts are therefore made in key order, from one allocation that
+// holds every key and value (bbolt keeps them until the commit).
+func putEvents(tx *bolt.Tx, evs []bridge.Event, seq uint64) (uint64, error) {
+	if len(evs) == 0 {
+		return seq, nil
+	}
+	entries := make([]indexEntry, len(evs))
+	for i := range evs {
+		e := &evs[i]
+		seq++
+		e.ID = seq
+		created := e.CreatedAt.Unix()
+		if created < 0 {
+			return 0, fmt.Errorf("event for blog %d has created_at %s before 1970", e.BlogID, e.CreatedAt)
+		}
+		entries[i] = indexEntry{blog: e.BlogID, created: created, seq: seq, status: packStatus(e.OldStatus, e.NewStatus)}
+	}
+	const eventLen, blogLen = 16 + binary.MaxVarintLen64 + 1, 24 + 1
+	arena := make([]byte, 0, len(evs)*(eventLen+blogLen))
+
+	// events: created(8) seq(8) -> uvarint blog | status. Followers append
+	// in near time order, which the sort leaves almost untouched.
+	slices.SortFunc(entries, func(a, b indexEntry) int {
+		if c := cmp.Compare(a.created, b.created); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	events := tx.Bucket(bucketEvents)
+	// Appends arrive in near time order: fill pages fully.
+	events.FillPercent = 0.95
+	for _, en := range entries {
+		start := len(arena)
+		arena = binary.BigEndian.AppendUint64(arena, uint64(en.created))
+		arena = binary.BigEndian.AppendUint64(arena, en.seq)
+		mid := len(arena)
+		arena = binary.AppendUvarint(arena, en.blog)
+		arena = append(arena, en.status)
+		if err := events.Put(arena[start:mid:mid], arena[mid:len(arena):len(arena)]); err != nil {
+			return 0, err
+		}
+	}
+
+	// blogs: blog(8) created(8) seq(8) -> status.
+	slices.SortFunc(entries, func(a, b indexEntry) int {
+		if c := cmp.Compare(a.blog, b.blog); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.created, b.created); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	blogs := tx.Bucket(bucketBlogs)
+	for _, en := range entries {
+		start := len(arena)
+		arena = binary.BigEndian.AppendUint64(arena, en.blog)
+		arena = binary.BigEndian.AppendUint64(arena, uint64(en.created))
+		arena = binary.BigEndian.AppendUint64(arena, en.seq)
+		mid := len(arena)
+		arena = append(arena, en.status)
+		if err := blogs.Put(arena[start:mid:mid], arena[mid:len(arena):len(arena)]); err != nil {
+			return 0, err
+		}
+	}
+	return seq, nil
+}
+
 func writeMonitors(tx *bolt.Tx, b *Batch) error {
 	if b.ResetMonitors {
 		if err := tx.DeleteBucket(bucketMonitors); err != nil {
@@ -141,7 +211,15 @@ func writeMonitors(tx *bolt.Tx, b *Batch) error {
 			return err
 		}
 	}
-	for _, m := range b.Monitors {
+	// In key order, for the reason putEvents gives; the caller's slice is
+	// left as it was.
+	ms := b.Monitors
+	bySite := func(a, b bridge.Monitor) int { return cmp.Compare(a.SiteID, b.SiteID) }
+	if !slices.IsSortedFunc(ms, bySite) {
+		ms = slices.Clone(ms)
+		slices.SortStableFunc(ms, bySite)
+	}
+	for _, m := range ms {
 		if err := monitors.Put(u64(m.SiteID), encodeMonitor(m)); err != nil {
 			return err
 		}
