@@ -58,7 +58,7 @@ func DecodeEvent(k, v []byte) (bridge.Event, error) {
 	if len(k) != 16 {
 		return bridge.Event{}, fmt.Errorf("%w: event key of %d bytes", ErrCorrupt, len(k))
 	}
-	blog, n := binary.Uvarint(v)
+	blog, n := uvarint(v)
 	if n <= 0 || len(v) != n+1 || blog == 0 {
 		return bridge.Event{}, fmt.Errorf("%w: event value %x", ErrCorrupt, v)
 	}
@@ -94,6 +94,26 @@ func DecodeBlogIndex(k, v []byte) (bridge.Event, error) {
 	}, nil
 }
 
+// uvarint and varint decode what binary.AppendUvarint and AppendVarint
+// write, refusing overlong encodings (a multi-byte varint whose last group is
+// zero): one value has one record, so a damaged record cannot pass for a
+// valid one with the same meaning but other bytes.
+func uvarint(b []byte) (uint64, int) {
+	x, n := binary.Uvarint(b)
+	if n > 1 && b[n-1] == 0 {
+		return 0, 0
+	}
+	return x, n
+}
+
+func varint(b []byte) (int64, int) {
+	x, n := binary.Varint(b)
+	if n > 1 && b[n-1] == 0 {
+		return 0, 0
+	}
+	return x, n
+}
+
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), v) }
 
 func encodeMonitor(m bridge.Monitor) []byte {
@@ -117,7 +137,7 @@ func DecodeMonitor(k, v []byte) (bridge.Monitor, error) {
 		return bridge.Monitor{}, fmt.Errorf("%w: monitor key %x", ErrCorrupt, k)
 	}
 	m := bridge.Monitor{SiteID: binary.BigEndian.Uint64(k)}
-	blog, n := binary.Uvarint(v)
+	blog, n := uvarint(v)
 	if n <= 0 || len(v) < n+2 {
 		return m, fmt.Errorf("%w: monitor %d", ErrCorrupt, m.SiteID)
 	}
@@ -127,12 +147,15 @@ func DecodeMonitor(k, v []byte) (bridge.Monitor, error) {
 	if !m.Status.Valid() {
 		return m, fmt.Errorf("%w: monitor %d status %d", ErrCorrupt, m.SiteID, m.Status)
 	}
-	changed, c := binary.Varint(v[n+1:])
+	changed, c := varint(v[n+1:])
 	if c <= 0 {
 		return m, fmt.Errorf("%w: monitor %d", ErrCorrupt, m.SiteID)
 	}
 	if changed != 0 {
-		m.LastStatusChange = time.Unix(changed, 0).UTC()
+		// 0 stands for "never"; no other value may decode to the zero time.
+		if m.LastStatusChange = time.Unix(changed, 0).UTC(); m.LastStatusChange.IsZero() {
+			return m, fmt.Errorf("%w: monitor %d changed at %d", ErrCorrupt, m.SiteID, changed)
+		}
 	}
 	m.URL = string(v[n+1+c:])
 	return m, nil
