@@ -191,7 +191,7 @@ func runServe(args []string) error {
 	var g runGroup
 	g.add(func() error { <-ctx.Done(); return nil }, func(error) { stop() })
 	g.addContext(ctx, sup.Run)
-	addHTTPServer(&g, c.addr, m.Instrument(api.Handler()), log, rpc.Close)
+	addHTTPServer(&g, c.addr, withWriteDeadline(m.Instrument(api.Handler()), writeTimeout(c.readTimeout)), log, rpc.Close)
 	log.Info("jetmon-bridge started", "addr", c.addr, "write", c.write, "version", version)
 	err = g.run()
 	log.Info("jetmon-bridge stopped")
