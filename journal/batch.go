@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -35,6 +36,8 @@ type Batch struct {
 	NewSpan *SpanStart
 	// Transactions counts the source transactions in the batch.
 	Transactions int
+
+	prep prepared // see Prepare
 }
 
 // SpanStart opens a coverage span.
@@ -53,7 +56,9 @@ func (b *Batch) Empty() bool {
 
 // Reset empties b for reuse, keeping its allocations.
 func (b *Batch) Reset() {
-	*b = Batch{Events: b.Events[:0], Monitors: b.Monitors[:0], Deleted: b.Deleted[:0]}
+	p := b.prep
+	*b = Batch{Events: b.Events[:0], Monitors: b.Monitors[:0], Deleted: b.Deleted[:0],
+		prep: prepared{n: -1, created: p.created[:0], byTime: p.byTime[:0], byBlog: p.byBlog[:0]}}
 }
 
 // Commit writes b in one bbolt transaction and assigns the events' ids.
@@ -69,7 +74,7 @@ func (j *Journal) Commit(b *Batch) error {
 
 	err := j.db.Update(func(tx *bolt.Tx) error {
 		var err error
-		if seq, err = putEvents(tx, b.Events, seq); err != nil {
+		if seq, err = putEvents(tx, b, seq); err != nil {
 			return err
 		}
 		meta := tx.Bucket(bucketMeta)
@@ -94,6 +99,7 @@ func (j *Journal) Commit(b *Batch) error {
 		return err
 	})
 
+	b.prep.n = -1 // a reused batch is prepared again
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.commitErr = err
@@ -113,87 +119,132 @@ func (j *Journal) Commit(b *Batch) error {
 	return nil
 }
 
-// indexEntry is one event's place in both keyed buckets.
+// prepared is a batch's events in each bucket's key order.
+type prepared struct {
+	n       int          // len(Events) it was computed for; -1 when none
+	err     error        // an event that cannot be stored
+	created []int64      // each event's created_at in Unix seconds
+	byTime  []int32      // event indexes in (created, index) order; nil when Events already are
+	byBlog  []indexEntry // (blog, created, index) order
+}
+
+// indexEntry is one event's place in the blog index.
 type indexEntry struct {
 	blog    uint64
 	created int64
-	seq     uint64
+	idx     int32
 	status  byte
 }
 
-// putEvents writes the events and their blog index entries, assigning ids
-// from seq, and returns the last id.
+// Prepare orders the batch's writes for Commit, which otherwise does it
+// itself: a caller that commits in the background (the follower) prepares
+// the next batch while the previous one is being written. Call it after the
+// last change to Events; Commit and Reset forget it.
 //
 // bbolt inserts into an in-memory node by shifting the keys after the
-// insertion point, and a node is only split when the transaction commits:
-// a batch of keys in random order into a small tree (the blog index of a
+// insertion point, and splits nodes only when the transaction commits: a
+// batch of keys in random order into a small tree (the blog index of a
 // journal that is catching up) costs time quadratic in the batch. Each
-// bucket's puts are therefore made in key order, from one allocation that
-// holds every key and value (bbolt keeps them until the commit).
-func putEvents(tx *bolt.Tx, evs []bridge.Event, seq uint64) (uint64, error) {
+// bucket's puts are therefore made in key order.
+func (b *Batch) Prepare() {
+	p := &b.prep
+	n := len(b.Events)
+	p.n, p.err = n, nil
+	p.created = slices.Grow(p.created[:0], n)[:n]
+	p.byBlog = slices.Grow(p.byBlog[:0], n)[:n]
+	p.byTime = p.byTime[:0]
+	inOrder := true
+	for i := range b.Events {
+		e := &b.Events[i]
+		c := e.CreatedAt.Unix()
+		if c < 0 && p.err == nil {
+			p.err = fmt.Errorf("event for blog %d has created_at %s before 1970", e.BlogID, e.CreatedAt)
+		}
+		if i > 0 && c < p.created[i-1] {
+			inOrder = false
+		}
+		p.created[i] = c
+		p.byBlog[i] = indexEntry{blog: e.BlogID, created: c, idx: int32(i), status: packStatus(e.OldStatus, e.NewStatus)}
+	}
+	if !inOrder {
+		for i := range n {
+			p.byTime = append(p.byTime, int32(i))
+		}
+		slices.SortStableFunc(p.byTime, func(x, y int32) int { return cmp.Compare(p.created[x], p.created[y]) })
+	} else {
+		p.byTime = p.byTime[:0]
+	}
+	slices.SortFunc(p.byBlog, func(x, y indexEntry) int {
+		if c := cmp.Compare(x.blog, y.blog); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(x.created, y.created); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.idx, y.idx)
+	})
+}
+
+// putEvents writes the events and their blog index entries, assigning ids
+// after seq, and returns the last id. Keys and values come from one
+// allocation (bbolt keeps the values until the commit).
+func putEvents(tx *bolt.Tx, b *Batch, seq uint64) (uint64, error) {
+	evs := b.Events
 	if len(evs) == 0 {
 		return seq, nil
 	}
-	entries := make([]indexEntry, len(evs))
+	if len(evs) > math.MaxInt32 {
+		return 0, fmt.Errorf("a batch of %d events is too large", len(evs))
+	}
+	if b.prep.n != len(evs) {
+		b.Prepare()
+	}
+	p := &b.prep
+	if p.err != nil {
+		return 0, p.err
+	}
+	base := seq
 	for i := range evs {
-		e := &evs[i]
-		seq++
-		e.ID = seq
-		created := e.CreatedAt.Unix()
-		if created < 0 {
-			return 0, fmt.Errorf("event for blog %d has created_at %s before 1970", e.BlogID, e.CreatedAt)
-		}
-		entries[i] = indexEntry{blog: e.BlogID, created: created, seq: seq, status: packStatus(e.OldStatus, e.NewStatus)}
+		evs[i].ID = base + uint64(i) + 1
 	}
 	const eventLen, blogLen = 16 + binary.MaxVarintLen64 + 1, 24 + 1
 	arena := make([]byte, 0, len(evs)*(eventLen+blogLen))
 
-	// events: created(8) seq(8) -> uvarint blog | status. Followers append
-	// in near time order, which the sort leaves almost untouched.
-	slices.SortFunc(entries, func(a, b indexEntry) int {
-		if c := cmp.Compare(a.created, b.created); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.seq, b.seq)
-	})
+	// events: created(8) seq(8) -> uvarint blog | status.
 	events := tx.Bucket(bucketEvents)
 	// Appends arrive in near time order: fill pages fully.
 	events.FillPercent = 0.95
-	for _, en := range entries {
+	for k := range evs {
+		i := k
+		if len(p.byTime) > 0 {
+			i = int(p.byTime[k])
+		}
+		e := &evs[i]
 		start := len(arena)
-		arena = binary.BigEndian.AppendUint64(arena, uint64(en.created))
-		arena = binary.BigEndian.AppendUint64(arena, en.seq)
+		arena = binary.BigEndian.AppendUint64(arena, uint64(p.created[i]))
+		arena = binary.BigEndian.AppendUint64(arena, e.ID)
 		mid := len(arena)
-		arena = binary.AppendUvarint(arena, en.blog)
-		arena = append(arena, en.status)
+		arena = binary.AppendUvarint(arena, e.BlogID)
+		arena = append(arena, packStatus(e.OldStatus, e.NewStatus))
 		if err := events.Put(arena[start:mid:mid], arena[mid:len(arena):len(arena)]); err != nil {
 			return 0, err
 		}
 	}
 
 	// blogs: blog(8) created(8) seq(8) -> status.
-	slices.SortFunc(entries, func(a, b indexEntry) int {
-		if c := cmp.Compare(a.blog, b.blog); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.created, b.created); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.seq, b.seq)
-	})
 	blogs := tx.Bucket(bucketBlogs)
-	for _, en := range entries {
+	for _, en := range p.byBlog {
 		start := len(arena)
 		arena = binary.BigEndian.AppendUint64(arena, en.blog)
 		arena = binary.BigEndian.AppendUint64(arena, uint64(en.created))
-		arena = binary.BigEndian.AppendUint64(arena, en.seq)
+		arena = binary.BigEndian.AppendUint64(arena, base+uint64(en.idx)+1)
 		mid := len(arena)
 		arena = append(arena, en.status)
 		if err := blogs.Put(arena[start:mid:mid], arena[mid:len(arena):len(arena)]); err != nil {
 			return 0, err
 		}
 	}
-	return seq, nil
+	return base + uint64(len(evs)), nil
 }
 
 func writeMonitors(tx *bolt.Tx, b *Batch) error {
