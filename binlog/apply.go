@@ -2,9 +2,11 @@ package binlog
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
@@ -12,13 +14,22 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 )
 
-// maxBatchAge bounds how long a commit can be deferred while catching up.
-const maxBatchAge = 250 * time.Millisecond
+// maxBatchAge is how long a commit is deferred while catching up, unless
+// the previous commit is still running; maxBatchEvents bounds a batch's
+// events whatever the commits do.
+const (
+	maxBatchAge    = 250 * time.Millisecond
+	maxBatchEvents = 1 << 19
+)
 
 // applier turns a stream of binlog events into journal batches. It keeps
 // the transaction being read apart from the batch of finished ones, so a
 // stream that breaks mid-transaction loses nothing that was committed and
 // commits nothing that was not.
+//
+// A batch is committed in the background while the next one fills (two
+// buffers, at most one commit running), so that a catch-up decodes and
+// commits at once; every return from loop waits for that commit first.
 type applier struct {
 	f      *Follower
 	lay    layout
@@ -31,18 +42,29 @@ type applier struct {
 	txn     []change
 	txnTime time.Time
 
-	batch      journal.Batch
+	batch      *journal.Batch
 	batchStart time.Time
-	monitors   map[uint64]*change // the batch's final row state per site
+	monitors   map[uint64]rowState // the batch's final row state per site
 	batchPos   Position
 	dirty      bool // batch holds a checkpoint to commit
+
+	spare         *journal.Batch // the other buffer: being committed, or free
+	spareMonitors map[uint64]rowState
+	committing    chan error // while a commit runs: receives its result
 }
 
-// change is one row-level change: a new row image, or a deletion.
-type change struct {
+// rowState is a row as it stands after a change: its new image, or gone.
+type rowState struct {
 	monitor bridge.Monitor
 	deleted bool
-	event   *bridge.Event
+}
+
+// change is one row-level change and the transition it makes, if any. It
+// is held by value: a catch-up makes millions of them.
+type change struct {
+	rowState
+	hasEvent bool
+	event    bridge.Event
 }
 
 func newApplier(f *Follower, cp journal.Checkpoint, lay layout) *applier {
@@ -51,7 +73,11 @@ func newApplier(f *Follower, cp journal.Checkpoint, lay layout) *applier {
 		schema:   []byte(f.cfg.DSN.DBName),
 		table:    []byte(bridge.Table),
 		pos:      Position{cp.File, cp.Pos},
-		monitors: map[uint64]*change{},
+		batch:    &journal.Batch{},
+		monitors: map[uint64]rowState{},
+
+		spare:         &journal.Batch{},
+		spareMonitors: map[uint64]rowState{},
 	}
 }
 
@@ -59,22 +85,52 @@ func newApplier(f *Follower, cp journal.Checkpoint, lay layout) *applier {
 // batch whenever the stream has nothing more buffered, so a live change is
 // durable within one fsync of arriving, while a backlog shares commits.
 func (a *applier) loop(ctx context.Context, events <-chan *replication.BinlogEvent, streamErr <-chan error, ready func()) error {
+	err := a.run(ctx, events, streamErr, ready)
+	// Never leave a commit running: the caller commits to the journal next.
+	if werr := a.wait(); err == nil {
+		err = werr
+	}
+	return err
+}
+
+func (a *applier) run(ctx context.Context, events <-chan *replication.BinlogEvent, streamErr <-chan error, ready func()) error {
 	for {
 		var ev *replication.BinlogEvent
 		if a.dirty {
 			select {
 			case ev = <-events:
 			case <-ctx.Done():
-				return a.flush()
+				return a.sync()
 			default:
-				if err := a.flush(); err != nil {
-					return err
+				if a.committing == nil {
+					if err := a.flush(); err != nil {
+						return err
+					}
+					continue
 				}
-				continue
+				// The previous batch is still being committed: apply what
+				// arrives meanwhile, and commit this one when it is done.
+				select {
+				case ev = <-events:
+				case err := <-a.committing:
+					a.committing = nil
+					if err != nil {
+						return err
+					}
+					continue
+				case <-ctx.Done():
+					return a.sync()
+				}
 			}
 		} else {
 			select {
 			case ev = <-events:
+			case err := <-a.committing: // never ready while nil
+				a.committing = nil
+				if err != nil {
+					return err
+				}
+				continue
 			case err := <-streamErr:
 				// Apply what arrived before the failure, then report it.
 				for {
@@ -88,7 +144,7 @@ func (a *applier) loop(ctx context.Context, events <-chan *replication.BinlogEve
 					}
 					break
 				}
-				if ferr := a.flush(); ferr != nil {
+				if ferr := a.sync(); ferr != nil {
 					return ferr
 				}
 				if ctx.Err() != nil {
@@ -96,16 +152,28 @@ func (a *applier) loop(ctx context.Context, events <-chan *replication.BinlogEve
 				}
 				return fmt.Errorf("replication stream from %s broke: %w", a.f.cfg.DSN.Addr, err)
 			case <-ctx.Done():
-				return a.flush()
+				return a.sync()
 			}
 		}
 		ready()
 		if err := a.apply(ev); err != nil {
 			return err
 		}
-		if a.dirty && (a.batch.Transactions >= a.f.cfg.MaxBatch || time.Since(a.batchStart) > maxBatchAge) {
-			if err := a.flush(); err != nil {
+		if !a.dirty {
+			continue
+		}
+		if a.batch.Transactions >= a.f.cfg.MaxBatch || len(a.batch.Events) >= maxBatchEvents {
+			if err := a.flush(); err != nil { // waits for the running commit
 				return err
+			}
+		} else if time.Since(a.batchStart) > maxBatchAge {
+			if err := a.poll(); err != nil {
+				return err
+			}
+			if a.committing == nil {
+				if err := a.flush(); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -256,7 +324,7 @@ func (a *applier) rows(h *replication.EventHeader, e *replication.RowsEvent) err
 			if err != nil {
 				return fmt.Errorf("decode inserted row at %s: %w", a.pos, err)
 			}
-			a.txn = append(a.txn, change{monitor: m})
+			a.txn = append(a.txn, change{rowState: rowState{monitor: m}})
 		}
 	case replication.EnumRowsEventTypeDelete:
 		for _, row := range e.Rows {
@@ -264,7 +332,7 @@ func (a *applier) rows(h *replication.EventHeader, e *replication.RowsEvent) err
 			if err != nil {
 				return fmt.Errorf("decode deleted row at %s: %w", a.pos, err)
 			}
-			a.txn = append(a.txn, change{monitor: m, deleted: true})
+			a.txn = append(a.txn, change{rowState: rowState{monitor: m, deleted: true}})
 		}
 	case replication.EnumRowsEventTypeUpdate:
 		if len(e.Rows)%2 != 0 {
@@ -279,12 +347,10 @@ func (a *applier) rows(h *replication.EventHeader, e *replication.RowsEvent) err
 			if err != nil {
 				return fmt.Errorf("decode row after update at %s: %w", a.pos, err)
 			}
-			c := change{monitor: after}
-			if ev, ok := bridge.Transition(before, after, at); ok {
-				c.event = &ev
-			}
+			c := change{rowState: rowState{monitor: after}}
+			c.event, c.hasEvent = bridge.Transition(before, after, at)
 			if before.SiteID != after.SiteID {
-				a.txn = append(a.txn, change{monitor: before, deleted: true})
+				a.txn = append(a.txn, change{rowState: rowState{monitor: before, deleted: true}})
 			}
 			a.txn = append(a.txn, c)
 		}
@@ -304,12 +370,11 @@ func (a *applier) commit(h *replication.EventHeader, gset interface{ String() st
 	}
 	a.inTxn = false
 	for i := range a.txn {
-		c := a.txn[i]
-		if c.event != nil {
-			a.batch.Events = append(a.batch.Events, *c.event)
-			c.event = nil
+		c := &a.txn[i]
+		if c.hasEvent {
+			a.batch.Events = append(a.batch.Events, c.event)
 		}
-		a.monitors[c.monitor.SiteID] = &c
+		a.monitors[c.monitor.SiteID] = c.rowState
 	}
 	a.txn = a.txn[:0]
 	a.cp.File, a.cp.Pos = a.pos.File, a.pos.Pos
@@ -330,7 +395,7 @@ func (a *applier) commit(h *replication.EventHeader, gset interface{ String() st
 // period: every event before it has been applied, so once the batch is
 // committed, coverage reaches now.
 func (a *applier) heartbeat(*replication.HeartbeatEvent) error {
-	if err := a.flush(); err != nil {
+	if err := a.sync(); err != nil {
 		return err
 	}
 	if a.inTxn {
@@ -342,12 +407,16 @@ func (a *applier) heartbeat(*replication.HeartbeatEvent) error {
 	return a.f.cfg.Journal.Commit(b)
 }
 
-// flush commits the batch.
+// flush starts committing the batch, once the previous commit is done, and
+// switches to the other buffer.
 func (a *applier) flush() error {
 	if !a.dirty {
 		return nil
 	}
-	b := &a.batch
+	if err := a.wait(); err != nil {
+		return err
+	}
+	b := a.batch
 	cp := a.cp.Clone()
 	b.Checkpoint = &cp
 	for site, c := range a.monitors {
@@ -357,14 +426,56 @@ func (a *applier) flush() error {
 			b.Monitors = append(b.Monitors, c.monitor)
 		}
 	}
-	if err := a.f.cfg.Journal.Commit(b); err != nil {
-		// Nothing was written; the follower fails and resumes from the
-		// last checkpoint, so the batch is read again from the binlog.
-		return err
-	}
-	a.f.settle(a.batchPos)
-	b.Reset()
+	// In key order: bbolt writes sorted keys far faster than the map's
+	// random order (see journal.putEvents).
+	slices.Sort(b.Deleted)
+	slices.SortFunc(b.Monitors, func(x, y bridge.Monitor) int { return cmp.Compare(x.SiteID, y.SiteID) })
+	b.Prepare() // here, not in the committing goroutine, which is the busier
+	done, pos := make(chan error, 1), a.batchPos
+	go func() {
+		// On failure nothing was written; the follower fails and resumes
+		// from the last checkpoint, so the batch is read again.
+		err := a.f.cfg.Journal.Commit(b)
+		if err == nil {
+			a.f.settle(pos)
+		}
+		done <- err
+	}()
+	a.committing = done
+	// The spare's commit has finished (wait above): refill it.
+	a.batch, a.spare = a.spare, a.batch
+	a.monitors, a.spareMonitors = a.spareMonitors, a.monitors
+	a.batch.Reset()
 	clear(a.monitors)
 	a.dirty = false
 	return nil
+}
+
+// wait returns once no commit is running, with the last one's error.
+func (a *applier) wait() error {
+	if a.committing == nil {
+		return nil
+	}
+	err := <-a.committing
+	a.committing = nil
+	return err
+}
+
+// poll notices a finished commit without waiting.
+func (a *applier) poll() error {
+	select {
+	case err := <-a.committing:
+		a.committing = nil
+		return err
+	default:
+		return nil
+	}
+}
+
+// sync commits the batch and waits until it is durable.
+func (a *applier) sync() error {
+	if err := a.flush(); err != nil {
+		return err
+	}
+	return a.wait()
 }
