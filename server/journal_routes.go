@@ -82,11 +82,44 @@ func (jr *journalRoutes) snapshot(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="jetmon-bridge-%s.journal"`, start.UTC().Format("20060102T150405Z")))
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	if n, err := io.Copy(w, spool); err != nil {
-		jr.log.Warn("snapshot: client went away", "sent", n, "size", size, "error", err)
+	if n, err := sendPaced(w, spool); err != nil {
+		jr.log.Warn("snapshot: the client went away or stopped reading", "sent", n, "size", size, "error", err)
 		return
 	}
 	jr.log.Info("journal snapshot sent", "bytes", size, "took", time.Since(start).Round(time.Millisecond))
+}
+
+// snapshotStall is how long a snapshot download may make no progress before
+// the connection is cut: a client that stops reading would otherwise hold
+// the spool (a full copy of the journal on disk) and the one snapshot slot
+// for ever. The download as a whole has no deadline, however large.
+var snapshotStall = time.Minute
+
+// sendPaced copies f to w in chunks, giving each chunk snapshotStall to be
+// written.
+func sendPaced(w http.ResponseWriter, f *os.File) (int64, error) {
+	rc := http.NewResponseController(w)
+	buf := make([]byte, 256<<10)
+	var sent int64
+	for {
+		n, rerr := f.Read(buf)
+		if n > 0 {
+			// Unsupported only under a ResponseWriter that hides the
+			// connection; the copy then runs without a stall bound.
+			rc.SetWriteDeadline(time.Now().Add(snapshotStall))
+			m, err := w.Write(buf[:n])
+			sent += int64(m)
+			if err != nil {
+				return sent, err
+			}
+		}
+		if rerr == io.EOF {
+			return sent, nil
+		}
+		if rerr != nil {
+			return sent, rerr
+		}
+	}
 }
 
 // createSpool creates an already unlinked temporary file in dir, or in the

@@ -1,11 +1,14 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -166,5 +169,54 @@ func TestTimelineRoute(t *testing.T) {
 		if resp.StatusCode != 400 || json.Unmarshal(body, &e) != nil || e.Error == "" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 			t.Errorf("%s: %d %s", bad, resp.StatusCode, body)
 		}
+	}
+}
+
+// TestStalledSnapshotIsCutOff: a client that stops reading a snapshot
+// loses its connection once it has made no progress for snapshotStall,
+// which frees the snapshot slot for the next one.
+func TestStalledSnapshotIsCutOff(t *testing.T) {
+	old := snapshotStall
+	snapshotStall = 300 * time.Millisecond
+	defer func() { snapshotStall = old }()
+	ts, j := journalServer(t)
+	// A journal far larger than the socket buffers.
+	b := &journal.Batch{}
+	for i := 0; i < 40000; i++ {
+		b.Events = append(b.Events, bridge.Event{BlogID: uint64(100 + i%500), OldStatus: bridge.Status(i % 2), NewStatus: bridge.Status(1 - i%2), CreatedAt: jr0.Add(time.Duration(1000+i) * time.Second)})
+	}
+	b.CoveredTo = jr0.Add(time.Duration(50000) * time.Second)
+	if err := j.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(4096)
+	fmt.Fprintf(conn, "GET /journal/snapshot HTTP/1.1\r\nHost: bridge\r\nAuthorization: Bearer t\r\n\r\n")
+	// Read the status line, then stop reading.
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.Contains(line, "200") {
+		t.Fatalf("stalled snapshot: %q %v", line, err)
+	}
+	resp, _ := get(t, ts, "/journal/snapshot", "t")
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a second snapshot while the first is stalled: %d, want 429 (the first must still be sending)", resp.StatusCode)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, body := get(t, ts, "/journal/snapshot", "t")
+		if resp.StatusCode == 200 {
+			if resp.Header.Get("Content-Length") != strconv.Itoa(len(body)) {
+				t.Errorf("Content-Length %s, %d bytes", resp.Header.Get("Content-Length"), len(body))
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the stalled snapshot never gave up its slot")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
