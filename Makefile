@@ -54,3 +54,31 @@ down-local:
 # Also wipes local mode's volumes: the MySQL data and the journal go together.
 down-clean:
 	$(COMPOSE_LOCAL) down --volumes
+
+# Fault soak of the real binary (race build) against a throwaway MariaDB:
+# SOAK_DURATION of faults (every kind at least once), SOAK_SEED replays a run.
+# `make test` runs a short one (25s of faults).
+SOAK_DURATION ?= 3m
+SOAK_SEED     ?=
+SOAK_TIMEOUT  ?= 60m
+
+.PHONY: soak
+soak:
+	SOAK_DURATION=$(SOAK_DURATION) SOAK_SEED=$(SOAK_SEED) CI=$${CI:-true} \
+	  $(GO) test -count=1 -v -timeout $(SOAK_TIMEOUT) -run '^TestSoak$$' ./soak
+
+# Runs every fuzz target for FUZZTIME each. A crasher lands in the package's
+# testdata/fuzz/<target>/ and from then on runs in `make test`: keep it.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := \
+	journal:FuzzDecodeEvent journal:FuzzDecodeBlogIndex journal:FuzzDecodeMonitor \
+	journal:FuzzDecodeSpan journal:FuzzCheckpoint journal:FuzzOpen \
+	server:FuzzJSONRPC server:FuzzParseEventsQuery server:FuzzParseMonitorBody
+
+.PHONY: fuzz
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t#*:}; \
+	  echo "== $$fn (./$$pkg, $(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg; \
+	done
