@@ -54,6 +54,12 @@ func (b *Batch) Empty() bool {
 		b.Checkpoint == nil && b.CoveredTo.IsZero() && b.NewSpan == nil && !b.ResetMonitors
 }
 
+// coverageOnly reports whether b does nothing but advance coverage.
+func (b *Batch) coverageOnly() bool {
+	return len(b.Events) == 0 && len(b.Monitors) == 0 && len(b.Deleted) == 0 &&
+		b.Checkpoint == nil && b.NewSpan == nil && !b.ResetMonitors
+}
+
 // Reset empties b for reuse, keeping its allocations.
 func (b *Batch) Reset() {
 	p := b.prep
@@ -102,7 +108,9 @@ func (j *Journal) Commit(b *Batch) error {
 	b.prep.n = -1 // a reused batch is prepared again
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.commitErr = err
+	if changes := !b.coverageOnly(); err != nil || changes || !j.errChanges {
+		j.commitErr, j.errChanges = err, err != nil && changes
+	}
 	if err != nil {
 		for i := range b.Events {
 			b.Events[i].ID = 0

@@ -72,7 +72,8 @@ type Journal struct {
 	confirmed  time.Time    // when the follower last proved it had applied everything
 	following  bool         // a follower is attached and live
 	changed    chan struct{}
-	commitErr  error // the last Commit's failure, cleared by a success
+	commitErr  error // the last Commit's failure, cleared by a success (see Healthy)
+	errChanges bool  // commitErr is the failure of a batch that carried changes
 
 	probe probeState
 }
@@ -233,7 +234,11 @@ func (j *Journal) Changed() <-chan struct{} {
 }
 
 // Healthy reports the last commit's failure (for example a full disk), or
-// nil when the last commit succeeded.
+// nil when the last commit succeeded. A commit that only advances coverage
+// needs next to no space and may succeed where the follower's changes
+// cannot be written: it does not clear the failure of a batch that carried
+// changes (events, rows, a checkpoint), which only such a batch's success
+// clears.
 func (j *Journal) Healthy() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
