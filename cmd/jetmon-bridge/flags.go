@@ -40,7 +40,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printUsage(fs)
-			return usageError{errors.New("help requested")}
+			return errHelp
 		}
 		return usageError{fmt.Errorf("%v (run with -h for the flags)", err)}
 	}

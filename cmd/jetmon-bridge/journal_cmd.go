@@ -34,7 +34,7 @@ func runJournal(args []string) error {
 		if len(args) == 0 {
 			return usageError{errors.New("journal needs a subcommand: stats, export, verify, compact or timeline")}
 		}
-		return usageError{errors.New("help requested")}
+		return errHelp
 	}
 	for _, c := range journalCommands {
 		if c.name == args[0] {

@@ -209,8 +209,6 @@ func TestJournalCommandsRefuseBadInput(t *testing.T) {
 	}{
 		{2, []string{"journal"}, []string{"needs a subcommand"}, true},
 		{2, []string{"journal", "frobnicate"}, []string{`unknown journal subcommand "frobnicate"`}, false},
-		{2, []string{"journal", "-h"}, []string{"help requested"}, true},
-		{2, []string{"journal", "stats", "-h"}, []string{"help requested"}, true},
 		{2, []string{"journal", "stats", "-journal", path, "extra"}, []string{`unexpected argument "extra"`}, false},
 		{2, []string{"journal", "stats", "-journal", ""}, []string{"-journal is empty"}, false},
 		{1, []string{"journal", "stats", "-journal", missing}, []string{"does not exist", "-journal PATH"}, false},
@@ -226,10 +224,19 @@ func TestJournalCommandsRefuseBadInput(t *testing.T) {
 		{2, []string{"journal", "timeline", "-journal", path, "-blog-id", "7", "-o", "x.svg", "-since", "2026-04-22T15:00:00Z", "-until", "2026-04-22T14:00:00Z"}, []string{"-since must be before -until"}, false},
 		{2, []string{"replay", "-journal", path, "-addr", "7400"}, []string{"-addr", "host:port"}, false},
 		{1, []string{"replay", "-journal", missing}, []string{"does not exist"}, false},
-		{2, []string{"replay", "-h"}, []string{"help requested"}, true},
 	} {
 		code, _, stderr := run(t, nil, c.args...)
 		refusalAfterUsage(t, c.code, stderr, code, c.usage, c.want...)
+	}
+}
+
+func TestHelpPrintsUsageAndSucceeds(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"-h"}, {"serve", "-h"}, {"journal", "-h"}, {"journal", "stats", "-h"}, {"journal", "export", "-h"}, {"replay", "-h"}} {
+		code, _, stderr := run(t, nil, args...)
+		if code != 0 || strings.Count(stderr, "usage:") != 1 || strings.Contains(stderr, "jetmon-bridge: ") {
+			t.Errorf("%v: exit %d, stderr:\n%s", args, code, stderr)
+		}
 	}
 }
 

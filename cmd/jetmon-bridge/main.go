@@ -5,6 +5,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 )
@@ -22,11 +23,17 @@ func main() {
 	default:
 		err = runServe(args)
 	}
+	if errors.Is(err, errHelp) {
+		return // the usage was printed, as asked
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "jetmon-bridge: %v\n", err)
 		os.Exit(exitCode(err))
 	}
 }
+
+// errHelp ends a command after -h printed its usage: not a failure.
+var errHelp = errors.New("help requested")
 
 // usageError marks errors in the command line: exit status 2, like flag.
 type usageError struct{ error }
