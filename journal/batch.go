@@ -215,8 +215,11 @@ func putEvents(tx *bolt.Tx, b *Batch, seq uint64) (uint64, error) {
 	for i := range evs {
 		evs[i].ID = base + uint64(i) + 1
 	}
-	const eventLen, blogLen = 16 + binary.MaxVarintLen64 + 1, 24 + 1
-	arena := make([]byte, 0, len(evs)*(eventLen+blogLen))
+	// bbolt copies each key but keeps each value until the commit: keys are
+	// built in one buffer, values come from one arena (the blog index's from
+	// a constant table).
+	var key [24]byte
+	arena := make([]byte, 0, len(evs)*4)
 
 	// events: created(8) seq(8) -> uvarint blog | status.
 	events := tx.Bucket(bucketEvents)
@@ -228,13 +231,12 @@ func putEvents(tx *bolt.Tx, b *Batch, seq uint64) (uint64, error) {
 			i = int(p.byTime[k])
 		}
 		e := &evs[i]
+		binary.BigEndian.PutUint64(key[:8], uint64(p.created[i]))
+		binary.BigEndian.PutUint64(key[8:16], e.ID)
 		start := len(arena)
-		arena = binary.BigEndian.AppendUint64(arena, uint64(p.created[i]))
-		arena = binary.BigEndian.AppendUint64(arena, e.ID)
-		mid := len(arena)
 		arena = binary.AppendUvarint(arena, e.BlogID)
 		arena = append(arena, packStatus(e.OldStatus, e.NewStatus))
-		if err := events.Put(arena[start:mid:mid], arena[mid:len(arena):len(arena)]); err != nil {
+		if err := events.Put(key[:16], arena[start:len(arena):len(arena)]); err != nil {
 			return 0, err
 		}
 	}
@@ -242,18 +244,24 @@ func putEvents(tx *bolt.Tx, b *Batch, seq uint64) (uint64, error) {
 	// blogs: blog(8) created(8) seq(8) -> status.
 	blogs := tx.Bucket(bucketBlogs)
 	for _, en := range p.byBlog {
-		start := len(arena)
-		arena = binary.BigEndian.AppendUint64(arena, en.blog)
-		arena = binary.BigEndian.AppendUint64(arena, uint64(en.created))
-		arena = binary.BigEndian.AppendUint64(arena, base+uint64(en.idx)+1)
-		mid := len(arena)
-		arena = append(arena, en.status)
-		if err := blogs.Put(arena[start:mid:mid], arena[mid:len(arena):len(arena)]); err != nil {
+		binary.BigEndian.PutUint64(key[:8], en.blog)
+		binary.BigEndian.PutUint64(key[8:16], uint64(en.created))
+		binary.BigEndian.PutUint64(key[16:24], base+uint64(en.idx)+1)
+		if err := blogs.Put(key[:24], byteValues[en.status:en.status+1:en.status+1]); err != nil {
 			return 0, err
 		}
 	}
 	return base + uint64(len(evs)), nil
 }
+
+// byteValues holds every one-byte value, for puts of a status byte that
+// need no allocation of their own.
+var byteValues = func() (v [256]byte) {
+	for i := range v {
+		v[i] = byte(i)
+	}
+	return v
+}()
 
 func writeMonitors(tx *bolt.Tx, b *Batch) error {
 	if b.ResetMonitors {
@@ -278,8 +286,10 @@ func writeMonitors(tx *bolt.Tx, b *Batch) error {
 		ms = slices.Clone(ms)
 		slices.SortStableFunc(ms, bySite)
 	}
+	var key [8]byte // bbolt copies keys
 	for _, m := range ms {
-		if err := monitors.Put(u64(m.SiteID), encodeMonitor(m)); err != nil {
+		binary.BigEndian.PutUint64(key[:], m.SiteID)
+		if err := monitors.Put(key[:], encodeMonitor(m)); err != nil {
 			return err
 		}
 	}
