@@ -82,3 +82,14 @@ fuzz:
 	  echo "== $$fn (./$$pkg, $(FUZZTIME))"; \
 	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg; \
 	done
+
+# `make bench` runs the benchmark suite against a throwaway MariaDB and writes
+# BENCHMARKS.md (raw results and CPU profiles go to bin/bench-out).
+# BENCH_SCALE=0.1 shrinks it for a quick look.
+.PHONY: bench
+BENCH_TIME ?= 1s
+bench:
+	$(GO) build -o bin/jetmon-bench ./cmd/jetmon-bench
+	mkdir -p bin/bench-out
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime=$(BENCH_TIME) ./binlog ./journal . | tee bin/bench-out/micro.txt
+	./bin/jetmon-bench -dir bin/bench-out -out BENCHMARKS.md -micro bin/bench-out/micro.txt
