@@ -25,7 +25,7 @@ demo: build
 clean:
 	rm -rf bin .demo
 
-# --- Docker modes (docker/; see docs/operations.md) --------------------------
+# --- Docker modes (docker/; see README.md) --------------------------
 # External mode joins the jetmon-shared network and reads docker/.env; local
 # mode brings its own seeded, binlogging MySQL 8.0. Both publish the bridge on
 # http://localhost:7400.
