@@ -86,3 +86,22 @@ func versionString() string {
 	}
 	return fmt.Sprintf("jetmon-bridge %s (revision %s%s)", version, rev, dirty)
 }
+
+// resolveToken returns the bearer token given by -token (or JETMON_TOKEN)
+// or read from -token-file, refusing both at once and an empty file.
+func resolveToken(token, file string) (string, error) {
+	if file == "" {
+		return token, nil
+	}
+	if token != "" {
+		return "", usageError{errors.New("give the token once: -token (or JETMON_TOKEN) or -token-file, not both")}
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return "", usageError{fmt.Errorf("-token-file: %v", err)}
+	}
+	if token = strings.TrimSpace(string(raw)); token == "" {
+		return "", usageError{fmt.Errorf("-token-file %s is empty", file)}
+	}
+	return token, nil
+}

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -35,20 +34,12 @@ func parseReplayFlags(args []string) (*replayConfig, error) {
 	if c.journalPath == "" {
 		return nil, usageError{errors.New("-journal is empty: give the journal file to replay")}
 	}
-	if _, _, err := net.SplitHostPort(c.addr); err != nil {
+	var err error
+	if _, _, err = net.SplitHostPort(c.addr); err != nil {
 		return nil, usageError{fmt.Errorf("-addr %q is not host:port: %v", c.addr, err)}
 	}
-	if c.tokenFile != "" {
-		if c.token != "" {
-			return nil, usageError{errors.New("give the token once: -token (or JETMON_TOKEN) or -token-file, not both")}
-		}
-		raw, err := os.ReadFile(c.tokenFile)
-		if err != nil {
-			return nil, usageError{fmt.Errorf("-token-file: %v", err)}
-		}
-		if c.token = strings.TrimSpace(string(raw)); c.token == "" {
-			return nil, usageError{fmt.Errorf("-token-file %s is empty", c.tokenFile)}
-		}
+	if c.token, err = resolveToken(c.token, c.tokenFile); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -80,17 +79,8 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	if err != nil {
 		return nil, usageError{fmt.Errorf("-addr %q is not host:port: %v", c.addr, err)}
 	}
-	if c.tokenFile != "" {
-		if c.token != "" {
-			return nil, usageError{errors.New("give the token once: -token (or JETMON_TOKEN) or -token-file, not both")}
-		}
-		raw, err := os.ReadFile(c.tokenFile)
-		if err != nil {
-			return nil, usageError{fmt.Errorf("-token-file: %v", err)}
-		}
-		if c.token = strings.TrimSpace(string(raw)); c.token == "" {
-			return nil, usageError{fmt.Errorf("-token-file %s is empty", c.tokenFile)}
-		}
+	if c.token, err = resolveToken(c.token, c.tokenFile); err != nil {
+		return nil, err
 	}
 	if c.write && c.token == "" && !c.insecure && !isLoopback(host) {
 		return nil, usageError{fmt.Errorf("-write on %s without a token would let anyone on the network create monitors: set -token-file (or JETMON_TOKEN), listen on 127.0.0.1, or pass -insecure", c.addr)}
