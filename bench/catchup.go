@@ -47,8 +47,8 @@ type CatchupResult struct {
 	// busy machine, where wall time is not.
 	BareCPU, MariadbBinlogCPU, BridgeCPU []time.Duration
 	Commits                              int // event-bearing journal commits of the last bridge run
-	// BridgeHeapPeak is the bench process's peak Go heap (in use) during
-	// the bridge runs; the process holds nothing else of size.
+	// BridgeHeapPeak is the bench process's peak live Go heap during the
+	// bridge runs; the process holds nothing else of size.
 	BridgeHeapPeak uint64
 	JournalBytes   int64
 	Profile        string // CPU profile of an extra, untimed bridge run
@@ -579,14 +579,15 @@ func bridgeCatchup(ctx context.Context, srv *testdb.Server, c *CatchupResult, pa
 	return elapsed, fi.Size(), nil
 }
 
-// sampleHeap records the peak of the Go heap in use until stop closes.
+// sampleHeap records the peak of the live Go heap (as marked by the last
+// garbage collection) until stop closes.
 func sampleHeap(stop <-chan struct{}, peak *atomic.Uint64) {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"}}
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
 		metrics.Read(s)
-		v := s[0].Value.Uint64() + s[1].Value.Uint64()
+		v := s[0].Value.Uint64()
 		for {
 			p := peak.Load()
 			if v <= p || peak.CompareAndSwap(p, v) {
