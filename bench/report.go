@@ -287,7 +287,7 @@ func eventsSection(b *strings.Builder, e *EventsResult) {
 	p("\nGenerator lateness at the fixed load (scheduled time to send; the dispatcher's timer wake-ups on this shared VM, plus any queue when all connections are busy): journal run p50 %s p99 %s, synthesis run p50 %s p99 %s. "+
 		"Latency from the schedule includes it; latency from the send does not.\n",
 		msShort(e.JournalFixed.Late.P50), msShort(e.JournalFixed.Late.P99), msShort(e.SynthFixed.Late.P50), msShort(e.SynthFixed.Late.P99))
-	p("\nRatios: journal / synthesis max throughput = **%.1fx** (goal >= 5x). CPU per answered request during those runs: journal server %.1f us; synthesis server %.1f us + mariadbd %.1f us = %.1f us, i.e. **%.1fx** the journal's: "+
+	p("\nRatios: journal / synthesis max throughput (median rounds) = **%.1fx** (goal >= 5x). CPU per answered request over all rounds: journal server %.1f us; synthesis server %.1f us + mariadbd %.1f us = %.1f us, i.e. **%.1fx** the journal's: "+
 		"what the paths would reach on CPUs of their own, without the load generator's share. The synthesis path returns at most one (usually no) event per request: it does less work per answer and is still slower.\n",
 		e.JournalMax.Throughput/e.SynthMax.Throughput, us(e.JournalCPUPerReq), us(e.SynthCPUPerReq-e.SynthDBCPUPerReq), us(e.SynthDBCPUPerReq), us(e.SynthCPUPerReq),
 		float64(e.SynthCPUPerReq)/float64(e.JournalCPUPerReq))
