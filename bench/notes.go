@@ -62,9 +62,11 @@ const undone = `- **Catch-up goal missed** (see part 1): the bridge is bound by 
 - **/events throughput ratio** (part 3): on this 2-CPU machine the load generator takes CPU from both
   servers, which caps the measurable ratio near 5x; the CPU cost per request, which the generator does
   not affect, is the sturdier comparison.
-- **Catch-up memory**: during the bulk stretch the follower's live heap reaches a few hundred MiB, most
-  of it the follower's channel of up to 4,096 decoded events (binlog/follower.go), which with 100-row
-  events holds hundreds of thousands of decoded rows; bounding it by rows would cap that. Not changed here.
+- **Catch-up memory**: during the bulk stretch the follower's live heap reaches a few hundred MiB. Cutting
+  the follower's event buffer from 4,096 to 256 decoded events did not lower the peak (measured: 344 MiB
+  with 256), so the bulk of it is the two batches (up to 2^19 events each, with their monitor rows) and
+  bbolt's in-memory copies of the index pages a catch-up commit rewrites, which grow with the events per
+  commit. A smaller batch cap would trade catch-up speed for memory; not changed here.
 - The /events server of part 3 is ` + "`jetmon-bench serve`" + `, which wires the same packages as the daemon
   (` + "`server.New`" + `, ` + "`server.History`" + `, ` + "`journal`" + `, ` + "`store`" + `) but runs no follower, supervisor, metrics or JSON-RPC:
   the daemon's RSS would be a little higher (a caught-up follower holds no batch). The real binary is used

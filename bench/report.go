@@ -228,7 +228,7 @@ func catchupSection(b *strings.Builder, r *Results, c *CatchupResult, first bool
 		p("; bridge / mariadb-binlog = %.0f%%; bare / mariadb-binlog = %.0f%%", 100*c.BridgeRate()/c.MariadbRate(), 100*c.BareRate()/c.MariadbRate())
 	}
 	p(".\nThe bridge's journal file ends at %s (%.1f bytes per event, including the %s monitor rows and the free pages and file growth increments that large catch-up commits leave; part 4 has the footprint proper), written in %d event-bearing commits (as seen by a waiter); the live Go heap of the bench process (the follower, and nothing else of size) peaked at %s during the bridge runs: "+
-		"it holds the follower's channel of up to 4,096 decoded binlog events (with 100-row events, up to ~400,000 decoded rows, as go-mysql's boxed values), the batch being filled and the one being committed, and the blog-index pages the commit rewrites.\n",
+		"it holds the batch being filled and the one being committed (up to 2^19 events each, with their monitor rows), bbolt's in-memory copies of the blog-index pages a commit rewrites, and the follower's buffer of up to 256 decoded binlog events.\n",
 		mib(uint64(c.JournalBytes)), float64(c.JournalBytes)/float64(c.Transitions), kfmt(float64(c.Monitors)), c.Commits, mib(c.BridgeHeapPeak))
 	if c.ProfileTop != "" {
 		p("\nCPU profile of one more, untimed bridge run (`%s`):\n\n```\n%s```\n", shortPath(c.Profile), c.ProfileTop)

@@ -239,7 +239,9 @@ func (f *Follower) stream(ctx context.Context, cp journal.Checkpoint, ready func
 			return err
 		}
 	}
-	events := make(chan *replication.BinlogEvent, 4096)
+	// A small buffer: one multi-row event can carry thousands of decoded
+	// rows, and the buffer only has to cover a commit's pause.
+	events := make(chan *replication.BinlogEvent, 256)
 	stop := make(chan struct{})
 	handler := handlerFunc(func(e *replication.BinlogEvent) error {
 		select {
