@@ -314,7 +314,7 @@ func (r *Report) checkIndex(blogs, events *bolt.Bucket) {
 			r.add("blogs index entry for blog %d, event %d at %s has no event", e.BlogID, e.ID, e.CreatedAt.Format(time.RFC3339))
 			continue
 		}
-		blog, n := binary.Uvarint(ev)
+		blog, n := uvarint(ev)
 		if n <= 0 || blog != e.BlogID || len(ev) != n+1 || ev[n] != v[0] {
 			r.add("blogs index entry for blog %d, event %d does not match its event (%x)", e.BlogID, e.ID, ev)
 		}
