@@ -1,16 +1,16 @@
 package e2e
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/automattic/jetmon-bridge/bridgetest"
 )
 
 // mountTmpfs mounts a tmpfs of size bytes on a fresh directory and unmounts
@@ -60,36 +60,13 @@ func fillDisk(t *testing.T, path string) int64 {
 	}
 }
 
-// healthz is the /healthz body as the daemon reports it.
-type healthz struct {
-	Status   string `json:"status"`
-	Error    string `json:"error"`
-	Follower struct {
-		State          string  `json:"state"`
-		Position       string  `json:"position"`
-		Error          string  `json:"error"`
-		ServerPosition string  `json:"server_position"`
-		BehindBytes    *uint64 `json:"behind_bytes"`
-	} `json:"follower"`
-	Journal struct {
-		Events uint64 `json:"events"`
-		Error  string `json:"error"`
-	} `json:"journal"`
-}
-
 // health reads /healthz; the zero value and false when it does not answer.
-func (d *daemon) health() (healthz, int, bool) {
-	resp, err := http.Get("http://" + d.addr + "/healthz")
-	if err != nil {
-		return healthz{}, 0, false
+func (d *daemon) health() (bridgetest.Health, int, bool) {
+	h, code, err := d.proc.Health(context.Background())
+	if err != nil && code != 0 {
+		d.t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var h healthz
-	if err := json.Unmarshal(body, &h); err != nil {
-		d.t.Fatalf("/healthz body %s: %v", body, err)
-	}
-	return h, resp.StatusCode, true
+	return h, code, err == nil
 }
 
 // waitFor polls cond until it holds, failing t after limit. The limit is a

@@ -1,25 +1,17 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
-	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
+	"github.com/automattic/jetmon-bridge/bridgetest"
 	"github.com/automattic/jetmon-bridge/sim"
 	"github.com/automattic/jetmon-bridge/testdb"
 )
@@ -27,149 +19,83 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "jetmon-bridge-e2e-")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "jetmon-bridge")
-	out, err := exec.Command("go", "build", "-race", "-o", binary, "../cmd/jetmon-bridge").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build jetmon-bridge: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := testdb.Main(m)
-	os.RemoveAll(dir)
-	os.Exit(code)
+	bridgetest.Main(&binary, func() int { return testdb.Main(m) })
 }
 
 // daemon is one run of the bridge binary.
 type daemon struct {
 	t    *testing.T
-	cmd  *exec.Cmd
+	proc *bridgetest.Process
 	addr string
-	log  *lockedBuffer
-	done chan struct{}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	log  *bridgetest.LogBuffer
 }
 
 func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := bridgetest.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // startBridge runs the binary and waits until /healthz answers 200.
 func startBridge(t *testing.T, args ...string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, addr: freeAddr(t), log: &lockedBuffer{}, done: make(chan struct{})}
-	d.cmd = exec.Command(binary, append([]string{"-addr", d.addr, "-heartbeat", "500ms"}, args...)...)
-	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.cmd.Wait(); close(d.done) }()
-	t.Cleanup(func() { d.kill() })
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case <-d.done:
-			t.Fatalf("bridge exited during start-up: %s", d.log)
-		default:
-		}
-		if resp, err := http.Get("http://" + d.addr + "/healthz"); err == nil {
-			var health struct {
-				Follower *struct{ State string }
-			}
-			json.NewDecoder(resp.Body).Decode(&health)
-			resp.Body.Close()
-			// With a journal, ready means following: coverage has begun.
-			if resp.StatusCode == 200 && (health.Follower == nil || health.Follower.State == "following") {
-				return d
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("bridge did not become healthy: %s", d.log)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return launch(t, "", args...)
 }
 
-func (d *daemon) kill() {
-	d.cmd.Process.Signal(syscall.SIGKILL)
-	<-d.done
+// launch runs the binary with a 500ms heartbeat and waits until /healthz,
+// asked with token ("" sends none), answers 200 with the follower, if
+// there is one, following: with a journal, coverage has begun.
+func launch(t *testing.T, token string, args ...string) *daemon {
+	t.Helper()
+	p := &bridgetest.Process{
+		Binary: binary,
+		Args:   append([]string{"-heartbeat", "500ms"}, args...),
+		Addr:   freeAddr(t),
+		Token:  token,
+		Output: &bridgetest.LogBuffer{},
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Kill)
+	d := &daemon{t: t, proc: p, addr: p.Addr, log: p.Output}
+	waitFor(t, "the bridge to start", time.Minute, func() bool {
+		if p.Exited() {
+			t.Fatalf("bridge exited during start-up: %s", d.log)
+		}
+		resp, body, err := authGet(d, "/healthz", token)
+		if err != nil || resp.StatusCode != 200 {
+			return false
+		}
+		var h struct {
+			Follower *struct{ State string }
+		}
+		json.Unmarshal(body, &h)
+		return h.Follower == nil || h.Follower.State == "following"
+	})
+	return d
 }
+
+func (d *daemon) kill() { d.proc.Kill() }
 
 // stop sends SIGTERM and expects a clean exit.
 func (d *daemon) stop() {
 	d.t.Helper()
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-	case <-time.After(30 * time.Second):
-		d.t.Fatalf("bridge did not exit on SIGTERM: %s", d.log)
-	}
-	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
-		d.t.Fatalf("bridge exited %d on SIGTERM: %s", code, d.log)
+	if err := d.proc.Stop(); err != nil {
+		d.t.Fatalf("%v: %s", err, d.log)
 	}
 }
 
 // events calls /events and returns the events and the coverage header.
 func (d *daemon) events(blog uint64, since, until time.Time) ([]bridge.Event, string) {
 	d.t.Helper()
-	q := url.Values{"blog_id": {fmt.Sprint(blog)}, "since": {since.UTC().Format(time.RFC3339Nano)}, "until": {until.UTC().Format(time.RFC3339Nano)}}
-	resp, err := http.Get("http://" + d.addr + "/events?" + q.Encode())
+	events, coverage, err := d.proc.Events(context.Background(), blog, since, until)
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		d.t.Fatalf("/events: %d %s", resp.StatusCode, body)
-	}
-	var wire []struct {
-		ID        uint64 `json:"id"`
-		BlogID    uint64 `json:"blog_id"`
-		Source    string `json:"source"`
-		OldStatus int    `json:"old_status"`
-		NewStatus int    `json:"new_status"`
-		CreatedAt string `json:"created_at"`
-	}
-	if err := json.Unmarshal(body, &wire); err != nil {
-		d.t.Fatalf("/events body %s: %v", body, err)
-	}
-	out := make([]bridge.Event, 0, len(wire))
-	for _, w := range wire {
-		at, err := time.Parse(time.RFC3339, w.CreatedAt)
-		if err != nil {
-			d.t.Fatal(err)
-		}
-		e := bridge.Event{ID: w.ID, BlogID: w.BlogID, OldStatus: bridge.Status(w.OldStatus), NewStatus: bridge.Status(w.NewStatus), CreatedAt: at}
-		if w.Source != e.NewStatus.Source() {
-			d.t.Fatalf("event %+v has source %q", e, w.Source)
-		}
-		out = append(out, e)
-	}
-	return out, resp.Header.Get(bridge.CoverageHeader)
+	return events, coverage
 }
 
 // storm drives the simulator over sites and returns its ground truth.

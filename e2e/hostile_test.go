@@ -2,7 +2,7 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/automattic/jetmon-bridge/bridgetest"
 	"github.com/automattic/jetmon-bridge/testdb"
 	"github.com/gorilla/websocket"
 )
@@ -32,50 +32,15 @@ func startBridgeWithToken(t *testing.T, token string, args ...string) *daemon {
 	if err := os.WriteFile(file, []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{t: t, addr: freeAddr(t), log: &lockedBuffer{}, done: make(chan struct{})}
-	d.cmd = exec.Command(binary, append([]string{"-addr", d.addr, "-heartbeat", "500ms", "-token-file", file}, args...)...)
-	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.cmd.Wait(); close(d.done) }()
-	t.Cleanup(func() { d.kill() })
-	waitFor(t, "the bridge to start", time.Minute, func() bool {
-		select {
-		case <-d.done:
-			t.Fatalf("bridge exited during start-up: %s", d.log)
-		default:
-		}
-		resp, body, err := authGet(d, "/healthz", token)
-		if err != nil || resp.StatusCode != 200 {
-			return false
-		}
-		var h healthz
-		json.Unmarshal(body, &h)
-		return h.Follower.State == "following"
-	})
-	return d
+	return launch(t, token, append([]string{"-token-file", file}, args...)...)
 }
 
 // authGet sends GET path with a bearer token ("" sends none) on a fresh
 // connection.
 func authGet(d *daemon, path, token string) (*http.Response, []byte, error) {
-	req, err := http.NewRequest(http.MethodGet, "http://"+d.addr+path, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp, body, err
+	p := &bridgetest.Process{Addr: d.addr, Token: token,
+		Client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
+	return p.Get(context.Background(), path)
 }
 
 // openFDs counts the process's open file descriptors.
@@ -95,7 +60,7 @@ const fdSlack = 8
 // descriptors and returns the count.
 func waitFDs(t *testing.T, d *daemon, baseline int, what string) int {
 	t.Helper()
-	pid := d.cmd.Process.Pid
+	pid := d.proc.Pid()
 	var n int
 	waitFor(t, what, 2*time.Minute, func() bool {
 		n = openFDs(t, pid)
@@ -170,7 +135,7 @@ func TestHostileClients(t *testing.T) {
 	db := testdb.NewDB(t)
 	sites := setupSites(t, db, 9000, 3)
 	d := startBridgeWithToken(t, hostileToken, "-dsn", db.DSN(), "-journal", filepath.Join(t.TempDir(), "bridge.journal"))
-	pid := d.cmd.Process.Pid
+	pid := d.proc.Pid()
 	checkAPI(t, d, sites[0].BlogID) // warm the pools before counting
 	// Headers beyond MaxHeaderBytes, and a JSON-RPC body beyond its limit,
 	// are refused without being read to the end.
@@ -315,7 +280,7 @@ func TestHostileClients(t *testing.T) {
 func TestSlowReaderIsCutOff(t *testing.T) {
 	db := testdb.NewDB(t)
 	d := startBridgeWithToken(t, hostileToken, "-dsn", db.DSN(), "-journal", filepath.Join(t.TempDir(), "bridge.journal"), "-read-timeout", "1s")
-	pid := d.cmd.Process.Pid
+	pid := d.proc.Pid()
 	authGet(d, "/healthz", hostileToken)
 	baseline := openFDs(t, pid)
 

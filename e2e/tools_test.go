@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/automattic/jetmon-bridge/bridgetest"
 	"github.com/automattic/jetmon-bridge/testdb"
 )
 
@@ -440,13 +441,13 @@ func TestOperatorToolsOnALiveJournal(t *testing.T) {
 type replayer struct {
 	cmd  *exec.Cmd
 	addr string
-	log  *lockedBuffer
+	log  *bridgetest.LogBuffer
 	done chan struct{}
 }
 
 func startReplay(t *testing.T, journal string) *replayer {
 	t.Helper()
-	r := &replayer{addr: freeAddr(t), log: &lockedBuffer{}, done: make(chan struct{})}
+	r := &replayer{addr: freeAddr(t), log: &bridgetest.LogBuffer{}, done: make(chan struct{})}
 	r.cmd = exec.Command(binary, "replay", "-journal", journal, "-addr", r.addr)
 	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/automattic/jetmon-bridge/bridgetest"
 	"github.com/automattic/jetmon-bridge/testdb"
 )
 
@@ -60,7 +61,7 @@ func (o Outcome) String() string {
 // chaos injects faults into one bridge, replica and journal disk.
 type chaos struct {
 	rng       *rand.Rand
-	br        *bridgeProc
+	br        *bridgetest.Process
 	server    *testdb.Server
 	root      *sql.DB // root on the replica, for KILL and FLUSH
 	replUser  string
@@ -110,7 +111,7 @@ func (c *chaos) inject(ctx context.Context, f Fault, settle bool) (Outcome, erro
 		o.Recovery = -1
 		return o, nil
 	}
-	if err := c.br.waitReady(ctx, recoveryLimit); err != nil {
+	if err := c.br.WaitReady(ctx, recoveryLimit); err != nil {
 		return o, fmt.Errorf("%s at %.1fs: %w", f, o.At.Seconds(), err)
 	}
 	o.Recovery = time.Since(ended)
@@ -118,14 +119,14 @@ func (c *chaos) inject(ctx context.Context, f Fault, settle bool) (Outcome, erro
 }
 
 func (c *chaos) followerFailures() int {
-	return c.br.output.count(`msg="service failed`, "callsign=BinlogFollower")
+	return c.br.Output.Count(`msg="service failed`, "callsign=BinlogFollower")
 }
 
 func (c *chaos) sigkill(ctx context.Context, o *Outcome) (time.Time, error) {
 	events := c.journalEvents(ctx)
-	c.br.kill()
+	c.br.Kill()
 	ended := time.Now()
-	if err := c.br.start(ctx); err != nil {
+	if err := startBridge(ctx, c.br); err != nil {
 		return ended, err
 	}
 	o.Effect = fmt.Sprintf("killed with %d events journaled; restarted, resumed from the journal's checkpoint", events)
@@ -133,18 +134,18 @@ func (c *chaos) sigkill(ctx context.Context, o *Outcome) (time.Time, error) {
 }
 
 func (c *chaos) journalEvents(ctx context.Context) uint64 {
-	h, _, _ := c.br.health(ctx)
+	h, _, _ := c.br.Health(ctx)
 	return h.Journal.Events
 }
 
 func (c *chaos) sigstop(ctx context.Context, o *Outcome) (time.Time, error) {
 	before := c.followerFailures()
 	o.Held = 3*c.heartbeat + c.between(500*time.Millisecond, 3*time.Second)
-	if err := c.br.signal(syscall.SIGSTOP); err != nil {
+	if err := c.br.Signal(syscall.SIGSTOP); err != nil {
 		return time.Now(), err
 	}
 	time.Sleep(o.Held)
-	if err := c.br.signal(syscall.SIGCONT); err != nil {
+	if err := c.br.Signal(syscall.SIGCONT); err != nil {
 		return time.Now(), err
 	}
 	ended := time.Now()
@@ -174,7 +175,7 @@ func (c *chaos) replicaRestart(ctx context.Context, o *Outcome) (time.Time, erro
 	saw503 := false
 	deadline := time.Now().Add(recoveryLimit)
 	for !saw503 && time.Now().Before(deadline) {
-		if _, code, err := c.br.health(ctx); err == nil && code == 503 {
+		if _, code, err := c.br.Health(ctx); err == nil && code == 503 {
 			saw503 = true
 			break
 		}
@@ -255,7 +256,7 @@ func (c *chaos) rotate(ctx context.Context, o *Outcome) (time.Time, error) {
 	}
 	deadline := time.Now().Add(recoveryLimit)
 	for {
-		h, _, err := c.br.health(ctx)
+		h, _, err := c.br.Health(ctx)
 		if err == nil && h.Follower.Position >= file+":" {
 			o.Effect = fmt.Sprintf("binlog rotated to %s; the follower followed into it (at %s)", file, h.Follower.Position)
 			return ended, nil
@@ -284,7 +285,7 @@ func (c *chaos) diskFull(ctx context.Context, o *Outcome) (time.Time, error) {
 	var journalErr, position string
 	behind := false
 	for {
-		h, _, err := c.br.health(ctx)
+		h, _, err := c.br.Health(ctx)
 		if err == nil && h.Journal.Error != "" && journalErr == "" {
 			journalErr, position = h.Journal.Error, h.Follower.Position
 		}

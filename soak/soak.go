@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/automattic/jetmon-bridge/bridgetest"
 	"github.com/automattic/jetmon-bridge/sim"
 	"github.com/automattic/jetmon-bridge/testdb"
 )
@@ -256,7 +257,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, err
 	}
 	defer logFile.Close()
-	addr, err := freeAddr()
+	addr, err := bridgetest.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -266,20 +267,20 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 			env = append(env, kv)
 		}
 	}
-	br := &bridgeProc{
-		binary: cfg.Binary,
-		args: []string{"-journal", journalPath, "-heartbeat", cfg.Heartbeat.String(),
+	br := &bridgetest.Process{
+		Binary: cfg.Binary,
+		Args: []string{"-journal", journalPath, "-heartbeat", cfg.Heartbeat.String(),
 			"-monitor-interval", "250ms", "-token-file", tokenFile},
-		env:    append(env, "JETMON_DSN="+server.UserDSN(replUser, password, soakDB)),
-		addr:   addr,
-		token:  token,
-		output: &logBuffer{file: logFile},
-		client: &http.Client{Timeout: 15 * time.Second},
+		Env:    append(env, "JETMON_DSN="+server.UserDSN(replUser, password, soakDB)),
+		Addr:   addr,
+		Token:  token,
+		Output: &bridgetest.LogBuffer{Tee: logFile},
+		Client: &http.Client{Timeout: 15 * time.Second},
 	}
-	if err := br.start(ctx); err != nil {
+	if err := startBridge(ctx, br); err != nil {
 		return nil, err
 	}
-	defer br.kill()
+	defer br.Kill()
 	// Coverage begins at the whole second after following began.
 	since := time.Now().Truncate(time.Second).Add(time.Second)
 	time.Sleep(time.Until(since))
@@ -327,7 +328,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		settle := rng.IntN(4) != 0
 		o, err := ch.inject(ctx, f, settle)
 		if err != nil {
-			return sum, fmt.Errorf("%w\nthe bridge's output ends:\n%s", err, br.output.tail(6000))
+			return sum, fmt.Errorf("%w\nthe bridge's output ends:\n%s", err, br.Output.Tail(6000))
 		}
 		sum.Faults = append(sum.Faults, o)
 		logf("%s", o)
@@ -351,7 +352,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	sum.Simulator, sum.Segments = stats, segments
 	deadline := time.Now().Add(recoveryLimit)
 	for {
-		h, code, err := br.health(ctx)
+		h, code, err := br.Health(ctx)
 		if err == nil && code == 200 && h.Follower.State == "following" && h.Journal.Error == "" &&
 			h.Follower.BehindBytes != nil && *h.Follower.BehindBytes == 0 {
 			break
@@ -367,7 +368,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	if err := br.stop(); err != nil {
+	if err := br.Stop(); err != nil {
 		sum.Problems = append(sum.Problems, err.Error())
 	}
 	spans, lastSeq, err := readJournal(journalPath)
@@ -376,7 +377,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	sum.Verdict = judge(truth, whole, sub, spans, lastSeq, since, end)
 
-	out := br.output.String()
+	out := br.Output.String()
 	sum.OutputBytes = len(out)
 	for name, s := range map[string]string{"the replication password": password, "the token": token} {
 		if strings.Contains(out, s) {
@@ -389,4 +390,12 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		}
 	}
 	return sum, nil
+}
+
+// startBridge runs the bridge and waits until it is healthy and following.
+func startBridge(ctx context.Context, br *bridgetest.Process) error {
+	if err := br.Start(); err != nil {
+		return err
+	}
+	return br.WaitReady(ctx, 2*time.Minute)
 }

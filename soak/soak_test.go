@@ -3,36 +3,22 @@ package soak_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/automattic/jetmon-bridge/bridgetest"
 	"github.com/automattic/jetmon-bridge/soak"
 	"github.com/automattic/jetmon-bridge/testdb"
 )
 
 var binary string
 
+// The bridge under soak is built with the race detector: a data race under
+// faults is a broken promise too.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "jetmon-bridge-soak-")
-	if err != nil {
-		panic(err)
-	}
-	// The bridge under soak is built with the race detector: a data race
-	// under faults is a broken promise too.
-	binary = filepath.Join(dir, "jetmon-bridge")
-	out, err := exec.Command("go", "build", "-race", "-o", binary, "../cmd/jetmon-bridge").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build jetmon-bridge: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := testdb.Main(m)
-	os.RemoveAll(dir)
-	os.Exit(code)
+	bridgetest.Main(&binary, func() int { return testdb.Main(m) })
 }
 
 // TestSoak runs the fault soak. SOAK_DURATION sets how long faults are

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
+	"github.com/automattic/jetmon-bridge/bridgetest"
 	"github.com/automattic/jetmon-bridge/journal"
 	"github.com/automattic/jetmon-bridge/sim"
 )
@@ -70,11 +71,11 @@ func keyOf(e bridge.Event) eventKey { return eventKey{e.CreatedAt.Unix(), e.OldS
 
 // ask collects the running bridge's answers: each site over the whole run,
 // and subWindows random windows of random sites.
-func ask(ctx context.Context, br *bridgeProc, sites []sim.Site, since, end time.Time, rng *rand.Rand, subWindows int) ([]answer, []answer, error) {
+func ask(ctx context.Context, br *bridgetest.Process, sites []sim.Site, since, end time.Time, rng *rand.Rand, subWindows int) ([]answer, []answer, error) {
 	far := end.Add(time.Hour)
 	var whole, sub []answer
 	for _, s := range sites {
-		events, cov, err := br.events(ctx, s.BlogID, since, far)
+		events, cov, err := br.Events(ctx, s.BlogID, since, far)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -85,7 +86,7 @@ func ask(ctx context.Context, br *bridgeProc, sites []sim.Site, since, end time.
 		s := sites[rng.IntN(len(sites))]
 		a := since.Add(time.Duration(rng.Int64N(int64(span))))
 		b := a.Add(1 + time.Duration(rng.Int64N(int64(end.Sub(a)))))
-		events, cov, err := br.events(ctx, s.BlogID, a, b)
+		events, cov, err := br.Events(ctx, s.BlogID, a, b)
 		if err != nil {
 			return nil, nil, err
 		}
