@@ -9,11 +9,8 @@ import (
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
-	"github.com/automattic/jetmon-bridge/binlog"
-	"github.com/automattic/jetmon-bridge/journal"
 	"github.com/automattic/jetmon-bridge/server"
 	"github.com/automattic/jetmon-bridge/sim"
-	"github.com/automattic/jetmon-bridge/store"
 	"github.com/automattic/jetmon-bridge/testdb"
 )
 
@@ -87,44 +84,13 @@ func RunCompleteness(ctx context.Context, cfg Config, srv *testdb.Server) (*Comp
 
 	jpath := cfg.path("complete.journal")
 	os.Remove(jpath)
-	j, err := journal.Open(jpath, journal.Options{WaitLimit: 5 * time.Second})
-	if err != nil {
-		return nil, err
-	}
 	defer os.Remove(jpath)
-	defer j.Close()
-	replica, err := store.Open("-dsn", srv.DSN(name), 5*time.Second)
+	fol, err := startFollower(ctx, srv.DSN(name), jpath, 7101)
 	if err != nil {
 		return nil, err
 	}
-	defer replica.Close()
-	info, err := binlog.Preflight(ctx, replica.SQL())
-	if err != nil {
-		return nil, err
-	}
-	f, err := binlog.New(binlog.Config{DSN: replica.Config(), DB: replica.SQL(), Journal: j, Info: info,
-		ServerID: 7101, Heartbeat: time.Second, Logger: quietLogger()})
-	if err != nil {
-		return nil, err
-	}
-	fctx, stopFollower := context.WithCancel(ctx)
-	defer stopFollower()
-	ready := make(chan struct{})
-	var once sync.Once
-	runErr := make(chan error, 1)
-	go func() { runErr <- f.Run(fctx, func() { once.Do(func() { close(ready) }) }) }()
-	select {
-	case <-ready:
-	case err := <-runErr:
-		return nil, fmt.Errorf("follower: %v", err)
-	case <-time.After(time.Minute):
-		return nil, fmt.Errorf("follower did not start")
-	}
-	// Coverage starts at the whole second after the follower's snapshot:
-	// begin once it has, so that every window is the journal's to answer.
-	if spans := j.Spans(time.Time{}); len(spans) > 0 {
-		time.Sleep(time.Until(spans[0].Start.Add(10 * time.Millisecond)))
-	}
+	defer fol.stop()
+	j := fol.journal
 	startPos, err := serverEnd(ctx, db)
 	if err != nil {
 		return nil, err
@@ -141,7 +107,7 @@ func RunCompleteness(ctx context.Context, cfg Config, srv *testdb.Server) (*Comp
 	go func() { pollDone <- poller.run(pctx, r.PollInterval) }()
 
 	// The adapter: one v1 synthesis call per failure window, when it closes.
-	v1 := &server.History{Synthesizer: replica}
+	v1 := &server.History{Synthesizer: fol.replica}
 	adapter := newAdapter(ctx, v1)
 
 	logf(cfg, "completeness: %d blogs, %.0f transitions/s for %s (x%.0f time: poll every %s)", r.Blogs, r.Rate, r.Duration, r.Compression, r.PollInterval)
@@ -224,7 +190,7 @@ func RunCompleteness(ctx context.Context, cfg Config, srv *testdb.Server) (*Comp
 	score(poller.reported, &r.Polling, make([]bool, len(truth)))
 
 	// The journal, asked the adapter's questions after the run...
-	full := &server.History{Journal: j, Synthesizer: replica}
+	full := &server.History{Journal: j, Synthesizer: fol.replica}
 	var jw []bridge.Event
 	for _, w := range windows {
 		evs, cov, err := full.Events(ctx, w.blog, w.since, w.until)
@@ -263,8 +229,7 @@ func RunCompleteness(ctx context.Context, cfg Config, srv *testdb.Server) (*Comp
 		r.Journal.Matched += n
 		r.Journal.False += len(journaled) - n
 	}
-	stopFollower()
-	<-runErr
+	fol.stop()
 	logf(cfg, "completeness: %d true transitions; journal %d, journal per window %d, v1 synthesis %d (%d windows), polling %d (%d polls)",
 		r.Truth, r.Journal.Matched, r.JournalWindows.Matched, r.Synthesis.Matched, r.Windows, r.Polling.Matched, r.Polls)
 	return r, nil

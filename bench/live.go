@@ -10,10 +10,8 @@ import (
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
-	"github.com/automattic/jetmon-bridge/binlog"
 	"github.com/automattic/jetmon-bridge/journal"
 	"github.com/automattic/jetmon-bridge/sim"
-	"github.com/automattic/jetmon-bridge/store"
 	"github.com/automattic/jetmon-bridge/testdb"
 )
 
@@ -61,44 +59,14 @@ func RunLive(ctx context.Context, cfg Config, srv *testdb.Server, place, dir str
 		return nil, err
 	}
 	defer os.RemoveAll(jdir)
-	j, err := journal.Open(filepath.Join(jdir, "live.journal"), journal.Options{WaitLimit: 5 * time.Second})
-	if err != nil {
-		return nil, err
-	}
-	defer j.Close()
-	replica, err := store.Open("-dsn", srv.DSN(name), 5*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	defer replica.Close()
-	info, err := binlog.Preflight(ctx, replica.SQL())
-	if err != nil {
-		return nil, err
-	}
 	// A fresh journal: the follower starts at the server's current
 	// position with a snapshot of the table, as in production.
-	f, err := binlog.New(binlog.Config{DSN: replica.Config(), DB: replica.SQL(), Journal: j, Info: info,
-		ServerID: 7001, Heartbeat: time.Second, Logger: quietLogger()})
+	fol, err := startFollower(ctx, srv.DSN(name), filepath.Join(jdir, "live.journal"), 7001)
 	if err != nil {
 		return nil, err
 	}
-	fctx, stopFollower := context.WithCancel(ctx)
-	defer stopFollower()
-	ready := make(chan struct{})
-	var readyOnce sync.Once
-	runErr := make(chan error, 1)
-	go func() { runErr <- f.Run(fctx, func() { readyOnce.Do(func() { close(ready) }) }) }()
-	select {
-	case <-ready:
-	case err := <-runErr:
-		return nil, fmt.Errorf("follower: %v", err)
-	case <-time.After(time.Minute):
-		return nil, fmt.Errorf("follower did not start")
-	}
-
-	if spans := j.Spans(time.Time{}); len(spans) > 0 {
-		time.Sleep(time.Until(spans[0].Start.Add(10 * time.Millisecond)))
-	}
+	defer fol.stop()
+	j := fol.journal
 	w := newWatcher(j)
 	wctx, stopWatcher := context.WithCancel(ctx)
 	defer stopWatcher()
@@ -161,8 +129,7 @@ func RunLive(ctx context.Context, cfg Config, srv *testdb.Server, place, dir str
 		}
 		r.Journaled += matchSequence(evs, ts)
 	}
-	stopFollower()
-	if err := <-runErr; err == nil {
+	if err := fol.stop(); err == nil {
 		r.FollowerOK = true
 	}
 	logf(cfg, "live (%s): %d probes, lag p50 %s p99 %s max %s; %d/%d simulated transitions journaled", place,
