@@ -31,28 +31,17 @@ esac
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-# goarch_of MACHINE: Go's GOARCH for a `uname -m` answer.
-goarch_of() {
-	case $1 in
-	x86_64 | amd64) echo amd64 ;;
-	aarch64 | arm64) echo arm64 ;;
-	armv7l | armv6l) echo arm ;;
-	*) return 1 ;;
-	esac
-}
+# shellcheck source-path=SCRIPTDIR source=remote.bash
+source "$root/scripts/remote.bash"
 
 say "checking $target"
-machine=$(ssh "$target" 'uname -m') || die "cannot ssh to $target"
-arch=$(goarch_of "$machine") || die "$target is a $machine machine, which this script does not build for"
-ssh "$target" 'sudo -n true' </dev/null ||
-	die "the ssh user on $target needs passwordless sudo (or run as root@$target)"
+check_target "$target"
 ssh "$target" 'test -f /etc/systemd/system/jetmon-bridge.service && test -f /opt/jetmon-bridge/env' </dev/null ||
 	die "$target is not provisioned: run ./scripts/provision.sh $target first"
 ssh "$target" 'command -v curl' </dev/null >/dev/null ||
 	die "$target has no curl, which the health check uses: install it there (apt-get install -y curl)"
 
-say "building bin/jetmon-bridge for linux/$arch (make build)"
-GOOS=linux GOARCH=$arch CGO_ENABLED=0 make build
+build_for_target
 
 staging=$(ssh "$target" 'mktemp -d /tmp/jetmon-bridge-deploy.XXXXXX')
 say "copying the binary to $target:$staging"

@@ -32,26 +32,15 @@ for f in systemd/jetmon-bridge.service systemd/env.sample; do
 	[ -f "$f" ] || die "$f is missing: run this from a jetmon-bridge checkout"
 done
 
-# goarch_of MACHINE: Go's GOARCH for a `uname -m` answer.
-goarch_of() {
-	case $1 in
-	x86_64 | amd64) echo amd64 ;;
-	aarch64 | arm64) echo arm64 ;;
-	armv7l | armv6l) echo arm ;;
-	*) return 1 ;;
-	esac
-}
+# shellcheck source-path=SCRIPTDIR source=remote.bash
+source "$root/scripts/remote.bash"
 
 say "checking $target (ssh, sudo, systemd)"
-machine=$(ssh "$target" 'uname -m') || die "cannot ssh to $target"
-arch=$(goarch_of "$machine") || die "$target is a $machine machine, which this script does not build for"
-ssh "$target" 'sudo -n true' </dev/null ||
-	die "the ssh user on $target needs passwordless sudo (or run as root@$target)"
+check_target "$target"
 ssh "$target" 'command -v systemctl' </dev/null >/dev/null ||
 	die "$target has no systemctl: the bridge's unit needs systemd"
 
-say "building bin/jetmon-bridge for linux/$arch (make build)"
-GOOS=linux GOARCH=$arch CGO_ENABLED=0 make build
+build_for_target
 
 staging=$(ssh "$target" 'mktemp -d /tmp/jetmon-bridge-provision.XXXXXX')
 say "copying the binary, the unit and the env sample to $target:$staging"
