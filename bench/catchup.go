@@ -509,7 +509,7 @@ func bridgeCatchup(ctx context.Context, srv *testdb.Server, c *CatchupResult, pa
 	if err != nil {
 		return 0, 0, err
 	}
-	f, err := binlog.New(binlog.Config{DSN: replica.Config(), DB: replica.SQL(), Journal: j, Info: info,
+	f, err := binlog.New(binlog.Config{Replica: replica, Journal: j, Info: info,
 		ServerID: serverID, Heartbeat: time.Second, Logger: quietLogger()})
 	if err != nil {
 		return 0, 0, err

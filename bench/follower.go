@@ -39,7 +39,7 @@ func startFollower(ctx context.Context, dsn, path string, serverID uint32) (*run
 	info, err := binlog.Preflight(ctx, replica.SQL())
 	if err == nil {
 		var f *binlog.Follower
-		f, err = binlog.New(binlog.Config{DSN: replica.Config(), DB: replica.SQL(), Journal: j, Info: info,
+		f, err = binlog.New(binlog.Config{Replica: replica, Journal: j, Info: info,
 			ServerID: serverID, Heartbeat: time.Second, Logger: quietLogger()})
 		if err == nil {
 			err = r.run(ctx, f)

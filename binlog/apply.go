@@ -70,7 +70,7 @@ type change struct {
 func newApplier(f *Follower, cp journal.Checkpoint, lay layout) *applier {
 	return &applier{
 		f: f, lay: lay, cp: cp,
-		schema:   []byte(f.cfg.DSN.DBName),
+		schema:   []byte(f.dsn.DBName),
 		table:    []byte(bridge.Table),
 		pos:      Position{cp.File, cp.Pos},
 		batch:    &journal.Batch{},
@@ -150,7 +150,7 @@ func (a *applier) run(ctx context.Context, events <-chan *replication.BinlogEven
 				if ctx.Err() != nil {
 					return nil
 				}
-				return fmt.Errorf("replication stream from %s broke: %w", a.f.cfg.DSN.Addr, err)
+				return fmt.Errorf("replication stream from %s broke: %w", a.f.dsn.Addr, err)
 			case <-ctx.Done():
 				return a.sync()
 			}
@@ -274,7 +274,7 @@ func (a *applier) query(h *replication.EventHeader, e *replication.QueryEvent) e
 func (a *applier) reloadLayout() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cols, err := readColumns(ctx, a.f.cfg.DB, a.f.cfg.DSN.DBName)
+	cols, err := readColumns(ctx, a.f.db, a.f.dsn.DBName)
 	if err != nil {
 		return fmt.Errorf("re-read columns after DDL on %s: %w", bridge.Table, err)
 	}

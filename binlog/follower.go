@@ -11,7 +11,9 @@ import (
 	"sync"
 	"time"
 
+	bridge "github.com/automattic/jetmon-bridge"
 	"github.com/automattic/jetmon-bridge/journal"
+	"github.com/automattic/jetmon-bridge/store"
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 	driver "github.com/go-sql-driver/mysql"
@@ -19,10 +21,9 @@ import (
 
 // Config wires a Follower.
 type Config struct {
-	// DSN is the replica's parsed DSN; its database is the one followed.
-	DSN *driver.Config
-	// DB is a pool on the replica for status queries and table snapshots.
-	DB *sql.DB
+	// Replica is the replica's pool, for status queries and the table
+	// snapshot that starts a span; its DSN's database is the one followed.
+	Replica *store.DB
 	// Journal receives the changes.
 	Journal *journal.Journal
 	// Info is what Preflight learned.
@@ -44,6 +45,8 @@ type Config struct {
 // Follower streams the replica's binlog into the journal.
 type Follower struct {
 	cfg Config
+	dsn *driver.Config
+	db  *sql.DB
 	log *slog.Logger
 	now func() time.Time
 
@@ -57,11 +60,12 @@ type Follower struct {
 
 // New returns a follower; Run starts it.
 func New(cfg Config) (*Follower, error) {
-	if cfg.DSN == nil || cfg.DB == nil || cfg.Journal == nil {
-		return nil, errors.New("binlog: Config needs DSN, DB and Journal")
+	if cfg.Replica == nil || cfg.Journal == nil {
+		return nil, errors.New("binlog: Config needs Replica and Journal")
 	}
-	if cfg.DSN.Net != "tcp" {
-		return nil, fmt.Errorf("-dsn must use tcp(host:port): replication over %q is not supported", cfg.DSN.Net)
+	dsn := cfg.Replica.Config()
+	if dsn.Net != "tcp" {
+		return nil, fmt.Errorf("-dsn must use tcp(host:port): replication over %q is not supported", dsn.Net)
 	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 30 * time.Second
@@ -69,7 +73,7 @@ func New(cfg Config) (*Follower, error) {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 20000
 	}
-	f := &Follower{cfg: cfg, log: cfg.Logger, now: cfg.Now, state: "starting", moved: make(chan struct{})}
+	f := &Follower{cfg: cfg, dsn: dsn, db: cfg.Replica.SQL(), log: cfg.Logger, now: cfg.Now, state: "starting", moved: make(chan struct{})}
 	if f.log == nil {
 		f.log = slog.Default()
 	}
@@ -166,14 +170,14 @@ func (f *Follower) run(ctx context.Context, ready func()) error {
 // snapshot of the table's rows, closing the previous span with reason.
 func (f *Follower) beginSpan(ctx context.Context, reason string) error {
 	f.setState("snapshotting", nil)
-	pos, err := CurrentPosition(ctx, f.cfg.DB, f.cfg.Info.Flavor)
+	pos, err := CurrentPosition(ctx, f.db, f.cfg.Info.Flavor)
 	if err != nil {
 		return err
 	}
 	// Changes committed before this instant may lie before pos; coverage
 	// starts at the next whole second, when every change is after it.
 	start := f.now().Truncate(time.Second).Add(time.Second)
-	cols, err := readColumns(ctx, f.cfg.DB, f.cfg.DSN.DBName)
+	cols, err := readColumns(ctx, f.db, f.dsn.DBName)
 	if err != nil {
 		return err
 	}
@@ -189,8 +193,12 @@ func (f *Follower) beginSpan(ctx context.Context, reason string) error {
 	}
 	// Rows changed after pos but read here are replayed from the binlog
 	// later; replaying a row image is idempotent.
-	if err := snapshotMonitors(ctx, f.cfg.DB, b); err != nil {
-		return err
+	err = f.cfg.Replica.AllMonitors(ctx, func(m bridge.Monitor) error {
+		b.Monitors = append(b.Monitors, m)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("snapshot %s: %w", bridge.Table, err)
 	}
 	if err := f.cfg.Journal.Commit(b); err != nil {
 		return err
@@ -201,9 +209,9 @@ func (f *Follower) beginSpan(ctx context.Context, reason string) error {
 
 // syncerConfig builds go-mysql's configuration from the DSN.
 func (f *Follower) syncerConfig(handler replication.EventHandler) (replication.BinlogSyncerConfig, error) {
-	host, portStr, err := net.SplitHostPort(f.cfg.DSN.Addr)
+	host, portStr, err := net.SplitHostPort(f.dsn.Addr)
 	if err != nil {
-		host, portStr = f.cfg.DSN.Addr, "3306"
+		host, portStr = f.dsn.Addr, "3306"
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
@@ -214,9 +222,9 @@ func (f *Follower) syncerConfig(handler replication.EventHandler) (replication.B
 		Flavor:                  string(f.cfg.Info.Flavor),
 		Host:                    host,
 		Port:                    uint16(port),
-		User:                    f.cfg.DSN.User,
-		Password:                f.cfg.DSN.Passwd,
-		TLSConfig:               f.cfg.DSN.TLS,
+		User:                    f.dsn.User,
+		Password:                f.dsn.Passwd,
+		TLSConfig:               f.dsn.TLS,
 		ParseTime:               true,
 		HeartbeatPeriod:         f.cfg.Heartbeat,
 		ReadTimeout:             3 * f.cfg.Heartbeat,
@@ -231,7 +239,7 @@ func (f *Follower) syncerConfig(handler replication.EventHandler) (replication.B
 func (f *Follower) stream(ctx context.Context, cp journal.Checkpoint, ready func()) error {
 	lay, err := newLayout(cp.Columns)
 	if len(cp.Columns) == 0 || err != nil {
-		cols, rerr := readColumns(ctx, f.cfg.DB, f.cfg.DSN.DBName)
+		cols, rerr := readColumns(ctx, f.db, f.dsn.DBName)
 		if rerr != nil {
 			return rerr
 		}
@@ -307,7 +315,7 @@ func (h handlerFunc) HandleEvent(e *replication.BinlogEvent) error { return h(e)
 // for the follower to settle at or past it.
 func (f *Follower) probe(ctx context.Context) error {
 	started := f.now()
-	end, err := CurrentPosition(ctx, f.cfg.DB, f.cfg.Info.Flavor)
+	end, err := CurrentPosition(ctx, f.db, f.cfg.Info.Flavor)
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,7 @@ func (r *rig) start() {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	f, err := New(Config{DSN: r.replica.Config(), DB: r.replica.SQL(), Journal: r.journal, Info: info, ServerID: 4242, Heartbeat: r.hb})
+	f, err := New(Config{Replica: r.replica, Journal: r.journal, Info: info, ServerID: 4242, Heartbeat: r.hb})
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func openFollower(ctx context.Context, c *serveConfig, replica *store.DB, log *s
 		return nil, fmt.Errorf("keep the server id in %s: %w", c.journalPath, err)
 	}
 	f, err := binlog.New(binlog.Config{
-		DSN: replica.Config(), DB: replica.SQL(), Journal: j, Info: info,
+		Replica: replica, Journal: j, Info: info,
 		ServerID: serverID, Heartbeat: c.heartbeat, Logger: log,
 	})
 	if err != nil {
