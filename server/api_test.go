@@ -279,9 +279,6 @@ func TestHealth(t *testing.T) {
 // answer 503 with a JSON error, those that do not still answer, and all of
 // it recovers when the server is back.
 func TestDatabaseDown(t *testing.T) {
-	// Not parallel: a starting mariadbd deletes the temporary-table files
-	// other servers keep in the shared /tmp, so no start-up of this test
-	// binary may overlap another.
 	srv := testdb.Dedicated(t, testdb.Options{})
 	a := newAPI(t, apiOpts{server: srv, write: true, timeout: 3 * time.Second})
 	insert(t, a.db, 42, "https://up.example.com", true, bridge.StatusDown, mustTime(t, "2026-04-22T14:05:33Z"))

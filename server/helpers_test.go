@@ -20,21 +20,7 @@ import (
 	"github.com/automattic/jetmon-bridge/testdb"
 )
 
-// TestMain gives this test binary a TMPDIR of its own: a starting mariadbd
-// deletes every "#sql*" file in its tmpdir ($TMPDIR, else /tmp), which are
-// the temporary tables of the servers other test binaries run at the same
-// time, and testdb does not give its servers a --tmpdir of their own.
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "jetmon-server-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Setenv("TMPDIR", dir)
-	code := testdb.Main(m)
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
 
 // apiOpts shape a test API.
 type apiOpts struct {

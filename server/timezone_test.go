@@ -13,9 +13,6 @@ import (
 // last_status_change written by any session in any zone comes back as the
 // right UTC instant in created_at.
 func TestTimeZone(t *testing.T) {
-	// Not parallel: a starting mariadbd deletes the temporary-table files
-	// other servers keep in the shared /tmp, so no start-up of this test
-	// binary may overlap another.
 	srv := testdb.Dedicated(t, testdb.Options{Args: []string{"--default-time-zone=+05:00"}})
 	a := newAPI(t, apiOpts{server: srv, write: true})
 	ctx := context.Background()

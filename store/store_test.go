@@ -14,21 +14,7 @@ import (
 	"github.com/automattic/jetmon-bridge/testdb"
 )
 
-// TestMain gives this test binary a TMPDIR of its own: a starting mariadbd
-// deletes every "#sql*" file in its tmpdir ($TMPDIR, else /tmp), which are
-// the temporary tables of the servers other test binaries run at the same
-// time, and testdb does not give its servers a --tmpdir of their own.
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "jetmon-store-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Setenv("TMPDIR", dir)
-	code := testdb.Main(m)
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
 
 var ctx = context.Background()
 
@@ -140,9 +126,6 @@ func TestSessionIsUTC(t *testing.T) {
 }
 
 func TestPing(t *testing.T) {
-	// Not parallel: a starting mariadbd deletes the temporary-table files
-	// other servers keep in the shared /tmp, so no start-up of this test
-	// binary may overlap another.
 	srv := testdb.Dedicated(t, testdb.Options{})
 	d, _ := open(t, srv, 5*time.Second)
 	if err := d.Ping(ctx); err != nil {
@@ -225,9 +208,6 @@ func TestLatestChange(t *testing.T) {
 // TestLatestChangeTimeZone: a server whose zone is +05:00 still yields the
 // right UTC instants.
 func TestLatestChangeTimeZone(t *testing.T) {
-	// Not parallel: a starting mariadbd deletes the temporary-table files
-	// other servers keep in the shared /tmp, so no start-up of this test
-	// binary may overlap another.
 	srv := testdb.Dedicated(t, testdb.Options{Args: []string{"--default-time-zone=+05:00"}})
 	d, tdb := open(t, srv, 5*time.Second)
 	// Written in the server's zone as wall-clock +05:00 time.
@@ -466,9 +446,6 @@ func TestActivateConcurrent(t *testing.T) {
 }
 
 func TestCheckWritable(t *testing.T) {
-	// Not parallel: a starting mariadbd deletes the temporary-table files
-	// other servers keep in the shared /tmp, so no start-up of this test
-	// binary may overlap another.
 	srv := testdb.Dedicated(t, testdb.Options{})
 	d, _ := open(t, srv, 5*time.Second)
 	if err := d.CheckWritable(ctx); err != nil {

@@ -22,18 +22,13 @@ import (
 
 var binDir string
 
-// TestMain gives this test binary a TMPDIR of its own: a starting mariadbd
-// deletes every "#sql*" file in its tmpdir ($TMPDIR, else /tmp), which are
-// the temporary tables of the servers other test binaries run at the same
-// time, and testdb does not give its servers a --tmpdir of their own.
-// The daemon is built there too.
+// TestMain makes a directory for the daemon the tests build.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "jetmon-bridge-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	os.Setenv("TMPDIR", dir)
 	binDir = dir
 	code := testdb.Main(m)
 	os.RemoveAll(dir)
@@ -220,9 +215,6 @@ func TestVersion(t *testing.T) {
 // start-up with exit status 1 and one sentence that names the fix, and
 // nothing is written or served.
 func TestReadOnlyWriteDSN(t *testing.T) {
-	// Not parallel: a starting mariadbd deletes the temporary-table files
-	// other servers keep in the shared /tmp, so no start-up of this test
-	// binary may overlap another.
 	srv := testdb.Dedicated(t, testdb.Options{})
 	db := testdb.NewDBOn(t, srv)
 	if err := srv.Exec("SET GLOBAL read_only = 1"); err != nil {
