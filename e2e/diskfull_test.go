@@ -57,10 +57,7 @@ func TestDiskFullStopsThenResumes(t *testing.T) {
 	journal := filepath.Join(disk, "bridge.journal")
 	d := startBridge(t, "-dsn", db.DSN(), "-journal", journal, "-monitor-interval", "200ms")
 	since := coveredFrom()
-	c := dialMonitor(t, d)
-	if r := c.call("Monitor.1.register", map[string]any{"event": "action", "id": "client.events"}); string(r) != "null" {
-		t.Fatalf("register: %s", r)
-	}
+	c := dialActions(t, d)
 	o := stormOptions
 	o.Transitions, o.Seed = 300, 61
 	truth := storm(t, db, sites, o)

@@ -54,6 +54,17 @@ func dialMonitor(t *testing.T, d *daemon) *thunderClient {
 	return c
 }
 
+// dialActions connects a Monitor client registered for action
+// notifications under the id client.events.
+func dialActions(t *testing.T, d *daemon) *thunderClient {
+	t.Helper()
+	c := dialMonitor(t, d)
+	if r := c.call("Monitor.1.register", map[string]any{"event": "action", "id": "client.events"}); string(r) != "null" {
+		t.Fatalf("register: %s", r)
+	}
+	return c
+}
+
 func (c *thunderClient) call(method string, params any) json.RawMessage {
 	c.t.Helper()
 	c.nextID++
@@ -103,10 +114,7 @@ func TestMonitorSteersTheFollower(t *testing.T) {
 	journal := filepath.Join(t.TempDir(), "bridge.journal")
 	d := startBridge(t, "-dsn", db.DSN(), "-journal", journal, "-monitor-interval", "200ms")
 	since := coveredFrom()
-	c := dialMonitor(t, d)
-	if r := c.call("Monitor.1.register", map[string]any{"event": "action", "id": "client.events"}); string(r) != "null" {
-		t.Fatalf("register: %s", r)
-	}
+	c := dialActions(t, d)
 	o := stormOptions
 	o.Transitions, o.Seed = 200, 51
 	truth := storm(t, db, sites, o)
