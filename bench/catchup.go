@@ -215,41 +215,24 @@ func fillBulk(ctx context.Context, db *sql.DB, monitors, transitions, rowsPerTxn
 	}
 	q := "UPDATE " + bridge.Table + " SET site_status = CASE site_status WHEN 1 THEN 0 WHEN 0 THEN 2 ELSE 1 END, " +
 		"last_status_change = FROM_UNIXTIME(?) WHERE jetpack_monitor_site_id BETWEEN ? AND ?"
-	var changed atomic.Int64
-	errs := make(chan error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			conn, err := db.Conn(ctx)
+	err := onConnections(ctx, db, workers, transitions, func(w int, conn *sql.Conn) (int64, error) {
+		var changed int64
+		for i := w; i < len(plan); i += workers {
+			s := plan[i]
+			// Chunks go to workers by index, so one worker owns a chunk
+			// in every round and its updates stay in round order.
+			at := int64(1_750_000_000 + s.round*3600 + (s.lo/rowsPerTxn)%3600)
+			res, err := conn.ExecContext(ctx, q, at, s.lo, s.hi)
 			if err != nil {
-				errs <- err
-				return
+				return changed, err
 			}
-			defer conn.Close()
-			for i := w; i < len(plan); i += workers {
-				s := plan[i]
-				// Chunks go to workers by index, so one worker owns a chunk
-				// in every round and its updates stay in round order.
-				at := int64(1_750_000_000 + s.round*3600 + (s.lo/rowsPerTxn)%3600)
-				res, err := conn.ExecContext(ctx, q, at, s.lo, s.hi)
-				if err != nil {
-					errs <- err
-					return
-				}
-				n, _ := res.RowsAffected()
-				changed.Add(n)
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		return 0, fmt.Errorf("fill: %w", err)
-	}
-	if int(changed.Load()) != transitions {
-		return 0, fmt.Errorf("fill changed %d rows, want %d", changed.Load(), transitions)
+			n, _ := res.RowsAffected()
+			changed += n
+		}
+		return changed, nil
+	})
+	if err != nil {
+		return 0, err
 	}
 	return len(plan), nil
 }
@@ -275,6 +258,44 @@ func fillSingle(ctx context.Context, db *sql.DB, monitors, transitions int) (int
 	}
 	rows.Close()
 	q := "UPDATE " + bridge.Table + " SET site_status=?, last_status_change=FROM_UNIXTIME(?) WHERE blog_id=? AND monitor_url=?"
+	err = onConnections(ctx, db, workers, transitions, func(w int, conn *sql.Conn) (int64, error) {
+		st, err := conn.PrepareContext(ctx, q)
+		if err != nil {
+			return 0, err
+		}
+		defer st.Close()
+		var changed int64
+		for i := w; i < transitions; i += workers {
+			// Worker w owns the blogs congruent to w+1 modulo workers.
+			k := i / workers
+			per := (monitors - w + workers - 1) / workers
+			blog := uint64(w + 1 + (k%per)*workers)
+			next := uint8(1)
+			switch status[blog] {
+			case 1:
+				next = 0
+			case 0:
+				next = 2
+			}
+			status[blog] = next
+			res, err := st.ExecContext(ctx, next, int64(1_760_000_000+i), blog, siteURL(blog))
+			if err != nil {
+				return changed, err
+			}
+			n, _ := res.RowsAffected()
+			changed += n
+		}
+		return changed, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return transitions, nil
+}
+
+// onConnections runs work on workers connections of their own at once and
+// checks that together they changed exactly want rows.
+func onConnections(ctx context.Context, db *sql.DB, workers, want int, work func(w int, conn *sql.Conn) (int64, error)) error {
 	var changed atomic.Int64
 	errs := make(chan error, workers)
 	var wg sync.WaitGroup
@@ -288,44 +309,22 @@ func fillSingle(ctx context.Context, db *sql.DB, monitors, transitions int) (int
 				return
 			}
 			defer conn.Close()
-			st, err := conn.PrepareContext(ctx, q)
+			n, err := work(w, conn)
+			changed.Add(n)
 			if err != nil {
 				errs <- err
-				return
-			}
-			defer st.Close()
-			for i := w; i < transitions; i += workers {
-				// Worker w owns the blogs congruent to w+1 modulo workers.
-				k := i / workers
-				per := (monitors - w + workers - 1) / workers
-				blog := uint64(w + 1 + (k%per)*workers)
-				next := uint8(1)
-				switch status[blog] {
-				case 1:
-					next = 0
-				case 0:
-					next = 2
-				}
-				status[blog] = next
-				res, err := st.ExecContext(ctx, next, int64(1_760_000_000+i), blog, siteURL(blog))
-				if err != nil {
-					errs <- err
-					return
-				}
-				n, _ := res.RowsAffected()
-				changed.Add(n)
 			}
 		}()
 	}
 	wg.Wait()
 	close(errs)
 	if err := <-errs; err != nil {
-		return 0, fmt.Errorf("fill: %w", err)
+		return fmt.Errorf("fill: %w", err)
 	}
-	if int(changed.Load()) != transitions {
-		return 0, fmt.Errorf("fill changed %d rows, want %d", changed.Load(), transitions)
+	if int(changed.Load()) != want {
+		return fmt.Errorf("fill changed %d rows, want %d", changed.Load(), want)
 	}
-	return transitions, nil
+	return nil
 }
 
 // stretchBytes is the binlog size between two positions.
