@@ -71,7 +71,7 @@ soak:
 # testdata/fuzz/<target>/ and from then on runs in `make test`: keep it.
 FUZZTIME ?= 30s
 FUZZ_TARGETS := \
-	journal:FuzzDecodeEvent journal:FuzzDecodeBlogIndex journal:FuzzDecodeMonitor \
+	journal:FuzzDecodeRun journal:FuzzDecodeMonitorPage \
 	journal:FuzzDecodeSpan journal:FuzzCheckpoint journal:FuzzOpen \
 	server:FuzzJSONRPC server:FuzzParseEventsQuery server:FuzzParseMonitorBody
 

@@ -351,9 +351,9 @@ func TestOperatorToolsOnALiveJournal(t *testing.T) {
 		if code != 1 || !strings.Contains(stderr, "truncated") || !strings.Contains(stderr, "failed verification") {
 			t.Errorf("verify of a truncated copy: exit %d\n%s", code, stderr)
 		}
-		// Flip the status byte of one event's record wherever the record
-		// lies in a data page (superseded copies linger in free pages).
-		line := final0(t, journal)
+		// Change the status of a blog's first event where the blogs bucket
+		// keeps it: the blog's first run, keyed blog|created|id, whose value
+		// starts with that status (superseded copies linger in free pages).
 		var e struct {
 			ID        uint64 `json:"id"`
 			BlogID    uint64 `json:"blog_id"`
@@ -361,11 +361,13 @@ func TestOperatorToolsOnALiveJournal(t *testing.T) {
 			New       uint8  `json:"new_status"`
 			CreatedAt string `json:"created_at"`
 		}
-		json.Unmarshal([]byte(line), &e)
+		json.Unmarshal([]byte(final0(t, journal)), &e)
+		_, first, _ := runTool(t, "journal", "export", "-journal", journal, "-blog-id", fmt.Sprint(e.BlogID))
+		json.Unmarshal([]byte(strings.SplitN(first, "\n", 2)[0]), &e)
 		at, _ := time.Parse(time.RFC3339, e.CreatedAt)
-		record := bin.BigEndian.AppendUint64(nil, uint64(at.Unix()))
+		record := bin.BigEndian.AppendUint64(nil, e.BlogID)
+		record = bin.BigEndian.AppendUint64(record, uint64(at.Unix()))
 		record = bin.BigEndian.AppendUint64(record, e.ID)
-		record = bin.AppendUvarint(record, e.BlogID)
 		record = append(record, e.Old<<4|e.New)
 		flipped := bytes.Clone(data)
 		hits := 0
@@ -375,13 +377,13 @@ func TestOperatorToolsOnALiveJournal(t *testing.T) {
 				break
 			}
 			if i+k >= 2*4096 {
-				flipped[i+k+len(record)-1] ^= 0x03
+				flipped[i+k+len(record)-1] = e.New<<4 | e.Old // still a valid transition, but not this event's
 				hits++
 			}
 			i += k + 1
 		}
 		if hits == 0 {
-			t.Fatalf("event %d's record not found in a data page", e.ID)
+			t.Fatalf("blog %d's first run (event %d) not found in a data page", e.BlogID, e.ID)
 		}
 		bad := filepath.Join(dir, "flipped.journal")
 		os.WriteFile(bad, flipped, 0o600)

@@ -2,10 +2,8 @@ package journal
 
 import (
 	"cmp"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"math"
 	"slices"
 	"time"
 
@@ -64,7 +62,7 @@ func (b *Batch) coverageOnly() bool {
 func (b *Batch) Reset() {
 	p := b.prep
 	*b = Batch{Events: b.Events[:0], Monitors: b.Monitors[:0], Deleted: b.Deleted[:0],
-		prep: prepared{n: -1, created: p.created[:0], byTime: p.byTime[:0], byBlog: p.byBlog[:0]}}
+		prep: prepared{n: -1, byTime: p.byTime[:0], byBlog: p.byBlog[:0], spare: p.spare[:0]}}
 }
 
 // Commit writes b in one bbolt transaction and assigns the events' ids.
@@ -127,21 +125,13 @@ func (j *Journal) Commit(b *Batch) error {
 	return nil
 }
 
-// prepared is a batch's events in each bucket's key order.
+// prepared is a batch's events in each bucket's order.
 type prepared struct {
-	n       int          // len(Events) it was computed for; -1 when none
-	err     error        // an event that cannot be stored
-	created []int64      // each event's created_at in Unix seconds
-	byTime  []int32      // event indexes in (created, index) order; nil when Events already are
-	byBlog  []indexEntry // (blog, created, index) order
-}
-
-// indexEntry is one event's place in the blog index.
-type indexEntry struct {
-	blog    uint64
-	created int64
-	idx     int32
-	status  byte
+	n      int     // len(Events) it was computed for; -1 when none
+	err    error   // an event that cannot be stored
+	byTime []entry // (created, id) order: the events bucket's
+	byBlog []entry // (blog, created, id) order: the blogs bucket's
+	spare  []entry // sortByBlog's other buffer
 }
 
 // Prepare orders the batch's writes for Commit, which otherwise does it
@@ -150,59 +140,76 @@ type indexEntry struct {
 // last change to Events; Commit and Reset forget it.
 //
 // bbolt inserts into an in-memory node by shifting the keys after the
-// insertion point, and splits nodes only when the transaction commits: a
-// batch of keys in random order into a small tree (the blog index of a
-// journal that is catching up) costs time quadratic in the batch. Each
-// bucket's puts are therefore made in key order.
+// insertion point and splits nodes only when the transaction commits, so
+// each bucket's puts are made in key order. The entries' ids are
+// provisional (1..n in batch order); Commit adds the journal's sequence,
+// which keeps both orders.
 func (b *Batch) Prepare() {
 	p := &b.prep
 	n := len(b.Events)
 	p.n, p.err = n, nil
-	p.created = slices.Grow(p.created[:0], n)[:n]
-	p.byBlog = slices.Grow(p.byBlog[:0], n)[:n]
-	p.byTime = p.byTime[:0]
+	p.byTime = slices.Grow(p.byTime[:0], n)[:n]
 	inOrder := true
 	for i := range b.Events {
 		e := &b.Events[i]
-		c := e.CreatedAt.Unix()
-		if c < 0 && p.err == nil {
-			p.err = fmt.Errorf("event for blog %d has created_at %s before 1970", e.BlogID, e.CreatedAt)
+		c, err := boundedCreated(e)
+		if err != nil && p.err == nil {
+			p.err = err
 		}
-		if i > 0 && c < p.created[i-1] {
+		p.byTime[i] = entry{created: c, id: uint64(i) + 1, blog: e.BlogID, status: packStatus(e.OldStatus, e.NewStatus)}
+		if i > 0 && c < p.byTime[i-1].created {
 			inOrder = false
 		}
-		p.created[i] = c
-		p.byBlog[i] = indexEntry{blog: e.BlogID, created: c, idx: int32(i), status: packStatus(e.OldStatus, e.NewStatus)}
 	}
 	if !inOrder {
-		for i := range n {
-			p.byTime = append(p.byTime, int32(i))
-		}
-		slices.SortStableFunc(p.byTime, func(x, y int32) int { return cmp.Compare(p.created[x], p.created[y]) })
-	} else {
-		p.byTime = p.byTime[:0]
+		slices.SortFunc(p.byTime, cmpEntry)
 	}
-	slices.SortFunc(p.byBlog, func(x, y indexEntry) int {
-		if c := cmp.Compare(x.blog, y.blog); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(x.created, y.created); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.idx, y.idx)
-	})
+	p.byBlog, p.spare = sortByBlog(p.byTime, p.byBlog, p.spare)
 }
 
-// putEvents writes the events and their blog index entries, assigning ids
-// after seq, and returns the last id. Keys and values come from one
-// allocation (bbolt keeps the values until the commit).
+// sortByBlog returns es's entries ordered by blog, each blog's in their
+// order in es, using a and b as buffers (it returns them as result and
+// spare). It is a stable LSD radix sort on the blog id's bytes: a catch-up
+// batch holds hundreds of thousands of entries, which a comparison sort
+// takes several times longer to order.
+func sortByBlog(es, a, b []entry) (sorted, spare []entry) {
+	n := len(es)
+	a = append(a[:0], es...)
+	if n < 256 {
+		slices.SortStableFunc(a, func(x, y entry) int { return cmp.Compare(x.blog, y.blog) })
+		return a, b
+	}
+	b = slices.Grow(b[:0], n)[:n]
+	var most uint64
+	for i := range es {
+		most |= es[i].blog
+	}
+	for shift := 0; shift < 64 && most>>shift != 0; shift += 8 {
+		var count [256]int
+		for i := range a {
+			count[byte(a[i].blog>>shift)]++
+		}
+		at := 0
+		for d, c := range count {
+			count[d] = at
+			at += c
+		}
+		for i := range a {
+			d := byte(a[i].blog >> shift)
+			b[count[d]] = a[i]
+			count[d]++
+		}
+		a, b = b, a
+	}
+	return a, b
+}
+
+// putEvents writes the events into both buckets' runs, assigning ids after
+// seq, and returns the last id.
 func putEvents(tx *bolt.Tx, b *Batch, seq uint64) (uint64, error) {
 	evs := b.Events
 	if len(evs) == 0 {
 		return seq, nil
-	}
-	if len(evs) > math.MaxInt32 {
-		return 0, fmt.Errorf("a batch of %d events is too large", len(evs))
 	}
 	if b.prep.n != len(evs) {
 		b.Prepare()
@@ -211,89 +218,29 @@ func putEvents(tx *bolt.Tx, b *Batch, seq uint64) (uint64, error) {
 	if p.err != nil {
 		return 0, p.err
 	}
-	base := seq
 	for i := range evs {
-		evs[i].ID = base + uint64(i) + 1
+		evs[i].ID = seq + uint64(i) + 1
 	}
-	// bbolt copies each key but keeps each value until the commit: keys are
-	// built in one buffer, values come from one arena (the blog index's from
-	// a constant table).
-	var key [24]byte
-	arena := make([]byte, 0, len(evs)*4)
-
-	// events: created(8) seq(8) -> uvarint blog | status.
-	events := tx.Bucket(bucketEvents)
-	// Appends arrive in near time order: fill pages fully.
-	events.FillPercent = 0.95
-	for k := range evs {
-		i := k
-		if len(p.byTime) > 0 {
-			i = int(p.byTime[k])
+	for i := range p.byTime {
+		p.byTime[i].id += seq
+		p.byBlog[i].id += seq
+	}
+	if err := newRunWriter(tx, eventRuns).merge(0, p.byTime); err != nil {
+		return 0, err
+	}
+	blogs := newRunWriter(tx, blogRuns)
+	for rest := p.byBlog; len(rest) > 0; {
+		blog := rest[0].blog
+		n := 1
+		for n < len(rest) && rest[n].blog == blog {
+			n++
 		}
-		e := &evs[i]
-		binary.BigEndian.PutUint64(key[:8], uint64(p.created[i]))
-		binary.BigEndian.PutUint64(key[8:16], e.ID)
-		start := len(arena)
-		arena = binary.AppendUvarint(arena, e.BlogID)
-		arena = append(arena, packStatus(e.OldStatus, e.NewStatus))
-		if err := events.Put(key[:16], arena[start:len(arena):len(arena)]); err != nil {
+		if err := blogs.merge(blog, rest[:n]); err != nil {
 			return 0, err
 		}
+		rest = rest[n:]
 	}
-
-	// blogs: blog(8) created(8) seq(8) -> status.
-	blogs := tx.Bucket(bucketBlogs)
-	for _, en := range p.byBlog {
-		binary.BigEndian.PutUint64(key[:8], en.blog)
-		binary.BigEndian.PutUint64(key[8:16], uint64(en.created))
-		binary.BigEndian.PutUint64(key[16:24], base+uint64(en.idx)+1)
-		if err := blogs.Put(key[:24], byteValues[en.status:en.status+1:en.status+1]); err != nil {
-			return 0, err
-		}
-	}
-	return base + uint64(len(evs)), nil
-}
-
-// byteValues holds every one-byte value, for puts of a status byte that
-// need no allocation of their own.
-var byteValues = func() (v [256]byte) {
-	for i := range v {
-		v[i] = byte(i)
-	}
-	return v
-}()
-
-func writeMonitors(tx *bolt.Tx, b *Batch) error {
-	if b.ResetMonitors {
-		if err := tx.DeleteBucket(bucketMonitors); err != nil {
-			return err
-		}
-		if _, err := tx.CreateBucket(bucketMonitors); err != nil {
-			return err
-		}
-	}
-	monitors := tx.Bucket(bucketMonitors)
-	for _, site := range b.Deleted {
-		if err := monitors.Delete(u64(site)); err != nil {
-			return err
-		}
-	}
-	// In key order, for the reason putEvents gives; the caller's slice is
-	// left as it was.
-	ms := b.Monitors
-	bySite := func(a, b bridge.Monitor) int { return cmp.Compare(a.SiteID, b.SiteID) }
-	if !slices.IsSortedFunc(ms, bySite) {
-		ms = slices.Clone(ms)
-		slices.SortStableFunc(ms, bySite)
-	}
-	var key [8]byte // bbolt copies keys
-	for _, m := range ms {
-		binary.BigEndian.PutUint64(key[:], m.SiteID)
-		if err := monitors.Put(key[:], encodeMonitor(m)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return seq + uint64(len(evs)), nil
 }
 
 // writeSpans applies b's span changes to spans and stores what changed.

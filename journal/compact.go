@@ -1,7 +1,6 @@
 package journal
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -37,7 +36,7 @@ func Compact(src, dst string) (srcSize, dstSize int64, err error) {
 	} else if r := (&Report{Path: src}); !r.checkStructure(src, fi.Size()) {
 		return 0, 0, fmt.Errorf("%w: %s: %s (run 'jetmon-bridge journal verify -journal %s'; compact copies only sound files)", ErrDamaged, src, r.Problems[0], src)
 	}
-	if err := in.View(isJournal); err != nil {
+	if err := in.View(func(tx *bolt.Tx) error { return isJournal(tx, src) }); err != nil {
 		return 0, 0, fmt.Errorf("compact %s: %w", src, err)
 	}
 	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
@@ -74,13 +73,10 @@ func Compact(src, dst string) (srcSize, dstSize int64, err error) {
 }
 
 // isJournal checks that a bbolt file is a journal this build reads.
-func isJournal(tx *bolt.Tx) error {
+func isJournal(tx *bolt.Tx, path string) error {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
 		return fmt.Errorf("%w: not a jetmon-bridge journal (no meta bucket)", ErrCorrupt)
 	}
-	if v := meta.Get(keyVersion); len(v) != 8 || binary.BigEndian.Uint64(v) != FormatVersion {
-		return fmt.Errorf("%w: unsupported journal format %x (this build reads version %d)", ErrCorrupt, v, FormatVersion)
-	}
-	return nil
+	return checkFormat(meta, path)
 }

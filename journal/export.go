@@ -1,7 +1,6 @@
 package journal
 
 import (
-	"encoding/binary"
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
@@ -12,7 +11,7 @@ import (
 // every event.
 type ExportFilter struct {
 	// BlogID, when non-zero, selects one blog's events (through the blogs
-	// index, so the cost is that blog's events, not the file's).
+	// bucket, so the cost is that blog's events, not the file's).
 	BlogID uint64
 	// Since and Until bound created_at to [Since, Until); a zero time leaves
 	// that side open.
@@ -35,37 +34,11 @@ func (j *Journal) Export(f ExportFilter, fn func(bridge.Event) error) (err error
 			return nil
 		}
 	}
-	before := func(created uint64) bool { return to < 0 || int64(created) < to }
+	kind := eventRuns
+	if f.BlogID != 0 {
+		kind = blogRuns
+	}
 	return j.db.View(func(tx *bolt.Tx) error {
-		if f.BlogID != 0 {
-			c := tx.Bucket(bucketBlogs).Cursor()
-			for k, v := c.Seek(blogKey(f.BlogID, from, 0)); k != nil; k, v = c.Next() {
-				if len(k) != 24 || binary.BigEndian.Uint64(k) != f.BlogID || !before(binary.BigEndian.Uint64(k[8:])) {
-					break
-				}
-				e, err := DecodeBlogIndex(k, v)
-				if err != nil {
-					return err
-				}
-				if err := fn(e); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		c := tx.Bucket(bucketEvents).Cursor()
-		for k, v := c.Seek(eventKey(from, 0)); k != nil; k, v = c.Next() {
-			if len(k) == 16 && !before(binary.BigEndian.Uint64(k)) {
-				break
-			}
-			e, err := DecodeEvent(k, v)
-			if err != nil {
-				return err
-			}
-			if err := fn(e); err != nil {
-				return err
-			}
-		}
-		return nil
+		return scanRuns(tx, kind, f.BlogID, from, to, func(e entry) error { return fn(e.event()) })
 	})
 }

@@ -19,86 +19,96 @@ import (
 // the encoders write: a record that decodes re-encodes to the very same
 // bytes, so a damaged record can never pass for a different valid one.
 
-func FuzzDecodeEvent(f *testing.F) {
-	for _, e := range []bridge.Event{
-		{ID: 1, BlogID: 12345, OldStatus: 1, NewStatus: 0, CreatedAt: time.Unix(1776866733, 0)},
-		{ID: 1 << 40, BlogID: 1, OldStatus: 0, NewStatus: 2, CreatedAt: time.Unix(0, 0)},
-		{ID: 7, BlogID: 1 << 63, OldStatus: 2, NewStatus: 1, CreatedAt: time.Unix(1<<40, 0)},
-	} {
-		f.Add(eventKey(e.CreatedAt.Unix(), e.ID), encodeEventValue(e.BlogID, packStatus(e.OldStatus, e.NewStatus)))
+// FuzzDecodeRun decodes a run of either bucket (perBlog selects which).
+func FuzzDecodeRun(f *testing.F) {
+	es := []entry{
+		{created: 1776866733, id: 7, blog: 12345, status: packStatus(1, 0)},
+		{created: 1776866733, id: 9, blog: 12345, status: packStatus(0, 2)},
+		{created: 1776866800, id: 8, blog: 12345, status: packStatus(2, 1)},
+		{created: maxCreated, id: 1 << 40, blog: 12345, status: packStatus(1, 0)},
 	}
-	f.Add([]byte{}, []byte{})
-	f.Add(make([]byte, 16), []byte{0x81, 0x00, 0x10}) // blog 1 as an overlong varint
-	f.Add(make([]byte, 16), []byte{0x01, 0x11})       // old == new
-	f.Fuzz(func(t *testing.T, k, v []byte) {
-		e, err := DecodeEvent(k, v)
+	for _, k := range []runKind{eventRuns, blogRuns} {
+		f.Add(k.perBlog, k.appendKey(nil, es[0]), k.encode(nil, es))
+		f.Add(k.perBlog, k.appendKey(nil, es[0]), k.encode(nil, es[:1]))
+	}
+	f.Add(false, make([]byte, 16), []byte{0x81, 0x00, 0x10})                    // overlong blog varint, id 0
+	f.Add(true, blogRuns.appendKey(nil, es[0]), []byte{0x10, 0x00, 0x00, 0x02}) // a repeated id
+	f.Add(true, blogRuns.appendKey(nil, es[0]), []byte{0x10, 0x00, 0x01, 0x02}) // an id going back within one second
+	f.Add(false, eventRuns.appendKey(nil, es[0]), []byte{})                     // no events
+	f.Fuzz(func(t *testing.T, perBlog bool, k, v []byte) {
+		kind := eventRuns
+		if perBlog {
+			kind = blogRuns
+		}
+		got, err := kind.decode(nil, k, v)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("DecodeEvent(%x, %x): %v does not wrap ErrCorrupt", k, v, err)
+				t.Fatalf("decode(%x, %x): %v does not wrap ErrCorrupt", k, v, err)
 			}
 			return
 		}
-		if e.BlogID == 0 || !e.OldStatus.Valid() || !e.NewStatus.Valid() || e.OldStatus == e.NewStatus {
-			t.Fatalf("DecodeEvent(%x, %x) accepted %+v", k, v, e)
+		for i, e := range got {
+			ev := e.event()
+			if e.blog == 0 || e.id == 0 || !ev.OldStatus.Valid() || !ev.NewStatus.Valid() || ev.OldStatus == ev.NewStatus {
+				t.Fatalf("decode(%x, %x) accepted %+v", k, v, e)
+			}
+			if i > 0 && cmpEntry(got[i-1], e) >= 0 {
+				t.Fatalf("decode(%x, %x) accepted events out of order: %+v", k, v, got)
+			}
 		}
-		k2 := eventKey(e.CreatedAt.Unix(), e.ID)
-		v2 := encodeEventValue(e.BlogID, packStatus(e.OldStatus, e.NewStatus))
+		k2, v2 := kind.appendKey(nil, got[0]), kind.encode(nil, got)
 		if !bytes.Equal(k, k2) || !bytes.Equal(v, v2) {
-			t.Fatalf("DecodeEvent(%x, %x) = %+v, which encodes as (%x, %x)", k, v, e, k2, v2)
+			t.Fatalf("decode(%x, %x) = %+v, which encodes as (%x, %x)", k, v, got, k2, v2)
 		}
 	})
 }
 
-func FuzzDecodeBlogIndex(f *testing.F) {
-	f.Add(blogKey(12345, 1776866733, 1), []byte{packStatus(1, 0)})
-	f.Add(blogKey(1, 0, 1<<40), []byte{packStatus(2, 1)})
-	f.Add(make([]byte, 24), []byte{0x22})
-	f.Add([]byte{1}, []byte{})
-	f.Fuzz(func(t *testing.T, k, v []byte) {
-		e, err := DecodeBlogIndex(k, v)
-		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("DecodeBlogIndex(%x, %x): %v does not wrap ErrCorrupt", k, v, err)
-			}
-			return
+// FuzzDecodeMonitorPage decodes a monitors page and its rows.
+func FuzzDecodeMonitorPage(f *testing.F) {
+	page := func(ms ...bridge.Monitor) []byte {
+		var v []byte
+		for _, m := range ms {
+			v = appendMonitorRecord(v, m.SiteID, appendMonitor(nil, m))
 		}
-		if !e.OldStatus.Valid() || !e.NewStatus.Valid() || e.OldStatus == e.NewStatus {
-			t.Fatalf("DecodeBlogIndex(%x, %x) accepted %+v", k, v, e)
-		}
-		k2 := blogKey(e.BlogID, e.CreatedAt.Unix(), e.ID)
-		v2 := []byte{packStatus(e.OldStatus, e.NewStatus)}
-		if !bytes.Equal(k, k2) || !bytes.Equal(v, v2) {
-			t.Fatalf("DecodeBlogIndex(%x, %x) = %+v, which encodes as (%x, %x)", k, v, e, k2, v2)
-		}
-	})
-}
-
-func FuzzDecodeMonitor(f *testing.F) {
-	for _, m := range []bridge.Monitor{
-		{SiteID: 1, BlogID: 12345, URL: "https://example.com", Active: true, Status: 1, LastStatusChange: time.Unix(1776866733, 0).UTC()},
-		{SiteID: 1 << 40, BlogID: 1 << 63, URL: "", Active: false, Status: 2},
-		{SiteID: 9, BlogID: 3, URL: "http://[::1]:8080/p?q=1", Active: true, Status: 0, LastStatusChange: time.Unix(-1, 0).UTC()},
-	} {
-		f.Add(u64(m.SiteID), encodeMonitor(m))
+		return v
 	}
-	f.Add(u64(1), []byte{0x81, 0x00, 0x03, 0x00})                                              // overlong blog varint
-	f.Add(u64(1), []byte{0x01, 0x03, 0x80, 0x00})                                              // overlong changed varint
-	f.Add(u64(1), append([]byte{0x01, 0x03}, binary.AppendVarint(nil, time.Time{}.Unix())...)) // the zero time
-	f.Add(u64(1), []byte{0x01, 0x07, 0x00})                                                    // status 3
+	rows := []bridge.Monitor{
+		{SiteID: 64, BlogID: 12345, URL: "https://example.com", Active: true, Status: 1, LastStatusChange: time.Unix(1776866733, 0).UTC()},
+		{SiteID: 65, BlogID: 1 << 63, URL: "", Active: false, Status: 2},
+		{SiteID: 127, BlogID: 3, URL: "http://[::1]:8080/p?q=1", Active: true, Status: 0, LastStatusChange: time.Unix(-1, 0).UTC()},
+	}
+	f.Add(monitorPageKey(nil, 64), page(rows...))
+	f.Add(monitorPageKey(nil, 64), page(rows[1]))
+	f.Add(u64(1), []byte{0, 4, 0x81, 0x00, 0x03, 0x00})                                               // overlong blog varint
+	f.Add(u64(1), []byte{0, 4, 0x01, 0x03, 0x80, 0x00})                                               // overlong changed varint
+	f.Add(u64(1), append([]byte{0, 11, 0x01, 0x03}, binary.AppendVarint(nil, time.Time{}.Unix())...)) // the zero time
+	f.Add(u64(1), []byte{0, 3, 0x01, 0x07, 0x00})                                                     // status 3
+	f.Add(u64(1), []byte{5, 3, 0x01, 0x03, 0x00, 5, 3, 0x01, 0x03, 0x00})                             // a row twice
+	f.Add(u64(1), []byte{0, 9, 0x01})                                                                 // a length past the end
 	f.Fuzz(func(t *testing.T, k, v []byte) {
-		m, err := DecodeMonitor(k, v)
+		recs, err := decodeMonitorPage(nil, k, v)
+		var ms []bridge.Monitor
+		for _, r := range recs {
+			if err != nil {
+				break
+			}
+			var m bridge.Monitor
+			m, err = decodeMonitor(r.site, r.rec)
+			ms = append(ms, m)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("DecodeMonitor(%x, %x): %v does not wrap ErrCorrupt", k, v, err)
+				t.Fatalf("decoding monitors page (%x, %x): %v does not wrap ErrCorrupt", k, v, err)
 			}
 			return
 		}
-		if !m.Status.Valid() {
-			t.Fatalf("DecodeMonitor(%x, %x) accepted status %d", k, v, m.Status)
+		for _, m := range ms {
+			if !m.Status.Valid() {
+				t.Fatalf("monitors page (%x, %x) accepted status %d", k, v, m.Status)
+			}
 		}
-		k2, v2 := u64(m.SiteID), encodeMonitor(m)
-		if !bytes.Equal(k, k2) || !bytes.Equal(v, v2) {
-			t.Fatalf("DecodeMonitor(%x, %x) = %+v, which encodes as (%x, %x)", k, v, m, k2, v2)
+		if k2, v2 := monitorPageKey(nil, ms[0].SiteID), page(ms...); !bytes.Equal(k, k2) || !bytes.Equal(v, v2) {
+			t.Fatalf("monitors page (%x, %x) = %+v, which encodes as (%x, %x)", k, v, ms, k2, v2)
 		}
 	})
 }

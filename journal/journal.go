@@ -24,7 +24,9 @@ import (
 )
 
 // FormatVersion is written into every journal and checked on open.
-const FormatVersion = 1
+// Version 1 stored a record per event in each bucket; version 2 packs
+// events into runs (run.go).
+const FormatVersion = 2
 
 var (
 	bucketMeta     = []byte("meta")
@@ -139,14 +141,31 @@ func initBuckets(tx *bolt.Tx) error {
 	return nil
 }
 
+// checkFormat refuses a file of another format version than this build's.
+func checkFormat(meta *bolt.Bucket, path string) error {
+	v := meta.Get(keyVersion)
+	switch {
+	case len(v) != 8:
+		return fmt.Errorf("%w: the format version is %x, not an 8-byte number", ErrCorrupt, v)
+	case binary.BigEndian.Uint64(v) == 1:
+		return fmt.Errorf("%w: %s is a format 1 journal, written by an earlier jetmon-bridge; this build reads format %d: convert it with 'jetmon-bridge journal upgrade -journal %s -o NEW' and start the bridge on NEW", ErrFormat, path, FormatVersion, path)
+	case binary.BigEndian.Uint64(v) != FormatVersion:
+		return fmt.Errorf("%w: %s is a format %d journal; this build reads format %d (is it from a newer jetmon-bridge?)", ErrFormat, path, binary.BigEndian.Uint64(v), FormatVersion)
+	}
+	return nil
+}
+
+// ErrFormat marks a journal of a format this build does not read.
+var ErrFormat = errors.New("unsupported journal format")
+
 // load reads the in-memory state from the file.
 func (j *Journal) load(tx *bolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
 		return fmt.Errorf("%w: not a jetmon-bridge journal (no meta bucket)", ErrCorrupt)
 	}
-	if v := meta.Get(keyVersion); len(v) != 8 || binary.BigEndian.Uint64(v) != FormatVersion {
-		return fmt.Errorf("%w: unsupported journal format %x (this build reads version %d)", ErrCorrupt, v, FormatVersion)
+	if err := checkFormat(meta, j.path); err != nil {
+		return err
 	}
 	if v := meta.Get(keySeq); v != nil {
 		if len(v) != 8 {

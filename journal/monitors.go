@@ -3,6 +3,7 @@ package journal
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 
 	bridge "github.com/automattic/jetmon-bridge"
 	"github.com/automattic/jetmon-bridge/store"
@@ -19,26 +20,32 @@ import (
 // replay serves thousands of rows in well under a millisecond.
 func (j *Journal) ActiveMonitor(ctx context.Context, url string) (m bridge.Monitor, err error) {
 	defer guard(j.path, &err)()
+	errFound := errors.New("found")
 	err = j.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketMonitors).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
+		return forEachMonitor(tx, func(site uint64, rec []byte) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if !monitorURLIs(v, url) {
-				continue
+			if !monitorURLIs(rec, url) {
+				return nil
 			}
-			row, err := DecodeMonitor(k, v)
+			row, err := decodeMonitor(site, rec)
 			if err != nil {
 				return err
 			}
 			if row.Active && row.URL == url {
 				m = row
-				return nil
+				return errFound
 			}
-		}
-		return store.ErrNotFound
+			return nil
+		})
 	})
+	switch {
+	case err == errFound:
+		return m, nil
+	case err == nil:
+		return m, store.ErrNotFound
+	}
 	return m, err
 }
 
@@ -58,11 +65,11 @@ func monitorURLIs(v []byte, url string) bool {
 func (j *Journal) BlogMonitor(blogID uint64) (m bridge.Monitor, ok bool, err error) {
 	defer guard(j.path, &err)()
 	err = j.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketMonitors).ForEach(func(k, v []byte) error {
-			if blog, n := binary.Uvarint(v); n <= 0 || blog != blogID {
+		return forEachMonitor(tx, func(site uint64, rec []byte) error {
+			if blog, n := binary.Uvarint(rec); n <= 0 || blog != blogID {
 				return nil
 			}
-			row, err := DecodeMonitor(k, v)
+			row, err := decodeMonitor(site, rec)
 			if err != nil {
 				return err
 			}

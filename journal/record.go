@@ -12,9 +12,9 @@ import (
 // The journal's records are small fixed or varint encodings, chosen so that
 // bbolt's byte order is the order the queries need:
 //
-//	events   created(8) seq(8)          -> uvarint blog | status
-//	blogs    blog(8) created(8) seq(8)  -> status
-//	monitors site(8)                    -> uvarint blog | flags | varint changed | url
+//	events   created(8) id(8)           -> a run of events (run.go)
+//	blogs    blog(8) created(8) id(8)   -> a run of the blog's events (run.go)
+//	monitors site>>6 (8)                -> a page of up to 64 rows (monitorpage.go)
 //	spans    start(8)                   -> end(8) | closed(1) | reason
 //
 // created is Unix seconds, start and end Unix nanoseconds, all big-endian;
@@ -31,67 +31,6 @@ func unpackStatus(b byte) (old, new bridge.Status, err error) {
 		return 0, 0, fmt.Errorf("%w: status byte %#x", ErrCorrupt, b)
 	}
 	return old, new, nil
-}
-
-func eventKey(created int64, seq uint64) []byte {
-	k := make([]byte, 16)
-	binary.BigEndian.PutUint64(k, uint64(created))
-	binary.BigEndian.PutUint64(k[8:], seq)
-	return k
-}
-
-func blogKey(blog uint64, created int64, seq uint64) []byte {
-	k := make([]byte, 24)
-	binary.BigEndian.PutUint64(k, blog)
-	binary.BigEndian.PutUint64(k[8:], uint64(created))
-	binary.BigEndian.PutUint64(k[16:], seq)
-	return k
-}
-
-func encodeEventValue(blog uint64, status byte) []byte {
-	v := binary.AppendUvarint(make([]byte, 0, 11), blog)
-	return append(v, status)
-}
-
-// DecodeEvent decodes an events-bucket record.
-func DecodeEvent(k, v []byte) (bridge.Event, error) {
-	if len(k) != 16 {
-		return bridge.Event{}, fmt.Errorf("%w: event key of %d bytes", ErrCorrupt, len(k))
-	}
-	blog, n := uvarint(v)
-	if n <= 0 || len(v) != n+1 || blog == 0 {
-		return bridge.Event{}, fmt.Errorf("%w: event value %x", ErrCorrupt, v)
-	}
-	old, new, err := unpackStatus(v[n])
-	if err != nil {
-		return bridge.Event{}, err
-	}
-	created := binary.BigEndian.Uint64(k)
-	return bridge.Event{
-		ID:        binary.BigEndian.Uint64(k[8:]),
-		BlogID:    blog,
-		OldStatus: old,
-		NewStatus: new,
-		CreatedAt: time.Unix(int64(created), 0).UTC(),
-	}, nil
-}
-
-// DecodeBlogIndex decodes a blogs-bucket record.
-func DecodeBlogIndex(k, v []byte) (bridge.Event, error) {
-	if len(k) != 24 || len(v) != 1 {
-		return bridge.Event{}, fmt.Errorf("%w: index entry %x=%x", ErrCorrupt, k, v)
-	}
-	old, new, err := unpackStatus(v[0])
-	if err != nil {
-		return bridge.Event{}, err
-	}
-	return bridge.Event{
-		ID:        binary.BigEndian.Uint64(k[16:]),
-		BlogID:    binary.BigEndian.Uint64(k),
-		OldStatus: old,
-		NewStatus: new,
-		CreatedAt: time.Unix(int64(binary.BigEndian.Uint64(k[8:])), 0).UTC(),
-	}, nil
 }
 
 // uvarint and varint decode what binary.AppendUvarint and AppendVarint
@@ -116,27 +55,26 @@ func varint(b []byte) (int64, int) {
 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), v) }
 
-func encodeMonitor(m bridge.Monitor) []byte {
-	v := binary.AppendUvarint(make([]byte, 0, 16+len(m.URL)), m.BlogID)
+// appendMonitor appends a monitor row's record, all of it but the site id
+// (which its page's key and the record's place give).
+func appendMonitor(dst []byte, m bridge.Monitor) []byte {
+	dst = binary.AppendUvarint(dst, m.BlogID)
 	flags := byte(m.Status) << 1
 	if m.Active {
 		flags |= 1
 	}
-	v = append(v, flags)
+	dst = append(dst, flags)
 	var changed int64
 	if !m.LastStatusChange.IsZero() {
 		changed = m.LastStatusChange.Unix()
 	}
-	v = binary.AppendVarint(v, changed)
-	return append(v, m.URL...)
+	dst = binary.AppendVarint(dst, changed)
+	return append(dst, m.URL...)
 }
 
-// DecodeMonitor decodes a monitors-bucket record.
-func DecodeMonitor(k, v []byte) (bridge.Monitor, error) {
-	if len(k) != 8 {
-		return bridge.Monitor{}, fmt.Errorf("%w: monitor key %x", ErrCorrupt, k)
-	}
-	m := bridge.Monitor{SiteID: binary.BigEndian.Uint64(k)}
+// decodeMonitor decodes the record of site's row.
+func decodeMonitor(site uint64, v []byte) (bridge.Monitor, error) {
+	m := bridge.Monitor{SiteID: site}
 	blog, n := uvarint(v)
 	if n <= 0 || len(v) < n+2 {
 		return m, fmt.Errorf("%w: monitor %d", ErrCorrupt, m.SiteID)

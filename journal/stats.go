@@ -60,9 +60,10 @@ type Gap struct {
 	Reason string    `json:"reason"`
 }
 
-// Stats reads the summary in one read transaction. The counts walk the
-// buckets' pages, not their records, and the blog count skips from blog to
-// blog through the index, so it is quick even for a large file.
+// Stats reads the summary in one read transaction. The event count decodes
+// the events bucket's runs (a few bytes per event, no allocation per
+// event), and the blog count skips from blog to blog through the blogs
+// bucket, so it is quick even for a large file.
 func (j *Journal) Stats() (st Stats, err error) {
 	defer guard(j.path, &err)()
 	st.Path = j.path
@@ -78,26 +79,13 @@ func (j *Journal) Stats() (st Stats, err error) {
 		if v := meta.Get(keyServerID); len(v) == 8 {
 			st.ServerID = uint32(binary.BigEndian.Uint64(v))
 		}
-		events := tx.Bucket(bucketEvents)
-		st.Events = uint64(events.Stats().KeyN)
-		c := events.Cursor()
-		if k, v := c.First(); k != nil {
-			e, err := DecodeEvent(k, v)
-			if err != nil {
-				return err
-			}
-			st.FirstEvent = &e.CreatedAt
-		}
-		if k, v := c.Last(); k != nil {
-			e, err := DecodeEvent(k, v)
-			if err != nil {
-				return err
-			}
-			st.LastEvent = &e.CreatedAt
+		var err error
+		if st.Events, st.FirstEvent, st.LastEvent, err = countEvents(tx); err != nil {
+			return err
 		}
 		st.Blogs = countBlogs(tx.Bucket(bucketBlogs))
-		return tx.Bucket(bucketMonitors).ForEach(func(k, v []byte) error {
-			m, err := DecodeMonitor(k, v)
+		return forEachMonitor(tx, func(site uint64, rec []byte) error {
+			m, err := decodeMonitor(site, rec)
 			if err != nil {
 				return err
 			}
@@ -119,6 +107,28 @@ func (j *Journal) Stats() (st Stats, err error) {
 	}
 	st.Spans, st.Gaps = j.storedSpans()
 	return st, nil
+}
+
+// countEvents counts the events bucket's events and returns the first and
+// last created_at (nil when there are none).
+func countEvents(tx *bolt.Tx) (n uint64, first, last *time.Time, err error) {
+	c := tx.Bucket(bucketEvents).Cursor()
+	var buf []entry
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if buf, err = eventRuns.decode(buf[:0], k, v); err != nil {
+			return 0, nil, nil, err
+		}
+		if first == nil {
+			t := buf[0].event().CreatedAt
+			first = &t
+		}
+		n += uint64(len(buf))
+	}
+	if n > 0 {
+		t := buf[len(buf)-1].event().CreatedAt
+		last = &t
+	}
+	return n, first, last, nil
 }
 
 // countBlogs counts the distinct blog prefixes of the blogs index by

@@ -1,7 +1,6 @@
 package journal
 
 import (
-	"encoding/binary"
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
@@ -15,38 +14,42 @@ import (
 // false when the journal knows nothing of the blog.
 func (j *Journal) StatusAt(blogID uint64, t time.Time) (s bridge.Status, ok bool, err error) {
 	defer guard(j.path, &err)()
+	at := ceilSeconds(t)
 	err = j.db.View(func(tx *bolt.Tx) error {
+		// The run holding the blog's last event before t is the one before
+		// the seek position; the run at it starts with the first event at or
+		// after t.
 		c := tx.Bucket(bucketBlogs).Cursor()
-		next, nv := c.Seek(blogKey(blogID, ceilSeconds(t), 0))
-		// The entry before the seek position is the last one before t.
+		next, nv := c.Seek(blogRuns.seekKey(nil, blogID, at))
 		var pk, pv []byte
 		if next == nil {
 			pk, pv = c.Last()
 		} else {
 			pk, pv = c.Prev()
 		}
-		var e bridge.Event
-		var err error
 		switch {
-		case isBlog(pk, blogID):
-			e, err = DecodeBlogIndex(pk, pv)
-			s = e.NewStatus
-		case isBlog(next, blogID):
-			e, err = DecodeBlogIndex(next, nv)
-			s = e.OldStatus
-		default:
-			return nil
+		case blogRuns.sameGroup(pk, blogID):
+			es, err := blogRuns.decode(nil, pk, pv)
+			if err != nil {
+				return err
+			}
+			for _, e := range es {
+				if e.created < at {
+					s, ok = e.event().NewStatus, true
+				}
+			}
+		case blogRuns.sameGroup(next, blogID):
+			es, err := blogRuns.decode(nil, next, nv)
+			if err != nil {
+				return err
+			}
+			s, ok = es[0].event().OldStatus, true
 		}
-		ok = err == nil
-		return err
+		return nil
 	})
 	if err != nil || ok {
 		return s, ok, err
 	}
 	m, found, err := j.BlogMonitor(blogID)
 	return m.Status, found, err
-}
-
-func isBlog(k []byte, blogID uint64) bool {
-	return len(k) == 24 && binary.BigEndian.Uint64(k) == blogID
 }

@@ -22,9 +22,13 @@ const maxProblems = 100
 type Report struct {
 	// Path is the file checked.
 	Path string `json:"path"`
-	// Events, IndexEntries, Monitors and Spans count the records read.
+	// Events and IndexEntries count the events read from the events and
+	// blogs buckets, EventRuns and BlogRuns the runs that hold them, and
+	// Monitors and Spans those records.
 	Events       uint64 `json:"events"`
 	IndexEntries uint64 `json:"index_entries"`
+	EventRuns    uint64 `json:"event_runs"`
+	BlogRuns     uint64 `json:"blog_runs"`
 	Monitors     uint64 `json:"monitors"`
 	Spans        uint64 `json:"spans"`
 	// Problems describes each defect found, one sentence each; empty when
@@ -32,6 +36,8 @@ type Report struct {
 	Problems []string `json:"problems"`
 	// Omitted counts the problems beyond the first maxProblems.
 	Omitted int `json:"omitted,omitempty"`
+
+	otherFormat bool // the file is not of FormatVersion: its records were not read
 }
 
 // OK reports whether the file is sound.
@@ -50,9 +56,11 @@ func (r *Report) add(format string, args ...any) {
 //
 //   - the meta, events, blogs, monitors and spans buckets exist and the
 //     format version is one this build reads;
-//   - every record of every bucket decodes;
-//   - every event has its blogs index entry with the same status, and every
-//     index entry its event;
+//   - every record of every bucket decodes, and the runs of each group
+//     (the events bucket, each blog) follow one another in order;
+//   - every event has exactly one entry in the blogs bucket with the same
+//     blog, time and status (compared by a 32-bit fingerprint), and every
+//     entry there its event;
 //   - event ids are unique and dense: exactly 1..seq, where seq is the
 //     sequence kept in meta;
 //   - spans are sorted, do not overlap, end at or after they start, and
@@ -167,10 +175,12 @@ func (r *Report) checkRecords(tx *bolt.Tx) {
 		buckets[string(name)] = b
 	}
 	seq, haveSeq := r.checkMeta(buckets["meta"])
+	if r.otherFormat {
+		return // its records would all look damaged
+	}
 	events, blogs := buckets["events"], buckets["blogs"]
 	if events != nil && blogs != nil {
-		r.checkEvents(events, blogs, seq, haveSeq)
-		r.checkIndex(blogs, events)
+		r.checkIndex(blogs, r.checkEvents(events, seq, haveSeq))
 	}
 	if b := buckets["monitors"]; b != nil {
 		r.checkMonitors(b)
@@ -186,10 +196,10 @@ func (r *Report) checkMeta(meta *bolt.Bucket) (seq uint64, haveSeq bool) {
 	if meta == nil {
 		return 0, false
 	}
-	if v := meta.Get(keyVersion); len(v) != 8 {
-		r.add("meta version is %x, not an 8-byte number", v)
-	} else if n := binary.BigEndian.Uint64(v); n != FormatVersion {
-		r.add("meta version is %d; this build reads version %d", n, FormatVersion)
+	if err := checkFormat(meta, r.Path); err != nil {
+		r.add("%v", err)
+		r.otherFormat = true
+		return 0, false
 	}
 	if v := meta.Get(keySeq); v != nil {
 		if len(v) != 8 {
@@ -233,60 +243,61 @@ func (r *Report) checkMeta(meta *bolt.Bucket) (seq uint64, haveSeq bool) {
 	return seq, haveSeq
 }
 
-// checkEvents walks the events bucket: every record decodes and has its
-// index entry, and the ids are exactly 1..seq.
-func (r *Report) checkEvents(events, blogs *bolt.Bucket, seq uint64, haveSeq bool) {
-	// The bitmap of ids seen is bounded by the number of records, so a
-	// damaged sequence cannot make it huge.
-	limit := 8*uint64(events.Stats().KeyN) + 1<<20
+// checkEvents walks the events bucket: every run decodes, runs follow one
+// another in order, and the ids are exactly 1..seq. It returns each id's
+// fingerprint (0 for an id not seen) for checkIndex.
+func (r *Report) checkEvents(events *bolt.Bucket, seq uint64, haveSeq bool) []uint32 {
+	// The fingerprints are bounded by the events the runs can hold (at
+	// least two bytes each), so a damaged sequence cannot make them huge.
+	stored := events.Stats().LeafInuse
+	limit := uint64(stored)/2 + 1<<20
 	if haveSeq && seq < limit {
 		limit = seq
 	}
-	seen := make([]uint64, 0, limit/64+1)
+	seen := make([]uint32, 0, min(limit, 1<<24)+1)
+	var buf []entry
+	var last entry // the previous run's last event; id 0 when none
 	c := events.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		touch(k, v)
-		r.Events++
-		e, err := DecodeEvent(k, v)
-		if err != nil {
-			r.add("events record %x: %v", k, err)
+		r.EventRuns++
+		var err error
+		if buf, err = eventRuns.decode(buf[:0], k, v); err != nil {
+			r.add("events run %x: %v", k, err)
+			last = entry{}
 			continue
 		}
-		switch {
-		case e.ID == 0:
-			r.add("event at %s for blog %d has id 0", e.CreatedAt.Format(time.RFC3339), e.BlogID)
-		case haveSeq && e.ID > seq:
-			r.add("event %d (blog %d) lies beyond the sequence %d kept in meta", e.ID, e.BlogID, seq)
-		case e.ID > limit:
-			r.add("event %d (blog %d) has an implausible id for a file of %d events", e.ID, e.BlogID, events.Stats().KeyN)
-		default:
-			w, bit := e.ID/64, uint64(1)<<(e.ID%64)
-			for uint64(len(seen)) <= w {
-				seen = append(seen, 0)
-			}
-			if seen[w]&bit != 0 {
-				r.add("event id %d appears more than once", e.ID)
-			}
-			seen[w] |= bit
+		if last.id != 0 && cmpEntry(last, buf[0]) >= 0 {
+			r.add("events run %x starts before the run ahead of it ends (event %d at %s)", k, last.id, last.event().CreatedAt.Format(time.RFC3339))
 		}
-		status := v[len(v)-1]
-		iv := blogs.Get(blogKey(e.BlogID, e.CreatedAt.Unix(), e.ID))
-		switch {
-		case iv == nil:
-			r.add("event %d (blog %d at %s) has no entry in the blogs index", e.ID, e.BlogID, e.CreatedAt.Format(time.RFC3339))
-		case len(iv) != 1 || iv[0] != status:
-			r.add("event %d (blog %d) has status %#x but its blogs index entry has %x", e.ID, e.BlogID, status, iv)
+		last = buf[len(buf)-1]
+		for _, e := range buf {
+			r.Events++
+			switch {
+			case haveSeq && e.id > seq:
+				r.add("event %d (blog %d) lies beyond the sequence %d kept in meta", e.id, e.blog, seq)
+			case e.id > limit:
+				r.add("event %d (blog %d) has an implausible id for %d bytes of events", e.id, e.blog, stored)
+			default:
+				for uint64(len(seen)) <= e.id {
+					seen = append(seen, 0)
+				}
+				if seen[e.id] != 0 {
+					r.add("event id %d appears more than once", e.id)
+				}
+				seen[e.id] = fingerprint(e)
+			}
 		}
 	}
 	if !haveSeq {
-		return
+		return seen
 	}
 	if r.Events != seq {
 		r.add("meta seq is %d but the events bucket holds %d events: ids must be exactly 1..%d", seq, r.Events, seq)
 	}
 	missing := 0
 	for id := uint64(1); id <= seq && id <= limit; id++ {
-		if w := id / 64; w >= uint64(len(seen)) || seen[w]&(1<<(id%64)) == 0 {
+		if id >= uint64(len(seen)) || seen[id] == 0 {
 			if missing++; missing <= 10 {
 				r.add("event id %d is missing (ids must be dense 1..%d)", id, seq)
 			}
@@ -295,39 +306,83 @@ func (r *Report) checkEvents(events, blogs *bolt.Bucket, seq uint64, haveSeq boo
 	if missing > 10 {
 		r.add("%d more event ids are missing", missing-10)
 	}
+	return seen
 }
 
-// checkIndex walks the blogs index: every entry decodes and points at an
-// event of the same blog and status.
-func (r *Report) checkIndex(blogs, events *bolt.Bucket) {
+// fingerprint condenses an event's blog, time and status into a non-zero
+// 32-bit number: the blogs bucket's copy of an event must have the same.
+func fingerprint(e entry) uint32 {
+	h := uint64(e.blog)*0x9E3779B97F4A7C15 ^ uint64(e.created)*0xC2B2AE3D27D4EB4F ^ uint64(e.status)
+	h ^= h >> 29
+	h *= 0xBF58476D1CE4E5B9
+	h ^= h >> 32
+	return uint32(h) | 2 // never 0 (no event) or 1 (matched)
+}
+
+// checkIndex walks the blogs bucket: every run decodes, each blog's runs
+// follow one another in order, and every entry matches an event of the
+// events bucket, which in turn has exactly one entry here.
+func (r *Report) checkIndex(blogs *bolt.Bucket, events []uint32) {
+	var buf []entry
+	var last entry // as in checkEvents
 	c := blogs.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		touch(k, v)
-		r.IndexEntries++
-		e, err := DecodeBlogIndex(k, v)
-		if err != nil {
-			r.add("blogs index entry %x: %v", k, err)
+		r.BlogRuns++
+		var err error
+		if buf, err = blogRuns.decode(buf[:0], k, v); err != nil {
+			r.add("blogs run %x: %v", k, err)
+			last = entry{}
 			continue
 		}
-		ev := events.Get(eventKey(e.CreatedAt.Unix(), e.ID))
-		if ev == nil {
-			r.add("blogs index entry for blog %d, event %d at %s has no event", e.BlogID, e.ID, e.CreatedAt.Format(time.RFC3339))
-			continue
+		if last.id != 0 && last.blog == buf[0].blog && cmpEntry(last, buf[0]) >= 0 {
+			r.add("blogs run %x starts before the run ahead of it ends (blog %d, event %d)", k, last.blog, last.id)
 		}
-		blog, n := uvarint(ev)
-		if n <= 0 || blog != e.BlogID || len(ev) != n+1 || ev[n] != v[0] {
-			r.add("blogs index entry for blog %d, event %d does not match its event (%x)", e.BlogID, e.ID, ev)
+		last = buf[len(buf)-1]
+		for _, e := range buf {
+			r.IndexEntries++
+			at := e.event().CreatedAt.Format(time.RFC3339)
+			switch {
+			case e.id >= uint64(len(events)) || events[e.id] == 0:
+				r.add("the blogs bucket's entry for blog %d, event %d at %s has no event", e.blog, e.id, at)
+			case events[e.id] == 1: // matched by an earlier entry
+				r.add("event %d appears more than once in the blogs bucket", e.id)
+			case events[e.id] != fingerprint(e):
+				r.add("event %d does not match the blogs bucket's entry for it (blog %d at %s, status %#x)", e.id, e.blog, at, e.status)
+				events[e.id] = 1
+			default:
+				events[e.id] = 1
+			}
 		}
+	}
+	missing := 0
+	for id, f := range events {
+		if f > 1 {
+			if missing++; missing <= 10 {
+				r.add("event %d has no entry in the blogs bucket", id)
+			}
+		}
+	}
+	if missing > 10 {
+		r.add("%d more events have no entry in the blogs bucket", missing-10)
 	}
 }
 
 func (r *Report) checkMonitors(b *bolt.Bucket) {
+	var page []monitorRecord
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		touch(k, v)
-		r.Monitors++
-		if _, err := DecodeMonitor(k, v); err != nil {
-			r.add("monitors record %x: %v", k, err)
+		var err error
+		if page, err = decodeMonitorPage(page[:0], k, v); err != nil {
+			r.add("monitors page %x: %v", k, err)
+			continue
+		}
+		for _, row := range page {
+			r.Monitors++
+			if _, err := decodeMonitor(row.site, row.rec); err != nil {
+				r.add("monitor row %d: %v", row.site, err)
+			}
 		}
 	}
 }

@@ -151,6 +151,37 @@ func shift(offs []int64, by int64) []int64 {
 	return out
 }
 
+// storedRun returns a copy of the record of kind's run that holds e.
+func storedRun(t *testing.T, tx *bolt.Tx, kind runKind, e bridge.Event) (k, v []byte) {
+	t.Helper()
+	en := entry{created: e.CreatedAt.Unix(), id: e.ID, blog: e.BlogID}
+	c := tx.Bucket(kind.bucket).Cursor()
+	sk, sv := c.Seek(kind.appendKey(nil, en))
+	if sk == nil || !bytes.Equal(sk, kind.appendKey(nil, en)) {
+		if sk == nil {
+			sk, sv = c.Last()
+		} else {
+			sk, sv = c.Prev()
+		}
+	}
+	if sk == nil {
+		t.Fatalf("no %s run holds event %d", kind.bucket, e.ID)
+	}
+	return bytes.Clone(sk), bytes.Clone(sv)
+}
+
+// runRecord reads storedRun from the file at path.
+func runRecord(t *testing.T, path string, kind runKind, e bridge.Event) (k, v []byte) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.View(func(tx *bolt.Tx) error { k, v = storedRun(t, tx, kind, e); return nil })
+	return k, v
+}
+
 func TestVerifyReportsFlippedBytesInDataPages(t *testing.T) {
 	dir := t.TempDir()
 	f := buildJournal(t, dir)
@@ -159,19 +190,19 @@ func TestVerifyReportsFlippedBytesInDataPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := f.events[len(f.events)/2]
-	key := eventKey(e.CreatedAt.Unix(), e.ID)
 	// In a leaf page an element's value directly follows its key.
-	record := append(key, encodeEventValue(e.BlogID, packStatus(e.OldStatus, e.NewStatus))...)
-	offs := occurrences(t, data, record)
-	// A bit of the id: the event loses its index entry and its id.
-	damaged(t, flip(t, f.path, dir, 0x40, shift(offs, 15)...), "blogs index")
-	// The status byte: the event no longer matches its index entry.
-	damaged(t, flip(t, f.path, dir, 0x03, shift(offs, int64(len(record)-1))...), "event")
-	// A bit of the blog id.
-	damaged(t, flip(t, f.path, dir, 0x01, shift(offs, 16)...), "event")
-	// A blogs index entry's time.
-	ikey := blogKey(e.BlogID, e.CreatedAt.Unix(), e.ID)
-	damaged(t, flip(t, f.path, dir, 0x10, shift(occurrences(t, data, ikey), 12)...), "index")
+	k, v := runRecord(t, f.path, eventRuns, e)
+	offs := occurrences(t, data, append(k, v...))
+	// A bit of the run's first id: that id goes missing from 1..seq.
+	damaged(t, flip(t, f.path, dir, 0x40, shift(offs, 15)...), "is missing")
+	// The top bit of its first status: no valid status has it.
+	damaged(t, flip(t, f.path, dir, 0x80, shift(offs, int64(len(k)+1))...), "events run")
+	// A bit of its first blog id (101 takes one byte): the blogs bucket's
+	// copy no longer matches.
+	damaged(t, flip(t, f.path, dir, 0x01, shift(offs, int64(len(k)))...), "does not match")
+	// A bit of the time in a blogs run's key.
+	k, v = runRecord(t, f.path, blogRuns, e)
+	damaged(t, flip(t, f.path, dir, 0x10, shift(occurrences(t, data, append(k, v...)), 12)...), "blogs")
 }
 
 // TestVerifySurvivesRandomDamage flips random bytes all over the data
@@ -214,37 +245,65 @@ func TestVerifySurvivesRandomDamage(t *testing.T) {
 // TestVerifyReportsBrokenInvariants breaks each invariant through bbolt
 // itself, so only the journal's own checks can notice.
 func TestVerifyReportsBrokenInvariants(t *testing.T) {
-	e := func(f *fixture) (uint64, int64, uint64) {
-		ev := f.events[3]
-		return ev.BlogID, ev.CreatedAt.Unix(), ev.ID
+	// rewrite replaces the run of kind holding event 3 with what edit makes
+	// of its events.
+	rewrite := func(tx *bolt.Tx, f *fixture, kind runKind, edit func([]entry) []entry) error {
+		k, v := storedRun(t, tx, kind, f.events[3])
+		es, err := kind.decode(nil, k, v)
+		if err != nil {
+			return err
+		}
+		b := tx.Bucket(kind.bucket)
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+		if es = edit(es); len(es) == 0 {
+			return nil
+		}
+		return b.Put(kind.appendKey(nil, es[0]), kind.encode(nil, es))
 	}
+	drop := func([]entry) []entry { return nil }
 	cases := []struct {
 		name, want string
 		damage     func(tx *bolt.Tx, f *fixture) error
 	}{
-		{"index entry missing", "no entry in the blogs index", func(tx *bolt.Tx, f *fixture) error {
-			blog, at, id := e(f)
-			return tx.Bucket(bucketBlogs).Delete(blogKey(blog, at, id))
+		{"blogs run missing", "no entry in the blogs bucket", func(tx *bolt.Tx, f *fixture) error {
+			return rewrite(tx, f, blogRuns, drop)
 		}},
-		{"event missing", "has no event", func(tx *bolt.Tx, f *fixture) error {
-			_, at, id := e(f)
-			return tx.Bucket(bucketEvents).Delete(eventKey(at, id))
+		{"events run missing", "has no event", func(tx *bolt.Tx, f *fixture) error {
+			return rewrite(tx, f, eventRuns, drop)
 		}},
-		{"status differs", "blogs index entry has", func(tx *bolt.Tx, f *fixture) error {
-			blog, at, id := e(f)
-			return tx.Bucket(bucketBlogs).Put(blogKey(blog, at, id), []byte{packStatus(2, 0)})
+		{"status differs", "does not match", func(tx *bolt.Tx, f *fixture) error {
+			return rewrite(tx, f, blogRuns, func(es []entry) []entry {
+				if last := &es[len(es)-1]; last.status == packStatus(2, 0) {
+					last.status = packStatus(2, 1)
+				} else {
+					last.status = packStatus(2, 0)
+				}
+				return es
+			})
 		}},
 		{"duplicate id", "appears more than once", func(tx *bolt.Tx, f *fixture) error {
-			_, at, id := e(f)
-			v := tx.Bucket(bucketEvents).Get(eventKey(at, id))
-			return tx.Bucket(bucketEvents).Put(eventKey(at+1000, id), v)
+			e := f.events[3]
+			dup := entry{created: e.CreatedAt.Unix() + 1000, id: e.ID, blog: e.BlogID, status: packStatus(e.OldStatus, e.NewStatus)}
+			return tx.Bucket(bucketEvents).Put(eventRuns.appendKey(nil, dup), eventRuns.encode(nil, []entry{dup}))
+		}},
+		{"overlapping runs", "starts before the run ahead of it ends", func(tx *bolt.Tx, f *fixture) error {
+			// A run from before the first event to after the last one.
+			n := uint64(len(f.events))
+			first, last := f.events[0], f.events[n-1]
+			es := []entry{
+				{created: first.CreatedAt.Unix() - 10, id: n + 1, blog: first.BlogID, status: packStatus(1, 0)},
+				{created: last.CreatedAt.Unix() + 10, id: n + 2, blog: first.BlogID, status: packStatus(0, 1)},
+			}
+			return tx.Bucket(bucketEvents).Put(eventRuns.appendKey(nil, es[0]), eventRuns.encode(nil, es))
 		}},
 		{"seq too high", "meta seq is", func(tx *bolt.Tx, f *fixture) error {
 			return tx.Bucket(bucketMeta).Put(keySeq, u64(uint64(len(f.events)+2)))
 		}},
-		{"undecodable event", "events record", func(tx *bolt.Tx, f *fixture) error {
-			_, at, id := e(f)
-			return tx.Bucket(bucketEvents).Put(eventKey(at, id), []byte{0x80})
+		{"undecodable run", "events run", func(tx *bolt.Tx, f *fixture) error {
+			k, _ := storedRun(t, tx, eventRuns, f.events[3])
+			return tx.Bucket(bucketEvents).Put(k, []byte{0x80})
 		}},
 		{"overlapping spans", "must not overlap", func(tx *bolt.Tx, f *fixture) error {
 			k, v := encodeSpan(spanRecord{Span: spanOf(t0.Add(150*time.Second), t0.Add(160*time.Second)), Closed: true, Reason: "x"})
@@ -267,13 +326,13 @@ func TestVerifyReportsBrokenInvariants(t *testing.T) {
 		{"checkpoint missing", "no binlog checkpoint", func(tx *bolt.Tx, f *fixture) error {
 			return tx.Bucket(bucketMeta).Delete(keyCheckpoint)
 		}},
-		{"monitor garbage", "monitors record", func(tx *bolt.Tx, f *fixture) error {
+		{"monitor garbage", "monitors page", func(tx *bolt.Tx, f *fixture) error {
 			return tx.Bucket(bucketMonitors).Put(u64(7), []byte{1})
 		}},
 		{"bucket missing", `bucket "spans" is missing`, func(tx *bolt.Tx, f *fixture) error {
 			return tx.DeleteBucket(bucketSpans)
 		}},
-		{"wrong version", "this build reads version", func(tx *bolt.Tx, f *fixture) error {
+		{"wrong version", "this build reads format", func(tx *bolt.Tx, f *fixture) error {
 			return tx.Bucket(bucketMeta).Put(keyVersion, u64(99))
 		}},
 	}

@@ -2,7 +2,6 @@ package journal
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"time"
 
@@ -176,19 +175,10 @@ func (j *Journal) BlogEvents(blogID uint64, since, until time.Time) ([]bridge.Ev
 	}
 	events := []bridge.Event{}
 	err := j.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketBlogs).Cursor()
-		prefix := binary.BigEndian.AppendUint64(nil, blogID)
-		for k, v := c.Seek(blogKey(blogID, from, 0)); k != nil; k, v = c.Next() {
-			if len(k) != 24 || string(k[:8]) != string(prefix) || int64(binary.BigEndian.Uint64(k[8:])) >= to {
-				break
-			}
-			e, err := DecodeBlogIndex(k, v)
-			if err != nil {
-				return err
-			}
-			events = append(events, e)
-		}
-		return nil
+		return scanRuns(tx, blogRuns, blogID, from, to, func(e entry) error {
+			events = append(events, e.event())
+			return nil
+		})
 	})
 	return events, err
 }

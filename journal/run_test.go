@@ -1,0 +1,173 @@
+package journal
+
+import (
+	"cmp"
+	"math/rand/v2"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	bridge "github.com/automattic/jetmon-bridge"
+)
+
+// TestRunsMatchAModel commits batches of events, most newer than any
+// stored but some far older (merged into runs in the middle of a group, or
+// before its first run), and checks every read against a plain list: the
+// exports in both orders, windows, StatusAt, and Verify.
+func TestRunsMatchAModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	dir := t.TempDir()
+	path := filepath.Join(dir, "model.journal")
+	j, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const blogs = 5
+	base := t0.Unix()
+	var model []bridge.Event // as committed, with ids
+	now := base
+	check := func() {
+		t.Helper()
+		want := sorted(model)
+		var got []bridge.Event
+		if err := j.Export(ExportFilter{}, func(e bridge.Event) error { got = append(got, e); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("export of %d events differs from the model's %d", len(got), len(want))
+		}
+		for range 20 {
+			blog := uint64(1 + rng.IntN(blogs))
+			since := time.Unix(base-20000+rng.Int64N(now-base+20000), int64(rng.IntN(2))*5e8).UTC()
+			until := since.Add(time.Duration(rng.Int64N(20000)) * time.Second)
+			var inWindow []bridge.Event
+			for _, e := range want {
+				if e.BlogID == blog && !e.CreatedAt.Before(since) && e.CreatedAt.Before(until) {
+					inWindow = append(inWindow, e)
+				}
+			}
+			got, err := j.BlogEvents(blog, since, until)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(inWindow) || len(got) > 0 && !reflect.DeepEqual(got, inWindow) {
+				t.Fatalf("blog %d [%s, %s): %d events, want %d", blog, since, until, len(got), len(inWindow))
+			}
+			var exported []bridge.Event
+			if err := j.Export(ExportFilter{BlogID: blog, Since: since, Until: until}, func(e bridge.Event) error { exported = append(exported, e); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if len(exported) != len(inWindow) || len(exported) > 0 && !reflect.DeepEqual(exported, inWindow) {
+				t.Fatalf("export of blog %d [%s, %s): %d events, want %d", blog, since, until, len(exported), len(inWindow))
+			}
+			// StatusAt(since): the last event before it, else the first after.
+			var status bridge.Status
+			known := false
+			for _, e := range want {
+				if e.BlogID != blog {
+					continue
+				}
+				if e.CreatedAt.Before(since) {
+					status, known = e.NewStatus, true
+				} else if !known {
+					status, known = e.OldStatus, true
+					break
+				} else {
+					break
+				}
+			}
+			s, ok, err := j.StatusAt(blog, since)
+			if err != nil || ok != known || known && s != status {
+				t.Fatalf("StatusAt(%d, %s) = %d %v %v, want %d %v", blog, since, s, ok, err, status, known)
+			}
+		}
+	}
+	for round := range 60 {
+		b := &Batch{}
+		for range 1 + rng.IntN(150) {
+			created := now
+			switch r := rng.IntN(20); {
+			case r == 0:
+				created = base - rng.Int64N(20000) // before every stored event
+			case r < 3:
+				created = base + rng.Int64N(now-base+1) // among stored events
+			default:
+				now += rng.Int64N(3)
+			}
+			old := bridge.Status(rng.IntN(3))
+			b.Events = append(b.Events, bridge.Event{BlogID: uint64(1 + rng.IntN(blogs)), OldStatus: old, NewStatus: (old + 1) % 3, CreatedAt: time.Unix(created, 0).UTC()})
+		}
+		if round == 0 {
+			b.Checkpoint, b.NewSpan = &Checkpoint{Flavor: "mariadb", File: "binlog.000001", Pos: 4}, &SpanStart{Start: t0}
+		}
+		if err := j.Commit(b); err != nil {
+			t.Fatal(err)
+		}
+		model = append(model, b.Events...)
+		if round%15 == 14 {
+			check()
+		}
+	}
+	j.Close()
+	r, err := Verify(path)
+	if err != nil || !r.OK() {
+		t.Fatalf("verify: %v %q", err, r.Problems)
+	}
+	if r.Events != uint64(len(model)) || r.IndexEntries != r.Events || r.EventRuns < 10 || r.BlogRuns < 2*blogs {
+		t.Fatalf("verify read %d events in %d runs and %d entries in %d blog runs; the model has %d events, which need more runs than that",
+			r.Events, r.EventRuns, r.IndexEntries, r.BlogRuns, len(model))
+	}
+	if j, err = Open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	check()
+	if st, err := j.Stats(); err != nil || st.Events != uint64(len(model)) || st.Blogs != blogs ||
+		!st.FirstEvent.Equal(slices.MinFunc(model, cmpCreated).CreatedAt) || !st.LastEvent.Equal(slices.MaxFunc(model, cmpCreated).CreatedAt) {
+		t.Fatalf("stats %+v, %v", st, err)
+	}
+}
+
+func cmpCreated(a, b bridge.Event) int { return a.CreatedAt.Compare(b.CreatedAt) }
+
+// TestCommitRefusesAnEventStoredTwice: a batch cannot add an event at a
+// position (created_at, id) the runs already hold, as a sequence gone back
+// would, and such a commit writes nothing.
+func TestCommitRefusesAnEventStoredTwice(t *testing.T) {
+	j, _ := openTemp(t)
+	if err := j.Commit(&Batch{Events: []bridge.Event{ev(1, 1, 0, 100), ev(1, 0, 1, 200)}}); err != nil {
+		t.Fatal(err)
+	}
+	j.mu.Lock()
+	j.seq = 1 // as if meta's sequence had gone back
+	j.mu.Unlock()
+	if err := j.Commit(&Batch{Events: []bridge.Event{ev(2, 1, 0, 200)}}); err == nil {
+		t.Fatal("a commit reusing id 2 succeeded")
+	}
+	got, err := j.BlogEvents(2, sec(0), sec(1000))
+	if err != nil || len(got) != 0 {
+		t.Fatalf("blog 2 after the failed commit: %v %v", got, err)
+	}
+}
+
+// TestSortByBlogIsStable checks the radix sort against a stable comparison
+// sort, for small and large inputs and blog ids of every width.
+func TestSortByBlogIsStable(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	for _, n := range []int{0, 1, 255, 256, 5000} {
+		for _, width := range []uint{1, 17, 40, 64} {
+			es := make([]entry, n)
+			for i := range es {
+				es[i] = entry{created: int64(i / 3), id: uint64(i + 1), blog: 1 + rng.Uint64()>>(64-width)}
+			}
+			want := slices.Clone(es)
+			slices.SortStableFunc(want, func(x, y entry) int { return cmp.Compare(x.blog, y.blog) })
+			got, _ := sortByBlog(es, nil, nil)
+			if !slices.Equal(got, want) {
+				t.Fatalf("n=%d width=%d: the radix sort differs from a stable sort", n, width)
+			}
+		}
+	}
+}
