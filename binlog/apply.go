@@ -2,9 +2,9 @@ package binlog
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"time"
@@ -18,7 +18,7 @@ import (
 // the previous commit is still running; maxBatchEvents bounds a batch's
 // events whatever the commits do.
 const (
-	maxBatchAge    = 250 * time.Millisecond
+	maxBatchAge    = time.Second
 	maxBatchEvents = 1 << 19
 )
 
@@ -50,7 +50,13 @@ type applier struct {
 
 	spare         *journal.Batch // the other buffer: being committed, or free
 	spareMonitors map[uint64]rowState
+	sites         []uint64   // the committing goroutine's buffer (rowsInOrder)
 	committing    chan error // while a commit runs: receives its result
+
+	// catchUpTo is the server's binlog end when the stream started; zero
+	// once reached, or when it could not be read.
+	catchUpTo Position
+	ageTimer  *time.Timer // wakes a catch-up batch that reached maxBatchAge
 }
 
 // rowState is a row as it stands after a change: its new image, or gone.
@@ -78,12 +84,16 @@ func newApplier(f *Follower, cp journal.Checkpoint, lay layout) *applier {
 
 		spare:         &journal.Batch{},
 		spareMonitors: map[uint64]rowState{},
+		ageTimer:      stoppedTimer(),
 	}
 }
 
 // loop applies events until the stream fails or ctx ends. It commits the
 // batch whenever the stream has nothing more buffered, so a live change is
 // durable within one fsync of arriving, while a backlog shares commits.
+// Until it reaches the end the server's binlog had when the stream started
+// (catchUpTo), a pause in the stream is not the end of a backlog but a
+// network read: batches are then committed by age or size.
 func (a *applier) loop(ctx context.Context, events <-chan *replication.BinlogEvent, streamErr <-chan error, ready func()) error {
 	err := a.run(ctx, events, streamErr, ready)
 	// Never leave a commit running: the caller commits to the journal next.
@@ -102,14 +112,23 @@ func (a *applier) run(ctx context.Context, events <-chan *replication.BinlogEven
 			case <-ctx.Done():
 				return a.sync()
 			default:
-				if a.committing == nil {
+				catchingUp := a.catchingUp()
+				if a.committing == nil && (!catchingUp || time.Since(a.batchStart) > maxBatchAge) {
 					if err := a.flush(); err != nil {
 						return err
 					}
 					continue
 				}
-				// The previous batch is still being committed: apply what
-				// arrives meanwhile, and commit this one when it is done.
+				// The previous batch is still being committed, or the
+				// follower is working through a backlog (whose batches grow
+				// until maxBatchAge: a commit's cost is mostly the blogs it
+				// touches, so fewer, larger ones go faster): apply what
+				// arrives meanwhile.
+				var aged <-chan time.Time
+				if a.committing == nil {
+					a.ageTimer.Reset(maxBatchAge - time.Since(a.batchStart))
+					aged = a.ageTimer.C
+				}
 				select {
 				case ev = <-events:
 				case err := <-a.committing:
@@ -118,9 +137,12 @@ func (a *applier) run(ctx context.Context, events <-chan *replication.BinlogEven
 						return err
 					}
 					continue
+				case <-aged:
+					continue
 				case <-ctx.Done():
 					return a.sync()
 				}
+				a.ageTimer.Stop()
 			}
 		} else {
 			select {
@@ -416,23 +438,15 @@ func (a *applier) flush() error {
 	if err := a.wait(); err != nil {
 		return err
 	}
-	b := a.batch
+	b, rows := a.batch, a.monitors
 	cp := a.cp.Clone()
 	b.Checkpoint = &cp
-	for site, c := range a.monitors {
-		if c.deleted {
-			b.Deleted = append(b.Deleted, site)
-		} else {
-			b.Monitors = append(b.Monitors, c.monitor)
-		}
-	}
-	// In key order: bbolt writes sorted keys far faster than the map's
-	// random order (see journal.putEvents).
-	slices.Sort(b.Deleted)
-	slices.SortFunc(b.Monitors, func(x, y bridge.Monitor) int { return cmp.Compare(x.SiteID, y.SiteID) })
-	b.Prepare() // here, not in the committing goroutine, which is the busier
 	done, pos := make(chan error, 1), a.batchPos
 	go func() {
+		// The rows and the batch's orders are prepared here, off the
+		// applier's goroutine, which is the busier one while catching up.
+		a.rowsInOrder(b, rows)
+		b.Prepare()
 		// On failure nothing was written; the follower fails and resumes
 		// from the last checkpoint, so the batch is read again.
 		err := a.f.cfg.Journal.Commit(b)
@@ -447,8 +461,49 @@ func (a *applier) flush() error {
 	a.monitors, a.spareMonitors = a.spareMonitors, a.monitors
 	a.batch.Reset()
 	clear(a.monitors)
+	if a.catchingUp() {
+		// A backlog's batches are alike: reserve room for the next rather
+		// than growing it by copies.
+		a.batch.Events = slices.Grow(a.batch.Events, min(2*len(b.Events), maxBatchEvents))
+	} else if cap(a.batch.Events) > liveBatchCap {
+		a.batch.Events = nil // give a finished catch-up's memory back
+	}
 	a.dirty = false
 	return nil
+}
+
+// liveBatchCap is the most batch capacity kept while following live.
+const liveBatchCap = 1 << 14
+
+// rowsInOrder fills b's Monitors and Deleted from the batch's final row
+// states, in primary-key order: bbolt writes sorted keys far faster than
+// the map's random order (see journal.Batch.Prepare). Sorting the keys
+// alone is several times cheaper than sorting the rows. It runs in the
+// committing goroutine; a.sites is that goroutine's buffer.
+func (a *applier) rowsInOrder(b *journal.Batch, rows map[uint64]rowState) {
+	a.sites = slices.AppendSeq(a.sites[:0], maps.Keys(rows))
+	slices.Sort(a.sites)
+	for _, site := range a.sites {
+		if c := rows[site]; c.deleted {
+			b.Deleted = append(b.Deleted, site)
+		} else {
+			b.Monitors = append(b.Monitors, c.monitor)
+		}
+	}
+}
+
+// catchingUp reports whether the follower is still short of catchUpTo.
+func (a *applier) catchingUp() bool {
+	if a.catchUpTo.File != "" && a.pos.Compare(a.catchUpTo) >= 0 {
+		a.catchUpTo = Position{}
+	}
+	return a.catchUpTo.File != ""
+}
+
+func stoppedTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
 }
 
 // wait returns once no commit is running, with the last one's error.

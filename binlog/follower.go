@@ -289,6 +289,11 @@ func (f *Follower) stream(ctx context.Context, cp journal.Checkpoint, ready func
 	}()
 
 	a := newApplier(f, cp, lay)
+	if end, err := CurrentPosition(ctx, f.db, f.cfg.Info.Flavor); err == nil {
+		a.catchUpTo = end.Position
+	} else {
+		f.log.Warn("could not read the binlog's end; committing as if live", "err", err)
+	}
 	f.settle(Position{cp.File, cp.Pos})
 	f.cfg.Journal.Attach(f.probe)
 	f.setState("following", nil)
