@@ -225,20 +225,11 @@ func putEvents(tx *bolt.Tx, b *Batch, seq uint64) (uint64, error) {
 		p.byTime[i].id += seq
 		p.byBlog[i].id += seq
 	}
-	if err := newRunWriter(tx, eventRuns).merge(0, p.byTime); err != nil {
+	if err := newRunWriter(tx, eventRuns).mergeAll(p.byTime); err != nil {
 		return 0, err
 	}
-	blogs := newRunWriter(tx, blogRuns)
-	for rest := p.byBlog; len(rest) > 0; {
-		blog := rest[0].blog
-		n := 1
-		for n < len(rest) && rest[n].blog == blog {
-			n++
-		}
-		if err := blogs.merge(blog, rest[:n]); err != nil {
-			return 0, err
-		}
-		rest = rest[n:]
+	if err := newRunWriter(tx, blogRuns).mergeAll(p.byBlog); err != nil {
+		return 0, err
 	}
 	return seq + uint64(len(evs)), nil
 }

@@ -148,9 +148,9 @@ func checkFormat(meta *bolt.Bucket, path string) error {
 	case len(v) != 8:
 		return fmt.Errorf("%w: the format version is %x, not an 8-byte number", ErrCorrupt, v)
 	case binary.BigEndian.Uint64(v) == 1:
-		return fmt.Errorf("%w: %s is a format 1 journal, written by an earlier jetmon-bridge; this build reads format %d: convert it with 'jetmon-bridge journal upgrade -journal %s -o NEW' and start the bridge on NEW", ErrFormat, path, FormatVersion, path)
+		return fmt.Errorf("%w 1 (written by an earlier jetmon-bridge; this build reads format %d): convert it with 'jetmon-bridge journal upgrade -journal %s -o NEW' and start the bridge on NEW", ErrFormat, FormatVersion, path)
 	case binary.BigEndian.Uint64(v) != FormatVersion:
-		return fmt.Errorf("%w: %s is a format %d journal; this build reads format %d (is it from a newer jetmon-bridge?)", ErrFormat, path, binary.BigEndian.Uint64(v), FormatVersion)
+		return fmt.Errorf("%w %d (this build reads format %d: is the file from a newer jetmon-bridge?)", ErrFormat, binary.BigEndian.Uint64(v), FormatVersion)
 	}
 	return nil
 }

@@ -48,7 +48,7 @@ type runKind struct {
 
 var (
 	eventRuns = runKind{bucket: bucketEvents, maxBytes: 1024}
-	blogRuns  = runKind{bucket: bucketBlogs, perBlog: true, maxBytes: 384}
+	blogRuns  = runKind{bucket: bucketBlogs, perBlog: true, maxBytes: 192}
 )
 
 // entry is one event as the runs store it.
@@ -161,54 +161,81 @@ func (k runKind) encode(dst []byte, es []entry) []byte {
 // what encode writes: strictly ascending events with valid statuses and
 // non-zero ids and blogs, in canonical varints.
 func (k runKind) decode(dst []entry, key, val []byte) ([]entry, error) {
-	e, err := k.keyEntry(key)
-	if err != nil {
-		return dst, err
-	}
-	size := len(val)
-	corrupt := func(what string) error {
-		return fmt.Errorf("%w: %s run %x: %s at byte %d of %d", ErrCorrupt, k.bucket, key, what, size-len(val), size)
-	}
-	first := true
-	for len(val) > 0 {
-		if !first {
-			dc, n := uvarint(val)
-			if n <= 0 || dc > maxCreated-uint64(e.created) {
-				return dst, corrupt("a bad created_at delta")
-			}
-			val = val[n:]
-			di, n := varint(val)
-			if n <= 0 {
-				return dst, corrupt("a bad id delta")
-			}
-			val = val[n:]
-			id := e.id + uint64(di) // wraps exactly when the sign check below fails
-			if di == 0 || (di > 0) != (id > e.id) || id == 0 || dc == 0 && di < 0 {
-				return dst, corrupt("events out of order")
-			}
-			e.created, e.id = e.created+int64(dc), id
+	r, err := k.read(key, val)
+	for err == nil {
+		var e entry
+		var ok bool
+		if e, ok, err = r.next(); !ok {
+			break
 		}
-		if !k.perBlog {
-			blog, n := uvarint(val)
-			if n <= 0 || blog == 0 {
-				return dst, corrupt("a bad blog id")
-			}
-			e.blog, val = blog, val[n:]
-		}
-		if len(val) == 0 {
-			return dst, corrupt("a missing status")
-		}
-		if _, _, err := unpackStatus(val[0]); err != nil {
-			return dst, corrupt(err.Error())
-		}
-		e.status, val = val[0], val[1:]
 		dst = append(dst, e)
-		first = false
 	}
-	if first {
-		return dst, corrupt("no events")
+	return dst, err
+}
+
+// runReader walks a run's events in order, checking them as decode says.
+type runReader struct {
+	kind    runKind
+	key     []byte
+	rest    []byte // the value not yet read
+	size    int
+	e       entry // the last event read
+	started bool
+}
+
+// read starts reading the run key=val.
+func (k runKind) read(key, val []byte) (runReader, error) {
+	e, err := k.keyEntry(key)
+	r := runReader{kind: k, key: key, rest: val, size: len(val), e: e}
+	if err == nil && len(val) == 0 {
+		err = r.corrupt("no events")
 	}
-	return dst, nil
+	return r, err
+}
+
+func (r *runReader) corrupt(what string) error {
+	return fmt.Errorf("%w: %s run %x: %s at byte %d of %d", ErrCorrupt, r.kind.bucket, r.key, what, r.size-len(r.rest), r.size)
+}
+
+// next returns the run's next event; ok is false at the end of the run.
+func (r *runReader) next() (e entry, ok bool, err error) {
+	if len(r.rest) == 0 {
+		return entry{}, false, nil
+	}
+	e, val := r.e, r.rest
+	if r.started {
+		dc, n := uvarint(val)
+		if n <= 0 || dc > maxCreated-uint64(e.created) {
+			return e, false, r.corrupt("a bad created_at delta")
+		}
+		val = val[n:]
+		di, n := varint(val)
+		if n <= 0 {
+			return e, false, r.corrupt("a bad id delta")
+		}
+		val = val[n:]
+		id := e.id + uint64(di) // wraps exactly when the sign check below fails
+		if di == 0 || (di > 0) != (id > e.id) || id == 0 || dc == 0 && di < 0 {
+			return e, false, r.corrupt("events out of order")
+		}
+		e.created, e.id = e.created+int64(dc), id
+	}
+	if !r.kind.perBlog {
+		blog, n := uvarint(val)
+		if n <= 0 || blog == 0 {
+			return e, false, r.corrupt("a bad blog id")
+		}
+		e.blog, val = blog, val[n:]
+	}
+	if len(val) == 0 {
+		return e, false, r.corrupt("a missing status")
+	}
+	if _, _, err := unpackStatus(val[0]); err != nil {
+		return e, false, r.corrupt(err.Error())
+	}
+	e.status, r.rest = val[0], val[1:]
+	r.e, r.started = e, true
+	return e, true, nil
 }
 
 // runWriter merges events into one bucket's runs inside a write
@@ -226,6 +253,25 @@ type runWriter struct {
 func newRunWriter(tx *bolt.Tx, kind runKind) *runWriter {
 	b := tx.Bucket(kind.bucket)
 	return &runWriter{kind: kind, bucket: b, cursor: b.Cursor()}
+}
+
+// mergeAll adds es, in the bucket's key order, to the bucket, group by
+// group.
+func (w *runWriter) mergeAll(es []entry) error {
+	for len(es) > 0 {
+		n := len(es)
+		if w.kind.perBlog {
+			n = 1
+			for n < len(es) && es[n].blog == es[0].blog {
+				n++
+			}
+		}
+		if err := w.merge(es[0].blog, es[:n]); err != nil {
+			return err
+		}
+		es = es[n:]
+	}
+	return nil
 }
 
 // merge adds es, sorted by (created, id) and all of blog's group, to the
@@ -345,7 +391,9 @@ func (w *runWriter) replace(old, add []entry) error {
 // shares: bbolt keeps every value put until the transaction commits.
 func (w *runWriter) alloc(n int) []byte {
 	if cap(w.arena)-len(w.arena) < n {
-		w.arena = make([]byte, 0, max(n, 256<<10))
+		// Chunks double from 4 KiB: a live commit writes a run or two, a
+		// catch-up megabytes.
+		w.arena = make([]byte, 0, max(n, min(2*cap(w.arena), 256<<10), 4<<10))
 	}
 	start := len(w.arena)
 	w.arena = w.arena[:start+n]
@@ -357,7 +405,8 @@ func (w *runWriter) alloc(n int) []byte {
 // leaves the end open. fn's first error stops the scan and is returned.
 func scanRuns(tx *bolt.Tx, k runKind, blog uint64, from, to int64, fn func(entry) error) error {
 	c := tx.Bucket(k.bucket).Cursor()
-	start := k.seekKey(nil, blog, from)
+	var kb [24]byte
+	start := k.seekKey(kb[:0], blog, from)
 	key, val := c.Seek(start)
 	// The run before the seek position may hold events at or after from.
 	var pk, pv []byte
@@ -371,22 +420,23 @@ func scanRuns(tx *bolt.Tx, k runKind, blog uint64, from, to int64, fn func(entry
 	} else if key != nil {
 		key, val = c.Seek(start) // Prev may have left the cursor before the first record
 	}
-	var buf []entry
 	for ; k.sameGroup(key, blog); key, val = c.Next() {
-		var err error
-		if buf, err = k.decode(buf[:0], key, val); err != nil {
-			return err
-		}
-		for _, e := range buf {
+		r, err := k.read(key, val)
+		for err == nil {
+			var e entry
+			var ok bool
+			if e, ok, err = r.next(); !ok {
+				break
+			}
 			if to >= 0 && e.created >= to {
 				return nil
 			}
-			if e.created < from {
-				continue
+			if e.created >= from {
+				err = fn(e)
 			}
-			if err := fn(e); err != nil {
-				return err
-			}
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil

@@ -25,6 +25,7 @@ var journalCommands = []struct {
 	{"verify", "check a journal file for damage; exit 0 only when it is sound", runJournalVerify},
 	{"compact", "write a compacted copy of a journal", runJournalCompact},
 	{"timeline", "draw blogs' status over time as an SVG", runJournalTimeline},
+	{"upgrade", "write a copy of a format 1 journal (from an earlier jetmon-bridge) in this build's format", runJournalUpgrade},
 }
 
 // runJournal dispatches "jetmon-bridge journal SUBCOMMAND".
@@ -32,7 +33,7 @@ func runJournal(args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
 		journalUsage()
 		if len(args) == 0 {
-			return usageError{errors.New("journal needs a subcommand: stats, export, verify, compact or timeline")}
+			return usageError{errors.New("journal needs a subcommand: stats, export, verify, compact, timeline or upgrade")}
 		}
 		return errHelp
 	}
@@ -41,7 +42,7 @@ func runJournal(args []string) error {
 			return c.run(args[1:])
 		}
 	}
-	return usageError{fmt.Errorf("unknown journal subcommand %q: use stats, export, verify, compact or timeline (jetmon-bridge journal -h lists them)", args[0])}
+	return usageError{fmt.Errorf("unknown journal subcommand %q: use stats, export, verify, compact, timeline or upgrade (jetmon-bridge journal -h lists them)", args[0])}
 }
 
 func journalUsage() {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	bin "encoding/binary"
 	"encoding/csv"
 	"encoding/json"
 	"encoding/xml"
@@ -17,6 +18,7 @@ import (
 
 	bridge "github.com/automattic/jetmon-bridge"
 	"github.com/automattic/jetmon-bridge/journal"
+	bolt "go.etcd.io/bbolt"
 )
 
 var tj0 = time.Date(2026, 4, 22, 14, 0, 0, 0, time.UTC)
@@ -344,5 +346,68 @@ func TestReplayCommand(t *testing.T) {
 	}
 	if code := cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("replay exited %d on SIGTERM:\n%s", code, stderr)
+	}
+}
+
+// TestJournalUpgradeCommand converts a format 1 journal (one event, laid
+// out as the earlier build wrote it) and refuses what it should.
+func TestJournalUpgradeCommand(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	v1 := filepath.Join(dir, "v1.journal")
+	db, err := bolt.Open(v1, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u64 := func(v uint64) []byte { return bin.BigEndian.AppendUint64(nil, v) }
+	at := uint64(tj0.Unix())
+	err = db.Update(func(tx *bolt.Tx) error {
+		for name, records := range map[string][][2][]byte{
+			"meta":     {{[]byte("version"), u64(1)}, {[]byte("seq"), u64(1)}, {[]byte("checkpoint"), []byte(`{"flavor":"mysql","file":"binlog.000003","pos":99}`)}},
+			"events":   {{append(u64(at), u64(1)...), []byte{42, 0x10}}},                 // blog 42: running -> down
+			"blogs":    {{append(append(u64(42), u64(at)...), u64(1)...), []byte{0x10}}}, // its index entry
+			"monitors": nil,
+			"spans":    nil,
+		} {
+			b, err := tx.CreateBucket([]byte(name))
+			if err != nil {
+				return err
+			}
+			for _, kv := range records {
+				if err := b.Put(kv[0], kv[1]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := run(t, nil, "journal", "stats", "-journal", v1); code != 1 || !strings.Contains(stderr, "journal upgrade -journal "+v1) {
+		t.Errorf("stats of a format 1 journal: exit %d: %s", code, stderr)
+	}
+	v2 := filepath.Join(dir, "v2.journal")
+	code, stdout, stderr := run(t, nil, "journal", "upgrade", "-journal", v1, "-o", v2)
+	if code != 0 || !strings.Contains(stdout, "1 events, verified") {
+		t.Fatalf("upgrade: exit %d: %s%s", code, stdout, stderr)
+	}
+	code, stdout, _ = run(t, nil, "journal", "export", "-journal", v2)
+	if code != 0 || stdout != `{"id":1,"blog_id":42,"event_type":"status_transition","source":"worker","http_code":null,"old_status":1,"new_status":0,"detail":null,"created_at":"2026-04-22T14:00:00Z"}`+"\n" {
+		t.Errorf("export of the upgraded journal: exit %d: %q", code, stdout)
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"-journal", v1}, 2, "-o is required"},
+		{[]string{"-journal", v1, "-o", v2}, 1, "already exists"},
+		{[]string{"-journal", v2, "-o", filepath.Join(dir, "v3")}, 1, "nothing to upgrade"},
+	} {
+		if code, _, stderr := run(t, nil, append([]string{"journal", "upgrade"}, c.args...)...); code != c.code || !strings.Contains(stderr, c.want) {
+			t.Errorf("upgrade %q: exit %d: %s", c.args, code, stderr)
+		}
 	}
 }
