@@ -189,7 +189,7 @@ func Markdown(r *Results, runErr error) string {
 	if r.Micro != "" {
 		p("\n## Micro-benchmarks (`go test -run '^$' -bench . -benchmem`)\n\n")
 		p("Hot paths in isolation: row decode to event (`binlog`), journal append and index scan (`journal`), JSON encoding (root package). " +
-			"`BenchmarkCommit` commits batches of events for random blogs among 100,000 into a journal that already holds 500,000 and reports ns/event; the sync variants include bbolt's two fdatasyncs per commit; small batches are the worst case for the blog index (every event rewrites a different leaf page), `batch=1` is a live change.\n\n")
+			"`BenchmarkCommit` commits batches of events for random blogs among 100,000 into a journal that already holds 500,000 and reports ns/event; the sync variants include bbolt's two fdatasyncs per commit; small batches are the worst case for the blogs bucket (every event rewrites the last run of a different blog), `batch=1` is a live change.\n\n")
 		p("```\n%s```\n", strings.TrimLeft(r.Micro, "\n"))
 	}
 	p("\n## Profiles read, and what was done about them\n\n%s", profileNotes)
@@ -228,7 +228,7 @@ func catchupSection(b *strings.Builder, r *Results, c *CatchupResult, first bool
 		p("; bridge / mariadb-binlog = %.0f%%; bare / mariadb-binlog = %.0f%%", 100*c.BridgeRate()/c.MariadbRate(), 100*c.BareRate()/c.MariadbRate())
 	}
 	p(".\nThe bridge's journal file ends at %s (%.1f bytes per event, including the %s monitor rows and the free pages and file growth increments that large catch-up commits leave; part 4 has the footprint proper), written in %d event-bearing commits (as seen by a waiter); the live Go heap of the bench process (the follower, and nothing else of size) peaked at %s during the bridge runs: "+
-		"it holds the batch being filled and the one being committed (up to 2^19 events each, with their monitor rows), bbolt's in-memory copies of the blog-index pages a commit rewrites, and the follower's buffer of up to 256 decoded binlog events.\n",
+		"it holds the batch being filled and the one being committed (up to 2^19 events each, with their monitor rows and sort orders; while catching up a batch is committed after a second or at the cap), bbolt's in-memory copies of the pages a commit rewrites, and the follower's buffer of up to 256 decoded binlog events.\n",
 		mib(uint64(c.JournalBytes)), float64(c.JournalBytes)/float64(c.Transitions), kfmt(float64(c.Monitors)), c.Commits, mib(c.BridgeHeapPeak))
 	if c.ProfileTop != "" {
 		p("\nCPU profile of one more, untimed bridge run (`%s`):\n\n```\n%s```\n", shortPath(c.Profile), c.ProfileTop)
@@ -305,9 +305,9 @@ func eventsSection(b *strings.Builder, e *EventsResult) {
 	} else {
 		p("| after `jetmon-bridge journal compact` (journal.Compact: full pages, no free ones; took %s) | %s: %.1f bytes/event |\n", f.CompactTime.Round(time.Second), mib(uint64(f.CompactedBytes)), float64(f.CompactedBytes)/float64(e.Events))
 	}
-	p("| events bucket (created, seq -> blog, status) | %s, %.1f bytes/event, leaves %.0f%% full |\n", mib(uint64(f.EventsBytes)), float64(f.EventsBytes)/float64(e.Events), 100*f.EventsFill)
-	p("| blogs index (blog, created, seq -> status) | %s, %.1f bytes/event, leaves %.0f%% full, depth %d |\n", mib(uint64(f.BlogsBytes)), float64(f.BlogsBytes)/float64(e.Events), 100*f.BlogsFill, f.Depth)
-	p("| monitors bucket (%s rows) | %s |\n", kfmt(float64(e.Blogs)), mib(uint64(f.MonitorsBytes)))
+	p("| events bucket (runs in created, id order) | %s, %.1f bytes/event, leaves %.0f%% full |\n", mib(uint64(f.EventsBytes)), float64(f.EventsBytes)/float64(e.Events), 100*f.EventsFill)
+	p("| blogs bucket (runs per blog: the index /events reads) | %s, %.1f bytes/event, leaves %.0f%% full, depth %d |\n", mib(uint64(f.BlogsBytes)), float64(f.BlogsBytes)/float64(e.Events), 100*f.BlogsFill, f.Depth)
+	p("| monitors bucket (%s rows, in pages of 64) | %s |\n", kfmt(float64(e.Blogs)), mib(uint64(f.MonitorsBytes)))
 	sm := e.ServerMem
 	p("| journal server after part 3: Go heap in use / allocated | **%s** / %s (goal <= 64 MiB) |\n", mib(sm.HeapInuse), mib(sm.HeapAlloc))
 	p("| journal server: RSS (peak) | %s (%s): %s anonymous + %s file-backed (the mmapped journal pages it touched, page cache the kernel can reclaim) |\n", mib(sm.RSS), mib(sm.HWM), mib(sm.RSSAnon), mib(sm.RSSFile))
