@@ -31,22 +31,15 @@ func Compact(src, dst string) (srcSize, dstSize int64, err error) {
 		}
 	}()
 	defer guard(src, &err)()
-	if fi, err := os.Stat(src); err != nil {
+	if err := checkSound(src, "compact"); err != nil {
 		return 0, 0, err
-	} else if r := (&Report{Path: src}); !r.checkStructure(src, fi.Size()) {
-		return 0, 0, fmt.Errorf("%w: %s: %s (run 'jetmon-bridge journal verify -journal %s'; compact copies only sound files)", ErrDamaged, src, r.Problems[0], src)
 	}
 	if err := in.View(func(tx *bolt.Tx) error { return isJournal(tx, src) }); err != nil {
 		return 0, 0, fmt.Errorf("compact %s: %w", src, err)
 	}
-	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return 0, 0, fmt.Errorf("%s already exists: compact never overwrites a file; remove it or give another -o", dst)
+	if err := createNew(dst, "compact"); err != nil {
+		return 0, 0, err
 	}
-	if err != nil {
-		return 0, 0, fmt.Errorf("create %s: %w", dst, err)
-	}
-	f.Close()
 	created = true
 	out, err := bolt.Open(dst, 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType})
 	if err != nil {
@@ -70,6 +63,32 @@ func Compact(src, dst string) (srcSize, dstSize int64, err error) {
 		*p.size = fi.Size()
 	}
 	return srcSize, dstSize, nil
+}
+
+// checkSound checks the structure of the file at src before a tool copies
+// it (see Report.checkStructure).
+func checkSound(src, tool string) error {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	if r := (&Report{Path: src}); !r.checkStructure(src, fi.Size()) {
+		return fmt.Errorf("%w: %s: %s (run 'jetmon-bridge journal verify -journal %s'; %s copies only sound files)", ErrDamaged, src, r.Problems[0], src, tool)
+	}
+	return nil
+}
+
+// createNew creates the empty file dst for a tool's copy, refusing to
+// overwrite anything.
+func createNew(dst, tool string) error {
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s already exists: %s never overwrites a file; remove it or give another -o", dst, tool)
+	}
+	if err != nil {
+		return fmt.Errorf("create %s: %w", dst, err)
+	}
+	return f.Close()
 }
 
 // isJournal checks that a bbolt file is a journal this build reads.

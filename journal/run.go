@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"iter"
 	"sort"
 	"time"
 
@@ -161,16 +162,34 @@ func (k runKind) encode(dst []byte, es []entry) []byte {
 // what encode writes: strictly ascending events with valid statuses and
 // non-zero ids and blogs, in canonical varints.
 func (k runKind) decode(dst []entry, key, val []byte) ([]entry, error) {
-	r, err := k.read(key, val)
-	for err == nil {
-		var e entry
-		var ok bool
-		if e, ok, err = r.next(); !ok {
-			break
+	for e, err := range k.events(key, val) {
+		if err != nil {
+			return dst, err
 		}
 		dst = append(dst, e)
 	}
-	return dst, err
+	return dst, nil
+}
+
+// events yields the run's events in order; a damaged run ends with its
+// error.
+func (k runKind) events(key, val []byte) iter.Seq2[entry, error] {
+	return func(yield func(entry, error) bool) {
+		r, err := k.read(key, val)
+		for err == nil {
+			var e entry
+			var ok bool
+			if e, ok, err = r.next(); !ok {
+				break
+			}
+			if !yield(e, nil) {
+				return
+			}
+		}
+		if err != nil {
+			yield(entry{}, err)
+		}
+	}
 }
 
 // runReader walks a run's events in order, checking them as decode says.
@@ -421,22 +440,17 @@ func scanRuns(tx *bolt.Tx, k runKind, blog uint64, from, to int64, fn func(entry
 		key, val = c.Seek(start) // Prev may have left the cursor before the first record
 	}
 	for ; k.sameGroup(key, blog); key, val = c.Next() {
-		r, err := k.read(key, val)
-		for err == nil {
-			var e entry
-			var ok bool
-			if e, ok, err = r.next(); !ok {
-				break
-			}
-			if to >= 0 && e.created >= to {
+		for e, err := range k.events(key, val) {
+			switch {
+			case err != nil:
+				return err
+			case to >= 0 && e.created >= to:
 				return nil
+			case e.created >= from:
+				if err := fn(e); err != nil {
+					return err
+				}
 			}
-			if e.created >= from {
-				err = fn(e)
-			}
-		}
-		if err != nil {
-			return err
 		}
 	}
 	return nil

@@ -2,9 +2,7 @@ package journal
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 
 	bolt "go.etcd.io/bbolt"
@@ -32,10 +30,8 @@ func Upgrade(src, dst string) (events uint64, err error) {
 		}
 	}()
 	defer guard(src, &err)()
-	if fi, err := os.Stat(src); err != nil {
+	if err := checkSound(src, "upgrade"); err != nil {
 		return 0, err
-	} else if r := (&Report{Path: src}); !r.checkStructure(src, fi.Size()) {
-		return 0, fmt.Errorf("%w: %s: %s (upgrade copies only sound files)", ErrDamaged, src, r.Problems[0])
 	}
 	err = in.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
@@ -53,14 +49,9 @@ func Upgrade(src, dst string) (events uint64, err error) {
 	if err != nil {
 		return 0, err
 	}
-	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return 0, fmt.Errorf("%s already exists: upgrade never overwrites a file; remove it or give another -o", dst)
+	if err := createNew(dst, "upgrade"); err != nil {
+		return 0, err
 	}
-	if err != nil {
-		return 0, fmt.Errorf("create %s: %w", dst, err)
-	}
-	f.Close()
 	created = true
 	out, err := bolt.Open(dst, 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType})
 	if err != nil {
