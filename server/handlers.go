@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 
 	bridge "github.com/automattic/jetmon-bridge"
 	"github.com/automattic/jetmon-bridge/store"
@@ -49,9 +50,22 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set(bridge.CoverageHeader, string(coverage))
-	body := bridge.AppendEventsJSON(make([]byte, 0, 64+len(events)*200), events)
+	buf := bodyBuffers.Get().(*[]byte)
+	body := bridge.AppendEventsJSON((*buf)[:0], events)
 	writeBody(w, http.StatusOK, append(body, '\n'))
+	if cap(body) <= maxPooledBody { // net/http has copied it
+		*buf = body
+		bodyBuffers.Put(buf)
+	}
 }
+
+// bodyBuffers recycles /events answers' buffers: a fresh one per request
+// was the handler's largest allocation, and at tens of thousands of
+// requests a second the garbage collector's work grows with it.
+var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// maxPooledBody keeps an answer of unusual size from pinning its buffer.
+const maxPooledBody = 64 << 10
 
 func (s *Server) getHealth(w http.ResponseWriter, r *http.Request) {
 	body := map[string]any{}
