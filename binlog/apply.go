@@ -438,7 +438,7 @@ func (a *applier) flush() error {
 	if err := a.wait(); err != nil {
 		return err
 	}
-	b, rows := a.batch, a.monitors
+	b, rows, size := a.batch, a.monitors, len(a.batch.Events)
 	cp := a.cp.Clone()
 	b.Checkpoint = &cp
 	done, pos := make(chan error, 1), a.batchPos
@@ -464,7 +464,7 @@ func (a *applier) flush() error {
 	if a.catchingUp() {
 		// A backlog's batches are alike: reserve room for the next rather
 		// than growing it by copies.
-		a.batch.Events = slices.Grow(a.batch.Events, min(2*len(b.Events), maxBatchEvents))
+		a.batch.Events = slices.Grow(a.batch.Events, min(2*size, maxBatchEvents))
 	} else if cap(a.batch.Events) > liveBatchCap {
 		a.batch.Events = nil // give a finished catch-up's memory back
 	}

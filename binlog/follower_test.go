@@ -2,6 +2,7 @@ package binlog
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -193,5 +194,47 @@ func TestCompressedBinlog(t *testing.T) {
 	}
 	if evs := r.events(32, 1); len(evs) != 1 {
 		t.Fatalf("blog 32: %+v", evs)
+	}
+}
+
+// TestBacklogSharesCommits: a follower that starts behind commits its
+// backlog in a few large batches (by age or size, not at every pause of the
+// stream), and once caught up commits each live change on its own.
+func TestBacklogSharesCommits(t *testing.T) {
+	db := testdb.NewDB(t)
+	const blogs, backlog = 20, 2000
+	for b := 1; b <= blogs; b++ {
+		db.MustExec(t, "INSERT INTO jetpack_monitor_sites (blog_id, bucket_no, monitor_url) VALUES (?, 0, ?)", b, fmt.Sprintf("https://%d.example", b))
+	}
+	r := newRig(t, db)
+	r.start()
+	r.stop() // the checkpoint is now here: what follows is a backlog
+	for i := range backlog {
+		// Each autocommitted UPDATE is one binlog transaction and one transition.
+		db.MustExec(t, "UPDATE jetpack_monitor_sites SET site_status=? WHERE blog_id=?", (i/blogs+2)%3, 1+i%blogs)
+	}
+	r.start()
+	r.events(1, backlog/blogs)
+	deadline := time.Now().Add(20 * time.Second)
+	for r.journal.LastSeq() < backlog && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := r.journal.LastSeq(); got != backlog {
+		t.Fatalf("%d transitions journaled, want %d", got, backlog)
+	}
+	// A commit per pause of the stream made 15 here; batches of up to one
+	// second make one or two, a few on a slow machine.
+	c := r.journal.Commits()
+	t.Logf("a backlog of %d transactions took %d commits", backlog, c)
+	if c > 6 {
+		t.Errorf("a backlog of %d transactions took %d commits", backlog, c)
+	}
+	before := r.journal.Commits()
+	for i := range 3 {
+		db.MustExec(t, "UPDATE jetpack_monitor_sites SET site_status=? WHERE blog_id=?", i%2, 1) // 0, 1, 0 after 1: transitions
+		r.events(1, backlog/blogs+i+1)
+	}
+	if c := r.journal.Commits() - before; c < 3 {
+		t.Errorf("three live changes, each awaited, took %d commits", c)
 	}
 }

@@ -117,6 +117,9 @@ func (j *Journal) Commit(b *Batch) error {
 	}
 	j.seq = seq
 	j.spans = spans
+	if !b.coverageOnly() {
+		j.commits++
+	}
 	if b.Checkpoint != nil {
 		cp := b.Checkpoint.Clone()
 		j.checkpoint = &cp

@@ -76,6 +76,7 @@ type Journal struct {
 	changed    chan struct{}
 	commitErr  error // the last Commit's failure, cleared by a success (see Healthy)
 	errChanges bool  // commitErr is the failure of a batch that carried changes
+	commits    uint64
 
 	probe probeState
 }
@@ -217,6 +218,14 @@ func (j *Journal) LastSeq() uint64 {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.seq
+}
+
+// Commits counts the commits since Open that wrote events, monitor rows or
+// a checkpoint; a heartbeat's commit of coverage alone is not counted.
+func (j *Journal) Commits() uint64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.commits
 }
 
 // ServerID returns the replication server id kept in the journal, choosing

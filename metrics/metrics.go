@@ -40,6 +40,8 @@ type Journal interface {
 	// LastSeq is the id of the newest event, which is also the number of
 	// transitions journaled.
 	LastSeq() uint64
+	// Commits counts the journal commits that wrote changes since start.
+	Commits() uint64
 	// Confirmed is when the follower last proved it had applied everything
 	// the server had written (zero when never, since it attached).
 	Confirmed() time.Time
@@ -161,6 +163,11 @@ func New(src Sources) *Metrics {
 			Name:      "journal_transitions_total",
 			Help:      "site_status transitions in the journal (the newest event's id).",
 		}, func() float64 { return float64(src.Journal.LastSeq()) }))
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: Namespace,
+			Name:      "journal_commits_total",
+			Help:      "Journal commits (one fsync'd bbolt transaction each) that wrote events, monitor rows or a checkpoint since start; while catching up, many binlog transactions share one.",
+		}, func() float64 { return float64(src.Journal.Commits()) }))
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: Namespace,
 			Name:      "journal_healthy",

@@ -27,12 +27,14 @@ type fakeJournal struct {
 	mu        sync.Mutex
 	path      string
 	seq       uint64
+	commits   uint64
 	confirmed time.Time
 	spans     []bridge.Span
 	err       error
 }
 
 func (j *fakeJournal) LastSeq() uint64 { j.mu.Lock(); defer j.mu.Unlock(); return j.seq }
+func (j *fakeJournal) Commits() uint64 { j.mu.Lock(); defer j.mu.Unlock(); return j.commits }
 func (j *fakeJournal) Confirmed() time.Time {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -68,7 +70,7 @@ func newWorld(t *testing.T) *world {
 		up:  map[string]bool{"BinlogFollower": true, "Journal": true, "Replica": true},
 		now: now,
 		journal: &fakeJournal{
-			path: path, seq: 7, confirmed: now.Add(-3 * time.Second),
+			path: path, seq: 7, commits: 5, confirmed: now.Add(-3 * time.Second),
 			spans: []bridge.Span{
 				{Start: now.Add(-2 * time.Hour), End: now.Add(-time.Hour)},
 				{Start: now.Add(-30 * time.Minute), End: now.Add(-3 * time.Second)},
@@ -201,6 +203,7 @@ func TestScrapeReportsSourcesAndFollowsTheirChanges(t *testing.T) {
 	if got := fams["jetmon_bridge_journal_transitions_total"].GetType(); got != dto.MetricType_COUNTER {
 		t.Errorf("journal_transitions_total is a %v, want a counter", got)
 	}
+	mustValue(t, fams, "jetmon_bridge_journal_commits_total", nil, 5)
 	mustValue(t, fams, "jetmon_bridge_journal_size_bytes", nil, 4096)
 	mustValue(t, fams, "jetmon_bridge_journal_coverage_spans", nil, 2)
 	mustValue(t, fams, "jetmon_bridge_journal_coverage_end_timestamp_seconds", nil, float64(w.now.Unix()-3))
@@ -266,7 +269,7 @@ func TestWithoutSourcesOnlyTheProcessIsReported(t *testing.T) {
 	mustValue(t, fams, "jetmon_bridge_build_info", map[string]string{"version": "unknown"}, 1)
 	for _, name := range []string{
 		"jetmon_bridge_follower_state", "jetmon_bridge_follower_lag_bytes", "jetmon_bridge_follower_lag_seconds",
-		"jetmon_bridge_journal_transitions_total", "jetmon_bridge_journal_size_bytes",
+		"jetmon_bridge_journal_transitions_total", "jetmon_bridge_journal_commits_total", "jetmon_bridge_journal_size_bytes",
 		"jetmon_bridge_journal_coverage_end_timestamp_seconds", "jetmon_bridge_service_up",
 	} {
 		if _, ok := fams[name]; ok {
