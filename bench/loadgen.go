@@ -215,32 +215,42 @@ func (t *tally) result(mode string, conns int, offered float64, d time.Duration)
 // is sent and answered within d.
 func ClosedLoop(ctx context.Context, base string, paths []string, conns int, warm, d time.Duration) *LoadResult {
 	var next atomic.Uint64
-	ts := make([]tally, conns)
 	measureFrom := time.Now().Add(warm)
 	end := measureFrom.Add(d)
+	wait := connections(base, conns, func(c *client, t *tally) {
+		for {
+			now := time.Now()
+			if now.After(end) || ctx.Err() != nil {
+				return
+			}
+			a := c.get(paths[next.Add(1)%uint64(len(paths))])
+			done := time.Now()
+			if !now.Before(measureFrom) && !done.After(end) {
+				t.add(done.Sub(now), a)
+			}
+		}
+	})
+	return wait().result("closed", conns, 0, d)
+}
+
+// connections runs fn on n connections at once, each with its own client
+// and tally; wait returns their merged tally once every fn has returned.
+func connections(base string, n int, fn func(c *client, t *tally)) (wait func() *tally) {
+	ts := make([]tally, n)
 	var wg sync.WaitGroup
-	for i := range conns {
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t := &ts[i]
 			c := newClient(base)
 			defer c.close()
-			for {
-				now := time.Now()
-				if now.After(end) || ctx.Err() != nil {
-					return
-				}
-				a := c.get(paths[next.Add(1)%uint64(len(paths))])
-				done := time.Now()
-				if !now.Before(measureFrom) && !done.After(end) {
-					t.add(done.Sub(now), a)
-				}
-			}
+			fn(c, &ts[i])
 		}()
 	}
-	wg.Wait()
-	return merge(ts).result("closed", conns, 0, d)
+	return func() *tally {
+		wg.Wait()
+		return merge(ts)
+	}
 }
 
 // OpenLoop offers rate requests/s on a fixed schedule, whatever the server
@@ -256,30 +266,21 @@ func OpenLoop(ctx context.Context, base string, paths []string, rate float64, ma
 	}
 	total := int((warm + d).Seconds() * rate)
 	jobs := make(chan job, total+1)
-	ts := make([]tally, maxConns)
-	var wg sync.WaitGroup
-	for i := range maxConns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := &ts[i]
-			c := newClient(base)
-			defer c.close()
-			for j := range jobs {
-				sent := time.Now()
-				a := c.get(j.path)
-				done := time.Now()
-				if !j.record {
-					continue
-				}
-				t.add(done.Sub(j.due), a)
-				if a.err == nil {
-					t.service = append(t.service, done.Sub(sent))
-					t.late = append(t.late, sent.Sub(j.due))
-				}
+	wait := connections(base, maxConns, func(c *client, t *tally) {
+		for j := range jobs {
+			sent := time.Now()
+			a := c.get(j.path)
+			done := time.Now()
+			if !j.record {
+				continue
 			}
-		}()
-	}
+			t.add(done.Sub(j.due), a)
+			if a.err == nil {
+				t.service = append(t.service, done.Sub(sent))
+				t.late = append(t.late, sent.Sub(j.due))
+			}
+		}
+	})
 	interval := time.Duration(float64(time.Second) / rate)
 	start := time.Now()
 	warmN := int(warm.Seconds() * rate)
@@ -291,6 +292,5 @@ func OpenLoop(ctx context.Context, base string, paths []string, rate float64, ma
 		jobs <- job{path: paths[i%len(paths)], due: due, record: i >= warmN}
 	}
 	close(jobs)
-	wg.Wait()
-	return merge(ts).result("open", maxConns, rate, d)
+	return wait().result("open", maxConns, rate, d)
 }
