@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"iter"
 	"slices"
 
 	bridge "github.com/automattic/jetmon-bridge"
@@ -61,23 +62,25 @@ func appendMonitorRecord(dst []byte, site uint64, rec []byte) []byte {
 	return append(dst, rec...)
 }
 
-// forEachMonitor calls fn with every stored row's site and record, in site
-// order; fn decodes what it needs (decodeMonitor).
-func forEachMonitor(tx *bolt.Tx, fn func(site uint64, rec []byte) error) error {
-	var page []monitorRecord
-	c := tx.Bucket(bucketMonitors).Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		var err error
-		if page, err = decodeMonitorPage(page[:0], k, v); err != nil {
-			return err
-		}
-		for _, r := range page {
-			if err := fn(r.site, r.rec); err != nil {
-				return err
+// storedMonitors yields every stored row's site and record, in site order
+// (decodeMonitor decodes a record); a damaged page ends it with its error.
+func storedMonitors(tx *bolt.Tx) iter.Seq2[monitorRecord, error] {
+	return func(yield func(monitorRecord, error) bool) {
+		var page []monitorRecord
+		c := tx.Bucket(bucketMonitors).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			var err error
+			if page, err = decodeMonitorPage(page[:0], k, v); err != nil {
+				yield(monitorRecord{}, err)
+				return
+			}
+			for _, r := range page {
+				if !yield(r, nil) {
+					return
+				}
 			}
 		}
 	}
-	return nil
 }
 
 // writeMonitors applies the batch's rows to the monitors bucket: deleted

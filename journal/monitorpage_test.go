@@ -46,11 +46,17 @@ func TestMonitorPagesMatchAModel(t *testing.T) {
 		}
 		got := map[uint64]bridge.Monitor{}
 		err := j.db.View(func(tx *bolt.Tx) error {
-			return forEachMonitor(tx, func(site uint64, rec []byte) error {
-				m, err := decodeMonitor(site, rec)
-				got[site] = m
-				return err
-			})
+			for r, err := range storedMonitors(tx) {
+				if err != nil {
+					return err
+				}
+				m, err := decodeMonitor(r.site, r.rec)
+				if err != nil {
+					return err
+				}
+				got[r.site] = m
+			}
+			return nil
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -3,7 +3,6 @@ package journal
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 
 	bridge "github.com/automattic/jetmon-bridge"
 	"github.com/automattic/jetmon-bridge/store"
@@ -20,32 +19,28 @@ import (
 // replay serves thousands of rows in well under a millisecond.
 func (j *Journal) ActiveMonitor(ctx context.Context, url string) (m bridge.Monitor, err error) {
 	defer guard(j.path, &err)()
-	errFound := errors.New("found")
 	err = j.db.View(func(tx *bolt.Tx) error {
-		return forEachMonitor(tx, func(site uint64, rec []byte) error {
+		for r, err := range storedMonitors(tx) {
+			if err != nil {
+				return err
+			}
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if !monitorURLIs(rec, url) {
-				return nil
+			if !monitorURLIs(r.rec, url) {
+				continue
 			}
-			row, err := decodeMonitor(site, rec)
+			row, err := decodeMonitor(r.site, r.rec)
 			if err != nil {
 				return err
 			}
 			if row.Active && row.URL == url {
 				m = row
-				return errFound
+				return nil
 			}
-			return nil
-		})
+		}
+		return store.ErrNotFound
 	})
-	switch {
-	case err == errFound:
-		return m, nil
-	case err == nil:
-		return m, store.ErrNotFound
-	}
 	return m, err
 }
 
@@ -65,19 +60,22 @@ func monitorURLIs(v []byte, url string) bool {
 func (j *Journal) BlogMonitor(blogID uint64) (m bridge.Monitor, ok bool, err error) {
 	defer guard(j.path, &err)()
 	err = j.db.View(func(tx *bolt.Tx) error {
-		return forEachMonitor(tx, func(site uint64, rec []byte) error {
-			if blog, n := binary.Uvarint(rec); n <= 0 || blog != blogID {
-				return nil
+		for r, err := range storedMonitors(tx) {
+			if err != nil {
+				return err
 			}
-			row, err := decodeMonitor(site, rec)
+			if blog, n := binary.Uvarint(r.rec); n <= 0 || blog != blogID {
+				continue
+			}
+			row, err := decodeMonitor(r.site, r.rec)
 			if err != nil {
 				return err
 			}
 			if !ok || !row.LastStatusChange.Before(m.LastStatusChange) {
 				m, ok = row, true
 			}
-			return nil
-		})
+		}
+		return nil
 	})
 	return m, ok, err
 }

@@ -84,8 +84,11 @@ func (j *Journal) Stats() (st Stats, err error) {
 			return err
 		}
 		st.Blogs = countBlogs(tx.Bucket(bucketBlogs))
-		return forEachMonitor(tx, func(site uint64, rec []byte) error {
-			m, err := decodeMonitor(site, rec)
+		for r, err := range storedMonitors(tx) {
+			if err != nil {
+				return err
+			}
+			m, err := decodeMonitor(r.site, r.rec)
 			if err != nil {
 				return err
 			}
@@ -93,8 +96,8 @@ func (j *Journal) Stats() (st Stats, err error) {
 			if m.Active {
 				st.ActiveMonitors++
 			}
-			return nil
-		})
+		}
+		return nil
 	})
 	if err != nil {
 		return st, err
