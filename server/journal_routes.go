@@ -33,7 +33,10 @@ func MountJournal(r *mux.Router, j *journal.Journal, log *slog.Logger) {
 	if log == nil {
 		log = slog.Default()
 	}
-	jr := &journalRoutes{j: j, log: log}
+	(&journalRoutes{j: j, log: log, stall: snapshotStall}).mount(r)
+}
+
+func (jr *journalRoutes) mount(r *mux.Router) {
 	r.HandleFunc("/journal/snapshot", jr.snapshot).Methods(http.MethodGet)
 	r.HandleFunc("/events/timeline.svg", jr.timeline).Methods(http.MethodGet)
 }
@@ -41,6 +44,8 @@ func MountJournal(r *mux.Router, j *journal.Journal, log *slog.Logger) {
 type journalRoutes struct {
 	j   *journal.Journal
 	log *slog.Logger
+	// stall is how long a snapshot download may make no progress.
+	stall time.Duration
 	// snapshotting admits one snapshot at a time: each spools a full copy.
 	snapshotting sync.Mutex
 }
@@ -82,7 +87,7 @@ func (jr *journalRoutes) snapshot(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="jetmon-bridge-%s.journal"`, start.UTC().Format("20060102T150405Z")))
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	if n, err := sendPaced(w, spool); err != nil {
+	if n, err := sendPaced(w, spool, jr.stall); err != nil {
 		jr.log.Warn("snapshot: the client went away or stopped reading", "sent", n, "size", size, "error", err)
 		return
 	}
@@ -93,11 +98,10 @@ func (jr *journalRoutes) snapshot(w http.ResponseWriter, r *http.Request) {
 // the connection is cut: a client that stops reading would otherwise hold
 // the spool (a full copy of the journal on disk) and the one snapshot slot
 // for ever. The download as a whole has no deadline, however large.
-var snapshotStall = time.Minute
+const snapshotStall = time.Minute
 
-// sendPaced copies f to w in chunks, giving each chunk snapshotStall to be
-// written.
-func sendPaced(w http.ResponseWriter, f *os.File) (int64, error) {
+// sendPaced copies f to w in chunks, giving each chunk stall to be written.
+func sendPaced(w http.ResponseWriter, f *os.File, stall time.Duration) (int64, error) {
 	rc := http.NewResponseController(w)
 	buf := make([]byte, 256<<10)
 	var sent int64
@@ -106,7 +110,7 @@ func sendPaced(w http.ResponseWriter, f *os.File) (int64, error) {
 		if n > 0 {
 			// Unsupported only under a ResponseWriter that hides the
 			// connection; the copy then runs without a stall bound.
-			rc.SetWriteDeadline(time.Now().Add(snapshotStall))
+			rc.SetWriteDeadline(time.Now().Add(stall))
 			m, err := w.Write(buf[:n])
 			sent += int64(m)
 			if err != nil {

@@ -8,7 +8,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
-	"net"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
+	"github.com/automattic/jetmon-bridge/internal/netstall"
 	"github.com/automattic/jetmon-bridge/journal"
 	"github.com/automattic/jetmon-bridge/store"
 )
@@ -36,14 +37,10 @@ var jr0 = time.Date(2026, 4, 22, 14, 0, 0, 0, time.UTC)
 // behind token "t".
 func journalServer(t *testing.T) (*httptest.Server, *journal.Journal) {
 	t.Helper()
-	j, err := journal.Open(filepath.Join(t.TempDir(), "routes.journal"), journal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { j.Close() })
+	j := openJournal(t)
 	at := func(s int) time.Time { return jr0.Add(time.Duration(s) * time.Second) }
 	R, D, C := bridge.StatusRunning, bridge.StatusDown, bridge.StatusConfirmedDown
-	err = j.Commit(&journal.Batch{
+	err := j.Commit(&journal.Batch{
 		NewSpan: &journal.SpanStart{Start: jr0},
 		Events: []bridge.Event{
 			{BlogID: 7, OldStatus: R, NewStatus: D, CreatedAt: at(60)},
@@ -62,6 +59,16 @@ func journalServer(t *testing.T) (*httptest.Server, *journal.Journal) {
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
 	return ts, j
+}
+
+func openJournal(t *testing.T) *journal.Journal {
+	t.Helper()
+	j, err := journal.Open(filepath.Join(t.TempDir(), "routes.journal"), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	return j
 }
 
 func get(t *testing.T, ts *httptest.Server, path, token string) (*http.Response, []byte) {
@@ -173,15 +180,18 @@ func TestTimelineRoute(t *testing.T) {
 }
 
 // TestStalledSnapshotIsCutOff: a client that stops reading a snapshot
-// loses its connection once it has made no progress for snapshotStall,
-// which frees the snapshot slot for the next one.
+// holds the one snapshot slot only until it has made no progress for the
+// stall bound; then its connection is cut and the slot is free again.
+//
+// The server's and the client's socket buffers are the test's own and kept
+// small (internal/netstall), so the download really stalls on any kernel.
+// Whether the second request lands before the stall bound runs out depends
+// on the machine's load, so the bound starts short and doubles until it
+// does; every round checks that a download that was not stalled long
+// enough to be cut off arrived whole, and one that was, did not.
 func TestStalledSnapshotIsCutOff(t *testing.T) {
-	old := snapshotStall
-	snapshotStall = 300 * time.Millisecond
-	defer func() { snapshotStall = old }()
-	ts, j := journalServer(t)
-	// A journal far larger than the socket buffers.
-	b := &journal.Batch{}
+	j := openJournal(t)
+	b := &journal.Batch{NewSpan: &journal.SpanStart{Start: jr0}}
 	for i := 0; i < 40000; i++ {
 		b.Events = append(b.Events, bridge.Event{BlogID: uint64(100 + i%500), OldStatus: bridge.Status(i % 2), NewStatus: bridge.Status(1 - i%2), CreatedAt: jr0.Add(time.Duration(1000+i) * time.Second)})
 	}
@@ -189,34 +199,68 @@ func TestStalledSnapshotIsCutOff(t *testing.T) {
 	if err := j.Commit(b); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+	for stall := 300 * time.Millisecond; ; stall *= 2 {
+		if stall > time.Minute {
+			t.Fatal("no second request came in while a stalled snapshot was still held, even with a minute's bound")
+		}
+		if stalledSnapshotRound(t, j, stall) {
+			return
+		}
+		t.Logf("the stalled download was cut off (after %v) before the second request was answered; trying a longer bound", stall)
+	}
+}
+
+// stalledSnapshotRound stalls one snapshot download with the given bound
+// and reports whether a second request was refused while it was held; it
+// then checks the stalled download was cut off and the slot freed.
+func stalledSnapshotRound(t *testing.T, j *journal.Journal, stall time.Duration) bool {
+	t.Helper()
+	s := New(Config{History: &History{Journal: j}, Monitors: noMonitors{}, Token: "t"})
+	(&journalRoutes{j: j, log: slog.New(slog.DiscardHandler), stall: stall}).mount(s.Router)
+	ts := httptest.NewUnstartedServer(s.Handler())
+	l := netstall.NewListener(ts.Listener)
+	ts.Listener = l
+	ts.Start()
+	defer ts.Close()
+
+	conn, rcvbuf, err := netstall.Dial(ts.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	conn.(*net.TCPConn).SetReadBuffer(4096)
 	fmt.Fprintf(conn, "GET /journal/snapshot HTTP/1.1\r\nHost: bridge\r\nAuthorization: Bearer t\r\n\r\n")
-	// Read the status line, then stop reading.
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	if err != nil || !strings.Contains(line, "200") {
-		t.Fatalf("stalled snapshot: %q %v", line, err)
+	// Read the header, then stop reading.
+	br := bufio.NewReader(conn)
+	stalled, err := http.ReadResponse(br, nil)
+	if err != nil || stalled.StatusCode != 200 {
+		t.Fatalf("stalled snapshot: %v %v", stalled, err)
 	}
-	resp, _ := get(t, ts, "/journal/snapshot", "t")
-	if resp.StatusCode != http.StatusTooManyRequests {
-		t.Fatalf("a second snapshot while the first is stalled: %d, want 429 (the first must still be sending)", resp.StatusCode)
+	if inFlight := int64(2*(l.Granted()+rcvbuf)) + int64(br.Size()); stalled.ContentLength < 4*inFlight {
+		t.Fatalf("the snapshot (%d bytes) is not far larger than what the socket buffers hold (%d): it cannot stall", stalled.ContentLength, inFlight)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		resp, body := get(t, ts, "/journal/snapshot", "t")
-		if resp.StatusCode == 200 {
-			if resp.Header.Get("Content-Length") != strconv.Itoa(len(body)) {
-				t.Errorf("Content-Length %s, %d bytes", resp.Header.Get("Content-Length"), len(body))
-			}
-			return
-		}
+	second, _ := get(t, ts, "/journal/snapshot", "t")
+	refused := second.StatusCode == http.StatusTooManyRequests
+	if !refused && second.StatusCode != 200 {
+		t.Fatalf("a second snapshot while the first is stalled: %d", second.StatusCode)
+	}
+
+	// The slot frees once the first handler ends, which, with a client
+	// that reads nothing, only the stall bound can make it do.
+	for deadline := time.Now().Add(2*stall + time.Minute); second.StatusCode != 200; {
 		if time.Now().After(deadline) {
 			t.Fatal("the stalled snapshot never gave up its slot")
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
+		var body []byte
+		second, body = get(t, ts, "/journal/snapshot", "t")
+		if second.StatusCode == 200 && second.Header.Get("Content-Length") != strconv.Itoa(len(body)) {
+			t.Errorf("Content-Length %s, %d bytes", second.Header.Get("Content-Length"), len(body))
+		}
 	}
+	// Reading on now finds the stalled download cut off short of its length.
+	n, err := io.Copy(io.Discard, stalled.Body)
+	if err == nil || n >= stalled.ContentLength {
+		t.Fatalf("the stalled download ended with %v after %d of %d bytes, want it cut off short", err, n, stalled.ContentLength)
+	}
+	return refused
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/automattic/jetmon-bridge/internal/netstall"
 	"github.com/gorilla/websocket"
 )
 
@@ -23,7 +24,11 @@ const testDeadline = 200 * time.Millisecond
 // /big, 64 MiB that a client that never reads cannot take; /slow-stream and
 // /journal/stream, five chunks spread over more than the deadline; /ws, an
 // echoing WebSocket.
-func deadlineServer(t *testing.T, bigErr chan<- error) *httptest.Server {
+//
+// The listener keeps its connections' send buffers small (internal/netstall)
+// so that a client that never reads blocks the server's writes on any
+// kernel. Handlers report how their writes ended on bigErr and streamErr.
+func deadlineServer(t *testing.T, bigErr, streamErr chan<- error) *httptest.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/small", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })
 	mux.HandleFunc("/big", func(w http.ResponseWriter, _ *http.Request) {
@@ -37,13 +42,19 @@ func deadlineServer(t *testing.T, bigErr chan<- error) *httptest.Server {
 		bigErr <- nil
 	})
 	stream := func(w http.ResponseWriter, _ *http.Request) {
+		rc := http.NewResponseController(w)
 		for i := 0; i < 5; i++ {
-			if _, err := io.WriteString(w, "chunk\n"); err != nil {
+			_, err := io.WriteString(w, "chunk\n")
+			if err == nil {
+				err = rc.Flush()
+			}
+			if err != nil {
+				streamErr <- err
 				return
 			}
-			w.(http.Flusher).Flush()
 			time.Sleep(testDeadline / 2)
 		}
+		streamErr <- nil
 	}
 	mux.HandleFunc("/slow-stream", stream)
 	mux.HandleFunc("/journal/stream", stream)
@@ -62,15 +73,17 @@ func deadlineServer(t *testing.T, bigErr chan<- error) *httptest.Server {
 			c.WriteMessage(kind, msg)
 		}
 	})
-	ts := httptest.NewServer(withWriteDeadline(mux, testDeadline))
+	ts := httptest.NewUnstartedServer(withWriteDeadline(mux, testDeadline))
+	ts.Listener = netstall.NewListener(ts.Listener)
+	ts.Start()
 	t.Cleanup(ts.Close)
 	return ts
 }
 
 func TestWriteDeadlineCutsOffAClientThatDoesNotRead(t *testing.T) {
 	bigErr := make(chan error, 1)
-	ts := deadlineServer(t, bigErr)
-	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	ts := deadlineServer(t, bigErr, make(chan error, 1))
+	conn, _, err := netstall.Dial(ts.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +100,8 @@ func TestWriteDeadlineCutsOffAClientThatDoesNotRead(t *testing.T) {
 }
 
 func TestWriteDeadlineSparesStreamsAndWebSockets(t *testing.T) {
-	ts := deadlineServer(t, make(chan error, 1))
+	streamErr := make(chan error, 1)
+	ts := deadlineServer(t, make(chan error, 1), streamErr)
 	// An ordinary handler that outlives the deadline loses its response;
 	// a /journal/ download does not.
 	resp, err := http.Get(ts.URL + "/journal/stream")
@@ -99,13 +113,22 @@ func TestWriteDeadlineSparesStreamsAndWebSockets(t *testing.T) {
 	if err != nil || strings.Count(string(body), "chunk") != 5 {
 		t.Fatalf("/journal/stream: %q, %v", body, err)
 	}
-	resp, err = http.Get(ts.URL + "/slow-stream")
-	if err == nil {
-		body, err = io.ReadAll(resp.Body)
-		resp.Body.Close()
+	if err := <-streamErr; err != nil {
+		t.Fatalf("/journal/stream's writes failed: %v", err)
 	}
-	if err == nil && strings.Count(string(body), "chunk") == 5 {
-		t.Fatal("an ordinary response kept writing past its deadline")
+	resp, err = http.Get(ts.URL + "/slow-stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	// The handler's own write fails on the deadline, and the client finds
+	// the chunked body ended before its last chunk.
+	if werr := <-streamErr; !errors.Is(werr, os.ErrDeadlineExceeded) {
+		t.Fatalf("/slow-stream's writes ended with %v, want the write deadline", werr)
+	}
+	if !errors.Is(err, io.ErrUnexpectedEOF) || strings.Count(string(body), "chunk") == 5 {
+		t.Fatalf("/slow-stream: the client read %q and %v, want a body cut off before its end", body, err)
 	}
 
 	// A WebSocket upgraded on a keep-alive connection whose previous
