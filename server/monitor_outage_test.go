@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,11 +26,18 @@ func TestMonitorReportsDatabaseOutage(t *testing.T) {
 	}
 	t.Cleanup(func() { replica.Close() })
 
+	backoff := supervisor.Backoff{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond}
+	// runs counts the supervisor's attempts, so a restart is seen even if
+	// it failed again at once.
+	var runs atomic.Int64
+	ping := supervisor.PingService{Ping: replica.Ping, Interval: 20 * time.Millisecond, Timeout: 5 * time.Second}
 	f := newRPCFixture(t, rpcFixtureOptions{
-		backoff: supervisor.Backoff{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond},
+		backoff: backoff,
 		services: func(s *supervisor.Supervisor) {
-			s.Add("Replica", supervisor.PingService{Ping: replica.Ping, Interval: 20 * time.Millisecond, Timeout: 5 * time.Second},
-				supervisor.Limits{})
+			s.Add("Replica", supervisor.ServiceFunc(func(ctx context.Context, ready func()) error {
+				runs.Add(1)
+				return ping.Run(ctx, ready)
+			}), supervisor.Limits{})
 		},
 	})
 	ws := f.dial(server.JSONRPCPath, "notification")
@@ -84,12 +93,17 @@ func TestMonitorReportsDatabaseOutage(t *testing.T) {
 	}
 
 	// The server is back, but a stopped service stays stopped until its
-	// limits are set again.
+	// limits are set again. Proving that nothing happens takes a wait: once
+	// the database answers again, several of the longest back-offs pass,
+	// within which any restart would have come.
+	stoppedAt := runs.Load()
 	if err := dbServer.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	if f.sup.Operational("Replica") {
-		t.Fatal("a stopped service restarted by itself")
+	rpcEventually(t, "the database to answer again", func() bool { return replica.Ping(context.Background()) == nil })
+	time.Sleep(5 * backoff.Max)
+	if n := runs.Load(); n != stoppedAt || f.sup.Operational("Replica") {
+		t.Fatalf("a stopped service restarted by itself: %d attempts, %d when it stopped", n, stoppedAt)
 	}
 	wantRPCResult(t, "restartlimits re-arms", ws.callKeepingNotes("Monitor.1.restartlimits", limits), `null`)
 	if n = ws.action("ops"); n.Callsign != "Replica" || n.Action != "Activate" {
