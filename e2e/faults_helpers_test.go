@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/automattic/jetmon-bridge/bridgetest"
+	"github.com/automattic/jetmon-bridge/internal/testenv"
 )
 
 // mountTmpfs mounts a tmpfs of size bytes on a fresh directory and unmounts
 // it when t ends. A journal on it meets a full disk for real. The test is
-// skipped, with the reason, only when mounting is not permitted here.
+// skipped, with the reason, only when mounting is not permitted here, and
+// never under CI=true.
 func mountTmpfs(t *testing.T, size int64) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "small-disk")
@@ -25,7 +27,7 @@ func mountTmpfs(t *testing.T, size int64) string {
 	opts := "size=" + strconv.FormatInt(size, 10) + ",mode=0700"
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, opts); err != nil {
 		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
-			t.Skipf("a size-limited tmpfs cannot be mounted here (%v): the full-disk fault needs CAP_SYS_ADMIN", err)
+			testenv.Missing(t, "a size-limited tmpfs cannot be mounted here (%v): the full-disk fault needs CAP_SYS_ADMIN (run the tests as root)", err)
 		}
 		t.Fatalf("mount tmpfs on %s: %v", dir, err)
 	}

@@ -99,7 +99,7 @@ func TestPurgedBinlogRecordsGap(t *testing.T) {
 	o.Transitions, o.Seed = 600, 31
 	truthA := storm(t, db, sites, o)
 	untilA := time.Now().Truncate(time.Second).Add(time.Second)
-	time.Sleep(time.Until(untilA) + 1500*time.Millisecond) // a heartbeat records coverage past untilA
+	waitCovered(t, d, sites[0].BlogID, sinceA, untilA)
 	d.stop()
 
 	gapStart := coveredFrom()

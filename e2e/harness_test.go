@@ -166,6 +166,23 @@ func coveredFrom() time.Time {
 	return at
 }
 
+// waitCovered waits until the journal vouches for blog's window
+// [since, until], which it does once a commit or a heartbeat has recorded
+// coverage past until.
+func waitCovered(t *testing.T, d *daemon, blog uint64, since, until time.Time) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, cov := d.events(blog, since, until); cov == "journal" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the journal never covered blog %d's window %s..%s", blog, since.Format(time.RFC3339), until.Format(time.RFC3339))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func rootDSN(db *testdb.DB) string { return db.DSN() }
 
 func mustDB(t *testing.T, dsn string) *sql.DB {

@@ -118,7 +118,7 @@ func TestMonitorSteersTheFollower(t *testing.T) {
 	o := stormOptions
 	o.Transitions, o.Seed = 200, 51
 	truth := storm(t, db, sites, o)
-	time.Sleep(1500 * time.Millisecond) // heartbeats record coverage past the storm
+	waitCovered(t, d, sites[0].BlogID, since, time.Now())
 
 	server.Stop()
 	c.expect("Deactivate", "BinlogFollower", "Replica")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/automattic/jetmon-bridge/bridgetest"
+	"github.com/automattic/jetmon-bridge/internal/testenv"
 	"github.com/automattic/jetmon-bridge/soak"
 	"github.com/automattic/jetmon-bridge/testdb"
 )
@@ -58,9 +59,6 @@ func TestSoak(t *testing.T) {
 	if err != nil {
 		t.Fatalf("soak (seed %d): %v", seed, err)
 	}
-	if reason, ok := sum.Skipped[soak.FaultDiskFull]; ok {
-		t.Logf("the disk-full fault was skipped: %s", reason)
-	}
 	for _, f := range soak.AllFaults {
 		if _, skipped := sum.Skipped[f]; !skipped && sum.Counts()[f] == 0 {
 			t.Errorf("fault %s was never injected", f)
@@ -68,5 +66,9 @@ func TestSoak(t *testing.T) {
 	}
 	if sum.Failed() {
 		t.Fatalf("the bridge broke its promise under faults (seed %d); see the summary above", seed)
+	}
+	// Last, so that a skip on a developer's machine hides no failure.
+	if reason, ok := sum.Skipped[soak.FaultDiskFull]; ok {
+		testenv.Missing(t, "the disk-full fault was skipped: %s", reason)
 	}
 }
