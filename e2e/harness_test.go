@@ -166,11 +166,12 @@ func coveredFrom() time.Time {
 	return at
 }
 
-// waitCovered waits until the journal vouches for blog's window
-// [since, until], which it does once a commit or a heartbeat has recorded
-// coverage past until.
+// waitCovered waits until until has passed and the journal vouches for
+// blog's window [since, until]. The follower then records that coverage in
+// the file at the latest when it stops.
 func waitCovered(t *testing.T, d *daemon, blog uint64, since, until time.Time) {
 	t.Helper()
+	time.Sleep(time.Until(until))
 	deadline := time.Now().Add(time.Minute)
 	for {
 		if _, cov := d.events(blog, since, until); cov == "journal" {
