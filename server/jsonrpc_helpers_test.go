@@ -66,8 +66,10 @@ type rpcFixtureOptions struct {
 	// services replaces the default Replica and Journal services.
 	services func(*supervisor.Supervisor)
 	backoff  supervisor.Backoff
-	// logger receives the endpoint's log; nil discards it.
+	// logger receives the server's and the endpoint's log; nil discards it.
 	logger *slog.Logger
+	// allowOrigins are the parsed -allow-origin entries.
+	allowOrigins []string
 }
 
 func newRPCFixture(t *testing.T, o rpcFixtureOptions) *rpcFixture {
@@ -85,11 +87,11 @@ func newRPCFixture(t *testing.T, o rpcFixtureOptions) *rpcFixture {
 		f.sup.Add("Replica", f.replica, supervisor.Limits{Limit: 3, Window: 60})
 		f.sup.Add("Journal", f.journal, supervisor.Limits{})
 	}
-	api := server.New(server.Config{Token: o.token, Logger: rpcQuietLogger()})
 	logger := o.logger
 	if logger == nil {
 		logger = rpcQuietLogger()
 	}
+	api := server.New(server.Config{Token: o.token, AllowOrigins: o.allowOrigins, Logger: logger})
 	f.endpoint = server.MountJSONRPC(api.Router, f.sup, logger)
 	ts := httptest.NewServer(api.Handler())
 	t.Cleanup(ts.Close)
