@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/automattic/jetmon-bridge/server"
@@ -260,24 +259,6 @@ func TestCORSPreflight(t *testing.T) {
 	}
 }
 
-// syncLog collects log output from concurrent handlers.
-type syncLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // rawExchange sends request as it is over a new connection and returns the
 // answer: a client library would refuse to send some of the bytes tests
 // need.
@@ -310,7 +291,7 @@ func rawExchange(t *testing.T, httpURL, request string) (int, []byte) {
 // token.
 func TestAccessBadInput(t *testing.T) {
 	const token = "never-log-me-4f9c"
-	var logs syncLog
+	var logs syncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f := newRPCFixture(t, rpcFixtureOptions{token: token, logger: logger})
 

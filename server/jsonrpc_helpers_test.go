@@ -196,24 +196,11 @@ func (f *rpcFixture) post(path string, body []byte) rpcHTTPResult {
 
 func (f *rpcFixture) send(method, path string, body []byte, token string) rpcHTTPResult {
 	f.t.Helper()
-	req, err := http.NewRequest(method, f.httpURL+path, bytes.NewReader(body))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
+	header := http.Header{"Content-Type": {"application/json"}}
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		f.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return rpcHTTPResult{status: resp.StatusCode, header: resp.Header, body: b}
+	return f.do(method, path, header, string(body))
 }
 
 // postRPC sends one raw JSON-RPC message over HTTP and decodes the reply,
