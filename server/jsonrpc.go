@@ -66,11 +66,11 @@ type JSONRPC struct {
 }
 
 // MountJSONRPC adds the Monitor JSON-RPC interface to router on JSONRPCPath
-// and MonitorJSONRPCPath. Authentication is the router's: the Server's
-// Handler puts RequireToken in front of every route, so a WebSocket client
-// sends the bearer token as a header of its upgrade request. A browser may
-// open a WebSocket only from the bridge's own origin (gorilla/websocket's
-// same-origin check). log nil means slog.Default().
+// and MonitorJSONRPCPath. Access is the router's: the Server's Handler puts
+// Access in front of every route, which takes the token from the bearer
+// header or from ?token= (as ThunderJS sends it) and decides which browser
+// origins may open a WebSocket, so the upgrader itself checks no origin.
+// log nil means slog.Default().
 //
 // http.Server.Shutdown does not end WebSocket connections: call Close on
 // the returned JSONRPC when shutting down (e.g. from RegisterOnShutdown).
@@ -82,6 +82,8 @@ func MountJSONRPC(router *mux.Router, monitor MonitorAPI, log *slog.Logger) *JSO
 	e.upgrader = websocket.Upgrader{
 		ReadBufferSize:  4 << 10,
 		WriteBufferSize: 4 << 10,
+		// Access, in front of the router, has admitted the origin.
+		CheckOrigin: func(*http.Request) bool { return true },
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
 			writeError(w, status, reason.Error())
 		},
@@ -160,11 +162,12 @@ const (
 	codeInvalidParams  = -32602
 	codeInternalError  = -32603
 
-	thunderErrorBase         = -31000
-	codeUnavailable          = thunderErrorBase - 2  // ERROR_UNAVAILABLE
-	codeUnknownKey           = thunderErrorBase - 22 // ERROR_UNKNOWN_KEY
-	codeFailedRegistration   = thunderErrorBase - 48 // ERROR_FAILED_REGISTERED
-	codeFailedUnregistration = thunderErrorBase - 49 // ERROR_FAILED_UNREGISTERED
+	thunderErrorBase          = -31000
+	codeUnavailable           = thunderErrorBase - 2  // ERROR_UNAVAILABLE: writing a read-only property
+	codeUnknownKey            = thunderErrorBase - 22 // ERROR_UNKNOWN_KEY
+	codeUnsupportedVersion    = thunderErrorBase - 38 // ERROR_INVALID_SIGNATURE: no handler for the version
+	codeFailedRegistration    = thunderErrorBase - 48 // ERROR_FAILED_REGISTERED: register and unregister alike
+	unsupportedVersionMessage = "Requested version is not supported."
 )
 
 // rpcError is a JSON-RPC error object.
@@ -303,8 +306,10 @@ func resolveMethod(kind pathKind, designator string) (method, index string, rerr
 	}
 	if version, after, ok := strings.Cut(rest, "."); ok && isDecimal(version) {
 		if n, err := strconv.Atoi(version); err != nil || n != MonitorVersion {
-			return "", "", newRPCError(codeMethodNotFound,
-				"unknown method %q: %s has version %d only", clip(designator), MonitorCallsign, MonitorVersion)
+			// Thunder's own words first: clients may compare them.
+			return "", "", newRPCError(codeUnsupportedVersion,
+				"%s %q: %s has version %d only, e.g. %s.%d.status", unsupportedVersionMessage, clip(designator),
+				MonitorCallsign, MonitorVersion, MonitorCallsign, MonitorVersion)
 		}
 		rest = after
 	}

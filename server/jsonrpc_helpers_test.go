@@ -66,8 +66,10 @@ type rpcFixtureOptions struct {
 	// services replaces the default Replica and Journal services.
 	services func(*supervisor.Supervisor)
 	backoff  supervisor.Backoff
-	// logger receives the endpoint's log; nil discards it.
+	// logger receives the server's and the endpoint's log; nil discards it.
 	logger *slog.Logger
+	// allowOrigins are the parsed -allow-origin entries.
+	allowOrigins []string
 }
 
 func newRPCFixture(t *testing.T, o rpcFixtureOptions) *rpcFixture {
@@ -85,11 +87,11 @@ func newRPCFixture(t *testing.T, o rpcFixtureOptions) *rpcFixture {
 		f.sup.Add("Replica", f.replica, supervisor.Limits{Limit: 3, Window: 60})
 		f.sup.Add("Journal", f.journal, supervisor.Limits{})
 	}
-	api := server.New(server.Config{Token: o.token, Logger: rpcQuietLogger()})
 	logger := o.logger
 	if logger == nil {
 		logger = rpcQuietLogger()
 	}
+	api := server.New(server.Config{Token: o.token, AllowOrigins: o.allowOrigins, Logger: logger})
 	f.endpoint = server.MountJSONRPC(api.Router, f.sup, logger)
 	ts := httptest.NewServer(api.Handler())
 	t.Cleanup(ts.Close)
@@ -194,24 +196,11 @@ func (f *rpcFixture) post(path string, body []byte) rpcHTTPResult {
 
 func (f *rpcFixture) send(method, path string, body []byte, token string) rpcHTTPResult {
 	f.t.Helper()
-	req, err := http.NewRequest(method, f.httpURL+path, bytes.NewReader(body))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
+	header := http.Header{"Content-Type": {"application/json"}}
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		f.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return rpcHTTPResult{status: resp.StatusCode, header: resp.Header, body: b}
+	return f.do(method, path, header, string(body))
 }
 
 // postRPC sends one raw JSON-RPC message over HTTP and decodes the reply,

@@ -36,8 +36,10 @@ const (
 	wantInvalidParams      = -32602
 	wantReadOnly           = -31002 // Thunder ERROR_UNAVAILABLE (2): a property without a setter
 	wantUnknownKey         = -31022 // Thunder ERROR_UNKNOWN_KEY (22)
+	wantUnsupportedVersion = -31038 // Thunder ERROR_INVALID_SIGNATURE (38): no handler for the version
 	wantFailedRegistration = -31048 // Thunder ERROR_FAILED_REGISTERED (48)
-	wantFailedUnregister   = -31049 // Thunder ERROR_FAILED_UNREGISTERED (49)
+	// Thunder reports a failed unregister with ERROR_FAILED_REGISTERED too.
+	wantFailedUnregister = wantFailedRegistration
 )
 
 // checkEntries returns a check that the result is the entries of callsigns,
@@ -146,7 +148,8 @@ func rpcCases() []rpcCase {
 		{name: "unknown method", body: `{"jsonrpc":"2.0","id":50,"method":"Monitor.1.reboot"}`, code: wantMethodNotFound, id: "50"},
 		{name: "other callsign", body: `{"jsonrpc":"2.0","id":51,"method":"Controller.1.status"}`, code: wantMethodNotFound},
 		{name: "callsigns are case-sensitive", body: `{"jsonrpc":"2.0","id":52,"method":"monitor.1.status"}`, code: wantMethodNotFound},
-		{name: "unknown version", body: `{"jsonrpc":"2.0","id":53,"method":"Monitor.2.status"}`, code: wantMethodNotFound},
+		{name: "unknown version", body: `{"jsonrpc":"2.0","id":53,"method":"Monitor.2.status"}`, code: wantUnsupportedVersion, id: "53"},
+		{name: "version 0", body: `{"jsonrpc":"2.0","id":58,"method":"Monitor.0.status@Replica"}`, code: wantUnsupportedVersion},
 		{name: "bare method on the generic path", body: `{"jsonrpc":"2.0","id":54,"method":"status"}`, code: wantMethodNotFound},
 		{name: "index on a method", body: `{"jsonrpc":"2.0","id":55,"method":"Monitor.1.resetstats@Replica","params":{"callsign":"Replica"}}`, code: wantMethodNotFound},
 		{name: "callsign without method", body: `{"jsonrpc":"2.0","id":56,"method":"Monitor.1."}`, code: wantMethodNotFound},

@@ -174,9 +174,9 @@ func (e *JSONRPC) unregister(ch *wsConn, params json.RawMessage) (any, *rpcError
 	}
 	switch {
 	case reg.event != monitorEvent:
-		return nil, newRPCError(codeFailedUnregistration, "cannot unregister from event %q: %s sends only %q", clip(reg.event), MonitorCallsign, monitorEvent)
+		return nil, newRPCError(codeFailedRegistration, "cannot unregister from event %q: %s sends only %q", clip(reg.event), MonitorCallsign, monitorEvent)
 	case ch == nil:
-		return nil, newRPCError(codeFailedUnregistration, "cannot unregister over HTTP POST: registrations belong to a WebSocket connection")
+		return nil, newRPCError(codeFailedRegistration, "cannot unregister over HTTP POST: registrations belong to a WebSocket connection")
 	}
 	return nil, ch.unregister(reg.id)
 }

@@ -38,8 +38,13 @@ type Config struct {
 	Writer Writer
 	// Bucket is the bucket_no of created monitors.
 	Bucket uint16
-	// Token, when set, is the bearer token every route requires.
+	// Token, when set, is the bearer token every route requires (see
+	// Access).
 	Token string
+	// AllowOrigins are the browser origins that may call the bridge without
+	// a token besides its own, as ParseAllowedOrigins returns them; with a
+	// Token any origin may.
+	AllowOrigins []string
 	// Health answers /healthz.
 	Health HealthFunc
 	// Logger receives request errors; nil means slog.Default().
@@ -89,13 +94,10 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// Handler returns the API with authentication in front of every route.
+// Handler returns the API with the access rules (token, origins, CORS) in
+// front of every route.
 func (s *Server) Handler() http.Handler {
-	var h http.Handler = s.Router
-	if s.cfg.Token != "" {
-		h = RequireToken(s.cfg.Token, h)
-	}
-	return h
+	return Access{Token: s.cfg.Token, AllowOrigins: s.cfg.AllowOrigins}.Handler(s.Router)
 }
 
 func writeDisabled(w http.ResponseWriter, _ *http.Request) {

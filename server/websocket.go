@@ -265,7 +265,7 @@ func (c *wsConn) unregister(id string) *rpcError {
 	delete(c.registrations, id)
 	c.mu.Unlock()
 	if cancel == nil {
-		return newRPCError(codeFailedUnregistration, "id %q is not registered for %q on this connection", clip(id), monitorEvent)
+		return newRPCError(codeFailedRegistration, "id %q is not registered for %q on this connection", clip(id), monitorEvent)
 	}
 	cancel()
 	c.endpoint.log.Debug("WebSocket client unregistered", "remote", c.remote, "id", id)

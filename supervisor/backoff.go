@@ -13,6 +13,11 @@ const (
 // after the first failure, doubling with every further failure up to Max.
 // A service that was in operation for at least ResetAfter before it failed
 // starts over at Initial. Zero fields take the Default values.
+//
+// A Supervisor never waits longer than its Interval (the daemon's
+// -monitor-interval), whatever Max says: a restarted health check runs
+// again within one interval, so a failure, even one that begins while the
+// service waits out its back-off, is reported within two intervals.
 type Backoff struct {
 	Initial    time.Duration
 	Max        time.Duration
@@ -33,6 +38,14 @@ func (b Backoff) withDefaults() Backoff {
 	if b.ResetAfter <= 0 {
 		b.ResetAfter = DefaultBackoffResetAfter
 	}
+	return b
+}
+
+// within caps the delays at interval, the longest a failure may go
+// unreported before the next attempt; Initial never exceeds Max.
+func (b Backoff) within(interval time.Duration) Backoff {
+	b.Max = min(b.Max, interval)
+	b.Initial = min(b.Initial, b.Max)
 	return b
 }
 

@@ -90,6 +90,28 @@ func TestBackoffDoublesCapsAndResets(t *testing.T) {
 	}
 }
 
+// TestBackoffNeverOutwaitsTheInterval: the restart delay is capped at the
+// supervisor's interval, however the back-off is configured, so that a
+// failure is reported within two intervals.
+func TestBackoffNeverOutwaitsTheInterval(t *testing.T) {
+	s := New(Options{Interval: time.Second, Backoff: Backoff{Initial: 250 * time.Millisecond, Max: 10 * time.Second}})
+	var st backoffState
+	want := []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second, time.Second, time.Second}
+	for i, w := range want {
+		if got := st.delay(s.backoff, 0); got != w {
+			t.Fatalf("delay %d = %s, want %s", i+1, got, w)
+		}
+	}
+	short := New(Options{Interval: 100 * time.Millisecond})
+	if short.backoff.Initial != 100*time.Millisecond || short.backoff.Max != 100*time.Millisecond {
+		t.Fatalf("interval 100ms with the default back-off: %+v, want Initial and Max 100ms", short.backoff)
+	}
+	long := New(Options{Interval: time.Hour})
+	if long.backoff != (Backoff{}).withDefaults() {
+		t.Fatalf("an interval longer than the default back-off changed it: %+v", long.backoff)
+	}
+}
+
 func TestSeriesSummary(t *testing.T) {
 	var s stats
 	for _, v := range []uint64{100, 300, 201} {

@@ -65,6 +65,7 @@ func New(opts Options) *Supervisor {
 	if s.interval <= 0 {
 		s.interval = DefaultInterval
 	}
+	s.backoff = s.backoff.within(s.interval)
 	if s.log == nil {
 		s.log = slog.Default()
 	}

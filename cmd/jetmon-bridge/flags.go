@@ -8,6 +8,8 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+
+	"github.com/automattic/jetmon-bridge/server"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -104,4 +106,19 @@ func resolveToken(token, file string) (string, error) {
 		return "", usageError{fmt.Errorf("-token-file %s is empty", file)}
 	}
 	return token, nil
+}
+
+// allowOriginUsage is the help text of -allow-origin, shared by serve and
+// replay.
+const allowOriginUsage = "browser origins (scheme://host[:port], comma separated; null for file:// pages, * for any) " +
+	"that may call the bridge without a token besides its own origin; with a token any origin may"
+
+// resolveAllowedOrigins parses -allow-origin into the form server.Access
+// takes.
+func resolveAllowedOrigins(list string) ([]string, error) {
+	origins, err := server.ParseAllowedOrigins(list)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return origins, nil
 }

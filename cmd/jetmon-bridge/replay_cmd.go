@@ -19,15 +19,18 @@ import (
 // replayConfig is the replay's command line.
 type replayConfig struct {
 	journalPath, addr, token, tokenFile string
+	allowOrigin                         string
+	allowOrigins                        []string
 }
 
 func parseReplayFlags(args []string) (*replayConfig, error) {
 	c := &replayConfig{}
-	fs := newFlagSet("replay", "jetmon-bridge replay -journal PATH [-addr HOST:PORT] [-token T | -token-file F]")
+	fs := newFlagSet("replay", "jetmon-bridge replay -journal PATH [-addr HOST:PORT] [-token T | -token-file F] [-allow-origin O]")
 	fs.StringVar(&c.journalPath, "journal", "jetmon-bridge.journal", "the journal file to serve (opened read-only)")
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:7400", "listen address (host:port)")
 	fs.StringVar(&c.token, "token", "", "bearer token every request must carry; empty disables auth")
 	fs.StringVar(&c.tokenFile, "token-file", "", "file holding the bearer token (surrounding whitespace ignored)")
+	fs.StringVar(&c.allowOrigin, "allow-origin", "", allowOriginUsage)
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -39,6 +42,9 @@ func parseReplayFlags(args []string) (*replayConfig, error) {
 		return nil, usageError{fmt.Errorf("-addr %q is not host:port: %v", c.addr, err)}
 	}
 	if c.token, err = resolveToken(c.token, c.tokenFile); err != nil {
+		return nil, err
+	}
+	if c.allowOrigins, err = resolveAllowedOrigins(c.allowOrigin); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -73,10 +79,7 @@ func runReplay(args []string) error {
 		Health:   replayHealth(j, st),
 	})
 	server.MountJournal(api.Router, j, log)
-	var h http.Handler = readOnly(api.Router)
-	if c.token != "" {
-		h = server.RequireToken(c.token, h)
-	}
+	h := server.Access{Token: c.token, AllowOrigins: c.allowOrigins}.Handler(readOnly(api.Router))
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

@@ -23,6 +23,8 @@ import (
 type serveConfig struct {
 	dsn, addr, writeDSN, token string
 	tokenFile                  string
+	allowOrigin                string
+	allowOrigins               []string
 	readTimeout                time.Duration
 	write, showVersion         bool
 	insecure                   bool
@@ -44,6 +46,7 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.StringVar(&c.writeDSN, "write-dsn", "", "MySQL DSN of Jetmon's primary; required with -write")
 	fs.StringVar(&c.token, "token", "", "bearer token every request must carry; empty disables auth (prefer -token-file or JETMON_TOKEN: flags show in ps)")
 	fs.StringVar(&c.tokenFile, "token-file", "", "file holding the bearer token (surrounding whitespace ignored)")
+	fs.StringVar(&c.allowOrigin, "allow-origin", "", allowOriginUsage)
 	fs.BoolVar(&c.insecure, "insecure", false, "allow -write on a non-loopback -addr without a token")
 	fs.UintVar(&c.bucket, "bucket", 0, "bucket_no given to monitors created in write mode (0..511)")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
@@ -80,6 +83,9 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 		return nil, usageError{fmt.Errorf("-addr %q is not host:port: %v", c.addr, err)}
 	}
 	if c.token, err = resolveToken(c.token, c.tokenFile); err != nil {
+		return nil, err
+	}
+	if c.allowOrigins, err = resolveAllowedOrigins(c.allowOrigin); err != nil {
 		return nil, err
 	}
 	if c.write && c.token == "" && !c.insecure && !isLoopback(host) {
@@ -142,12 +148,13 @@ func runServe(args []string) error {
 	}
 
 	cfg := server.Config{
-		History:  history,
-		Monitors: replica,
-		Bucket:   uint16(c.bucket),
-		Token:    c.token,
-		Logger:   log,
-		Health:   health,
+		History:      history,
+		Monitors:     replica,
+		Bucket:       uint16(c.bucket),
+		Token:        c.token,
+		AllowOrigins: c.allowOrigins,
+		Logger:       log,
+		Health:       health,
 	}
 	if c.write {
 		primary, err := store.Open("-write-dsn", c.writeDSN, c.readTimeout)

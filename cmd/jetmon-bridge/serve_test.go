@@ -189,6 +189,9 @@ func TestUsageErrors(t *testing.T) {
 		{nil, []string{"-dsn", dsn, "-addr", "7400"}, []string{"-addr", "host:port"}, false},
 		{nil, []string{"-dsn", dsn, "-no-such-flag"}, []string{"no-such-flag", "-h"}, true},
 		{nil, []string{"-dsn", dsn, "extra"}, []string{`unexpected argument "extra"`}, false},
+		{nil, []string{"-dsn", dsn, "-allow-origin", "https://dash.example/app"}, []string{"-allow-origin", "not an origin", "scheme://host[:port]"}, false},
+		{[]string{"JETMON_DSN=" + dsn, "JETMON_ALLOW_ORIGIN=dash.example"}, nil, []string{"-allow-origin", "not an origin"}, false},
+		{nil, []string{"replay", "-allow-origin", "http://a.example?x"}, []string{"-allow-origin", "not an origin"}, false},
 		{[]string{"JETMON_DSN=" + dsn, "JETMON_BUCKET=many"}, nil, []string{"JETMON_BUCKET"}, false},
 		{[]string{"JETMON_DSN=" + dsn, "JETMON_WRITE=maybe"}, nil, []string{"JETMON_WRITE"}, false},
 	} {

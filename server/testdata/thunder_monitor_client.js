@@ -1,6 +1,8 @@
-// A Monitor client written the way Thunder's JavaScript client (ThunderJS)
-// talks to Thunder, run by TestThunderJSClient with Node and the npm "ws"
-// package:
+// A Monitor client written the way Thunder's JavaScript client (ThunderJS
+// 1.2.5) talks to Thunder, run by TestThunderJSClient with Node and the npm
+// "ws" package:
+//   - the WebSocket URL carries the token as ?token=<token>, unencoded, and
+//     the upgrade request no header of the client's own;
 //   - the WebSocket asks for the "notification" subprotocol;
 //   - a call's method is [plugin, version, method].join('.'), e.g.
 //     "Monitor.1.status", with params only when they are not empty;
@@ -9,13 +11,15 @@
 // It reports each step as one JSON line on stdout for the Go test to check.
 //
 // Usage: node thunder_monitor_client.js ws://host:port/jsonrpc [token]
+// A refused connection is reported as the step "refused" with its HTTP
+// status.
 'use strict';
 
 const WebSocket = require('ws');
 
-const [url, token] = process.argv.slice(2);
-const headers = token ? { Authorization: `Bearer ${token}` } : {};
-const socket = new WebSocket(url, 'notification', { headers, maxPayload: 1 << 20 });
+const [endpoint, token] = process.argv.slice(2);
+const url = token ? `${endpoint}?token=${token}` : endpoint;
+const socket = new WebSocket(url, 'notification', { maxPayload: 1 << 20 });
 
 let nextId = 0;
 let finished = false;
@@ -85,6 +89,13 @@ socket.on('message', (data) => {
 });
 
 socket.on('error', (err) => fail(`socket error: ${err.message}`));
+
+// The upgrade was answered with an HTTP status, not a WebSocket.
+socket.on('unexpected-response', (request, response) => {
+  report('refused', { status: response.statusCode });
+  clearTimeout(watchdog);
+  process.exit(0);
+});
 
 socket.on('close', (code) => {
   if (!finished) {
