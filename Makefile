@@ -77,7 +77,7 @@ FUZZ_TARGETS := \
 	journal:FuzzDecodeRun journal:FuzzDecodeMonitorPage \
 	journal:FuzzDecodeSpan journal:FuzzCheckpoint journal:FuzzOpen \
 	server:FuzzJSONRPC server:FuzzParseEventsQuery server:FuzzParseMonitorBody \
-	server:FuzzParseAllowedOrigins
+	server:FuzzParseAllowedOrigins binlog:FuzzParseReplicationStatus
 
 .PHONY: fuzz
 fuzz:

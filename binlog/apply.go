@@ -11,6 +11,7 @@ import (
 
 	bridge "github.com/automattic/jetmon-bridge"
 	"github.com/automattic/jetmon-bridge/journal"
+	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 )
 
@@ -53,6 +54,13 @@ type applier struct {
 	sites         []uint64   // the committing goroutine's buffer (rowsInOrder)
 	committing    chan error // while a commit runs: receives its result
 
+	// gtids is every GTID committed so far, for proofs that compare GTID
+	// sets: MariaDB's are tracked from its GTID events (a stream started by
+	// position carries no set), MySQL's come with each commit when the
+	// stream started by GTID. nil when unknown.
+	gtids       mysql.GTIDSet
+	pendingGTID *mysql.MariadbGTID
+
 	// catchUpTo is the server's binlog end when the stream started; zero
 	// once reached, or when it could not be read.
 	catchUpTo Position
@@ -85,7 +93,21 @@ func newApplier(f *Follower, cp journal.Checkpoint, lay layout) *applier {
 		spare:         &journal.Batch{},
 		spareMonitors: map[uint64]rowState{},
 		ageTimer:      stoppedTimer(),
+		gtids:         initialGTIDs(f.cfg.Info.Flavor, cp.GTIDSet),
 	}
+}
+
+// initialGTIDs is the tracked GTID set a stream starts from: the
+// checkpoint's on MariaDB, none on MySQL until a commit brings one.
+func initialGTIDs(flavor Flavor, checkpoint string) mysql.GTIDSet {
+	if flavor != FlavorMariaDB {
+		return nil
+	}
+	set, err := mysql.ParseMariadbGTIDSet(checkpoint)
+	if err != nil {
+		return nil
+	}
+	return set
 }
 
 // loop applies events until the stream fails or ctx ends. It commits the
@@ -221,6 +243,8 @@ func (a *applier) apply(ev *replication.BinlogEvent) error {
 		return nil
 	case *replication.MariadbGTIDEvent:
 		a.begin(h)
+		gtid := e.GTID
+		a.pendingGTID = &gtid
 		if e.IsStandalone() {
 			a.inTxn = false // a DDL or other statement without COMMIT follows
 		}
@@ -405,12 +429,27 @@ func (a *applier) commit(h *replication.EventHeader, gset interface{ String() st
 			a.cp.GTIDSet = s
 		}
 	}
+	a.trackGTID(gset)
 	if t := time.Unix(int64(h.Timestamp), 0).UTC(); t.After(a.batch.CoveredTo) {
 		a.batch.CoveredTo = t
 	}
 	a.batch.Transactions++
 	a.markDirty()
 	return nil
+}
+
+// trackGTID adds the committed transaction's GTID to a.gtids.
+func (a *applier) trackGTID(gset interface{ String() string }) {
+	if a.pendingGTID != nil {
+		if ms, ok := a.gtids.(*mysql.MariadbGTIDSet); ok {
+			ms.AddSet(a.pendingGTID)
+		}
+		a.pendingGTID = nil
+		return
+	}
+	if g, ok := gset.(mysql.GTIDSet); ok && g != nil && a.f.cfg.Info.Flavor == FlavorMySQL {
+		a.gtids = g
+	}
 }
 
 // heartbeat arrives when the server has had nothing more to send for a
@@ -420,7 +459,9 @@ func (a *applier) heartbeat(*replication.HeartbeatEvent) error {
 	if err := a.sync(); err != nil {
 		return err
 	}
-	if a.inTxn {
+	if _, self := a.f.cfg.Proof.(SelfProof); a.inTxn || !self {
+		// On a replica, having read its whole binlog says nothing about
+		// what the primary has committed meanwhile: the Proof decides.
 		return nil
 	}
 	now := a.f.now()
@@ -441,7 +482,10 @@ func (a *applier) flush() error {
 	b, rows, size := a.batch, a.monitors, len(a.batch.Events)
 	cp := a.cp.Clone()
 	b.Checkpoint = &cp
-	done, pos := make(chan error, 1), a.batchPos
+	done, pos, gtids := make(chan error, 1), a.batchPos, ""
+	if a.gtids != nil {
+		gtids = a.gtids.String()
+	}
 	go func() {
 		// The rows and the batch's orders are prepared here, off the
 		// applier's goroutine, which is the busier one while catching up.
@@ -451,7 +495,7 @@ func (a *applier) flush() error {
 		// from the last checkpoint, so the batch is read again.
 		err := a.f.cfg.Journal.Commit(b)
 		if err == nil {
-			a.f.settle(pos)
+			a.f.settle(pos, gtids)
 		}
 		done <- err
 	}()

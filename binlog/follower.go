@@ -40,6 +40,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Proof bounds what a probe may vouch for in the primary's time; nil
+	// means SelfProof (the followed server is the primary). With any other
+	// proof, replication heartbeats from the followed server no longer
+	// vouch for the present: only the proof does.
+	Proof Proof
 }
 
 // Follower streams the replica's binlog into the journal.
@@ -52,6 +57,7 @@ type Follower struct {
 
 	mu       sync.Mutex
 	settled  Position // everything before it is committed to the journal or irrelevant
+	gtids    string   // the GTID set committed with settled ("" when unknown)
 	received Position // the last event read from the stream
 	state    string
 	lastErr  error
@@ -72,6 +78,9 @@ func New(cfg Config) (*Follower, error) {
 	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 20000
+	}
+	if cfg.Proof == nil {
+		cfg.Proof = SelfProof{Now: cfg.Now}
 	}
 	f := &Follower{cfg: cfg, dsn: dsn, db: cfg.Replica.SQL(), log: cfg.Logger, now: cfg.Now, state: "starting", moved: make(chan struct{})}
 	if f.log == nil {
@@ -107,12 +116,16 @@ func (f *Follower) setState(state string, err error) {
 	f.mu.Unlock()
 }
 
-// settle records that everything before p is durable or irrelevant.
-func (f *Follower) settle(p Position) {
+// settle records that everything before p is durable or irrelevant, and
+// gtids (when known) the GTID set committed with it.
+func (f *Follower) settle(p Position, gtids string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if p.File != "" && p.Compare(f.settled) > 0 {
 		f.settled = p
+		if gtids != "" {
+			f.gtids = gtids
+		}
 		close(f.moved)
 		f.moved = make(chan struct{})
 	}
@@ -294,8 +307,13 @@ func (f *Follower) stream(ctx context.Context, cp journal.Checkpoint, ready func
 	} else {
 		f.log.Warn("could not read the binlog's end; committing as if live", "err", err)
 	}
-	f.settle(Position{cp.File, cp.Pos})
+	f.settle(Position{cp.File, cp.Pos}, cp.GTIDSet)
 	f.cfg.Journal.Attach(f.probe)
+	if _, self := f.cfg.Proof.(SelfProof); !self {
+		vctx, stopVouching := context.WithCancel(ctx)
+		defer stopVouching()
+		go f.vouchInBackground(vctx)
+	}
 	f.setState("following", nil)
 	f.log.Info("following the replica's binlog", "from", cp.String(), "server_id", f.cfg.ServerID)
 	readySent := false
@@ -315,29 +333,106 @@ type handlerFunc func(*replication.BinlogEvent) error
 
 func (h handlerFunc) HandleEvent(e *replication.BinlogEvent) error { return h(e) }
 
-// probe proves to the journal that everything the server had written when
-// it was called is committed: it reads the server's binlog end and waits
-// for the follower to settle at or past it.
+// probe proves to the journal that everything the primary had committed
+// when it was called is in the journal: it asks the Proof what it vouches
+// for, waits until the follower has committed that much, and confirms it,
+// until the claim reaches the probe's start or ctx ends. A claim short of
+// the start still advances coverage as far as it goes.
 func (f *Follower) probe(ctx context.Context) error {
 	started := f.now()
-	end, err := CurrentPosition(ctx, f.db, f.cfg.Info.Flavor)
-	if err != nil {
-		return err
+	for {
+		changed := f.cfg.Proof.Changed()
+		v, err := f.confirmOnce(ctx)
+		if err != nil {
+			return err
+		}
+		if !v.At.Before(started) || f.coveredTo().After(started) {
+			return nil
+		}
+		f.mu.Lock()
+		moved := f.moved
+		f.mu.Unlock()
+		select {
+		case <-changed:
+		case <-moved:
+		case <-ctx.Done():
+			return fmt.Errorf("%s proof vouches only up to %s, short of %s: %w", f.cfg.Proof.Name(), v.At.Format(time.RFC3339), started.Format(time.RFC3339), ctx.Err())
+		}
+	}
+}
+
+// confirmOnce takes the proof's current claim, waits until the follower has
+// committed it and confirms it to the journal.
+func (f *Follower) confirmOnce(ctx context.Context) (Vouch, error) {
+	v, err := f.cfg.Proof.Vouch(ctx)
+	if err != nil || v.At.IsZero() || !v.At.After(f.cfg.Journal.Confirmed()) {
+		return v, err
+	}
+	if err := f.reach(ctx, v); err != nil {
+		return v, err
+	}
+	f.cfg.Journal.Confirm(v.At)
+	return v, nil
+}
+
+// coveredTo is where committed transactions alone have brought coverage:
+// their binlog headers carry the primary's timestamps.
+func (f *Follower) coveredTo() time.Time {
+	spans := f.cfg.Journal.Spans(time.Time{})
+	if len(spans) == 0 {
+		return time.Time{}
+	}
+	return spans[len(spans)-1].End
+}
+
+// reach returns once the follower has committed v: its GTID set when v has
+// one, else the followed server's binlog as it ends now.
+func (f *Follower) reach(ctx context.Context, v Vouch) error {
+	var end ServerPosition
+	if v.GTIDs == nil {
+		var err error
+		if end, err = CurrentPosition(ctx, f.db, f.cfg.Info.Flavor); err != nil {
+			return err
+		}
 	}
 	for {
 		f.mu.Lock()
 		reached := f.settled.Compare(end.Position) >= 0
+		if v.GTIDs != nil {
+			have, err := mysql.ParseGTIDSet(string(f.cfg.Info.Flavor), f.gtids)
+			reached = f.gtids != "" && err == nil && have.Contain(v.GTIDs)
+		}
 		moved := f.moved
 		f.mu.Unlock()
 		if reached {
-			f.cfg.Journal.Confirm(started)
 			return nil
 		}
 		select {
 		case <-moved:
 		case <-ctx.Done():
+			if v.GTIDs != nil {
+				return fmt.Errorf("follower has not yet committed the primary's GTID set %s: %w", v.GTIDs, ctx.Err())
+			}
 			return fmt.Errorf("follower still behind %s: %w", end.Position, ctx.Err())
 		}
+	}
+}
+
+// vouchInBackground confirms the proof's claims as they grow, so coverage
+// advances without a request asking for it (self-proof followers get the
+// same from replication heartbeats).
+func (f *Follower) vouchInBackground(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.cfg.Proof.Changed():
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if _, err := f.confirmOnce(cctx); err != nil && ctx.Err() == nil {
+			f.log.Debug("coverage not advanced", "proof", f.cfg.Proof.Name(), "error", err)
+		}
+		cancel()
 	}
 }
 

@@ -26,6 +26,10 @@ type rig struct {
 	cancel  context.CancelFunc
 	done    chan error
 	hb      time.Duration
+	// proof, when set, builds the follower's Proof (default SelfProof).
+	proof func(info ServerInfo) Proof
+	// waitLimit is the journal's WaitLimit; default 5s.
+	waitLimit time.Duration
 }
 
 func newRig(t *testing.T, db *testdb.DB) *rig {
@@ -43,14 +47,21 @@ func newRig(t *testing.T, db *testdb.DB) *rig {
 func (r *rig) start() {
 	r.t.Helper()
 	var err error
-	if r.journal, err = journal.Open(r.path, journal.Options{WaitLimit: 5 * time.Second}); err != nil {
+	if r.waitLimit == 0 {
+		r.waitLimit = 5 * time.Second
+	}
+	if r.journal, err = journal.Open(r.path, journal.Options{WaitLimit: r.waitLimit}); err != nil {
 		r.t.Fatal(err)
 	}
 	info, err := Preflight(context.Background(), r.replica.SQL())
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	f, err := New(Config{Replica: r.replica, Journal: r.journal, Info: info, ServerID: 4242, Heartbeat: r.hb})
+	var proof Proof
+	if r.proof != nil {
+		proof = r.proof(info)
+	}
+	f, err := New(Config{Replica: r.replica, Journal: r.journal, Info: info, ServerID: 4242, Heartbeat: r.hb, Proof: proof})
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -25,6 +25,9 @@ type ServerInfo struct {
 	GTID bool
 	// RowImage is binlog_row_image (FULL or NOBLOB; MINIMAL is refused).
 	RowImage string
+	// Replica reports whether the server replicates from another: the
+	// follower then vouches in the primary's time (see Proof).
+	Replica bool
 }
 
 // Preflight checks that the replica can be followed and says exactly what
@@ -66,6 +69,7 @@ func Preflight(ctx context.Context, db *sql.DB) (ServerInfo, error) {
 	if err != nil {
 		return info, err
 	}
+	info.Replica = isReplica
 	if isReplica && !isOn(vars["log_replica_updates"]) && !isOn(vars["log_slave_updates"]) {
 		return info, errors.New("the server replicates from another but log_replica_updates (log_slave_updates) is OFF, so Jetmon's changes never reach its binlog: turn it on in its configuration and restart it")
 	}

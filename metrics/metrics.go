@@ -69,6 +69,10 @@ type Sources struct {
 	Behind func(ctx context.Context) (bytes uint64, ok bool)
 	// Journal is the open journal.
 	Journal Journal
+	// Replication returns the followed replica's replication state, ok
+	// false before the first reading; nil when the followed server is the
+	// primary itself.
+	Replication func() (r Replication, ok bool)
 
 	// Services are the supervised services' callsigns; each gets a
 	// jetmon_bridge_service_restarts_total series from the start.
@@ -86,6 +90,17 @@ type Sources struct {
 	QueryTimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// Replication is the followed replica's replication as its status shows it.
+type Replication struct {
+	IORunning, SQLRunning bool
+	// IOErrno and SQLErrno are the last errors' numbers, 0 when none.
+	IOErrno, SQLErrno int
+	// Lag is Seconds_Behind_Master (Source); LagKnown is false while the
+	// server reports NULL (a thread stopped).
+	Lag      time.Duration
+	LagKnown bool
 }
 
 // Metrics is the bridge's registry and the instruments it updates.
@@ -174,7 +189,7 @@ func New(src Sources) *Metrics {
 			Help:      "1 when the journal's last commit succeeded, 0 when it failed (for example a full disk).",
 		}, func() float64 { return boolValue(src.Journal.Healthy() == nil) }))
 	}
-	if src.Journal != nil || src.FollowerState != nil || src.Behind != nil {
+	if src.Journal != nil || src.FollowerState != nil || src.Behind != nil || src.Replication != nil {
 		reg.MustRegister(&followerCollector{m: m})
 	}
 	return m
@@ -221,6 +236,14 @@ var (
 		"Unix time up to which the journal's latest coverage span vouches for every change (capped at now).", nil, nil)
 	descSpans = prometheus.NewDesc(Namespace+"_journal_coverage_spans",
 		"Coverage spans in the journal; each span after the first follows a coverage gap.", nil, nil)
+	descCoverageTrail = prometheus.NewDesc(Namespace+"_coverage_trail_seconds",
+		"How far the journal's coverage ends before now, in the primary's time: /events for a window ending later answers mixed (0 when coverage reaches now).", nil, nil)
+	descReplicaRunning = prometheus.NewDesc(Namespace+"_replica_thread_running",
+		"1 while the followed replica's replication thread (io or sql) runs, 0 while it is stopped, connecting or broken.", []string{"thread"}, nil)
+	descReplicaErrno = prometheus.NewDesc(Namespace+"_replica_last_errno",
+		"The followed replica's last replication error number per thread (io or sql), 0 when none.", []string{"thread"}, nil)
+	descReplicaLag = prometheus.NewDesc(Namespace+"_replica_lag_seconds",
+		"The followed replica's Seconds_Behind_Master (Seconds_Behind_Source); absent while the server reports NULL (a thread stopped).", nil, nil)
 )
 
 func (c *followerCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -236,6 +259,30 @@ func (c *followerCollector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- descJournalSize
 		ch <- descCoverageEnd
 		ch <- descSpans
+		ch <- descCoverageTrail
+	}
+	if src.Replication != nil {
+		ch <- descReplicaRunning
+		ch <- descReplicaErrno
+		ch <- descReplicaLag
+	}
+}
+
+// collectReplication exports the followed replica's replication state.
+func collectReplication(src Sources, ch chan<- prometheus.Metric) {
+	if src.Replication == nil {
+		return
+	}
+	r, ok := src.Replication()
+	if !ok {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descReplicaRunning, prometheus.GaugeValue, boolValue(r.IORunning), "io")
+	ch <- prometheus.MustNewConstMetric(descReplicaRunning, prometheus.GaugeValue, boolValue(r.SQLRunning), "sql")
+	ch <- prometheus.MustNewConstMetric(descReplicaErrno, prometheus.GaugeValue, float64(r.IOErrno), "io")
+	ch <- prometheus.MustNewConstMetric(descReplicaErrno, prometheus.GaugeValue, float64(r.SQLErrno), "sql")
+	if r.LagKnown {
+		ch <- prometheus.MustNewConstMetric(descReplicaLag, prometheus.GaugeValue, r.Lag.Seconds())
 	}
 }
 
@@ -260,6 +307,7 @@ func (c *followerCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descLagBytes, prometheus.GaugeValue, float64(bytes))
 		}
 	}
+	collectReplication(src, ch)
 	j := src.Journal
 	if j == nil {
 		return
@@ -278,5 +326,6 @@ func (c *followerCollector) Collect(ch chan<- prometheus.Metric) {
 			end = now
 		}
 		ch <- prometheus.MustNewConstMetric(descCoverageEnd, prometheus.GaugeValue, float64(end.UnixNano())/1e9)
+		ch <- prometheus.MustNewConstMetric(descCoverageTrail, prometheus.GaugeValue, now.Sub(end).Seconds())
 	}
 }

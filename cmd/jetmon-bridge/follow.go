@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"time"
 
+	bridge "github.com/automattic/jetmon-bridge"
 	"github.com/automattic/jetmon-bridge/binlog"
 	"github.com/automattic/jetmon-bridge/journal"
 	"github.com/automattic/jetmon-bridge/metrics"
@@ -21,6 +25,26 @@ type follower struct {
 	follower *binlog.Follower
 	info     binlog.ServerInfo
 	log      *slog.Logger
+	// watch reads the followed server's replication status; nil when it
+	// is the primary itself.
+	watch *binlog.ReplicationWatch
+	// proof is what coverage rests on (binlog.Proof's Name).
+	proof string
+	// primary is the -primary-dsn (or -write-dsn) pool of the exact proof.
+	primary *store.DB
+}
+
+// replicationPollInterval paces the replication-status reads behind the
+// replica-status proof: a claim trails the present by about this plus the
+// replica's heartbeat period.
+const replicationPollInterval = 500 * time.Millisecond
+
+// close closes the journal and the primary pool.
+func (f *follower) close() {
+	f.journal.Close()
+	if f.primary != nil {
+		f.primary.Close()
+	}
 }
 
 // openFollower runs the replica preflight, opens the journal and prepares
@@ -44,16 +68,83 @@ func openFollower(ctx context.Context, c *serveConfig, replica *store.DB, log *s
 		j.Close()
 		return nil, fmt.Errorf("keep the server id in %s: %w", c.journalPath, err)
 	}
-	f, err := binlog.New(binlog.Config{
-		Replica: replica, Journal: j, Info: info,
-		ServerID: serverID, Heartbeat: c.heartbeat, Logger: log,
-	})
+	fl := &follower{journal: j, info: info, log: log}
+	proof, err := fl.chooseProof(ctx, c, replica)
 	if err != nil {
-		j.Close()
+		fl.close()
 		return nil, err
 	}
-	log.Info("journal open", "path", c.journalPath, "events", j.LastSeq(), "flavor", info.Flavor, "version", info.Version, "server_id", serverID)
-	return &follower{journal: j, follower: f, info: info, log: log}, nil
+	fl.proof = proof.Name()
+	f, err := binlog.New(binlog.Config{
+		Replica: replica, Journal: j, Info: info,
+		ServerID: serverID, Heartbeat: c.heartbeat, Logger: log, Proof: proof,
+	})
+	if err != nil {
+		fl.close()
+		return nil, err
+	}
+	fl.follower = f
+	log.Info("journal open", "path", c.journalPath, "events", j.LastSeq(), "flavor", info.Flavor, "version", info.Version,
+		"server_id", serverID, "replica", info.Replica, "coverage_proof", fl.proof)
+	return fl, nil
+}
+
+// chooseProof picks what coverage rests on (README, "Coverage on a
+// replica"): the followed server itself when it is the primary; else the
+// primary's GTID position when -primary-dsn (or -write-dsn) is given; else
+// the replica's own replication status.
+func (f *follower) chooseProof(ctx context.Context, c *serveConfig, replica *store.DB) (binlog.Proof, error) {
+	if !f.info.Replica {
+		if c.primaryDSN != "" {
+			f.log.Warn("-primary-dsn is ignored: the followed server (-dsn) is not a replica, so its own binlog proves coverage")
+		}
+		return binlog.SelfProof{}, nil
+	}
+	f.watch = binlog.NewReplicationWatch(replica.SQL(), f.info.Flavor, replicationPollInterval, nil, f.log)
+	flag, dsn := "-primary-dsn", c.primaryDSN
+	if dsn == "" {
+		flag, dsn = "-write-dsn", c.writeDSN
+	}
+	if dsn == "" {
+		return f.watch, nil
+	}
+	if !f.info.GTID {
+		return nil, usageError{fmt.Errorf("%s needs GTIDs on the replica to compare positions across servers: turn on gtid_mode (MySQL), or drop %s to use the replica-status proof", flag, flag)}
+	}
+	primary, err := store.Open(flag, dsn, c.readTimeout)
+	if err != nil {
+		return nil, err
+	}
+	f.primary = primary
+	pctx, cancel := context.WithTimeout(ctx, c.readTimeout*4)
+	defer cancel()
+	proof := binlog.PrimaryProof{DB: primary.SQL(), Flavor: f.info.Flavor, Interval: replicationPollInterval}
+	if _, err := proof.Vouch(pctx); err != nil {
+		return nil, fmt.Errorf("%s: %w (grant REPLICATION CLIENT ON *.* to its user)", flag, err)
+	}
+	return proof, nil
+}
+
+// replicaPing is the Replica service's health check: the replica answers
+// and, when it replicates, replication runs (stopped or broken, the service
+// is Deactivated with the reason).
+func (f *follower) replicaPing(replica *store.DB) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := replica.Ping(ctx); err != nil {
+			return err
+		}
+		if f.watch == nil {
+			return nil
+		}
+		st, have, err := f.watch.Status()
+		switch {
+		case err != nil:
+			return fmt.Errorf("cannot read the replica's replication status: %w", err)
+		case have && st.Problem() != "":
+			return errors.New(st.Problem())
+		}
+		return nil
+	}
 }
 
 // journalService is the Journal as the supervisor watches it: in operation
@@ -98,6 +189,13 @@ func (f *follower) health(replica *store.DB) func(context.Context) (map[string]a
 			jour["coverage"] = map[string]any{"spans": len(spans), "start": last.Start, "end": last.End}
 		}
 		extra := map[string]any{"follower": fol, "journal": jour}
+		fol["coverage_proof"] = f.proof
+		if spans := f.journal.Spans(time.Now()); len(spans) > 0 {
+			jour["coverage_trail_seconds"] = coverageTrail(spans, time.Now()).Seconds()
+		}
+		if f.watch != nil {
+			extra["replication"] = f.replicationHealth()
+		}
 		if err := f.journal.Healthy(); err != nil {
 			jour["error"] = err.Error()
 		}
@@ -114,6 +212,46 @@ func (f *follower) health(replica *store.DB) func(context.Context) (map[string]a
 	}
 }
 
+// replicationHealth is /healthz's view of the followed replica's replication.
+func (f *follower) replicationHealth() map[string]any {
+	st, have, err := f.watch.Status()
+	rep := map[string]any{}
+	if err != nil {
+		rep["error"] = err.Error()
+	}
+	if !have {
+		return rep
+	}
+	rep["io_thread"], rep["sql_thread"] = st.IOThread, st.SQLThread
+	rep["running"] = st.Running()
+	rep["applied_all_received"] = st.AppliedAll
+	if st.LagKnown {
+		rep["lag_seconds"] = st.Lag.Seconds()
+	}
+	if st.IOError != "" {
+		rep["io_error"] = st.IOError
+	}
+	if st.SQLError != "" {
+		rep["sql_error"] = st.SQLError
+	}
+	if p := st.Problem(); p != "" {
+		rep["problem"] = p
+	}
+	if v, _ := f.watch.Vouch(context.Background()); !v.At.IsZero() {
+		rep["vouched_to"] = v.At.UTC().Format(time.RFC3339Nano)
+	}
+	return rep
+}
+
+// coverageTrail is how far the journal's coverage ends before now (zero
+// when it reaches now).
+func coverageTrail(spans []bridge.Span, now time.Time) time.Duration {
+	if len(spans) == 0 {
+		return 0
+	}
+	return max(0, now.Sub(spans[len(spans)-1].End))
+}
+
 // metricSources says where /metrics reads from; f may be nil (no journal).
 func (f *follower) metricSources(router *mux.Router, sup *supervisor.Supervisor, replica *store.DB) metrics.Sources {
 	src := metrics.Sources{
@@ -127,6 +265,16 @@ func (f *follower) metricSources(router *mux.Router, sup *supervisor.Supervisor,
 	}
 	src.Services = append(src.Services, "BinlogFollower", "Journal")
 	src.Journal = f.journal
+	if f.watch != nil {
+		src.Replication = func() (metrics.Replication, bool) {
+			st, have, _ := f.watch.Status()
+			return metrics.Replication{
+				IORunning: st.IOThread == "Yes", SQLRunning: st.SQLThread == "Yes",
+				IOErrno: errno(st.IOError), SQLErrno: errno(st.SQLError),
+				Lag: st.Lag, LagKnown: st.LagKnown,
+			}, have
+		}
+	}
 	src.FollowerState = func() string { return f.follower.Status().State }
 	src.Behind = func(ctx context.Context) (uint64, bool) {
 		end, err := binlog.CurrentPosition(ctx, replica.SQL(), f.info.Flavor)
@@ -137,4 +285,11 @@ func (f *follower) metricSources(router *mux.Router, sup *supervisor.Supervisor,
 		return uint64(end.Pos - pos.Pos), true
 	}
 	return src
+}
+
+// errno is the error number leading a replication error ("1062: ..."), 0
+// when there is none.
+func errno(e string) int {
+	n, _ := strconv.Atoi(strings.SplitN(e, ":", 2)[0])
+	return n
 }

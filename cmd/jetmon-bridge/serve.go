@@ -22,6 +22,7 @@ import (
 // serveConfig is the daemon's command line.
 type serveConfig struct {
 	dsn, addr, writeDSN, token string
+	primaryDSN                 string
 	tokenFile                  string
 	allowOrigin                string
 	allowOrigins               []string
@@ -44,6 +45,7 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.DurationVar(&c.readTimeout, "read-timeout", 5*time.Second, "bound on every database query a request makes")
 	fs.BoolVar(&c.write, "write", false, "enable POST and DELETE /monitors")
 	fs.StringVar(&c.writeDSN, "write-dsn", "", "MySQL DSN of Jetmon's primary; required with -write")
+	fs.StringVar(&c.primaryDSN, "primary-dsn", "", "read-only DSN of Jetmon's primary (REPLICATION CLIENT is enough) for the exact coverage proof when -dsn is a replica; -write-dsn serves when unset")
 	fs.StringVar(&c.token, "token", "", "bearer token every request must carry; empty disables auth (prefer -token-file or JETMON_TOKEN: flags show in ps)")
 	fs.StringVar(&c.tokenFile, "token-file", "", "file holding the bearer token (surrounding whitespace ignored)")
 	fs.StringVar(&c.allowOrigin, "allow-origin", "", allowOriginUsage)
@@ -129,23 +131,31 @@ func runServe(args []string) error {
 
 	sup := supervisor.New(supervisor.Options{Interval: c.monitorInterval, Logger: log})
 	limits := supervisor.Limits{Limit: 0, Window: 60}
-	sup.Add("Replica", supervisor.PingService{Ping: replica.Ping, Interval: c.monitorInterval, Timeout: c.readTimeout}, limits)
-
+	var g runGroup
 	history := &server.History{Synthesizer: replica}
 	health := func(ctx context.Context) (map[string]any, error) { return nil, replica.Ping(ctx) }
+	replicaPing := replica.Ping
 	var f *follower
 	if c.journalPath != "" {
 		if f, err = openFollower(ctx, c, replica, log); err != nil {
 			return err
 		}
-		defer f.journal.Close()
+		defer f.close()
+		replicaPing = f.replicaPing(replica)
 		history.Journal = f.journal
 		health = f.health(replica)
 		sup.Add("BinlogFollower", f.follower, limits)
 		sup.Add("Journal", journalService{f.journal, c.monitorInterval}, limits)
+		if f.watch != nil {
+			g.addContext(ctx, func(ctx context.Context) error { f.watch.Run(ctx); return nil })
+		}
 	} else {
 		log.Warn("-journal is empty: the binlog follower is off and /events only synthesizes, as the v1 bridge did")
 	}
+
+	// Replica is in operation while it answers and, when it replicates,
+	// while replication runs: stopped or broken, it is Deactivated with why.
+	sup.Add("Replica", supervisor.PingService{Ping: replicaPing, Interval: c.monitorInterval, Timeout: c.readTimeout}, limits)
 
 	cfg := server.Config{
 		History:      history,
@@ -185,7 +195,6 @@ func runServe(args []string) error {
 		}
 	})
 
-	var g runGroup
 	g.add(func() error { <-ctx.Done(); return nil }, func(error) { stop() })
 	g.addContext(ctx, sup.Run)
 	addHTTPServer(&g, c.addr, withWriteDeadline(m.Instrument(api.Handler()), writeTimeout(c.readTimeout)), log, rpc.Close)

@@ -1,0 +1,213 @@
+package binlog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	driver "github.com/go-sql-driver/mysql"
+)
+
+// ReplicationStatus is what the followed server says about its own
+// replication from the primary: SHOW SLAVE STATUS (MariaDB, read as SHOW ALL
+// SLAVES STATUS for the heartbeat count) or SHOW REPLICA STATUS (MySQL 8,
+// plus performance_schema's heartbeat and original-commit timestamps).
+type ReplicationStatus struct {
+	// ReadAt is the bridge's clock just before the status was asked for.
+	ReadAt time.Time `json:"-"`
+	// IOThread and SQLThread are Yes, No or (IO only) Connecting.
+	IOThread  string `json:"io_thread"`
+	SQLThread string `json:"sql_thread"`
+	// IOError and SQLError are the last errors, "errno: message".
+	IOError  string `json:"io_error,omitempty"`
+	SQLError string `json:"sql_error,omitempty"`
+	// Lag is Seconds_Behind_Master (Seconds_Behind_Source); LagKnown is
+	// false while it is NULL (a thread stopped).
+	Lag      time.Duration `json:"-"`
+	LagKnown bool          `json:"-"`
+	// AppliedAll: the applier has applied everything the IO thread
+	// received (GTID sets when the server reports them, else positions).
+	AppliedAll bool `json:"applied_all_received"`
+	// Heartbeats counts heartbeats received (MariaDB).
+	Heartbeats uint64 `json:"heartbeats,omitempty"`
+	// LastHeartbeat is when the last heartbeat arrived (MySQL 8, replica's
+	// clock); zero when unknown.
+	LastHeartbeat time.Time `json:"last_heartbeat,omitzero"`
+	// LastApplied is the primary's original commit time of the last applied
+	// transaction (MySQL 8); zero when unknown.
+	LastApplied time.Time `json:"last_applied_original_commit,omitzero"`
+}
+
+// Running reports whether both replication threads run.
+func (s ReplicationStatus) Running() bool {
+	return strings.EqualFold(s.IOThread, "Yes") && strings.EqualFold(s.SQLThread, "Yes")
+}
+
+// Problem says why replication cannot be vouched for ("" while both threads
+// run): broken with an error, or stopped.
+func (s ReplicationStatus) Problem() string {
+	switch {
+	case s.SQLError != "":
+		return "replication is broken: the SQL thread stopped on error " + s.SQLError
+	case s.IOError != "" && !strings.EqualFold(s.IOThread, "Yes"):
+		return fmt.Sprintf("replication IO thread is %s: error %s", s.IOThread, s.IOError)
+	case !strings.EqualFold(s.SQLThread, "Yes"):
+		return "replication SQL thread is stopped (the replica does not apply the primary's changes)"
+	case !strings.EqualFold(s.IOThread, "Yes"):
+		return fmt.Sprintf("replication IO thread is %s (the replica does not receive the primary's changes)", s.IOThread)
+	}
+	return ""
+}
+
+// errNotReplica: the server answered the status query with no row.
+var errNotReplica = errors.New("the server is not a replica (its replica status is empty)")
+
+// ReadReplicationStatus reads the followed server's replication status.
+func ReadReplicationStatus(ctx context.Context, db *sql.DB, flavor Flavor, now func() time.Time) (ReplicationStatus, error) {
+	readAt := now()
+	stmts := []string{"SHOW REPLICA STATUS", "SHOW SLAVE STATUS"}
+	if flavor == FlavorMariaDB {
+		stmts = []string{"SHOW ALL SLAVES STATUS"}
+	}
+	var row map[string]string
+	var err error
+	for _, stmt := range stmts {
+		row, err = queryRow(ctx, db, stmt)
+		var me *driver.MySQLError
+		if errors.As(err, &me) && me.Number == 1064 { // syntax error: older server
+			continue
+		}
+		break
+	}
+	if err != nil {
+		return ReplicationStatus{}, fmt.Errorf("read the replica's replication status (needs REPLICATION CLIENT): %w", err)
+	}
+	if row == nil {
+		return ReplicationStatus{}, errNotReplica
+	}
+	st, err := parseReplicationStatus(flavor, row)
+	if err != nil {
+		return st, err
+	}
+	st.ReadAt = readAt
+	if flavor == FlavorMySQL {
+		// Optional: without performance_schema access the proof simply
+		// has no heartbeat to rest on.
+		readMySQLTimestamps(ctx, db, &st)
+	}
+	return st, nil
+}
+
+// readMySQLTimestamps fills the heartbeat and original-commit times MySQL 8
+// keeps in performance_schema for the default channel.
+func readMySQLTimestamps(ctx context.Context, db *sql.DB, st *ReplicationStatus) {
+	var hb, queued sql.NullTime
+	if err := db.QueryRowContext(ctx, "SELECT LAST_HEARTBEAT_TIMESTAMP, LAST_QUEUED_TRANSACTION_ORIGINAL_COMMIT_TIMESTAMP "+
+		"FROM performance_schema.replication_connection_status WHERE CHANNEL_NAME = ''").Scan(&hb, &queued); err == nil && hb.Valid {
+		st.LastHeartbeat = hb.Time.UTC()
+	}
+	var applied sql.NullTime
+	if err := db.QueryRowContext(ctx, "SELECT MAX(LAST_APPLIED_TRANSACTION_ORIGINAL_COMMIT_TIMESTAMP) "+
+		"FROM performance_schema.replication_applier_status_by_worker WHERE CHANNEL_NAME = ''").Scan(&applied); err == nil && applied.Valid {
+		st.LastApplied = applied.Time.UTC()
+	}
+}
+
+// parseReplicationStatus reads one row of SHOW ALL SLAVES STATUS (MariaDB;
+// the default connection's row) or SHOW REPLICA/SLAVE STATUS (MySQL), whose
+// column names differ between versions (Source/Master, Replica/Slave).
+func parseReplicationStatus(flavor Flavor, row map[string]string) (ReplicationStatus, error) {
+	col := func(names ...string) string {
+		for _, n := range names {
+			if v, ok := row[strings.ToLower(n)]; ok {
+				return v
+			}
+		}
+		return ""
+	}
+	st := ReplicationStatus{
+		IOThread:  col("Replica_IO_Running", "Slave_IO_Running"),
+		SQLThread: col("Replica_SQL_Running", "Slave_SQL_Running"),
+	}
+	if st.IOThread == "" || st.SQLThread == "" {
+		return st, errors.New("the replica status has no IO/SQL thread columns")
+	}
+	errText := func(errnoCol, msgCol string) string {
+		if n := col(errnoCol); n != "" && n != "0" {
+			return n + ": " + col(msgCol)
+		}
+		return ""
+	}
+	st.IOError = errText("Last_IO_Errno", "Last_IO_Error")
+	st.SQLError = errText("Last_SQL_Errno", "Last_SQL_Error")
+	if s := col("Seconds_Behind_Source", "Seconds_Behind_Master"); s != "" {
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 {
+			st.Lag, st.LagKnown = time.Duration(n)*time.Second, true
+		}
+	}
+	if s := col("Slave_received_heartbeats"); s != "" {
+		st.Heartbeats, _ = strconv.ParseUint(s, 10, 64)
+	}
+	st.AppliedAll = appliedAll(flavor, col)
+	return st, nil
+}
+
+// appliedAll compares what the applier executed with what the IO thread
+// received: GTID sets when the server reports both, else binlog positions.
+func appliedAll(flavor Flavor, col func(...string) string) bool {
+	received, executed := col("Retrieved_Gtid_Set"), col("Executed_Gtid_Set")
+	gtidFlavor := mysql.MySQLFlavor
+	if flavor == FlavorMariaDB {
+		received, executed, gtidFlavor = col("Gtid_IO_Pos"), col("Gtid_Slave_Pos"), mysql.MariaDBFlavor
+	}
+	if received != "" {
+		r, rerr := mysql.ParseGTIDSet(gtidFlavor, strings.ReplaceAll(received, "\n", ""))
+		e, eerr := mysql.ParseGTIDSet(gtidFlavor, strings.ReplaceAll(executed, "\n", ""))
+		return rerr == nil && eerr == nil && e.Contain(r)
+	}
+	readFile, execFile := col("Source_Log_File", "Master_Log_File"), col("Relay_Source_Log_File", "Relay_Master_Log_File")
+	readPos, execPos := col("Read_Source_Log_Pos", "Read_Master_Log_Pos"), col("Exec_Source_Log_Pos", "Exec_Master_Log_Pos")
+	return readFile != "" && readFile == execFile && readPos == execPos
+}
+
+// queryRow returns the first row of a query as lower-cased column name ->
+// value (NULL as ""), or nil when there is none. MariaDB lists the default
+// connection of a multi-source replica first.
+func queryRow(ctx context.Context, db *sql.DB, query string) (map[string]string, error) {
+	rows, err := db.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	var row map[string]string
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		r := make(map[string]string, len(cols))
+		for i, c := range cols {
+			r[strings.ToLower(c)] = vals[i].String
+		}
+		if row == nil || r["connection_name"] == "" {
+			row = r
+		}
+		if r["connection_name"] == "" {
+			break
+		}
+	}
+	return row, rows.Err()
+}

@@ -1,0 +1,288 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	bridge "github.com/automattic/jetmon-bridge"
+	"github.com/automattic/jetmon-bridge/sim"
+	"github.com/automattic/jetmon-bridge/testdb"
+)
+
+// answer is one /events answer, kept to be judged against the ground truth
+// once the storm that was running has ended.
+type answer struct {
+	blog         uint64
+	since, until time.Time
+	coverage     string
+	events       []bridge.Event
+}
+
+// topologyRig is the bridge following the replica of a primary that the
+// simulator writes to, as production runs.
+type topologyRig struct {
+	t     *testing.T
+	tp    *testdb.Topology
+	db    *testdb.DB // on the primary
+	sites []sim.Site
+	d     *daemon
+	since time.Time
+	truth []sim.Transition
+}
+
+// TestReplicaFaultsKeepTheInvariant follows a replica of a primary while
+// the simulator writes on the primary and replication suffers each fault in
+// turn. During every fault /events is asked again and again; every answer
+// that says journal must equal the primary's ground truth for its window,
+// and after recovery the whole history is exact. One chain and one bridge
+// serve every fault, so the suite stays short.
+func TestReplicaFaultsKeepTheInvariant(t *testing.T) {
+	tp := testdb.DedicatedTopology(t, testdb.TopologyOptions{})
+	db := tp.NewDB(t)
+	rig := &topologyRig{t: t, tp: tp, db: db, sites: setupSites(t, db, 13000, 30)}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	if err := tp.WaitCaughtUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	journal := filepath.Join(t.TempDir(), "bridge.journal")
+	rig.d = startBridge(t, "-dsn", tp.Replica().DSN(db.Name), "-journal", journal, "-read-timeout", "1s", "-monitor-interval", "200ms")
+	rig.since = coveredFrom()
+	if !contains(rig.d.log.String(), "coverage_proof=replica-status") {
+		t.Fatalf("the bridge did not choose the replica-status proof:\n%s", rig.d.log)
+	}
+	r := tp.Replica()
+	seed := uint64(100)
+	fault := func(name string, apply, heal func() error, stopped bool) {
+		t.Run(name, func(t *testing.T) {
+			seed++
+			rig.underFault(t, seed, apply, heal, stopped)
+		})
+	}
+	fault("sql thread stopped", r.StopSQLThread, r.StartSQLThread, true)
+	fault("io thread stopped", r.StopIOThread, r.StartIOThread, true)
+	fault("replication broken", func() error { return r.Break(context.Background()) }, r.Repair, true)
+	fault("replica restarted", func() error { r.Stop(); return nil }, r.Restart, false)
+	fault("primary restarted", func() error { tp.Primary.Stop(); return nil }, tp.Primary.Restart, false)
+	rig.d.stop()
+}
+
+// underFault runs a storm on the primary, applies the fault, asks /events
+// throughout, heals it, and judges every answer; stopped faults also show
+// in /healthz, /metrics and the Monitor's Replica observable.
+func (rig *topologyRig) underFault(t *testing.T, seed uint64, apply, heal func() error, stopped bool) {
+	o := stormOptions
+	o.Transitions, o.Rate, o.Seed = 300, 150, seed
+	var answers []answer
+	var mu sync.Mutex
+	rng := rand.New(rand.NewPCG(seed, 13))
+	ask := func() {
+		mu.Lock()
+		site := rig.sites[rng.IntN(len(rig.sites))]
+		// Windows ending anywhere between since and now: old ones the
+		// journal vouches for during the fault, recent ones it must not.
+		now := time.Now()
+		span := max(now.Sub(rig.since), time.Second)
+		var until time.Time
+		if rng.IntN(2) == 0 {
+			until = now.Add(-time.Duration(rng.Int64N(int64(3 * time.Second))))
+		} else {
+			until = rig.since.Add(time.Duration(rng.Int64N(int64(span))))
+		}
+		if !until.After(rig.since) {
+			until = rig.since.Add(time.Second)
+		}
+		mu.Unlock()
+		events, coverage, err := rig.d.proc.Events(context.Background(), site.BlogID, rig.since, until)
+		if err != nil {
+			if strings.Contains(err.Error(), "503") { // the replica itself is down
+				return
+			}
+			t.Error(err)
+			return
+		}
+		mu.Lock()
+		answers = append(answers, answer{site.BlogID, rig.since, until, coverage, events})
+		mu.Unlock()
+	}
+
+	if err := apply(); err != nil {
+		t.Fatal(err)
+	}
+	// The storm runs on the primary, which may itself be down: the
+	// primary-restart fault heals it before the storm starts.
+	if !stopped && rig.tp.Primary.Exec("SELECT 1") != nil {
+		for range 5 {
+			ask()
+		}
+		if err := heal(); err != nil {
+			t.Fatal(err)
+		}
+		heal = func() error { return nil }
+	}
+	wait := runStormInBackground(t, rig.db, rig.sites, o)
+	done := make(chan []sim.Transition, 1)
+	go func() { done <- wait() }()
+	if stopped {
+		rig.expectReplicaDown(t)
+	}
+	// Three askers at once: a mixed answer waits -read-timeout.
+	var askers sync.WaitGroup
+	stop := make(chan struct{})
+	for range 3 {
+		askers.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					ask()
+					time.Sleep(20 * time.Millisecond) // pace the questions, not an assertion
+				}
+			}
+		})
+	}
+	truth := <-done
+	close(stop)
+	askers.Wait()
+	for range 5 {
+		ask() // the storm is over, the fault is not
+	}
+	if err := heal(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := rig.tp.WaitCaughtUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rig.truth = append(rig.truth, truth...)
+
+	judged, journal := 0, 0
+	for _, a := range answers {
+		judged++
+		if a.coverage != string(bridge.CoverageJournal) {
+			continue
+		}
+		journal++
+		want := truthFor(rig.truth, a.blog, a.since, a.until)
+		if !sameEvents(a.events, want) {
+			t.Errorf("blog %d [%s, %s) answered journal during the fault but differs from the primary's truth\n got: %v\nwant: %v",
+				a.blog, a.since.Format(time.RFC3339Nano), a.until.Format(time.RFC3339Nano), a.events, want)
+		}
+	}
+	t.Logf("%d answers during the fault, %d said journal, %d transitions", judged, journal, len(truth))
+	if stopped && journal == judged {
+		t.Errorf("every answer during a stopped replication said journal: coverage never stopped at the replica's applied time")
+	}
+	rig.expectReplicaUp(t)
+
+	// After recovery: the exact truth, vouched for by the journal.
+	until := time.Now().Add(-2 * time.Second)
+	waitFor(t, "coverage to pass the storm", time.Minute, func() bool {
+		_, cov := rig.d.events(rig.sites[0].BlogID, rig.since, until)
+		return cov == string(bridge.CoverageJournal)
+	})
+	n := 0
+	for _, s := range rig.sites {
+		got, cov := rig.d.events(s.BlogID, rig.since, until)
+		want := truthFor(rig.truth, s.BlogID, rig.since, until)
+		if cov != string(bridge.CoverageJournal) || !sameEvents(got, want) {
+			t.Errorf("after recovery blog %d: coverage %s, %d events, truth %d\n got: %v\nwant: %v", s.BlogID, cov, len(got), len(want), got, want)
+		}
+		n += len(got)
+	}
+	if n != len(rig.truth) {
+		t.Errorf("after recovery %d events in all, the primary committed %d", n, len(rig.truth))
+	}
+}
+
+// expectReplicaDown waits until /healthz, /metrics and the Monitor say
+// replication is not running, with the reason.
+func (rig *topologyRig) expectReplicaDown(t *testing.T) {
+	t.Helper()
+	waitFor(t, "/healthz to report the replication problem", time.Minute, func() bool {
+		var h struct{ Replication map[string]any }
+		_, body, err := authGet(rig.d, "/healthz", "")
+		return err == nil && json.Unmarshal(body, &h) == nil && h.Replication["problem"] != nil
+	})
+	waitFor(t, "/metrics to show a replication thread down", time.Minute, func() bool {
+		_, body, err := authGet(rig.d, "/metrics", "")
+		return err == nil && (bytes.Contains(body, []byte(`jetmon_bridge_replica_thread_running{thread="sql"} 0`)) ||
+			bytes.Contains(body, []byte(`jetmon_bridge_replica_thread_running{thread="io"} 0`)))
+	})
+	waitFor(t, "the Monitor's Replica to stop being operational", time.Minute, func() bool {
+		op, _ := replicaObservable(rig.d)
+		return op == "false"
+	})
+}
+
+// expectReplicaUp waits until the Monitor's Replica is operational again.
+func (rig *topologyRig) expectReplicaUp(t *testing.T) {
+	t.Helper()
+	waitFor(t, "the Monitor's Replica to be operational again", time.Minute, func() bool {
+		op, _ := replicaObservable(rig.d)
+		return op == "true"
+	})
+}
+
+// replicaObservable reads Monitor.1.status@Replica over HTTP POST: whether
+// it is operational, and the whole entry.
+func replicaObservable(d *daemon) (string, string) {
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "Monitor.1.status@Replica"})
+	resp, err := http.Post("http://"+d.addr+"/jsonrpc", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return "", ""
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var reply struct {
+		Result []struct {
+			Measurements struct {
+				Operational *bool `json:"operational"`
+			} `json:"measurements"`
+		} `json:"result"`
+	}
+	if json.Unmarshal(raw, &reply) != nil || len(reply.Result) != 1 || reply.Result[0].Measurements.Operational == nil {
+		return "", string(raw)
+	}
+	if *reply.Result[0].Measurements.Operational {
+		return "true", string(raw)
+	}
+	return "false", string(raw)
+}
+
+// truthFor is the primary's transitions of blog in [since, until).
+func truthFor(truth []sim.Transition, blog uint64, since, until time.Time) []bridge.Event {
+	out := []bridge.Event{}
+	for _, tr := range truth {
+		e := tr.Event()
+		if e.BlogID == blog && !e.CreatedAt.Before(since) && e.CreatedAt.Before(until) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// sameEvents compares two histories by content, in order (ids aside).
+func sameEvents(got, want []bridge.Event) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.BlogID != w.BlogID || g.OldStatus != w.OldStatus || g.NewStatus != w.NewStatus || !g.CreatedAt.Equal(w.CreatedAt) {
+			return false
+		}
+	}
+	return true
+}
