@@ -186,8 +186,14 @@ func (rig *topologyRig) underFault(t *testing.T, seed uint64, apply, heal func()
 	}
 	rig.expectReplicaUp(t)
 
-	// After recovery: the exact truth, vouched for by the journal.
-	until := time.Now().Add(-2 * time.Second)
+	// After recovery: the exact truth, vouched for by the journal, over a
+	// window that holds every transition the primary committed.
+	var until time.Time
+	for _, tr := range rig.truth {
+		if at := tr.Event().CreatedAt.Add(time.Second); at.After(until) {
+			until = at
+		}
+	}
 	waitFor(t, "coverage to pass the storm", time.Minute, func() bool {
 		_, cov := rig.d.events(rig.sites[0].BlogID, rig.since, until)
 		return cov == string(bridge.CoverageJournal)
