@@ -53,6 +53,10 @@ type applier struct {
 	sites         []uint64   // the committing goroutine's buffer (rowsInOrder)
 	committing    chan error // while a commit runs: receives its result
 
+	// pendingSpan, when set, opens a span on a server the follower has
+	// switched to; the first commit carries it, once the server streams.
+	pendingSpan *journal.SpanStart
+
 	// catchUpTo is the server's binlog end when the stream started; zero
 	// once reached, or when it could not be read.
 	catchUpTo Position
@@ -420,7 +424,9 @@ func (a *applier) heartbeat(*replication.HeartbeatEvent) error {
 	if err := a.sync(); err != nil {
 		return err
 	}
-	if a.inTxn {
+	if a.inTxn || a.pendingSpan != nil {
+		// Mid-transaction, or nothing yet from a server switched to: its
+		// coverage must not extend the previous server's span.
 		return nil
 	}
 	now := a.f.now()
@@ -441,6 +447,7 @@ func (a *applier) flush() error {
 	b, rows, size := a.batch, a.monitors, len(a.batch.Events)
 	cp := a.cp.Clone()
 	b.Checkpoint = &cp
+	b.NewSpan, a.pendingSpan = a.pendingSpan, nil
 	done, pos := make(chan error, 1), a.batchPos
 	go func() {
 		// The rows and the batch's orders are prepared here, off the
