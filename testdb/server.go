@@ -5,6 +5,11 @@
 // The machine's own server (port 3306) is never touched. When no server can
 // be started, tests are skipped, except under CI=true, where a skipped
 // database test would hide a defect and they fail instead.
+//
+// StartTopology (SharedTopology, DedicatedTopology) runs a primary and one or
+// more replicas of it, as the bridge is deployed: GTID replication with
+// log_slave_updates, plus the faults a replica suffers (threads stopped,
+// replication broken with an error, either server restarted).
 package testdb
 
 import (

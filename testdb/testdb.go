@@ -16,6 +16,10 @@ var (
 	shared     *Server
 	sharedErr  error
 	dbCounter  atomic.Int64
+
+	sharedTopologyOnce sync.Once
+	sharedTopology     *Topology
+	sharedTopologyErr  error
 )
 
 // Main runs a package's tests and closes the shared server afterwards. Call
@@ -24,6 +28,9 @@ func Main(m *testing.M) int {
 	code := m.Run()
 	if shared != nil {
 		shared.Close()
+	}
+	if sharedTopology != nil {
+		sharedTopology.Close()
 	}
 	return code
 }
@@ -58,6 +65,30 @@ func Dedicated(t testing.TB, opts Options) *Server {
 	}
 	t.Cleanup(s.Close)
 	return s
+}
+
+// SharedTopology returns the test binary's shared primary -> replica chain
+// (one replica), starting it on first use. Tests on it must leave replication
+// running; tests that stop, break or restart a server use DedicatedTopology.
+func SharedTopology(t testing.TB) *Topology {
+	t.Helper()
+	sharedTopologyOnce.Do(func() { sharedTopology, sharedTopologyErr = StartTopology(TopologyOptions{}) })
+	if sharedTopologyErr != nil {
+		Unavailable(t, sharedTopologyErr)
+	}
+	return sharedTopology
+}
+
+// DedicatedTopology starts a primary -> replicas chain for t alone and closes
+// it when t ends.
+func DedicatedTopology(t testing.TB, opts TopologyOptions) *Topology {
+	t.Helper()
+	tp, err := StartTopology(opts)
+	if err != nil {
+		Unavailable(t, err)
+	}
+	t.Cleanup(tp.Close)
+	return tp
 }
 
 // DB is a database of its own for one test, holding Jetmon 1's table.
