@@ -264,6 +264,12 @@ func writeSpans(tx *bolt.Tx, spans []spanRecord, b *Batch) ([]spanRecord, error)
 			// Never overlap the previous span: the gap begins where it ended.
 			start = spans[n-1].End
 		}
+		if n := len(spans); n > 0 && spans[n-1].Start.Equal(start) {
+			// The previous span ends where it starts: it vouches for
+			// nothing, and two spans cannot share a start (their key).
+			// The new one takes its place.
+			spans = spans[:n-1]
+		}
 		s := spanRecord{Span: bridge.Span{Start: start, End: start}, Server: b.NewSpan.Server}
 		if err := put(s); err != nil {
 			return nil, err

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -163,6 +164,40 @@ func TestServerSwitchSplitsSpans(t *testing.T) {
 	j.Close()
 	rep, err := Verify(path)
 	if err != nil || len(rep.Problems) != 0 {
+		t.Errorf("verify: %v %+v", err, rep)
+	}
+}
+
+// TestSpanThatCoveredNothingIsReplaced: a span that ends where it starts
+// (closed before coverage advanced) shares its key with a span opened
+// where it ends; the new span replaces it in the file and in memory, and
+// the journal stays sound.
+func TestSpanThatCoveredNothingIsReplaced(t *testing.T) {
+	j, path := openTemp(t)
+	for _, b := range []*Batch{
+		{NewSpan: &SpanStart{Start: sec(100), Server: "a"}, CoveredTo: sec(150)},
+		{NewSpan: &SpanStart{Start: sec(200), GapReason: "purged", Server: "b"}},
+		{NewSpan: &SpanStart{Start: sec(300), Contiguous: true, GapReason: "switched", Server: "c"}, CoveredTo: sec(220)},
+	} {
+		if err := j.Commit(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spans := j.Spans(time.Time{})
+	if len(spans) != 2 || !spans[1].Start.Equal(sec(200)) || !spans[1].End.Equal(sec(220)) {
+		t.Fatalf("spans in memory %+v", spans)
+	}
+	j.Close()
+	j, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := j.Stats()
+	j.Close()
+	if len(st.Spans) != 2 || st.Spans[1].Server != "c" || !st.Spans[1].Open || st.Gaps[0].Reason != "purged" {
+		t.Errorf("stored spans %+v gaps %+v", st.Spans, st.Gaps)
+	}
+	if rep, err := Verify(path); err != nil || len(rep.Problems) > 0 {
 		t.Errorf("verify: %v %+v", err, rep)
 	}
 }
