@@ -158,16 +158,7 @@ func TestSwitchToAnUnrelatedServerRecordsGap(t *testing.T) {
 	sinceC := coveredFrom()
 	o.Seed = 73
 	truthC := storm(t, dbB, sitesB, o)
-	compare(t, d, truthA, sinceA, untilA, "journal")
-	compare(t, d, truthC, sinceC, time.Now().Add(time.Hour), "journal")
-	for _, s := range sitesB[:5] {
-		if _, cov := d.events(s.BlogID, sinceA, time.Now().Add(time.Hour)); cov != "mixed" {
-			t.Errorf("blog %d: window across the gap answered %q, want mixed", s.BlogID, cov)
-		}
-		if _, cov := d.events(s.BlogID, gapStart, gapEnd); cov != "synthesized" {
-			t.Errorf("blog %d: window inside the gap answered %q, want synthesized", s.BlogID, cov)
-		}
-	}
+	checkGap(t, d, sitesB, truthA, sinceA, untilA, gapStart, gapEnd, truthC, sinceC)
 	d.stop()
 
 	st := journalStats(t, path)
