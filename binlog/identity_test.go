@@ -99,6 +99,16 @@ func TestSwitchByGTIDContinuesWithoutGap(t *testing.T) {
 	upd := "UPDATE jetpack_monitor_sites SET site_status=?, last_status_change=FROM_UNIXTIME(?) WHERE blog_id=41"
 	db.MustExec(t, upd, 0, 1_700_000_000)
 	r.events(41, 1)
+	// A span that ends where it starts would be replaced by the next (its
+	// key is its start): let a heartbeat advance it first.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if s := r.journal.Spans(time.Time{}); s[0].End.After(s[0].Start) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("coverage never advanced")
+		}
+	}
 	r.stop()
 	other := journal.ServerIdentity{Addr: "10.9.9.9:3306", ServerID: here.ServerID, GTIDDomain: here.GTIDDomain}
 	r.rewriteCheckpoint(func(cp *journal.Checkpoint) {
