@@ -210,3 +210,21 @@ func TestReadIdentity(t *testing.T) {
 		t.Fatalf("identity %+v, %v", id, err)
 	}
 }
+
+// FuzzCompareHistory feeds GTID strings as a server might report them:
+// compareHistory must classify or refuse, never panic, and a set always
+// contains itself.
+func FuzzCompareHistory(f *testing.F) {
+	f.Add("0-1-100", "0-1-120,0-3-7")
+	f.Add("0-1-100,1-2-5", "0-1-100")
+	f.Add("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-100", "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:7-9")
+	f.Add("", ",")
+	f.Fuzz(func(t *testing.T, ours, theirs string) {
+		for _, flavor := range []Flavor{FlavorMariaDB, FlavorMySQL} {
+			compareHistory(flavor, ours, theirs)
+			if h, err := compareHistory(flavor, ours, ours); err == nil && h != historyContains && len(splitGTIDs(ours)) > 0 {
+				t.Fatalf("%s: %q does not contain itself: %v", flavor, ours, h)
+			}
+		}
+	})
+}
