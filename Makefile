@@ -77,7 +77,8 @@ FUZZ_TARGETS := \
 	journal:FuzzDecodeRun journal:FuzzDecodeMonitorPage \
 	journal:FuzzDecodeSpan journal:FuzzCheckpoint journal:FuzzOpen \
 	server:FuzzJSONRPC server:FuzzParseEventsQuery server:FuzzParseMonitorBody \
-	server:FuzzParseAllowedOrigins binlog:FuzzParseReplicationStatus
+	server:FuzzParseAllowedOrigins binlog:FuzzParseReplicationStatus \
+	binlog:FuzzCompareHistory
 
 .PHONY: fuzz
 fuzz:

@@ -61,6 +61,10 @@ type applier struct {
 	gtids       mysql.GTIDSet
 	pendingGTID *mysql.MariadbGTID
 
+	// pendingSpan, when set, opens a span on a server the follower has
+	// switched to; the first commit carries it, once the server streams.
+	pendingSpan *journal.SpanStart
+
 	// catchUpTo is the server's binlog end when the stream started; zero
 	// once reached, or when it could not be read.
 	catchUpTo Position
@@ -459,9 +463,11 @@ func (a *applier) heartbeat(*replication.HeartbeatEvent) error {
 	if err := a.sync(); err != nil {
 		return err
 	}
-	if _, self := a.f.cfg.Proof.(SelfProof); a.inTxn || !self {
-		// On a replica, having read its whole binlog says nothing about
-		// what the primary has committed meanwhile: the Proof decides.
+	if _, self := a.f.cfg.Proof.(SelfProof); a.inTxn || !self || a.pendingSpan != nil {
+		// Mid-transaction, or nothing yet from a server switched to: its
+		// coverage must not extend the previous server's span. On a
+		// replica, having read its whole binlog says nothing about what the
+		// primary has committed meanwhile: the Proof decides.
 		return nil
 	}
 	now := a.f.now()
@@ -482,6 +488,7 @@ func (a *applier) flush() error {
 	b, rows, size := a.batch, a.monitors, len(a.batch.Events)
 	cp := a.cp.Clone()
 	b.Checkpoint = &cp
+	b.NewSpan, a.pendingSpan = a.pendingSpan, nil
 	done, pos, gtids := make(chan error, 1), a.batchPos, ""
 	if a.gtids != nil {
 		gtids = a.gtids.String()

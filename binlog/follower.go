@@ -56,9 +56,10 @@ type Follower struct {
 	now func() time.Time
 
 	mu       sync.Mutex
-	settled  Position // everything before it is committed to the journal or irrelevant
-	gtids    string   // the GTID set committed with settled ("" when unknown)
-	received Position // the last event read from the stream
+	server   journal.ServerIdentity // the server streamed from last
+	settled  Position               // everything before it is committed to the journal or irrelevant
+	gtids    string                 // the GTID set committed with settled ("" when unknown)
+	received Position               // the last event read from the stream
 	state    string
 	lastErr  error
 	moved    chan struct{} // closed when settled advances
@@ -96,7 +97,10 @@ func New(cfg Config) (*Follower, error) {
 type Status struct {
 	State    string `json:"state"`
 	Position string `json:"position"`
-	Error    string `json:"error,omitempty"`
+	// Server is the identity of the server followed (empty before the
+	// first connection).
+	Server string `json:"server,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // Status reports where the follower is.
@@ -104,6 +108,9 @@ func (f *Follower) Status() Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s := Status{State: f.state, Position: f.settled.String()}
+	if f.server.Addr != "" {
+		s.Server = f.server.String()
+	}
 	if f.lastErr != nil {
 		s.Error = f.lastErr.Error()
 	}
@@ -131,6 +138,16 @@ func (f *Follower) settle(p Position, gtids string) {
 	}
 }
 
+// restart sets where a new stream begins, on the server id: positions of
+// the server streamed from before are not compared with the new server's.
+func (f *Follower) restart(id journal.ServerIdentity, p Position, gtids string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.server, f.settled, f.gtids = id, p, gtids
+	close(f.moved)
+	f.moved = make(chan struct{})
+}
+
 // Run follows the binlog from the journal's checkpoint until ctx ends (nil)
 // or the stream fails (the error says why). It calls ready once streaming.
 // Nothing is lost or repeated across calls: each starts from the checkpoint
@@ -155,22 +172,42 @@ func (f *Follower) Run(ctx context.Context, ready func()) error {
 
 func (f *Follower) run(ctx context.Context, ready func()) error {
 	for {
+		// Read at every connection: the address may lead to another
+		// server after a failover, within one run of the bridge too.
+		id, err := ReadIdentity(ctx, f.db, f.cfg.Info.Flavor, f.dsn.Addr)
+		if err != nil {
+			return err
+		}
 		cp, ok := f.cfg.Journal.Checkpoint()
 		if !ok {
-			f.log.Info("fresh journal: following from the replica's current position")
-			if err := f.beginSpan(ctx, ""); err != nil {
+			f.log.Info("fresh journal: following from the replica's current position", "server", id.String())
+			if err := f.beginSpan(ctx, id, ""); err != nil {
 				return err
 			}
 			continue
 		}
-		err := f.stream(ctx, cp, ready)
+		how, err := f.planResume(ctx, cp, id)
+		if err != nil {
+			return err
+		}
+		if how == resumeNewSpan {
+			f.log.Error("COVERAGE GAP: the followed server changed and cannot continue the journal's checkpoint "+
+				"(no GTIDs, or not the same replication history); recording a gap and following from the new server's current position; "+
+				"/events falls back to synthesis inside the gap",
+				"checkpoint", cp.String(), "server", id.String())
+			if err := f.beginSpan(ctx, id, ReasonServerChanged); err != nil {
+				return err
+			}
+			continue
+		}
+		err = f.stream(ctx, cp, id, how == resumeByGTID, ready)
 		var me *mysql.MyError
 		if errors.As(err, &me) && me.Code == mysql.ER_MASTER_FATAL_ERROR_READING_BINLOG {
 			reason := fmt.Sprintf("binlog from %s can no longer be read (%s)", cp, me.Message)
 			f.log.Error("COVERAGE GAP: the journal's checkpoint cannot be resumed (binlog purged?); "+
 				"recording a gap and following from the replica's current position; /events falls back to synthesis inside the gap",
 				"checkpoint", cp.String(), "error", me.Message)
-			if err := f.beginSpan(ctx, reason); err != nil {
+			if err := f.beginSpan(ctx, id, reason); err != nil {
 				return err
 			}
 			continue
@@ -179,9 +216,10 @@ func (f *Follower) run(ctx context.Context, ready func()) error {
 	}
 }
 
-// beginSpan starts coverage at the replica's current position with a fresh
-// snapshot of the table's rows, closing the previous span with reason.
-func (f *Follower) beginSpan(ctx context.Context, reason string) error {
+// beginSpan starts coverage at the current position of the server id with
+// a fresh snapshot of the table's rows, closing the previous span with
+// reason.
+func (f *Follower) beginSpan(ctx context.Context, id journal.ServerIdentity, reason string) error {
 	f.setState("snapshotting", nil)
 	pos, err := CurrentPosition(ctx, f.db, f.cfg.Info.Flavor)
 	if err != nil {
@@ -197,9 +235,9 @@ func (f *Follower) beginSpan(ctx context.Context, reason string) error {
 	b := &journal.Batch{
 		ResetMonitors: true,
 		Checkpoint: &journal.Checkpoint{
-			Flavor: string(f.cfg.Info.Flavor), File: pos.File, Pos: pos.Pos, Columns: cols,
+			Flavor: string(f.cfg.Info.Flavor), File: pos.File, Pos: pos.Pos, Columns: cols, Server: &id,
 		},
-		NewSpan: &journal.SpanStart{Start: start, GapReason: reason},
+		NewSpan: &journal.SpanStart{Start: start, GapReason: reason, Server: id.String()},
 	}
 	if f.cfg.Info.GTID {
 		b.Checkpoint.GTIDSet = pos.GTIDSet
@@ -248,8 +286,17 @@ func (f *Follower) syncerConfig(handler replication.EventHandler) (replication.B
 	}, nil
 }
 
-// stream runs one replication connection from cp until it fails.
-func (f *Follower) stream(ctx context.Context, cp journal.Checkpoint, ready func()) error {
+// stream runs one replication connection from cp on the server id until it
+// fails. switched says that cp was written following another server, which
+// has applied the same GTIDs (planResume): the stream then starts from the
+// GTID set alone, and its first commit opens a span on the new server
+// where the last one ended.
+func (f *Follower) stream(ctx context.Context, cp journal.Checkpoint, id journal.ServerIdentity, switched bool, ready func()) error {
+	previous := cp.Server
+	cp.Server = &id // every checkpoint from here on records the server
+	if switched {
+		cp.File, cp.Pos = "", 0 // the other server's coordinates
+	}
 	lay, err := newLayout(cp.Columns)
 	if len(cp.Columns) == 0 || err != nil {
 		cols, rerr := readColumns(ctx, f.db, f.dsn.DBName)
@@ -302,12 +349,17 @@ func (f *Follower) stream(ctx context.Context, cp journal.Checkpoint, ready func
 	}()
 
 	a := newApplier(f, cp, lay)
+	if switched {
+		f.log.Warn("FOLLOWED SERVER CHANGED: resuming by GTID set on the new server; the old server's binlog positions are not used",
+			"from", previous.String(), "to", id.String(), "gtid_set", cp.GTIDSet)
+		a.pendingSpan = &journal.SpanStart{Start: f.now(), Contiguous: true, GapReason: reasonSwitchedByGTID, Server: id.String()}
+	}
 	if end, err := CurrentPosition(ctx, f.db, f.cfg.Info.Flavor); err == nil {
 		a.catchUpTo = end.Position
 	} else {
 		f.log.Warn("could not read the binlog's end; committing as if live", "err", err)
 	}
-	f.settle(Position{cp.File, cp.Pos}, cp.GTIDSet)
+	f.restart(id, Position{cp.File, cp.Pos}, cp.GTIDSet)
 	f.cfg.Journal.Attach(f.probe)
 	if _, self := f.cfg.Proof.(SelfProof); !self {
 		vctx, stopVouching := context.WithCancel(ctx)

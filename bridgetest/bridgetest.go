@@ -261,6 +261,7 @@ type Health struct {
 	Follower struct {
 		State          string  `json:"state"`
 		Position       string  `json:"position"`
+		Server         string  `json:"server"`
 		Error          string  `json:"error"`
 		ServerPosition string  `json:"server_position"`
 		BehindBytes    *uint64 `json:"behind_bytes"`

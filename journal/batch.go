@@ -42,8 +42,15 @@ type Batch struct {
 type SpanStart struct {
 	// Start is the span's first covered instant.
 	Start time.Time
+	// Contiguous starts the span where the open one ends instead, leaving
+	// no gap: the follower switched servers without missing a change (it
+	// resumed by GTID set). Start serves when there is no span before.
+	Contiguous bool
 	// GapReason is recorded on the span it closes.
 	GapReason string
+	// Server is the identity (ServerIdentity.String) of the server the
+	// span follows.
+	Server string
 }
 
 // Empty reports whether committing b would change nothing.
@@ -253,11 +260,17 @@ func writeSpans(tx *bolt.Tx, spans []spanRecord, b *Batch) ([]spanRecord, error)
 				return nil, err
 			}
 		}
-		if n := len(spans); n > 0 && start.Before(spans[n-1].End) {
+		if n := len(spans); n > 0 && (start.Before(spans[n-1].End) || b.NewSpan.Contiguous) {
 			// Never overlap the previous span: the gap begins where it ended.
 			start = spans[n-1].End
 		}
-		s := spanRecord{Span: bridge.Span{Start: start, End: start}}
+		if n := len(spans); n > 0 && spans[n-1].Start.Equal(start) {
+			// The previous span ends where it starts: it vouches for
+			// nothing, and two spans cannot share a start (their key).
+			// The new one takes its place.
+			spans = spans[:n-1]
+		}
+		s := spanRecord{Span: bridge.Span{Start: start, End: start}, Server: b.NewSpan.Server}
 		if err := put(s); err != nil {
 			return nil, err
 		}

@@ -119,12 +119,16 @@ func FuzzDecodeSpan(f *testing.F) {
 		{Span: bridge.Span{Start: start, End: start.Add(time.Hour)}},
 		{Span: bridge.Span{Start: start, End: start}, Closed: true, Reason: "binlog from binlog.000001:4 can no longer be read"},
 		{Span: bridge.Span{Start: time.Unix(0, 0).UTC(), End: forever}},
+		{Span: bridge.Span{Start: start, End: start.Add(time.Minute)}, Closed: true, Reason: "followed server changed", Server: "127.0.0.1:3307 server_id 2 gtid_domain 0"},
+		{Span: bridge.Span{Start: start, End: start}, Server: "db:3306 server_id 2 server_uuid 3e11fa47-71ca-11e1-9e33-c80aa9429562"},
 	} {
 		k, v := encodeSpan(s)
 		f.Add(k, v)
 	}
-	f.Add(u64(10), append(u64(9), 0))  // ends before it starts
-	f.Add(u64(10), append(u64(11), 2)) // closed flag 2
+	f.Add(u64(10), append(u64(9), 0))                  // ends before it starts
+	f.Add(u64(10), append(u64(11), 2))                 // closed flag 2
+	f.Add(u64(10), append(u64(11), 0, 'r', 0))         // a separator without a server
+	f.Add(u64(10), append(u64(11), 1, 0, 's', 0, 't')) // a NUL inside the server
 	f.Fuzz(func(t *testing.T, k, v []byte) {
 		s, err := decodeSpan(k, v)
 		if err != nil {
@@ -150,7 +154,9 @@ func FuzzDecodeSpan(f *testing.F) {
 func FuzzCheckpoint(f *testing.F) {
 	for _, cp := range []Checkpoint{
 		{Flavor: "mariadb", File: "binlog.000001", Pos: 4, GTIDSet: "0-1-42", Columns: []string{"jetpack_monitor_site_id", "blog_id"}},
-		{Flavor: "mysql", File: "binlog.000123", Pos: 1 << 31, GTIDSet: "3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5"},
+		{Flavor: "mysql", File: "binlog.000123", Pos: 1 << 31, GTIDSet: "3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5",
+			Server: &ServerIdentity{Addr: "db:3306", ServerID: 7, UUID: "3e11fa47-71ca-11e1-9e33-c80aa9429562"}},
+		{Flavor: "mariadb", GTIDSet: "0-1-42", Server: &ServerIdentity{Addr: "127.0.0.1:3307", ServerID: 2, GTIDDomain: 1}},
 	} {
 		b, _ := json.Marshal(cp)
 		f.Add(b)
@@ -158,6 +164,8 @@ func FuzzCheckpoint(f *testing.F) {
 	f.Add([]byte(`{"pos":-1}`))
 	f.Add([]byte(`{"file":"\ud800","columns":[]}`))
 	f.Add([]byte(`null`))
+	f.Add([]byte(`{"server":null}`))
+	f.Add([]byte(`{"server":{"addr":"x","server_id":-1}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var cp Checkpoint
 		if json.Unmarshal(data, &cp) != nil {

@@ -1,9 +1,11 @@
 package journal
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
@@ -15,7 +17,7 @@ import (
 //	events   created(8) id(8)           -> a run of events (run.go)
 //	blogs    blog(8) created(8) id(8)   -> a run of the blog's events (run.go)
 //	monitors site>>6 (8)                -> a page of up to 64 rows (monitorpage.go)
-//	spans    start(8)                   -> end(8) | closed(1) | reason
+//	spans    start(8)                   -> end(8) | closed(1) | reason [| 0x00 server]
 //
 // created is Unix seconds, start and end Unix nanoseconds, all big-endian;
 // status packs old<<4 | new.
@@ -103,19 +105,34 @@ func decodeMonitor(site uint64, v []byte) (bridge.Monitor, error) {
 type spanRecord struct {
 	bridge.Span
 	Closed bool
+	// Reason says why the span was closed (the gap after it).
 	Reason string
+	// Server is the followed server's identity (ServerIdentity.String),
+	// empty for spans written before the bridge recorded it.
+	Server string
 }
 
+// encodeSpan stores the server after the reason behind a NUL, which
+// neither contains: spans written before servers were recorded decode
+// unchanged, and an older build reading a newer span sees the server as
+// part of the reason instead of refusing the file.
 func encodeSpan(s spanRecord) (k, v []byte) {
+	reason, server := withoutNUL(s.Reason), withoutNUL(s.Server)
 	k = u64(uint64(s.Start.UnixNano()))
-	v = binary.BigEndian.AppendUint64(make([]byte, 0, 9+len(s.Reason)), uint64(s.End.UnixNano()))
+	v = binary.BigEndian.AppendUint64(make([]byte, 0, 10+len(reason)+len(server)), uint64(s.End.UnixNano()))
 	closed := byte(0)
 	if s.Closed {
 		closed = 1
 	}
-	v = append(v, closed)
-	return k, append(v, s.Reason...)
+	v = append(append(v, closed), reason...)
+	if server != "" {
+		v = append(append(v, 0), server...)
+	}
+	return k, v
 }
+
+// withoutNUL drops NUL bytes (a reason may quote a server's error message).
+func withoutNUL(s string) string { return strings.ReplaceAll(s, "\x00", "") }
 
 func decodeSpan(k, v []byte) (spanRecord, error) {
 	if len(k) != 8 || len(v) < 9 || v[8] > 1 {
@@ -127,8 +144,12 @@ func decodeSpan(k, v []byte) (spanRecord, error) {
 			End:   time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC(),
 		},
 		Closed: v[8] == 1,
-		Reason: string(v[9:]),
 	}
+	reason, server, hasServer := bytes.Cut(v[9:], []byte{0})
+	if hasServer && (len(server) == 0 || bytes.IndexByte(server, 0) >= 0) {
+		return s, fmt.Errorf("%w: span %x names an empty or malformed server", ErrCorrupt, k)
+	}
+	s.Reason, s.Server = string(reason), string(server)
 	if s.End.Before(s.Start) {
 		return s, fmt.Errorf("%w: span ends (%s) before it starts (%s)", ErrCorrupt, s.End, s.Start)
 	}

@@ -50,10 +50,14 @@ type SpanInfo struct {
 	// Open is true for the span the follower was still extending when the
 	// file was last written (at most the last one).
 	Open bool `json:"open"`
+	// Server is the server the span followed (ServerIdentity.String);
+	// empty for spans written before the bridge recorded it.
+	Server string `json:"server,omitempty"`
 }
 
 // Gap is the stretch between two spans, with the reason recorded when the
-// earlier span was closed (for example a purged binlog).
+// earlier span was closed (for example a purged binlog). A gap of no length
+// marks a switch of servers that missed nothing.
 type Gap struct {
 	Start  time.Time `json:"start"`
 	End    time.Time `json:"end"`
@@ -162,7 +166,7 @@ func (j *Journal) storedSpans() ([]SpanInfo, []Gap) {
 	spans := make([]SpanInfo, 0, len(j.spans))
 	gaps := []Gap{}
 	for i, s := range j.spans {
-		spans = append(spans, SpanInfo{Start: s.Start, End: s.End, Open: !s.Closed})
+		spans = append(spans, SpanInfo{Start: s.Start, End: s.End, Open: !s.Closed, Server: s.Server})
 		if i > 0 {
 			prev := j.spans[i-1]
 			gaps = append(gaps, Gap{Start: prev.End, End: s.Start, Reason: prev.Reason})

@@ -65,8 +65,9 @@ func (r *Report) add(format string, args ...any) {
 //     sequence kept in meta;
 //   - spans are sorted, do not overlap, end at or after they start, and
 //     only the last one may still be open;
-//   - the checkpoint decodes and is a plausible binlog position, and is
-//     present whenever events are.
+//   - the checkpoint decodes and is a plausible binlog position (or, taken
+//     over from another server by GTID, a GTID set alone), and is present
+//     whenever events are.
 //
 // It opens the file read-only, so damage is reported, never repaired. A
 // file held by a running daemon fails with ErrLocked, a missing one with
@@ -228,9 +229,9 @@ func (r *Report) checkMeta(meta *bolt.Bucket) (seq uint64, haveSeq bool) {
 	switch {
 	case cp.Flavor != "mysql" && cp.Flavor != "mariadb":
 		r.add("the checkpoint's flavor is %q, want mysql or mariadb", cp.Flavor)
-	case cp.File == "":
-		r.add("the checkpoint names no binlog file")
-	case cp.Pos < 4:
+	case cp.File == "" && cp.GTIDSet == "":
+		r.add("the checkpoint names neither a binlog file nor a GTID set")
+	case cp.File != "" && cp.Pos < 4:
 		r.add("the checkpoint's position %d lies inside the binlog file header", cp.Pos)
 	}
 	if len(cp.Columns) > 0 {

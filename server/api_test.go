@@ -397,14 +397,14 @@ func TestWriteEndpoints(t *testing.T) {
 		t.Fatalf("second blog_id %d (first %d)", m2.BlogID, m.BlogID)
 	}
 
-	// Reactivating a row Jetmon created keeps its blog_id and bucket and
-	// reports its current status.
+	// Reactivating a row Jetmon created keeps its blog_id and bucket, and
+	// starts it afresh: its confirmed-down status is reset to running.
 	insert(t, a.db, 31337, "https://jetmon-made.example.com", false, bridge.StatusConfirmedDown, mustTime(t, "2026-04-22T14:05:33Z"))
 	before := rowsFor(t, a.db, "https://jetmon-made.example.com")
 	wantBody(t, "reactivate Jetmon's row", a.do("POST", "/monitors", []byte(`{"url":"https://jetmon-made.example.com"}`)), 201,
-		`{"blog_id":31337,"monitor_url":"https://jetmon-made.example.com","site_status":2,"monitor_active":true,"keyword":"","redirect_policy":"follow"}`)
+		`{"blog_id":31337,"monitor_url":"https://jetmon-made.example.com","site_status":1,"monitor_active":true,"keyword":"","redirect_policy":"follow"}`)
 	after := rowsFor(t, a.db, "https://jetmon-made.example.com")
-	before[0].Active = true
+	before[0].Active, before[0].Status = true, 1
 	if len(after) != 1 || after[0] != before[0] {
 		t.Fatalf("reactivated row %+v, want %+v", after, before)
 	}

@@ -27,7 +27,7 @@ func (s *Server) getMonitor(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	m, err := s.cfg.Monitors.ActiveMonitor(r.Context(), u)
+	m, err := s.activeMonitor(r.Context(), u)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, "no active monitor for this url")
@@ -36,6 +36,23 @@ func (s *Server) getMonitor(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, m.JSON())
 	}
+}
+
+// activeMonitor answers GET /monitors from the replica, except for a URL
+// this bridge wrote on the primary that the replica has not yet been seen
+// to answer the same as the primary (read-your-writes): the primary
+// answers that, and once the two agree the URL is forgotten.
+func (s *Server) activeMonitor(ctx context.Context, url string) (bridge.Monitor, error) {
+	m, err := s.cfg.Monitors.ActiveMonitor(ctx, url)
+	gen, pending := s.recent.pending(url)
+	if !pending || s.cfg.Writer == nil {
+		return m, err
+	}
+	pm, perr := s.cfg.Writer.ActiveMonitor(ctx, url)
+	if (err == nil && perr == nil && m == pm) || (errors.Is(err, store.ErrNotFound) && errors.Is(perr, store.ErrNotFound)) {
+		s.recent.settled(url, gen)
+	}
+	return pm, perr
 }
 
 func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
@@ -109,6 +126,9 @@ func (s *Server) postMonitor(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if created {
+		s.recent.note(u)
+	}
 	code := http.StatusOK
 	if created {
 		code = http.StatusCreated
@@ -167,6 +187,9 @@ func (s *Server) deleteMonitor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err = s.cfg.Writer.Deactivate(r.Context(), u)
+	if err == nil {
+		s.recent.note(u)
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, "no monitor has this url")

@@ -18,8 +18,10 @@ type Monitors interface {
 	ActiveMonitor(ctx context.Context, url string) (bridge.Monitor, error)
 }
 
-// Writer creates and deactivates monitors on Jetmon's primary.
+// Writer creates and deactivates monitors on Jetmon's primary, and looks
+// them up there for read-your-writes (see recentWrites).
 type Writer interface {
+	Monitors
 	Activate(ctx context.Context, url string, bucket uint16) (m bridge.Monitor, created bool, err error)
 	Deactivate(ctx context.Context, url string) error
 }
@@ -58,12 +60,13 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	now    func() time.Time
+	recent *recentWrites // URLs written in write mode the replica may lag behind
 	Router *mux.Router
 }
 
 // New builds the API's routes.
 func New(cfg Config) *Server {
-	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, Router: mux.NewRouter()}
+	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, recent: newRecentWrites(maxRecentWrites), Router: mux.NewRouter()}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

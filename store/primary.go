@@ -71,12 +71,8 @@ func (d *DB) Activate(ctx context.Context, url string, bucket uint16) (m bridge.
 		}
 	}
 	if len(ms) > 0 {
-		m = ms[0]
-		if _, err := conn.ExecContext(ctx, "UPDATE "+bridge.Table+" SET monitor_active = 1 WHERE jetpack_monitor_site_id = ?", m.SiteID); err != nil {
-			return m, false, fmt.Errorf("reactivate monitor: %w", err)
-		}
-		m.Active = true
-		return m, true, nil
+		m, err = reactivate(ctx, conn, ms[0])
+		return m, err == nil, err
 	}
 
 	releaseID, err := getLock(ctx, conn, blogIDLock)
@@ -100,6 +96,35 @@ func (d *DB) Activate(ctx context.Context, url string, bucket uint16) (m bridge.
 	}
 	id, _ := res.LastInsertId()
 	return bridge.Monitor{SiteID: uint64(id), BlogID: blogID, URL: url, Active: true, Status: bridge.StatusRunning}, true, nil
+}
+
+// reactivate sets monitor_active=1 on m's row and starts it afresh: a
+// status other than running is reset to running (1) with a fresh
+// last_status_change, so a monitor reactivated for a new benchmark run
+// does not inherit the last run's down or confirmed-down state (Jetmon
+// alerts on a transition, and a monitor already down makes none). A
+// running monitor keeps its last_status_change: nothing changed. It
+// returns the row as it now stands.
+func reactivate(ctx context.Context, conn *sql.Conn, m bridge.Monitor) (bridge.Monitor, error) {
+	set := "monitor_active = 1"
+	if m.Status != bridge.StatusRunning {
+		set += ", site_status = 1, last_status_change = CURRENT_TIMESTAMP"
+	}
+	if _, err := conn.ExecContext(ctx, "UPDATE "+bridge.Table+" SET "+set+" WHERE jetpack_monitor_site_id = ?", m.SiteID); err != nil {
+		return m, fmt.Errorf("reactivate monitor: %w", err)
+	}
+	rows, err := conn.QueryContext(ctx, "SELECT "+monitorColumns+" FROM "+bridge.Table+" WHERE jetpack_monitor_site_id = ?", m.SiteID)
+	if err != nil {
+		return m, fmt.Errorf("read the reactivated monitor: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return m, fmt.Errorf("read the reactivated monitor %d: the row is gone (%v)", m.SiteID, rows.Err())
+	}
+	if m, err = scanMonitor(rows); err != nil {
+		return m, fmt.Errorf("read the reactivated monitor: %w", err)
+	}
+	return m, rows.Err()
 }
 
 // Deactivate sets monitor_active=0 on every row whose URL is exactly url.

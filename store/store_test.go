@@ -334,6 +334,29 @@ func TestActivateDeactivate(t *testing.T) {
 	}
 }
 
+// TestReactivateStartsAfresh: reactivating a monitor that was down or
+// confirmed down resets it to running with a fresh last_status_change; a
+// running one keeps its last_status_change.
+func TestReactivateStartsAfresh(t *testing.T) {
+	t.Parallel()
+	d, tdb := open(t, nil, 5*time.Second)
+	long := time.Date(2026, 4, 22, 14, 5, 33, 0, time.UTC)
+	insert(t, tdb, 71, "https://down.example.com", false, bridge.StatusConfirmedDown, long)
+	insert(t, tdb, 72, "https://up.example.com", false, bridge.StatusRunning, long)
+	before := time.Now().Add(-time.Second)
+	m, created, err := d.Activate(ctx, "https://down.example.com", 0)
+	if err != nil || !created || !m.Active || m.Status != bridge.StatusRunning || m.LastStatusChange.Before(before) {
+		t.Fatalf("reactivated a confirmed-down monitor: %+v %v %v", m, created, err)
+	}
+	if got, err := d.ActiveMonitor(ctx, "https://down.example.com"); err != nil || got != m {
+		t.Fatalf("the row reads %+v %v, Activate answered %+v", got, err, m)
+	}
+	m, created, err = d.Activate(ctx, "https://up.example.com", 0)
+	if err != nil || !created || m.Status != bridge.StatusRunning || !m.LastStatusChange.Equal(long) {
+		t.Fatalf("reactivated a running monitor: %+v %v %v", m, created, err)
+	}
+}
+
 // TestActivateRangeUsedUp: when the lowest id of the range is taken, no id
 // outside it is ever handed out.
 func TestActivateRangeUsedUp(t *testing.T) {

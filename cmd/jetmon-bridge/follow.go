@@ -177,6 +177,9 @@ func (f *follower) health(replica *store.DB) func(context.Context) (map[string]a
 	return func(ctx context.Context) (map[string]any, error) {
 		st := f.follower.Status()
 		fol := map[string]any{"state": st.State, "position": st.Position}
+		if st.Server != "" {
+			fol["server"] = st.Server
+		}
 		if st.Error != "" {
 			fol["error"] = st.Error
 		}

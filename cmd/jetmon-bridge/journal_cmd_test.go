@@ -55,7 +55,7 @@ func toolJournal(t *testing.T) (string, []bridge.Event) {
 		monitors = append(monitors, bridge.Monitor{SiteID: blog, BlogID: blog, URL: "https://site-" + strconv.FormatUint(blog, 10) + ".example.com", Active: true, Status: bridge.StatusRunning})
 	}
 	batch(&journal.Batch{NewSpan: &journal.SpanStart{Start: tj0}, Monitors: monitors}, 0, 600)
-	batch(&journal.Batch{NewSpan: &journal.SpanStart{Start: tj0.Add(900 * time.Second), GapReason: "binlog purged"}}, 900, 1200)
+	batch(&journal.Batch{NewSpan: &journal.SpanStart{Start: tj0.Add(900 * time.Second), GapReason: "binlog purged", Server: "127.0.0.1:3307 server_id 2 gtid_domain 0"}}, 900, 1200)
 	return path, all
 }
 
@@ -66,14 +66,16 @@ func TestJournalStatsCommand(t *testing.T) {
 	if code != 0 || stderr != "" {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"events       " + strconv.Itoa(len(all)), "blogs        3 with events", "2 span(s), 1 gap(s)", "binlog purged", "mysql binlog.000001:1204", "first event  2026-04-22T14:00:00Z"} {
+	for _, want := range []string{"events       " + strconv.Itoa(len(all)), "blogs        3 with events", "2 span(s), 1 gap(s)", "binlog purged", "mysql binlog.000001:1204", "first event  2026-04-22T14:00:00Z",
+		"server not recorded", "server 127.0.0.1:3307 server_id 2 gtid_domain 0  open"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stats output lacks %q:\n%s", want, stdout)
 		}
 	}
 	code, stdout, _ = run(t, []string{"JETMON_JOURNAL=" + path}, "journal", "stats", "-json")
 	var st journal.Stats
-	if code != 0 || json.Unmarshal([]byte(stdout), &st) != nil || st.Events != uint64(len(all)) || len(st.Gaps) != 1 {
+	if code != 0 || json.Unmarshal([]byte(stdout), &st) != nil || st.Events != uint64(len(all)) || len(st.Gaps) != 1 ||
+		len(st.Spans) != 2 || st.Spans[1].Server != "127.0.0.1:3307 server_id 2 gtid_domain 0" {
 		t.Errorf("stats -json (journal from JETMON_JOURNAL): exit %d, %+v\n%s", code, st, stdout)
 	}
 }

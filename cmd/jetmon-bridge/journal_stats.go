@@ -75,9 +75,18 @@ func printStats(out io.Writer, st journal.Stats) error {
 			if reason == "" {
 				reason = "no reason recorded"
 			}
-			fmt.Fprintf(w, "  gap\t%s .. %s\t%s\t%s\n", stamp(g.Start), stamp(g.End), g.End.Sub(g.Start).Round(time.Millisecond), reason)
+			if g.Start.Equal(g.End) {
+				// A switch of servers that missed nothing (resumed by GTID).
+				fmt.Fprintf(w, "  switch	%s		%s\n", stamp(g.Start), reason)
+			} else {
+				fmt.Fprintf(w, "  gap	%s .. %s	%s	%s\n", stamp(g.Start), stamp(g.End), g.End.Sub(g.Start).Round(time.Millisecond), reason)
+			}
 		}
-		fmt.Fprintf(w, "  span\t%s .. %s\t%s", stamp(s.Start), stamp(s.End), s.End.Sub(s.Start).Round(time.Millisecond))
+		server := s.Server
+		if server == "" {
+			server = "not recorded (written before the bridge recorded servers)"
+		}
+		fmt.Fprintf(w, "  span	%s .. %s	%s	server %s", stamp(s.Start), stamp(s.End), s.End.Sub(s.Start).Round(time.Millisecond), server)
 		if s.Open {
 			fmt.Fprint(w, "\topen: covered up to here when last written")
 		}
