@@ -31,10 +31,12 @@ const (
 // buffers, at most one commit running), so that a catch-up decodes and
 // commits at once; every return from loop waits for that commit first.
 type applier struct {
-	f      *Follower
-	lay    layout
-	schema []byte
-	table  []byte
+	f       *Follower
+	lay     layout
+	decoder rowDecoder
+	images  []bridge.Monitor // the rows event being applied, decoded
+	schema  []byte
+	table   []byte
 
 	pos     Position // after the last event read
 	cp      journal.Checkpoint
@@ -314,61 +316,35 @@ func (a *applier) rows(h *replication.EventHeader, e *replication.RowsEvent) err
 	if e.Table == nil || !bytes.Equal(e.Table.Table, a.table) || !bytes.Equal(e.Table.Schema, a.schema) {
 		return nil
 	}
-	lay := a.lay
-	if names := e.Table.ColumnNameString(); len(names) > 0 {
-		// binlog_row_metadata=FULL names the columns: trust the event.
-		var err error
-		if lay, err = newLayout(names); err != nil {
-			return err
-		}
-	} else if int(e.Table.ColumnCount) != len(lay.names) {
-		return fmt.Errorf("%s has %d columns in the binlog at %s but %d in the layout the bridge knows (%v): "+
-			"set binlog_row_metadata=FULL on the replica so rows decode across schema changes",
-			bridge.Table, e.Table.ColumnCount, a.pos, len(lay.names), lay.names)
+	kind := e.Type()
+	if h.EventType == replication.PARTIAL_UPDATE_ROWS_EVENT {
+		kind = replication.EnumRowsEventTypeUpdate
 	}
-	for _, skipped := range e.SkippedColumns {
-		if len(skipped) > 0 {
-			return fmt.Errorf("row images of %s at %s lack columns: set binlog_row_image=FULL on the replica", bridge.Table, a.pos)
-		}
+	if kind == replication.EnumRowsEventTypeUnknown {
+		// Never skip a change to the followed table silently.
+		return fmt.Errorf("rows event of type %s at %s is not understood", h.EventType, a.pos)
+	}
+	imgs, err := a.decoder.images(e, h.EventType, a.lay, a.images[:0])
+	a.images = imgs
+	if err != nil {
+		return fmt.Errorf("decode the rows of %s at %s: %w", bridge.Table, a.pos, err)
 	}
 	if !a.inTxn {
 		a.begin(h)
 	}
 	at := time.Unix(int64(h.Timestamp), 0).UTC()
-	kind := e.Type()
-	if h.EventType == replication.PARTIAL_UPDATE_ROWS_EVENT {
-		kind = replication.EnumRowsEventTypeUpdate
-	}
 	switch kind {
-	case replication.EnumRowsEventTypeInsert:
-		for _, row := range e.Rows {
-			m, err := lay.decodeRow(row)
-			if err != nil {
-				return fmt.Errorf("decode inserted row at %s: %w", a.pos, err)
-			}
-			a.txn = append(a.txn, change{rowState: rowState{monitor: m}})
-		}
-	case replication.EnumRowsEventTypeDelete:
-		for _, row := range e.Rows {
-			m, err := lay.decodeRow(row)
-			if err != nil {
-				return fmt.Errorf("decode deleted row at %s: %w", a.pos, err)
-			}
-			a.txn = append(a.txn, change{rowState: rowState{monitor: m, deleted: true}})
+	case replication.EnumRowsEventTypeInsert, replication.EnumRowsEventTypeDelete:
+		deleted := kind == replication.EnumRowsEventTypeDelete
+		for _, m := range imgs {
+			a.txn = append(a.txn, change{rowState: rowState{monitor: m, deleted: deleted}})
 		}
 	case replication.EnumRowsEventTypeUpdate:
-		if len(e.Rows)%2 != 0 {
+		if len(imgs)%2 != 0 {
 			return fmt.Errorf("update at %s has an odd number of row images", a.pos)
 		}
-		for i := 0; i < len(e.Rows); i += 2 {
-			before, err := lay.decodeRow(e.Rows[i])
-			if err != nil {
-				return fmt.Errorf("decode row before update at %s: %w", a.pos, err)
-			}
-			after, err := lay.decodeRow(e.Rows[i+1])
-			if err != nil {
-				return fmt.Errorf("decode row after update at %s: %w", a.pos, err)
-			}
+		for i := 0; i < len(imgs); i += 2 {
+			before, after := imgs[i], imgs[i+1]
 			c := change{rowState: rowState{monitor: after}}
 			c.event, c.hasEvent = bridge.Transition(before, after, at)
 			if before.SiteID != after.SiteID {
@@ -376,9 +352,6 @@ func (a *applier) rows(h *replication.EventHeader, e *replication.RowsEvent) err
 			}
 			a.txn = append(a.txn, c)
 		}
-	default:
-		// Never skip a change to the followed table silently.
-		return fmt.Errorf("rows event of type %s at %s is not understood", h.EventType, a.pos)
 	}
 	return nil
 }
