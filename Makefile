@@ -73,7 +73,8 @@ FUZZTIME ?= 30s
 FUZZ_TARGETS := \
 	journal:FuzzDecodeRun journal:FuzzDecodeMonitorPage \
 	journal:FuzzDecodeSpan journal:FuzzCheckpoint journal:FuzzOpen \
-	server:FuzzJSONRPC server:FuzzParseEventsQuery server:FuzzParseMonitorBody
+	server:FuzzJSONRPC server:FuzzParseEventsQuery server:FuzzParseMonitorBody \
+	binlog:FuzzSelectiveDecoder
 
 .PHONY: fuzz
 fuzz:
