@@ -16,7 +16,12 @@ import (
 
 // maxBatchAge is how long a commit is deferred while catching up, unless
 // the previous commit is still running; maxBatchEvents bounds a batch's
-// events whatever the commits do.
+// events whatever the commits do. A commit's cost is mostly the blogs it
+// touches, so larger batches catch up faster; a batch being committed holds
+// about 150 bytes per event (the events and the journal's two sort orders
+// of them). Measured with 100,000 monitors (BENCHMARKS.md, part 1): 2^17
+// events cut the catch-up's peak heap from about 150 to 95 MiB but made
+// the commits, the catch-up's critical path, about half as costly again.
 const (
 	maxBatchAge    = time.Second
 	maxBatchEvents = 1 << 19
@@ -50,10 +55,9 @@ type applier struct {
 	batchPos   Position
 	dirty      bool // batch holds a checkpoint to commit
 
-	spare         *journal.Batch // the other buffer: being committed, or free
-	spareMonitors map[uint64]rowState
-	sites         []uint64   // the committing goroutine's buffer (rowsInOrder)
-	committing    chan error // while a commit runs: receives its result
+	spareEvents []bridge.Event // the events buffer of the batch being committed, or free
+	sites       []uint64       // rowsInOrder's buffer
+	committing  chan error     // while a commit runs: receives its result
 
 	// catchUpTo is the server's binlog end when the stream started; zero
 	// once reached, or when it could not be read.
@@ -83,10 +87,7 @@ func newApplier(f *Follower, cp journal.Checkpoint, lay layout) *applier {
 		pos:      Position{cp.File, cp.Pos},
 		batch:    &journal.Batch{},
 		monitors: map[uint64]rowState{},
-
-		spare:         &journal.Batch{},
-		spareMonitors: map[uint64]rowState{},
-		ageTimer:      stoppedTimer(),
+		ageTimer: stoppedTimer(),
 	}
 }
 
@@ -403,7 +404,13 @@ func (a *applier) heartbeat(*replication.HeartbeatEvent) error {
 }
 
 // flush starts committing the batch, once the previous commit is done, and
-// switches to the other buffer.
+// starts the next batch in the other events buffer.
+//
+// Only the batch being committed holds rows and the journal's sort orders:
+// the batch's rows are taken out of the monitors map here, so one map
+// serves every batch, and each batch is a fresh journal.Batch that reuses
+// only an events buffer, so the sort orders of a committed batch are not
+// kept for the next (they are most of a large batch's memory).
 func (a *applier) flush() error {
 	if !a.dirty {
 		return nil
@@ -411,14 +418,14 @@ func (a *applier) flush() error {
 	if err := a.wait(); err != nil {
 		return err
 	}
-	b, rows, size := a.batch, a.monitors, len(a.batch.Events)
+	b, size := a.batch, len(a.batch.Events)
+	a.rowsInOrder(b)
 	cp := a.cp.Clone()
 	b.Checkpoint = &cp
 	done, pos := make(chan error, 1), a.batchPos
 	go func() {
-		// The rows and the batch's orders are prepared here, off the
-		// applier's goroutine, which is the busier one while catching up.
-		a.rowsInOrder(b, rows)
+		// The batch's orders are prepared here, off the applier's
+		// goroutine, which is the busier one while catching up.
 		b.Prepare()
 		// On failure nothing was written; the follower fails and resumes
 		// from the last checkpoint, so the batch is read again.
@@ -429,18 +436,18 @@ func (a *applier) flush() error {
 		done <- err
 	}()
 	a.committing = done
-	// The spare's commit has finished (wait above): refill it.
-	a.batch, a.spare = a.spare, a.batch
-	a.monitors, a.spareMonitors = a.spareMonitors, a.monitors
-	a.batch.Reset()
-	clear(a.monitors)
+	// The other buffer's commit has finished (wait above): refill it.
+	events := a.spareEvents[:0]
+	a.spareEvents = b.Events
 	if a.catchingUp() {
 		// A backlog's batches are alike: reserve room for the next rather
 		// than growing it by copies.
-		a.batch.Events = slices.Grow(a.batch.Events, min(2*size, maxBatchEvents))
-	} else if cap(a.batch.Events) > liveBatchCap {
-		a.batch.Events = nil // give a finished catch-up's memory back
+		events = slices.Grow(events, min(size, maxBatchEvents))
+	} else if cap(events) > liveBatchCap {
+		events = nil // give a finished catch-up's memory back
 	}
+	a.batch = &journal.Batch{Events: events}
+	a.batch.Reset()
 	a.dirty = false
 	return nil
 }
@@ -448,21 +455,22 @@ func (a *applier) flush() error {
 // liveBatchCap is the most batch capacity kept while following live.
 const liveBatchCap = 1 << 14
 
-// rowsInOrder fills b's Monitors and Deleted from the batch's final row
-// states, in primary-key order: bbolt writes sorted keys far faster than
-// the map's random order (see journal.Batch.Prepare). Sorting the keys
-// alone is several times cheaper than sorting the rows. It runs in the
-// committing goroutine; a.sites is that goroutine's buffer.
-func (a *applier) rowsInOrder(b *journal.Batch, rows map[uint64]rowState) {
-	a.sites = slices.AppendSeq(a.sites[:0], maps.Keys(rows))
+// rowsInOrder moves the batch's final row states from the monitors map to
+// b's Monitors and Deleted, in primary-key order: bbolt writes sorted keys
+// far faster than the map's random order (see journal.Batch.Prepare).
+// Sorting the keys alone is several times cheaper than sorting the rows.
+func (a *applier) rowsInOrder(b *journal.Batch) {
+	a.sites = slices.AppendSeq(a.sites[:0], maps.Keys(a.monitors))
 	slices.Sort(a.sites)
+	b.Monitors = slices.Grow(b.Monitors[:0], len(a.sites))
 	for _, site := range a.sites {
-		if c := rows[site]; c.deleted {
+		if c := a.monitors[site]; c.deleted {
 			b.Deleted = append(b.Deleted, site)
 		} else {
 			b.Monitors = append(b.Monitors, c.monitor)
 		}
 	}
+	clear(a.monitors)
 }
 
 // catchingUp reports whether the follower is still short of catchUpTo.
