@@ -78,7 +78,7 @@ FUZZ_TARGETS := \
 	journal:FuzzDecodeSpan journal:FuzzCheckpoint journal:FuzzOpen \
 	server:FuzzJSONRPC server:FuzzParseEventsQuery server:FuzzParseMonitorBody \
 	server:FuzzParseAllowedOrigins binlog:FuzzParseReplicationStatus \
-	binlog:FuzzCompareHistory
+	binlog:FuzzCompareHistory binlog:FuzzSelectiveDecoder
 
 .PHONY: fuzz
 fuzz:

@@ -37,8 +37,8 @@ type Config struct {
 	// Self is the path of the jetmon-bench binary, started again as the
 	// /events server (jetmon-bench serve).
 	Self string
-	// Only, when non-empty, names the parts to run (catchup, live, events,
-	// completeness).
+	// Only, when non-empty, names the parts to run (catchup, shared, live,
+	// events, completeness).
 	Only []string
 	// Log receives progress lines.
 	Log io.Writer
@@ -54,6 +54,7 @@ type Results struct {
 	Disk              *DiskSync
 	Catchup           *CatchupResult
 	CatchupSingle     *CatchupResult
+	CatchupShared     *CatchupResult
 	Live              []*LiveResult
 	Events            *EventsResult
 	Completeness      *CompletenessResult
@@ -97,6 +98,11 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	if cfg.want("catchup") {
 		if r.Catchup, r.CatchupSingle, err = RunCatchup(ctx, cfg, srv); err != nil {
 			return r, fmt.Errorf("catch-up: %w", err)
+		}
+	}
+	if cfg.want("shared") {
+		if r.CatchupShared, err = RunShared(ctx, cfg, srv); err != nil {
+			return r, fmt.Errorf("shared replica catch-up: %w", err)
 		}
 	}
 	if cfg.want("live") {

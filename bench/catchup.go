@@ -33,8 +33,9 @@ import (
 // and by mariadb-binlog.
 type CatchupResult struct {
 	Name         string
-	Transitions  int // site_status transitions in the stretch
-	OtherRows    int // row changes that are not transitions (the inserts)
+	Database     string // the bench database the stretch was written in
+	Transitions  int    // site_status transitions in the stretch
+	OtherRows    int    // row changes that are not transitions (the inserts)
 	Transactions int
 	RowsPerTxn   int
 	Monitors     int
@@ -85,7 +86,7 @@ func RunCatchup(ctx context.Context, cfg Config, srv *testdb.Server) (bulk, sing
 		return nil, nil, fmt.Errorf("list binlogs: %v", err)
 	}
 
-	bulk = &CatchupResult{Name: "bulk", Transitions: cfg.scaled(1_000_000, 10_000), RowsPerTxn: 100, Start: binlog.Position{File: files[0], Pos: 4}}
+	bulk = &CatchupResult{Name: "bulk", Database: "catchup", Transitions: cfg.scaled(1_000_000, 10_000), RowsPerTxn: 100, Start: binlog.Position{File: files[0], Pos: 4}}
 	bulk.Monitors = min(100_000, bulk.Transitions/10)
 	bulk.OtherRows = bulk.Monitors
 	logf(cfg, "catch-up: filling the binlog with %d monitors and %d transitions (%d rows per UPDATE)", bulk.Monitors, bulk.Transitions, bulk.RowsPerTxn)
@@ -109,13 +110,13 @@ func RunCatchup(ctx context.Context, cfg Config, srv *testdb.Server) (bulk, sing
 		return bulk, nil, err
 	}
 
-	single = &CatchupResult{Name: "single-row", Transitions: cfg.scaled(200_000, 5_000), RowsPerTxn: 1, Monitors: bulk.Monitors}
+	single = &CatchupResult{Name: "single-row", Database: "catchup", Transitions: cfg.scaled(200_000, 5_000), RowsPerTxn: 1, Monitors: bulk.Monitors}
 	if single.Start, err = serverEnd(ctx, db); err != nil {
 		return bulk, nil, err
 	}
 	logf(cfg, "catch-up: filling %d single-row transactions", single.Transitions)
 	t = time.Now()
-	if single.Transactions, err = fillSingle(ctx, db, single.Monitors, single.Transitions); err != nil {
+	if single.Transactions, err = fillSingle(ctx, db, single.Monitors, single.Transitions, nil); err != nil {
 		return bulk, nil, err
 	}
 	single.Fill = time.Since(t)
@@ -238,8 +239,10 @@ func fillBulk(ctx context.Context, db *sql.DB, monitors, transitions, rowsPerTxn
 }
 
 // fillSingle makes transitions with Jetmon's own statement, one row per
-// autocommitted UPDATE, on four connections that own disjoint rows.
-func fillSingle(ctx context.Context, db *sql.DB, monitors, transitions int) (int, error) {
+// autocommitted UPDATE, on four connections that own disjoint rows. With
+// between set, each connection runs it after each of its transitions
+// (transition i of all): the shared replica's other writes.
+func fillSingle(ctx context.Context, db *sql.DB, monitors, transitions int, between func(ctx context.Context, conn *sql.Conn, i int) error) (int, error) {
 	const workers = 4
 	// Read the statuses the bulk fill left.
 	status := make([]uint8, monitors+1)
@@ -284,6 +287,11 @@ func fillSingle(ctx context.Context, db *sql.DB, monitors, transitions int) (int
 			}
 			n, _ := res.RowsAffected()
 			changed += n
+			if between != nil {
+				if err := between(ctx, conn, i); err != nil {
+					return changed, err
+				}
+			}
 		}
 		return changed, nil
 	})
@@ -499,7 +507,7 @@ func bridgeCatchup(ctx context.Context, srv *testdb.Server, c *CatchupResult, pa
 	}); err != nil {
 		return 0, 0, err
 	}
-	replica, err := store.Open("-dsn", srv.DSN("catchup"), 10*time.Second)
+	replica, err := store.Open("-dsn", srv.DSN(c.Database), 10*time.Second)
 	if err != nil {
 		return 0, 0, err
 	}

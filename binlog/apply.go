@@ -17,7 +17,12 @@ import (
 
 // maxBatchAge is how long a commit is deferred while catching up, unless
 // the previous commit is still running; maxBatchEvents bounds a batch's
-// events whatever the commits do.
+// events whatever the commits do. A commit's cost is mostly the blogs it
+// touches, so larger batches catch up faster; a batch being committed holds
+// about 150 bytes per event (the events and the journal's two sort orders
+// of them). Measured with 100,000 monitors (BENCHMARKS.md, part 1): 2^17
+// events cut the catch-up's peak heap from about 150 to 95 MiB but made
+// the commits, the catch-up's critical path, about half as costly again.
 const (
 	maxBatchAge    = time.Second
 	maxBatchEvents = 1 << 19
@@ -32,10 +37,12 @@ const (
 // buffers, at most one commit running), so that a catch-up decodes and
 // commits at once; every return from loop waits for that commit first.
 type applier struct {
-	f      *Follower
-	lay    layout
-	schema []byte
-	table  []byte
+	f       *Follower
+	lay     layout
+	decoder rowDecoder
+	images  []bridge.Monitor // the rows event being applied, decoded
+	schema  []byte
+	table   []byte
 
 	pos     Position // after the last event read
 	cp      journal.Checkpoint
@@ -49,10 +56,9 @@ type applier struct {
 	batchPos   Position
 	dirty      bool // batch holds a checkpoint to commit
 
-	spare         *journal.Batch // the other buffer: being committed, or free
-	spareMonitors map[uint64]rowState
-	sites         []uint64   // the committing goroutine's buffer (rowsInOrder)
-	committing    chan error // while a commit runs: receives its result
+	spareEvents []bridge.Event // the events buffer of the batch being committed, or free
+	sites       []uint64       // rowsInOrder's buffer
+	committing  chan error     // while a commit runs: receives its result
 
 	// gtids is every GTID committed so far, for proofs that compare GTID
 	// sets: MariaDB's are tracked from its GTID events (a stream started by
@@ -93,11 +99,8 @@ func newApplier(f *Follower, cp journal.Checkpoint, lay layout) *applier {
 		pos:      Position{cp.File, cp.Pos},
 		batch:    &journal.Batch{},
 		monitors: map[uint64]rowState{},
-
-		spare:         &journal.Batch{},
-		spareMonitors: map[uint64]rowState{},
-		ageTimer:      stoppedTimer(),
-		gtids:         initialGTIDs(f.cfg.Info.Flavor, cp.GTIDSet),
+		ageTimer: stoppedTimer(),
+		gtids:    initialGTIDs(f.cfg.Info.Flavor, cp.GTIDSet),
 	}
 }
 
@@ -342,61 +345,35 @@ func (a *applier) rows(h *replication.EventHeader, e *replication.RowsEvent) err
 	if e.Table == nil || !bytes.Equal(e.Table.Table, a.table) || !bytes.Equal(e.Table.Schema, a.schema) {
 		return nil
 	}
-	lay := a.lay
-	if names := e.Table.ColumnNameString(); len(names) > 0 {
-		// binlog_row_metadata=FULL names the columns: trust the event.
-		var err error
-		if lay, err = newLayout(names); err != nil {
-			return err
-		}
-	} else if int(e.Table.ColumnCount) != len(lay.names) {
-		return fmt.Errorf("%s has %d columns in the binlog at %s but %d in the layout the bridge knows (%v): "+
-			"set binlog_row_metadata=FULL on the replica so rows decode across schema changes",
-			bridge.Table, e.Table.ColumnCount, a.pos, len(lay.names), lay.names)
+	kind := e.Type()
+	if h.EventType == replication.PARTIAL_UPDATE_ROWS_EVENT {
+		kind = replication.EnumRowsEventTypeUpdate
 	}
-	for _, skipped := range e.SkippedColumns {
-		if len(skipped) > 0 {
-			return fmt.Errorf("row images of %s at %s lack columns: set binlog_row_image=FULL on the replica", bridge.Table, a.pos)
-		}
+	if kind == replication.EnumRowsEventTypeUnknown {
+		// Never skip a change to the followed table silently.
+		return fmt.Errorf("rows event of type %s at %s is not understood", h.EventType, a.pos)
+	}
+	imgs, err := a.decoder.images(e, h.EventType, a.lay, a.images[:0])
+	a.images = imgs
+	if err != nil {
+		return fmt.Errorf("decode the rows of %s at %s: %w", bridge.Table, a.pos, err)
 	}
 	if !a.inTxn {
 		a.begin(h)
 	}
 	at := time.Unix(int64(h.Timestamp), 0).UTC()
-	kind := e.Type()
-	if h.EventType == replication.PARTIAL_UPDATE_ROWS_EVENT {
-		kind = replication.EnumRowsEventTypeUpdate
-	}
 	switch kind {
-	case replication.EnumRowsEventTypeInsert:
-		for _, row := range e.Rows {
-			m, err := lay.decodeRow(row)
-			if err != nil {
-				return fmt.Errorf("decode inserted row at %s: %w", a.pos, err)
-			}
-			a.txn = append(a.txn, change{rowState: rowState{monitor: m}})
-		}
-	case replication.EnumRowsEventTypeDelete:
-		for _, row := range e.Rows {
-			m, err := lay.decodeRow(row)
-			if err != nil {
-				return fmt.Errorf("decode deleted row at %s: %w", a.pos, err)
-			}
-			a.txn = append(a.txn, change{rowState: rowState{monitor: m, deleted: true}})
+	case replication.EnumRowsEventTypeInsert, replication.EnumRowsEventTypeDelete:
+		deleted := kind == replication.EnumRowsEventTypeDelete
+		for _, m := range imgs {
+			a.txn = append(a.txn, change{rowState: rowState{monitor: m, deleted: deleted}})
 		}
 	case replication.EnumRowsEventTypeUpdate:
-		if len(e.Rows)%2 != 0 {
+		if len(imgs)%2 != 0 {
 			return fmt.Errorf("update at %s has an odd number of row images", a.pos)
 		}
-		for i := 0; i < len(e.Rows); i += 2 {
-			before, err := lay.decodeRow(e.Rows[i])
-			if err != nil {
-				return fmt.Errorf("decode row before update at %s: %w", a.pos, err)
-			}
-			after, err := lay.decodeRow(e.Rows[i+1])
-			if err != nil {
-				return fmt.Errorf("decode row after update at %s: %w", a.pos, err)
-			}
+		for i := 0; i < len(imgs); i += 2 {
+			before, after := imgs[i], imgs[i+1]
 			c := change{rowState: rowState{monitor: after}}
 			c.event, c.hasEvent = bridge.Transition(before, after, at)
 			if before.SiteID != after.SiteID {
@@ -404,9 +381,6 @@ func (a *applier) rows(h *replication.EventHeader, e *replication.RowsEvent) err
 			}
 			a.txn = append(a.txn, c)
 		}
-	default:
-		// Never skip a change to the followed table silently.
-		return fmt.Errorf("rows event of type %s at %s is not understood", h.EventType, a.pos)
 	}
 	return nil
 }
@@ -477,7 +451,13 @@ func (a *applier) heartbeat(*replication.HeartbeatEvent) error {
 }
 
 // flush starts committing the batch, once the previous commit is done, and
-// switches to the other buffer.
+// starts the next batch in the other events buffer.
+//
+// Only the batch being committed holds rows and the journal's sort orders:
+// the batch's rows are taken out of the monitors map here, so one map
+// serves every batch, and each batch is a fresh journal.Batch that reuses
+// only an events buffer, so the sort orders of a committed batch are not
+// kept for the next (they are most of a large batch's memory).
 func (a *applier) flush() error {
 	if !a.dirty {
 		return nil
@@ -485,7 +465,8 @@ func (a *applier) flush() error {
 	if err := a.wait(); err != nil {
 		return err
 	}
-	b, rows, size := a.batch, a.monitors, len(a.batch.Events)
+	b, size := a.batch, len(a.batch.Events)
+	a.rowsInOrder(b)
 	cp := a.cp.Clone()
 	b.Checkpoint = &cp
 	b.NewSpan, a.pendingSpan = a.pendingSpan, nil
@@ -494,9 +475,8 @@ func (a *applier) flush() error {
 		gtids = a.gtids.String()
 	}
 	go func() {
-		// The rows and the batch's orders are prepared here, off the
-		// applier's goroutine, which is the busier one while catching up.
-		a.rowsInOrder(b, rows)
+		// The batch's orders are prepared here, off the applier's
+		// goroutine, which is the busier one while catching up.
 		b.Prepare()
 		// On failure nothing was written; the follower fails and resumes
 		// from the last checkpoint, so the batch is read again.
@@ -507,18 +487,18 @@ func (a *applier) flush() error {
 		done <- err
 	}()
 	a.committing = done
-	// The spare's commit has finished (wait above): refill it.
-	a.batch, a.spare = a.spare, a.batch
-	a.monitors, a.spareMonitors = a.spareMonitors, a.monitors
-	a.batch.Reset()
-	clear(a.monitors)
+	// The other buffer's commit has finished (wait above): refill it.
+	events := a.spareEvents[:0]
+	a.spareEvents = b.Events
 	if a.catchingUp() {
 		// A backlog's batches are alike: reserve room for the next rather
 		// than growing it by copies.
-		a.batch.Events = slices.Grow(a.batch.Events, min(2*size, maxBatchEvents))
-	} else if cap(a.batch.Events) > liveBatchCap {
-		a.batch.Events = nil // give a finished catch-up's memory back
+		events = slices.Grow(events, min(size, maxBatchEvents))
+	} else if cap(events) > liveBatchCap {
+		events = nil // give a finished catch-up's memory back
 	}
+	a.batch = &journal.Batch{Events: events}
+	a.batch.Reset()
 	a.dirty = false
 	return nil
 }
@@ -526,21 +506,22 @@ func (a *applier) flush() error {
 // liveBatchCap is the most batch capacity kept while following live.
 const liveBatchCap = 1 << 14
 
-// rowsInOrder fills b's Monitors and Deleted from the batch's final row
-// states, in primary-key order: bbolt writes sorted keys far faster than
-// the map's random order (see journal.Batch.Prepare). Sorting the keys
-// alone is several times cheaper than sorting the rows. It runs in the
-// committing goroutine; a.sites is that goroutine's buffer.
-func (a *applier) rowsInOrder(b *journal.Batch, rows map[uint64]rowState) {
-	a.sites = slices.AppendSeq(a.sites[:0], maps.Keys(rows))
+// rowsInOrder moves the batch's final row states from the monitors map to
+// b's Monitors and Deleted, in primary-key order: bbolt writes sorted keys
+// far faster than the map's random order (see journal.Batch.Prepare).
+// Sorting the keys alone is several times cheaper than sorting the rows.
+func (a *applier) rowsInOrder(b *journal.Batch) {
+	a.sites = slices.AppendSeq(a.sites[:0], maps.Keys(a.monitors))
 	slices.Sort(a.sites)
+	b.Monitors = slices.Grow(b.Monitors[:0], len(a.sites))
 	for _, site := range a.sites {
-		if c := rows[site]; c.deleted {
+		if c := a.monitors[site]; c.deleted {
 			b.Deleted = append(b.Deleted, site)
 		} else {
 			b.Monitors = append(b.Monitors, c.monitor)
 		}
 	}
+	clear(a.monitors)
 }
 
 // catchingUp reports whether the follower is still short of catchUpTo.

@@ -281,6 +281,7 @@ func (f *Follower) syncerConfig(handler replication.EventHandler) (replication.B
 		ReadTimeout:             3 * f.cfg.Heartbeat,
 		DisableRetrySync:        true,
 		SynchronousEventHandler: handler,
+		RowsEventDecodeFunc:     deferRows(f.dsn.DBName, bridge.Table),
 		Logger:                  slog.New(warnOnly{f.log.Handler()}),
 		Localhost:               "jetmon-bridge",
 	}, nil

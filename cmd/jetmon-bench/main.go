@@ -51,7 +51,7 @@ func run() error {
 	out := fs.String("out", "BENCHMARKS.md", "report to write")
 	dir := fs.String("dir", "bin/bench-out", "directory for journals, profiles and raw results")
 	micro := fs.String("micro", "", "go test -bench output to include in the report")
-	only := fs.String("only", "", "comma-separated parts to run: catchup, live, events, completeness")
+	only := fs.String("only", "", "comma-separated parts to run: catchup, shared, live, events, completeness")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
