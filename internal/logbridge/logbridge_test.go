@@ -1,7 +1,6 @@
 package logbridge
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -12,32 +11,18 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/automattic/jetmon-bridge/bridgetest"
 	"github.com/go-sql-driver/mysql"
 )
 
-// lines is a slog JSON handler's output, safe for the driver's goroutines.
-type lines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// records decodes every line written so far.
-func (l *lines) records(t *testing.T) []map[string]any {
+// records decodes every line a slog JSON handler wrote to out.
+func records(t *testing.T, out *bridgetest.LogBuffer) []map[string]any {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(l.buf.String()), "\n") {
+	var recs []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
 		if line == "" {
 			continue
 		}
@@ -45,13 +30,13 @@ func (l *lines) records(t *testing.T) []map[string]any {
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatalf("not one slog JSON record per line: %q: %v", line, err)
 		}
-		out = append(out, r)
+		recs = append(recs, r)
 	}
-	return out
+	return recs
 }
 
-func newLogger(level slog.Level) (*slog.Logger, *lines) {
-	out := &lines{}
+func newLogger(level slog.Level) (*slog.Logger, *bridgetest.LogBuffer) {
+	out := &bridgetest.LogBuffer{}
 	return slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: level})), out
 }
 
@@ -61,7 +46,7 @@ func TestDriverLineBecomesWarning(t *testing.T) {
 	d.Print("closing bad idle connection: ", io.EOF)
 	d.Print("closing connection:", errors.New("use of closed network connection"))
 	d.Print(mysql.ErrInvalidConn)
-	got := out.records(t)
+	got := records(t, out)
 	want := []string{
 		"closing bad idle connection: EOF",
 		"closing connection: use of closed network connection",
@@ -110,7 +95,7 @@ func TestRouteCarriesTheRealDriversLines(t *testing.T) {
 	if err := db.PingContext(ctx); err == nil {
 		t.Fatal("ping of a server that hangs up succeeded")
 	}
-	got := out.records(t)
+	got := records(t, out)
 	if len(got) == 0 {
 		t.Fatal("the driver's line did not reach the slog logger")
 	}
@@ -134,7 +119,7 @@ func TestBinlogSyncerKeepsWarningsAndErrors(t *testing.T) {
 	derived := l.With("conn", 7).WithGroup("g")
 	derived.Info("rotate to next binlog")
 	derived.Error("kill connection", "id", 7)
-	got := out.records(t)
+	got := records(t, out)
 	if len(got) != 2 {
 		t.Fatalf("got %d records, want the warning and the error only: %v", len(got), got)
 	}
@@ -150,7 +135,7 @@ func TestBinlogSyncerHonoursTheDaemonsLevel(t *testing.T) {
 	logger, out := newLogger(slog.LevelError)
 	l := BinlogSyncer(logger)
 	l.Warn("retry sync is disabled")
-	if got := out.records(t); len(got) != 0 {
+	if got := records(t, out); len(got) != 0 {
 		t.Errorf("a warning passed a logger set to errors only: %v", got)
 	}
 }
