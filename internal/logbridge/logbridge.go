@@ -36,9 +36,9 @@ func Route(log *slog.Logger) {
 // Driver returns a go-sql-driver/mysql Logger that writes each line to log
 // at warning level. The driver only logs what went wrong on a connection
 // (a bad idle connection closed, a read that failed, a packet out of
-// sequence); database/sql retries most of them on another connection, and a
-// query that still fails returns its own error, so none is an error of the
-// bridge's.
+// sequence, an auth plugin it could not use); database/sql retries most of
+// them on another connection, and a query that still fails returns its own
+// error, so none is an error of the bridge's.
 func Driver(log *slog.Logger) mysql.Logger {
 	return driverLogger{log.With(LibraryKey, libSQLDriver)}
 }
