@@ -29,8 +29,9 @@ func (e Event) Before(o Event) bool {
 	return e.ID < o.ID
 }
 
-// AppendJSON appends e's wire form (SPEC §3) to b. It is hand-written because
-// /events encodes many small objects on its hot path and the shape is fixed.
+// AppendJSON appends e's wire form (README.md, "HTTP API") to b. It is
+// hand-written because /events encodes many small objects on its hot path
+// and the shape is fixed.
 func (e Event) AppendJSON(b []byte) []byte {
 	b = append(b, `{"id":`...)
 	b = strconv.AppendUint(b, e.ID, 10)

@@ -14,7 +14,8 @@ type Monitor struct {
 	LastStatusChange time.Time
 }
 
-// MonitorJSON is the wire form of GET /monitors and POST /monitors (SPEC §3).
+// MonitorJSON is the wire form of GET /monitors and POST /monitors
+// (README.md, "HTTP API").
 type MonitorJSON struct {
 	BlogID         uint64 `json:"blog_id"`
 	MonitorURL     string `json:"monitor_url"`

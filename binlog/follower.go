@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
+	"github.com/automattic/jetmon-bridge/internal/logbridge"
 	"github.com/automattic/jetmon-bridge/journal"
 	"github.com/automattic/jetmon-bridge/store"
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -282,7 +283,7 @@ func (f *Follower) syncerConfig(handler replication.EventHandler) (replication.B
 		DisableRetrySync:        true,
 		SynchronousEventHandler: handler,
 		RowsEventDecodeFunc:     deferRows(f.dsn.DBName, bridge.Table),
-		Logger:                  slog.New(warnOnly{f.log.Handler()}),
+		Logger:                  logbridge.BinlogSyncer(f.log),
 		Localhost:               "jetmon-bridge",
 	}, nil
 }
@@ -487,14 +488,6 @@ func (f *Follower) vouchInBackground(ctx context.Context) {
 		}
 		cancel()
 	}
-}
-
-// warnOnly passes go-mysql's warnings and errors through and drops its
-// per-rotation chatter.
-type warnOnly struct{ slog.Handler }
-
-func (w warnOnly) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelWarn && w.Handler.Enabled(ctx, l)
 }
 
 // Settled returns the position before which everything is committed to the

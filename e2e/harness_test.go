@@ -184,8 +184,6 @@ func waitCovered(t *testing.T, d *daemon, blog uint64, since, until time.Time) {
 	}
 }
 
-func rootDSN(db *testdb.DB) string { return db.DSN() }
-
 func mustDB(t *testing.T, dsn string) *sql.DB {
 	db, err := sql.Open("mysql", dsn)
 	if err != nil {

@@ -195,9 +195,6 @@ func (j *Journal) load(tx *bolt.Tx) error {
 // Path is the journal file's path.
 func (j *Journal) Path() string { return j.path }
 
-// DB exposes the bbolt handle to the operator tools in this module.
-func (j *Journal) DB() *bolt.DB { return j.db }
-
 // Close closes the file.
 func (j *Journal) Close() error { return j.db.Close() }
 
@@ -248,7 +245,7 @@ func (j *Journal) ServerID(override uint32, choose func() uint32) (uint32, error
 	return id, err
 }
 
-// notify wakes everything waiting for the journal to change. j.mu is held.
+// notifyLocked wakes everything waiting for the journal to change. j.mu is held.
 func (j *Journal) notifyLocked() {
 	close(j.changed)
 	j.changed = make(chan struct{})

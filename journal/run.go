@@ -146,7 +146,7 @@ func (k runKind) appendEntry(dst []byte, prev *entry, e entry) []byte {
 }
 
 // encode appends the value of a run holding es, whole (the fuzz target's
-// inverse of decode; writes split runs with writeRuns).
+// inverse of decode; commits split runs with runWriter.replace).
 func (k runKind) encode(dst []byte, es []entry) []byte {
 	for i := range es {
 		var prev *entry

@@ -10,7 +10,7 @@
 // no journal to report).
 //
 // The handler is served under the API's own router, behind the same bearer
-// token as every other route (SPEC §3).
+// token as every other route.
 package metrics
 
 import (

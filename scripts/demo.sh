@@ -190,7 +190,7 @@ dsn="root@tcp(127.0.0.1:$port)/$db"
 say "MariaDB $("$client" --no-defaults --protocol=socket --socket="$sock" -uroot -N -B -e 'SELECT VERSION()') on 127.0.0.1:$port (binlog ROW, server-id 1)"
 
 "$client" --no-defaults --protocol=socket --socket="$sock" -uroot -e "CREATE DATABASE $db"
-# Jetmon 1's table, exactly as Jetmon 1 defines it (SPEC section 2).
+# Jetmon 1's table, exactly as Jetmon 1 defines it (the same as bridge.Schema in schema.go).
 sql "CREATE TABLE IF NOT EXISTS \`jetpack_monitor_sites\` (
   \`jetpack_monitor_site_id\` bigint(20) unsigned NOT NULL AUTO_INCREMENT PRIMARY KEY,
   \`blog_id\` bigint(20) unsigned NOT NULL,

@@ -311,7 +311,8 @@ func countRows(t *testing.T, db *testdb.DB) int {
 	return n
 }
 
-// monitorJSON is the wire form, decoded strictly.
+// decodeMonitor decodes a monitor answer into its wire form strictly: exactly
+// the six fields of bridge.MonitorJSON, keyword "" and redirect_policy "follow".
 func decodeMonitor(t *testing.T, r resp) bridge.MonitorJSON {
 	t.Helper()
 	var raw map[string]json.RawMessage

@@ -16,9 +16,9 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// The JSON-RPC interface (SPEC §5) serves Thunder's Monitor interface: callsign
-// Monitor, version 1, over HTTP POST and WebSocket on /jsonrpc, and with bare
-// method names on /jsonrpc/Monitor.
+// The JSON-RPC interface (README.md, "Monitor interface") serves Thunder's
+// Monitor interface: callsign Monitor, version 1, over HTTP POST and
+// WebSocket on /jsonrpc, and with bare method names on /jsonrpc/Monitor.
 const (
 	// JSONRPCPath serves designators such as Monitor.1.status@Replica.
 	JSONRPCPath = "/jsonrpc"
@@ -145,7 +145,7 @@ func (e *JSONRPC) handler(kind pathKind) http.Handler {
 		}
 		reply := e.handleMessage(nil, kind, body)
 		if reply == nil {
-			w.Header().Set("Content-Type", "application/json") // as every response (SPEC §3)
+			w.Header().Set("Content-Type", "application/json") // as every response: the API answers JSON only
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}

@@ -27,8 +27,8 @@ type rpcCase struct {
 	check func(t *testing.T, f *rpcFixture, m rpcMessage)
 }
 
-// The JSON-RPC error codes of SPEC §5, spelled out independently of the
-// implementation's constants.
+// The JSON-RPC error codes README.md's "Monitor interface" lists, spelled out
+// independently of the implementation's constants.
 const (
 	wantParseError         = -32700
 	wantInvalidRequest     = -32600

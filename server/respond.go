@@ -24,7 +24,7 @@ func writeBody(w http.ResponseWriter, code int, body []byte) {
 	w.Write(body)
 }
 
-// writeError sends {"error": msg}, the body of every error (SPEC §3).
+// writeError sends {"error": msg}: every error the API answers has this body.
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
 }

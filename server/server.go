@@ -1,6 +1,7 @@
-// Package server answers the bridge's HTTP API (SPEC §3): monitor lookups,
-// event histories and health, plus the write endpoints in write mode. It
-// reads from the journal and the store; it never writes to the journal.
+// Package server answers the bridge's HTTP API (README.md, "HTTP API"):
+// monitor lookups, event histories and health, plus the write endpoints in
+// write mode. It reads from the journal and the store; it never writes to
+// the journal.
 package server
 
 import (

@@ -38,8 +38,9 @@ func ParseDSN(flag, dsn string) (*mysql.Config, error) {
 	return cfg, nil
 }
 
-// redactErr keeps the driver's explanation but drops anything after a colon
-// that could quote the DSN back.
+// redactErr returns the innermost error's message, cut to 120 bytes: the
+// driver's explanation without the wrapping that quotes parts of the DSN
+// back (such as "invalid dbname %q: ...").
 func redactErr(err error) string {
 	var s string
 	for e := err; e != nil; e = errors.Unwrap(e) {

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/automattic/jetmon-bridge/internal/logbridge"
 	"github.com/automattic/jetmon-bridge/metrics"
 	"github.com/automattic/jetmon-bridge/server"
 	"github.com/automattic/jetmon-bridge/store"
@@ -116,6 +117,7 @@ func runServe(args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	slog.SetDefault(log)
+	logbridge.Route(log) // before any DSN is parsed: go-sql-driver's lines join the daemon's
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

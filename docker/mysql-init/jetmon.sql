@@ -8,7 +8,7 @@
 SET time_zone = '+00:00';
 USE jetmon;
 
--- Jetmon 1's only table, exactly as Jetmon 1 defines it (SPEC section 2).
+-- Jetmon 1's only table, exactly as Jetmon 1 defines it (the same as bridge.Schema in schema.go).
 CREATE TABLE IF NOT EXISTS `jetpack_monitor_sites` (
   `jetpack_monitor_site_id` bigint(20) unsigned NOT NULL AUTO_INCREMENT PRIMARY KEY,
   `blog_id` bigint(20) unsigned NOT NULL,
