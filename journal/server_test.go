@@ -77,7 +77,7 @@ func TestOldCheckpointGetsServerOnNextCommit(t *testing.T) {
 	if err := j.Commit(&Batch{NewSpan: &SpanStart{Start: sec(100)}, CoveredTo: sec(150)}); err != nil {
 		t.Fatal(err)
 	}
-	j.DB().Update(func(tx *bolt.Tx) error {
+	j.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put(keyCheckpoint, []byte(`{"flavor":"mariadb","file":"binlog.000002","pos":1234,"gtid_set":"0-1-42"}`))
 	})
 	j.Close()
