@@ -76,6 +76,7 @@ FUZZTIME ?= 30s
 FUZZ_TARGETS := \
 	journal:FuzzDecodeRun journal:FuzzDecodeMonitorPage \
 	journal:FuzzDecodeSpan journal:FuzzCheckpoint journal:FuzzOpen \
+	journal:FuzzDecodeSource \
 	server:FuzzJSONRPC server:FuzzParseEventsQuery server:FuzzParseMonitorBody
 
 .PHONY: fuzz

@@ -188,6 +188,9 @@ func (r *Report) checkRecords(tx *bolt.Tx) {
 	if b := buckets["spans"]; b != nil {
 		r.checkSpans(b)
 	}
+	if b := tx.Bucket(bucketSources); b != nil {
+		r.checkSources(b, seq)
+	}
 }
 
 // checkMeta checks the version, sequence, server id and checkpoint, and
