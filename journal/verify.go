@@ -231,9 +231,10 @@ func (r *Report) checkMeta(meta *bolt.Bucket) (seq uint64, haveSeq bool) {
 	switch {
 	case cp.Flavor != "mysql" && cp.Flavor != "mariadb":
 		r.add("the checkpoint's flavor is %q, want mysql or mariadb", cp.Flavor)
-	case cp.File == "":
-		r.add("the checkpoint names no binlog file")
-	case cp.Pos < 4:
+	case cp.File == "" && cp.GTIDSet == "":
+		// A checkpoint rebuilt from a NATS stream has a GTID set alone.
+		r.add("the checkpoint names neither a binlog file nor a GTID set")
+	case cp.File != "" && cp.Pos < 4:
 		r.add("the checkpoint's position %d lies inside the binlog file header", cp.Pos)
 	}
 	if len(cp.Columns) > 0 {
