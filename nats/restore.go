@@ -153,7 +153,7 @@ type rebuild struct {
 
 	flavor, base string
 	gtids        []string // every message's GTID, in order
-	checkpoint             *journal.Checkpoint
+	checkpoint   *journal.Checkpoint
 }
 
 // add takes one message.
