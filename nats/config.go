@@ -160,3 +160,9 @@ func (c Config) options(closed chan<- struct{}) []natsgo.Option {
 	}
 	return opts
 }
+
+// Check reports what is wrong with c, without connecting.
+func (c Config) Check() error {
+	_, err := c.withDefaults()
+	return err
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/automattic/jetmon-bridge/binlog"
 	"github.com/automattic/jetmon-bridge/journal"
 	"github.com/automattic/jetmon-bridge/metrics"
+	"github.com/automattic/jetmon-bridge/nats"
 	"github.com/automattic/jetmon-bridge/store"
 	"github.com/automattic/jetmon-bridge/supervisor"
 	"github.com/gorilla/mux"
@@ -21,6 +22,8 @@ type follower struct {
 	follower *binlog.Follower
 	info     binlog.ServerInfo
 	log      *slog.Logger
+	// publisher publishes the journal to NATS (-publish); nil when off.
+	publisher *nats.Publisher
 }
 
 // openFollower runs the replica preflight, opens the journal and prepares
@@ -127,6 +130,10 @@ func (f *follower) metricSources(router *mux.Router, sup *supervisor.Supervisor,
 	}
 	src.Services = append(src.Services, "BinlogFollower", "Journal")
 	src.Journal = f.journal
+	if f.publisher != nil {
+		src.Services = append(src.Services, "Publisher")
+		src.Publisher = publisherStats(f.publisher)
+	}
 	src.FollowerState = func() string { return f.follower.Status().State }
 	src.Behind = func(ctx context.Context) (uint64, bool) {
 		end, err := binlog.CurrentPosition(ctx, replica.SQL(), f.info.Flavor)
