@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"path/filepath"
 	"strconv"
@@ -12,7 +11,6 @@ import (
 	"github.com/automattic/jetmon-bridge/journal"
 	"github.com/automattic/jetmon-bridge/testdb"
 	natsgo "github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestPublishThroughCrashesAndRestore runs the bridge with -publish during
@@ -75,7 +73,7 @@ func TestPublishThroughCrashesAndRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msgs := readStream(t, nats.URL(), "E2E")
+	msgs := natstest.Messages(t, nats.URL(), "E2E")
 	if len(msgs) != len(events) || len(events) < len(truth) {
 		t.Fatalf("the stream holds %d messages, the journal %d events, the truth %d transitions", len(msgs), len(events), len(truth))
 	}
@@ -123,31 +121,4 @@ func TestPublishThroughCrashesAndRestore(t *testing.T) {
 	}
 	orig.stop(t)
 	again.stop(t)
-}
-
-// readStream reads every message of a stream, in order.
-func readStream(t *testing.T, url, name string) []*jetstream.RawStreamMsg {
-	t.Helper()
-	nc, err := natsgo.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := js.Stream(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	state := s.CachedInfo().State
-	var out []*jetstream.RawStreamMsg
-	for seq := state.FirstSeq; state.Msgs > 0 && seq <= state.LastSeq; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatalf("stream %s message %d: %v", name, seq, err)
-		}
-		out = append(out, m)
-	}
-	return out
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
+	"github.com/automattic/jetmon-bridge/internal/natstest"
 	"github.com/automattic/jetmon-bridge/journal"
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -167,52 +168,13 @@ func (s *source) storm(t *testing.T, j *journal.Journal, stop <-chan struct{}) (
 	return func() { <-done }
 }
 
-// streamMessages reads every message of the stream, in order.
-func streamMessages(t *testing.T, url, name string) []*jetstream.RawStreamMsg {
-	t.Helper()
-	nc, err := natsgo.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatalf("message %d: %v", seq, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
 // waitStream waits until the stream holds n messages.
 func waitStream(t *testing.T, url, name string, n int, r *running) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		nc, err := natsgo.Connect(url)
-		if err == nil {
-			js, _ := jetstream.New(nc)
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			if s, err := js.Stream(ctx, name); err == nil && s.CachedInfo().State.Msgs >= uint64(n) {
-				cancel()
-				nc.Close()
-				return
-			}
-			cancel()
-			nc.Close()
+		if info, err := natstest.StreamInfo(url, name); err == nil && info.State.Msgs >= uint64(n) {
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the stream never reached %d messages; publisher: %+v", n, r.p.Status())

@@ -53,7 +53,7 @@ func TestPairPublishesEachTransitionOnce(t *testing.T) {
 	ra.stop()
 	rb.stop()
 
-	msgs := streamMessages(t, srv.URL(), "T")
+	msgs := natstest.Messages(t, srv.URL(), "T")
 	want := src.names(0, 400)
 	if len(msgs) != len(want) {
 		t.Errorf("the stream holds %d messages, the source %d transitions", len(msgs), len(want))

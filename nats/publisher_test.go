@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/automattic/jetmon-bridge/internal/natstest"
-	natsgo "github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestPublishesEveryEventOnceInOrder publishes a journal that grows while
@@ -40,7 +38,7 @@ func TestPublishesEveryEventOnceInOrder(t *testing.T) {
 	if st := r.p.Status(); st.Published != j.LastSeq()-before || st.Duplicates != 0 {
 		t.Errorf("after a restart the publisher sent %d messages (%d duplicates), want the %d new events", st.Published, st.Duplicates, j.LastSeq()-before)
 	}
-	checkStream(t, streamMessages(t, srv.URL(), "T"), j, DefaultSubject)
+	checkStream(t, natstest.Messages(t, srv.URL(), "T"), j, DefaultSubject)
 }
 
 func waitState(t *testing.T, r *running, state string) {
@@ -76,7 +74,7 @@ func TestServerKilledAndRestarted(t *testing.T) {
 	wait()
 	waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
 	r.stop()
-	checkStream(t, streamMessages(t, srv.URL(), "T"), j, DefaultSubject)
+	checkStream(t, natstest.Messages(t, srv.URL(), "T"), j, DefaultSubject)
 	if st := r.p.Status(); st.Errors == 0 || st.Error == "" {
 		t.Errorf("the publisher never reported the outage: %+v", st)
 	}
@@ -122,7 +120,7 @@ func TestNetworkCut(t *testing.T) {
 	wait()
 	waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
 	r.stop()
-	checkStream(t, streamMessages(t, srv.URL(), "T"), j, DefaultSubject)
+	checkStream(t, natstest.Messages(t, srv.URL(), "T"), j, DefaultSubject)
 }
 
 // TestClusterNodeKilled publishes to an R3 stream on a three-node cluster
@@ -157,25 +155,16 @@ func TestClusterNodeKilled(t *testing.T) {
 	wait()
 	waitStream(t, survivor, "T", int(j.LastSeq()), r)
 	r.stop()
-	checkStream(t, streamMessages(t, survivor, "T"), j, DefaultSubject)
+	checkStream(t, natstest.Messages(t, survivor, "T"), j, DefaultSubject)
 }
 
 // streamLeader names the cluster node leading the stream.
 func streamLeader(t *testing.T, url, name string) string {
 	t.Helper()
-	nc, err := natsgo.Connect(url)
+	info, err := natstest.StreamInfo(url, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info := s.CachedInfo()
 	if info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != 2 {
 		t.Fatalf("stream %s is not replicated on three nodes: %+v", name, info.Cluster)
 	}
@@ -202,5 +191,5 @@ func TestForeignJournalRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "without GTIDs two bridges cannot share a stream") {
 		t.Fatalf("second journal's publisher: %v", err)
 	}
-	checkStream(t, streamMessages(t, srv.URL(), "T"), a, DefaultSubject)
+	checkStream(t, natstest.Messages(t, srv.URL(), "T"), a, DefaultSubject)
 }
