@@ -78,7 +78,8 @@ FUZZ_TARGETS := \
 	journal:FuzzDecodeSpan journal:FuzzCheckpoint journal:FuzzOpen \
 	server:FuzzJSONRPC server:FuzzParseEventsQuery server:FuzzParseMonitorBody \
 	server:FuzzParseAllowedOrigins binlog:FuzzParseReplicationStatus \
-	binlog:FuzzCompareHistory binlog:FuzzSelectiveDecoder
+	binlog:FuzzCompareHistory binlog:FuzzSelectiveDecoder \
+	journal:FuzzDecodeSource
 
 .PHONY: fuzz
 fuzz:

@@ -49,6 +49,7 @@ type applier struct {
 	inTxn   bool
 	txn     []change
 	txnTime time.Time
+	gtid    string // the transaction's GTID, when announced (txngtid.go)
 
 	batch      *journal.Batch
 	batchStart time.Time
@@ -252,11 +253,13 @@ func (a *applier) apply(ev *replication.BinlogEvent) error {
 		a.begin(h)
 		gtid := e.GTID
 		a.pendingGTID = &gtid
+		a.gtid = announcedGTID(e)
 		if e.IsStandalone() {
 			a.inTxn = false // a DDL or other statement without COMMIT follows
 		}
 		return nil
 	case *replication.GTIDEvent:
+		a.gtid = announcedGTID(e)
 		return nil // MySQL: BEGIN follows as a query event
 	case *replication.QueryEvent:
 		return a.query(h, e)
@@ -393,6 +396,7 @@ func (a *applier) commit(h *replication.EventHeader, gset interface{ String() st
 		return nil
 	}
 	a.inTxn = false
+	first := len(a.batch.Events)
 	for i := range a.txn {
 		c := &a.txn[i]
 		if c.hasEvent {
@@ -400,6 +404,7 @@ func (a *applier) commit(h *replication.EventHeader, gset interface{ String() st
 		}
 		a.monitors[c.monitor.SiteID] = c.rowState
 	}
+	a.noteGTID(first)
 	a.txn = a.txn[:0]
 	a.cp.File, a.cp.Pos = a.pos.File, a.pos.Pos
 	if gset != nil && a.f.cfg.Info.GTID {

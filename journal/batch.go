@@ -34,6 +34,9 @@ type Batch struct {
 	NewSpan *SpanStart
 	// Transactions counts the source transactions in the batch.
 	Transactions int
+	// Txns names the source transactions of the events that have a GTID,
+	// in order (see sources.go); events outside them have none.
+	Txns []SourceTxn
 
 	prep prepared // see Prepare
 }
@@ -68,7 +71,7 @@ func (b *Batch) coverageOnly() bool {
 // Reset empties b for reuse, keeping its allocations.
 func (b *Batch) Reset() {
 	p := b.prep
-	*b = Batch{Events: b.Events[:0], Monitors: b.Monitors[:0], Deleted: b.Deleted[:0],
+	*b = Batch{Events: b.Events[:0], Monitors: b.Monitors[:0], Deleted: b.Deleted[:0], Txns: b.Txns[:0],
 		prep: prepared{n: -1, byTime: p.byTime[:0], byBlog: p.byBlog[:0], spare: p.spare[:0]}}
 }
 
@@ -81,11 +84,19 @@ func (j *Journal) Commit(b *Batch) error {
 	j.mu.Lock()
 	seq := j.seq
 	spans := append([]spanRecord(nil), j.spans...)
+	var base string
+	if j.checkpoint != nil {
+		base = j.checkpoint.GTIDSet
+	}
 	j.mu.Unlock()
 
 	err := j.db.Update(func(tx *bolt.Tx) error {
+		first := seq + 1
 		var err error
 		if seq, err = putEvents(tx, b, seq); err != nil {
+			return err
+		}
+		if err := putSources(tx, b, first, base); err != nil {
 			return err
 		}
 		meta := tx.Bucket(bucketMeta)

@@ -189,6 +189,9 @@ func (r *Report) checkRecords(tx *bolt.Tx) {
 	if b := buckets["spans"]; b != nil {
 		r.checkSpans(b)
 	}
+	if b := tx.Bucket(bucketSources); b != nil {
+		r.checkSources(b, seq)
+	}
 }
 
 // checkMeta checks the version, sequence, server id and checkpoint, and
@@ -230,6 +233,7 @@ func (r *Report) checkMeta(meta *bolt.Bucket) (seq uint64, haveSeq bool) {
 	case cp.Flavor != "mysql" && cp.Flavor != "mariadb":
 		r.add("the checkpoint's flavor is %q, want mysql or mariadb", cp.Flavor)
 	case cp.File == "" && cp.GTIDSet == "":
+		// A checkpoint rebuilt from a NATS stream has a GTID set alone.
 		r.add("the checkpoint names neither a binlog file nor a GTID set")
 	case cp.File != "" && cp.Pos < 4:
 		r.add("the checkpoint's position %d lies inside the binlog file header", cp.Pos)

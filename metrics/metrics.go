@@ -73,6 +73,9 @@ type Sources struct {
 	// false before the first reading; nil when the followed server is the
 	// primary itself.
 	Replication func() (r Replication, ok bool)
+	// Publisher reports the NATS publisher (-publish); nil leaves the
+	// jetmon_bridge_publish_* metrics out.
+	Publisher func() PublisherStats
 
 	// Services are the supervised services' callsigns; each gets a
 	// jetmon_bridge_service_restarts_total series from the start.
@@ -144,7 +147,7 @@ func New(src Sources) *Metrics {
 	m.restarts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace,
 		Name:      "service_restarts_total",
-		Help:      "Restarts of a supervised service (BinlogFollower, Journal, Replica, Primary) after a failure.",
+		Help:      "Restarts of a supervised service (BinlogFollower, Journal, Publisher, Replica, Primary) after a failure.",
 	}, []string{"callsign"})
 	for _, callsign := range src.Services {
 		m.restarts.WithLabelValues(callsign)
@@ -191,6 +194,9 @@ func New(src Sources) *Metrics {
 	}
 	if src.Journal != nil || src.FollowerState != nil || src.Behind != nil || src.Replication != nil {
 		reg.MustRegister(&followerCollector{m: m})
+	}
+	if src.Publisher != nil {
+		reg.MustRegister(publisherCollector{stats: src.Publisher})
 	}
 	return m
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/automattic/jetmon-bridge/binlog"
 	"github.com/automattic/jetmon-bridge/journal"
 	"github.com/automattic/jetmon-bridge/metrics"
+	"github.com/automattic/jetmon-bridge/nats"
 	"github.com/automattic/jetmon-bridge/store"
 	"github.com/automattic/jetmon-bridge/supervisor"
 	"github.com/gorilla/mux"
@@ -32,6 +33,8 @@ type follower struct {
 	proof string
 	// primary is the -primary-dsn (or -write-dsn) pool of the exact proof.
 	primary *store.DB
+	// publisher publishes the journal to NATS (-publish); nil when off.
+	publisher *nats.Publisher
 }
 
 // replicationPollInterval paces the replication-status reads behind the
@@ -277,6 +280,10 @@ func (f *follower) metricSources(router *mux.Router, sup *supervisor.Supervisor,
 				Lag: st.Lag, LagKnown: st.LagKnown,
 			}, have
 		}
+	}
+	if f.publisher != nil {
+		src.Services = append(src.Services, "Publisher")
+		src.Publisher = publisherStats(f.publisher)
 	}
 	src.FollowerState = func() string { return f.follower.Status().State }
 	src.Behind = func(ctx context.Context) (uint64, bool) {

@@ -26,6 +26,7 @@ var journalCommands = []struct {
 	{"compact", "write a compacted copy of a journal", runJournalCompact},
 	{"timeline", "draw blogs' status over time as an SVG", runJournalTimeline},
 	{"upgrade", "write a copy of a format 1 journal (from an earlier jetmon-bridge) in this build's format", runJournalUpgrade},
+	{"restore", "rebuild a journal from the NATS JetStream stream a bridge published it to", runJournalRestore},
 }
 
 // runJournal dispatches "jetmon-bridge journal SUBCOMMAND".
@@ -33,7 +34,7 @@ func runJournal(args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
 		journalUsage()
 		if len(args) == 0 {
-			return usageError{errors.New("journal needs a subcommand: stats, export, verify, compact, timeline or upgrade")}
+			return usageError{errors.New("journal needs a subcommand: stats, export, verify, compact, timeline, upgrade or restore")}
 		}
 		return errHelp
 	}
@@ -42,7 +43,7 @@ func runJournal(args []string) error {
 			return c.run(args[1:])
 		}
 	}
-	return usageError{fmt.Errorf("unknown journal subcommand %q: use stats, export, verify, compact, timeline or upgrade (jetmon-bridge journal -h lists them)", args[0])}
+	return usageError{fmt.Errorf("unknown journal subcommand %q: use stats, export, verify, compact, timeline, upgrade or restore (jetmon-bridge journal -h lists them)", args[0])}
 }
 
 func journalUsage() {

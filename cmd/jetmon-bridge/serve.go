@@ -15,6 +15,7 @@ import (
 
 	"github.com/automattic/jetmon-bridge/internal/logbridge"
 	"github.com/automattic/jetmon-bridge/metrics"
+	"github.com/automattic/jetmon-bridge/nats"
 	"github.com/automattic/jetmon-bridge/server"
 	"github.com/automattic/jetmon-bridge/store"
 	"github.com/automattic/jetmon-bridge/supervisor"
@@ -36,6 +37,8 @@ type serveConfig struct {
 	serverID        uint
 	heartbeat       time.Duration
 	monitorInterval time.Duration
+
+	publish publishFlags
 }
 
 func parseServeFlags(args []string) (*serveConfig, error) {
@@ -57,6 +60,7 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.UintVar(&c.serverID, "server-id", 0, "replication server id, unique among the replica's replicas; 0 chooses one once and keeps it in the journal")
 	fs.DurationVar(&c.heartbeat, "heartbeat", 30*time.Second, "replication heartbeat period; a silent connection is dropped after 3")
 	fs.DurationVar(&c.monitorInterval, "monitor-interval", 10*time.Second, "Monitor sampling and health-check interval")
+	c.publish.add(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -80,6 +84,9 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 		return nil, usageError{errors.New("-heartbeat must be at least 100ms")}
 	case c.monitorInterval < 10*time.Millisecond:
 		return nil, usageError{errors.New("-monitor-interval must be at least 10ms")}
+	}
+	if err := c.publish.check(c.journalPath); err != nil {
+		return nil, err
 	}
 	host, _, err := net.SplitHostPort(c.addr)
 	if err != nil {
@@ -150,6 +157,14 @@ func runServe(args []string) error {
 		sup.Add("Journal", journalService{f.journal, c.monitorInterval}, limits)
 		if f.watch != nil {
 			g.addContext(ctx, func(ctx context.Context) error { f.watch.Run(ctx); return nil })
+		}
+		if c.publish.url != "" {
+			// A service of its own: the follower never waits for NATS.
+			if f.publisher, err = nats.New(f.journal, c.publish.config(log)); err != nil {
+				return err
+			}
+			health = withPublisher(health, f.publisher)
+			sup.Add("Publisher", f.publisher, limits)
 		}
 	} else {
 		log.Warn("-journal is empty: the binlog follower is off and /events only synthesizes, as the v1 bridge did")

@@ -1,0 +1,234 @@
+// Package natstest starts real nats-server processes with JetStream for
+// tests: one server, or a three-node cluster, each on loopback ports and a
+// temporary store directory of its own (never the machine's shared server
+// on 4222). A test can kill a server with SIGKILL and start it again on the
+// same port and store, and cut the network between a client and a server
+// with a Proxy.
+//
+// Without nats-server a test is skipped, or fails under CI=true
+// (testenv.Missing): CI installs it (.ci/run).
+package natstest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/automattic/jetmon-bridge/internal/testenv"
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Binary finds nats-server, or ends t as testenv.Missing says.
+func Binary(t testing.TB) string {
+	t.Helper()
+	if p, err := exec.LookPath("nats-server"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/sbin/nats-server"); err == nil {
+		return "/usr/sbin/nats-server"
+	}
+	testenv.Missing(t, "nats-server is not installed: apt-get install nats-server")
+	return ""
+}
+
+// Server is one nats-server process with JetStream.
+type Server struct {
+	// Name is the server's name (its cluster peers know it by it).
+	Name string
+	// Port is its client port on 127.0.0.1.
+	Port int
+	// Dir is its JetStream store directory, kept across restarts.
+	Dir string
+
+	t      testing.TB
+	binary string
+	conf   string // config file; empty for a single server run from flags
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	out    *bytes.Buffer
+}
+
+// URL is the server's client URL.
+func (s *Server) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", s.Port) }
+
+// Addr is the server's client address, host:port.
+func (s *Server) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.Port) }
+
+// Start runs a single JetStream server on a free loopback port and waits
+// until JetStream answers. It is killed when the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{Name: "single", Port: freePort(t), Dir: t.TempDir(), t: t, binary: Binary(t)}
+	t.Cleanup(s.Kill)
+	s.Restart()
+	return s
+}
+
+// StartCluster runs n JetStream servers clustered with one another on
+// loopback ports and waits until each answers JetStream requests (a meta
+// leader is elected). They are killed when the test ends.
+func StartCluster(t testing.TB, n int) []*Server {
+	t.Helper()
+	binary := Binary(t)
+	routePorts := make([]int, n)
+	var routes []string
+	for i := range routePorts {
+		routePorts[i] = freePort(t)
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", routePorts[i]))
+	}
+	servers := make([]*Server, n)
+	for i := range servers {
+		s := &Server{Name: fmt.Sprintf("n%d", i+1), Port: freePort(t), Dir: t.TempDir(), t: t, binary: binary}
+		s.conf = filepath.Join(t.TempDir(), "nats.conf")
+		conf := fmt.Sprintf(`server_name: %s
+listen: 127.0.0.1:%d
+jetstream { store_dir: %q }
+cluster {
+  name: jetmon-test
+  listen: 127.0.0.1:%d
+  routes: [%s]
+}
+`, s.Name, s.Port, s.Dir, routePorts[i], strings.Join(routes, ", "))
+		if err := os.WriteFile(s.conf, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Kill)
+		servers[i] = s
+	}
+	for _, s := range servers {
+		s.launch()
+	}
+	for _, s := range servers {
+		s.waitReady()
+	}
+	return servers
+}
+
+// Restart starts the server (again, after Kill) on its port and store and
+// waits until JetStream answers.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.launch()
+	s.waitReady()
+}
+
+func (s *Server) launch() {
+	s.t.Helper()
+	args := []string{"-js", "-sd", s.Dir, "-a", "127.0.0.1", "-p", fmt.Sprint(s.Port)}
+	if s.conf != "" {
+		args = []string{"-c", s.conf}
+	}
+	cmd := exec.Command(s.binary, args...)
+	out := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = syncWriter(out), syncWriter(out)
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("start nats-server: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	s.mu.Lock()
+	s.cmd, s.exited, s.out = cmd, exited, out
+	s.mu.Unlock()
+}
+
+// waitReady waits until the server answers a JetStream account request.
+func (s *Server) waitReady() {
+	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s.mu.Lock()
+		exited := s.exited
+		s.mu.Unlock()
+		select {
+		case <-exited:
+			s.t.Fatalf("nats-server %s exited during start-up:\n%s", s.Name, s.Output())
+		default:
+		}
+		if s.jetStreamAnswers() {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("nats-server %s did not answer JetStream requests within 30s:\n%s", s.Name, s.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *Server) jetStreamAnswers() bool {
+	nc, err := natsgo.Connect(s.URL(), natsgo.Timeout(time.Second), natsgo.NoReconnect())
+	if err != nil {
+		return false
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err = js.AccountInfo(ctx)
+	return err == nil
+}
+
+// Kill ends the server with SIGKILL, as a crash would, and waits for it.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	<-exited
+}
+
+// Output is what the server has logged.
+func (s *Server) Output() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.out == nil {
+		return ""
+	}
+	return lockedString(s.out)
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+var outMu sync.Mutex
+
+type lockedWriter struct{ b *bytes.Buffer }
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	outMu.Lock()
+	defer outMu.Unlock()
+	return w.b.Write(p)
+}
+
+func syncWriter(b *bytes.Buffer) lockedWriter { return lockedWriter{b} }
+
+func lockedString(b *bytes.Buffer) string {
+	outMu.Lock()
+	defer outMu.Unlock()
+	return b.String()
+}

@@ -1,0 +1,195 @@
+package nats
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/automattic/jetmon-bridge/internal/natstest"
+)
+
+// TestPublishesEveryEventOnceInOrder publishes a journal that grows while
+// it is published, some of it without GTIDs, stops and starts the
+// publisher, and finds each event once, in order.
+func TestPublishesEveryEventOnceInOrder(t *testing.T) {
+	srv := natstest.Start(t)
+	j := openJournal(t)
+	src := newSource(1)
+	src.grow(300)
+	src.feed(t, j, 0, 100, 30, false) // a journal from before GTIDs
+	src.feed(t, j, 100, 200, 9, true)
+	r := start(t, j, testConfig(srv.URL()))
+	src.feed(t, j, 200, 300, 1, true)
+	waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
+	r.stop()
+	if st := r.p.Status(); st.Pending != 0 || st.Position != j.LastSeq() || st.Published != j.LastSeq() {
+		t.Errorf("status after publishing everything: %+v", st)
+	}
+
+	before := j.LastSeq()
+	src.grow(50)
+	src.feed(t, j, 300, 350, 5, true)
+	r = start(t, j, testConfig(srv.URL()))
+	waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
+	// Nothing more arrives: the publisher waits for the journal.
+	waitState(t, r, StatePublishing)
+	r.stop()
+	if st := r.p.Status(); st.Published != j.LastSeq()-before || st.Duplicates != 0 {
+		t.Errorf("after a restart the publisher sent %d messages (%d duplicates), want the %d new events", st.Published, st.Duplicates, j.LastSeq()-before)
+	}
+	checkStream(t, natstest.Messages(t, srv.URL(), "T"), j, DefaultSubject)
+}
+
+func waitState(t *testing.T, r *running, state string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for r.p.Status().State != state {
+		if time.Now().After(deadline) {
+			t.Fatalf("publisher never reached state %s: %+v", state, r.p.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestServerKilledAndRestarted kills nats-server (SIGKILL) twice while the
+// journal grows and the publisher publishes, restarting it on its store.
+func TestServerKilledAndRestarted(t *testing.T) {
+	srv := natstest.Start(t)
+	j := openJournal(t)
+	src := newSource(2)
+	stop := make(chan struct{})
+	wait := src.storm(t, j, stop)
+	r := start(t, j, testConfig(srv.URL()))
+	for range 2 {
+		waitPublished(t, r, j.LastSeq()/2+1)
+		srv.Kill()
+		mark := j.LastSeq()
+		for j.LastSeq() < mark+50 { // the journal goes on without NATS
+			time.Sleep(10 * time.Millisecond)
+		}
+		srv.Restart()
+	}
+	close(stop)
+	wait()
+	waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
+	r.stop()
+	checkStream(t, natstest.Messages(t, srv.URL(), "T"), j, DefaultSubject)
+	if st := r.p.Status(); st.Errors == 0 || st.Error == "" {
+		t.Errorf("the publisher never reported the outage: %+v", st)
+	}
+}
+
+// waitPublished waits until the publisher has reached journal event id.
+func waitPublished(t *testing.T, r *running, id uint64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for r.p.Status().Position < id {
+		if time.Now().After(deadline) {
+			t.Fatalf("publisher never reached event %d: %+v", id, r.p.Status())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestNetworkCut cuts the network between publisher and server (nothing
+// passes, nothing is refused) for longer than the client's buffers and
+// timeouts hold out, while the journal keeps growing.
+func TestNetworkCut(t *testing.T) {
+	srv := natstest.Start(t)
+	proxy := natstest.NewProxy(t, srv.Addr())
+	j := openJournal(t)
+	src := newSource(3)
+	stop := make(chan struct{})
+	wait := src.storm(t, j, stop)
+	r := start(t, j, testConfig(proxy.URL()))
+	waitPublished(t, r, 200)
+	proxy.Cut()
+	errorsBefore := r.p.Status().Errors
+	// Held until the publisher has given up on the connection, and more:
+	// a publish window's worth of events is written into the void.
+	deadline := time.Now().Add(30 * time.Second)
+	for r.p.Status().Errors < errorsBefore+2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the publisher never noticed the cut: %+v", r.p.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	proxy.Heal()
+	close(stop)
+	wait()
+	waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
+	r.stop()
+	checkStream(t, natstest.Messages(t, srv.URL(), "T"), j, DefaultSubject)
+}
+
+// TestClusterNodeKilled publishes to an R3 stream on a three-node cluster
+// and kills the stream's leader mid-run.
+func TestClusterNodeKilled(t *testing.T) {
+	nodes := natstest.StartCluster(t, 3)
+	var urls []string
+	for _, n := range nodes {
+		urls = append(urls, n.URL())
+	}
+	cfg := testConfig(strings.Join(urls, ","))
+	cfg.Replicas = 3
+	cfg.AckTimeout = 2 * time.Second
+	j := openJournal(t)
+	src := newSource(4)
+	stop := make(chan struct{})
+	wait := src.storm(t, j, stop)
+	r := start(t, j, cfg)
+	waitPublished(t, r, 300)
+	leader := streamLeader(t, urls[0], "T")
+	var survivor string
+	for _, n := range nodes {
+		if n.Name == leader {
+			n.Kill()
+		} else {
+			survivor = n.URL()
+		}
+	}
+	mark := r.p.Status().Position
+	waitPublished(t, r, mark+300)
+	close(stop)
+	wait()
+	waitStream(t, survivor, "T", int(j.LastSeq()), r)
+	r.stop()
+	checkStream(t, natstest.Messages(t, survivor, "T"), j, DefaultSubject)
+}
+
+// streamLeader names the cluster node leading the stream.
+func streamLeader(t *testing.T, url, name string) string {
+	t.Helper()
+	info, err := natstest.StreamInfo(url, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != 2 {
+		t.Fatalf("stream %s is not replicated on three nodes: %+v", name, info.Cluster)
+	}
+	return info.Cluster.Leader
+}
+
+// TestForeignJournalRefused: without GTIDs two journals cannot share a
+// stream; the second publisher says so and publishes nothing.
+func TestForeignJournalRefused(t *testing.T) {
+	srv := natstest.Start(t)
+	a, b := openJournal(t), openJournal(t)
+	src := newSource(5)
+	src.grow(20)
+	src.feed(t, a, 0, 20, 5, false)
+	src.feed(t, b, 0, 20, 5, false)
+	ra := start(t, a, testConfig(srv.URL()))
+	waitStream(t, srv.URL(), "T", int(a.LastSeq()), ra)
+	ra.stop()
+	p, err := New(b, testConfig(srv.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Run(context.Background(), func() {})
+	if err == nil || !strings.Contains(err.Error(), "without GTIDs two bridges cannot share a stream") {
+		t.Fatalf("second journal's publisher: %v", err)
+	}
+	checkStream(t, natstest.Messages(t, srv.URL(), "T"), a, DefaultSubject)
+}
