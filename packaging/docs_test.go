@@ -1,17 +1,20 @@
 package packaging
 
 import (
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -210,7 +213,7 @@ func (c codeIndex) check(r docRef) string {
 // testdata directories) and the Makefile.
 func indexCode(t *testing.T) codeIndex {
 	t.Helper()
-	c := codeIndex{tests: map[string][]string{}, flags: map[string]bool{}, metrics: map[string]bool{}, targets: map[string]bool{}}
+	c := codeIndex{tests: map[string][]string{}, flags: commandFlags(t), metrics: map[string]bool{}, targets: map[string]bool{}}
 	testFunc := regexp.MustCompile(`(?m)^func ((?:Test|Fuzz|Benchmark)\w*)\(`)
 	packages := map[string][]*ast.File{} // non-test files by directory
 	fset := token.NewFileSet()
@@ -255,9 +258,6 @@ func indexCode(t *testing.T) codeIndex {
 	for _, files := range packages {
 		consts := stringConsts(files)
 		for _, f := range files {
-			if f.Name.Name == "main" {
-				addFlags(f, c.flags)
-			}
 			addMetrics(f, consts, c.metrics)
 		}
 	}
@@ -276,36 +276,80 @@ func indexCode(t *testing.T) codeIndex {
 	return c
 }
 
-// flagFuncs are the flag package's definers (package functions and FlagSet
-// methods alike) and the position of the flag's name among their arguments.
-var flagFuncs = map[string]int{
-	"Bool": 0, "Duration": 0, "Float64": 0, "Int": 0, "Int64": 0, "String": 0, "Uint": 0, "Uint64": 0,
-	"Func": 0, "BoolFunc": 0,
-	"BoolVar": 1, "DurationVar": 1, "Float64Var": 1, "IntVar": 1, "Int64Var": 1, "StringVar": 1,
-	"UintVar": 1, "Uint64Var": 1, "TextVar": 1, "Var": 1,
+// commandFlags returns every flag the commands under cmd/ define, as their
+// own -h prints them: the daemon, replay, each journal subcommand (listed by
+// "journal -h") and the other binaries. Asking the binaries sees flags
+// whatever way the code builds their names.
+func commandFlags(t *testing.T) map[string]bool {
+	t.Helper()
+	flags := map[string]bool{}
+	add := func(names []string) {
+		for _, n := range names {
+			flags[n] = true
+		}
+	}
+	add(usageFlags(help(t, "jetmon-bridge")))
+	add(usageFlags(help(t, "jetmon-bridge", "replay")))
+	subcommand := regexp.MustCompile(`(?m)^  ([a-z]+)  +\S`)
+	subs := subcommand.FindAllStringSubmatch(help(t, "jetmon-bridge", "journal"), -1)
+	if len(subs) == 0 {
+		t.Fatal("jetmon-bridge journal -h lists no subcommands: has its usage changed?")
+	}
+	for _, m := range subs {
+		add(usageFlags(help(t, "jetmon-bridge", "journal", m[1])))
+	}
+	entries, err := os.ReadDir(commands(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != "jetmon-bridge" {
+			add(usageFlags(help(t, e.Name())))
+		}
+	}
+	return flags
 }
 
-// addFlags adds the flags f defines: calls of a flag definer whose name
-// argument is a string literal.
-func addFlags(f *ast.File, flags map[string]bool) {
-	ast.Inspect(f, func(n ast.Node) bool {
-		call, ok := n.(*ast.CallExpr)
-		if !ok {
-			return true
+var (
+	commandsOnce sync.Once
+	commandsDir  string
+	commandsErr  error
+)
+
+// commands builds the binaries under cmd/ once per test run and returns
+// their directory.
+func commands(t *testing.T) string {
+	t.Helper()
+	commandsOnce.Do(func() {
+		if commandsDir, commandsErr = os.MkdirTemp("", "jetmon-bridge-commands-"); commandsErr != nil {
+			return
 		}
-		sel, ok := call.Fun.(*ast.SelectorExpr)
-		if !ok {
-			return true
+		build := exec.Command("go", "build", "-o", commandsDir+"/", "./cmd/...")
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			commandsErr = fmt.Errorf("go build ./cmd/...: %v\n%s", err, out)
 		}
-		i, ok := flagFuncs[sel.Sel.Name]
-		if !ok || len(call.Args) <= i+1 {
-			return true
-		}
-		if name, ok := stringLit(call.Args[i]); ok {
-			flags[name] = true
-		}
-		return true
 	})
+	if commandsErr != nil {
+		t.Fatal(commandsErr)
+	}
+	return commandsDir
+}
+
+// help returns what command (a binary under cmd/) prints for args and -h.
+func help(t *testing.T, command string, args ...string) string {
+	t.Helper()
+	out, _ := exec.Command(filepath.Join(commands(t), command), append(args, "-h")...).CombinedOutput()
+	return string(out)
+}
+
+// usageFlags returns the flag names a flag.FlagSet's usage lists.
+func usageFlags(usage string) []string {
+	var names []string
+	for _, m := range regexp.MustCompile(`(?m)^\s+-([a-z][a-z0-9-]*)`).FindAllStringSubmatch(usage, -1) {
+		names = append(names, m[1])
+	}
+	return names
 }
 
 // addMetrics adds the metric names f registers: Prometheus options with a
@@ -404,4 +448,13 @@ func stringLit(e ast.Expr) (string, bool) {
 	}
 	s, err := strconv.Unquote(lit.Value)
 	return s, err == nil
+}
+
+// TestMain removes the binaries commands built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if commandsDir != "" {
+		os.RemoveAll(commandsDir)
+	}
+	os.Exit(code)
 }
