@@ -1,6 +1,13 @@
 package bridge
 
-import "time"
+import (
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned when no monitor matches a lookup, by the store
+// (the replica or the primary) and by the journal's copy of the rows alike.
+var ErrNotFound = errors.New("no monitor found")
 
 // Monitor is one row of jetpack_monitor_sites, as far as the bridge uses it.
 type Monitor struct {

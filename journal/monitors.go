@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 
 	bridge "github.com/automattic/jetmon-bridge"
-	"github.com/automattic/jetmon-bridge/store"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -13,7 +12,7 @@ import (
 // url, as the journal last saw it in the binlog: the replay's answer to GET
 // /monitors. Jetmon 1 has no unique key on monitor_url; of several active
 // rows the one with the lowest primary key wins. It returns
-// store.ErrNotFound when no active row has the url.
+// bridge.ErrNotFound when no active row has the url.
 //
 // The monitors bucket has no url index, so this is a scan of the rows; a
 // replay serves thousands of rows in well under a millisecond.
@@ -39,7 +38,7 @@ func (j *Journal) ActiveMonitor(ctx context.Context, url string) (m bridge.Monit
 				return nil
 			}
 		}
-		return store.ErrNotFound
+		return bridge.ErrNotFound
 	})
 	return m, err
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
-	"github.com/automattic/jetmon-bridge/store"
 )
 
 func exportAll(t *testing.T, j *Journal, f ExportFilter) []bridge.Event {
@@ -116,8 +115,8 @@ func TestActiveMonitor(t *testing.T) {
 	}
 	// 105 is inactive; "old-101" is inactive; a prefix is not the url.
 	for _, u := range []string{urlOf(105), "https://old-101.example.com", "https://blog-10", urlOf(999), ""} {
-		if m, err := j.ActiveMonitor(ctx, u); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("ActiveMonitor(%q) = %+v, %v; want store.ErrNotFound", u, m, err)
+		if m, err := j.ActiveMonitor(ctx, u); !errors.Is(err, bridge.ErrNotFound) {
+			t.Errorf("ActiveMonitor(%q) = %+v, %v; want bridge.ErrNotFound", u, m, err)
 		}
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"sync"
 
 	bridge "github.com/automattic/jetmon-bridge"
-	"github.com/automattic/jetmon-bridge/store"
 )
 
 // timeLayout is RFC 3339 with all nine digits of nanoseconds.
@@ -29,7 +28,7 @@ func (s *Server) getMonitor(w http.ResponseWriter, r *http.Request) {
 	}
 	m, err := s.activeMonitor(r.Context(), u)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, bridge.ErrNotFound):
 		writeError(w, http.StatusNotFound, "no active monitor for this url")
 	case err != nil:
 		s.fail(w, r, err)
@@ -49,7 +48,7 @@ func (s *Server) activeMonitor(ctx context.Context, url string) (bridge.Monitor,
 		return m, err
 	}
 	pm, perr := s.cfg.Writer.ActiveMonitor(ctx, url)
-	if (err == nil && perr == nil && m == pm) || (errors.Is(err, store.ErrNotFound) && errors.Is(perr, store.ErrNotFound)) {
+	if (err == nil && perr == nil && m == pm) || (errors.Is(err, bridge.ErrNotFound) && errors.Is(perr, bridge.ErrNotFound)) {
 		s.recent.settled(url, gen)
 	}
 	return pm, perr
@@ -191,7 +190,7 @@ func (s *Server) deleteMonitor(w http.ResponseWriter, r *http.Request) {
 		s.recent.note(u)
 	}
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, bridge.ErrNotFound):
 		writeError(w, http.StatusNotFound, "no monitor has this url")
 	case err != nil:
 		s.fail(w, r, err)

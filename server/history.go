@@ -6,7 +6,6 @@ import (
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
-	"github.com/automattic/jetmon-bridge/store"
 )
 
 // Journal is the part of the journal /events reads.
@@ -52,7 +51,7 @@ func (h *History) Events(ctx context.Context, blogID uint64, since, until time.T
 		coverage = bridge.CoverageSynthesized
 	}
 	m, err := h.Synthesizer.LatestChange(ctx, blogID)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, bridge.ErrNotFound) {
 		return events, coverage, nil
 	}
 	if err != nil {

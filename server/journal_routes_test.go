@@ -21,14 +21,13 @@ import (
 	bridge "github.com/automattic/jetmon-bridge"
 	"github.com/automattic/jetmon-bridge/internal/netstall"
 	"github.com/automattic/jetmon-bridge/journal"
-	"github.com/automattic/jetmon-bridge/store"
 )
 
-// noMonitors answers every lookup with store.ErrNotFound.
+// noMonitors answers every lookup with bridge.ErrNotFound.
 type noMonitors struct{}
 
 func (noMonitors) ActiveMonitor(context.Context, string) (bridge.Monitor, error) {
-	return bridge.Monitor{}, store.ErrNotFound
+	return bridge.Monitor{}, bridge.ErrNotFound
 }
 
 var jr0 = time.Date(2026, 4, 22, 14, 0, 0, 0, time.UTC)

@@ -128,7 +128,7 @@ func reactivate(ctx context.Context, conn *sql.Conn, m bridge.Monitor) (bridge.M
 }
 
 // Deactivate sets monitor_active=0 on every row whose URL is exactly url.
-// It returns ErrNotFound when there is none.
+// It returns bridge.ErrNotFound when there is none.
 func (d *DB) Deactivate(ctx context.Context, url string) error {
 	ctx, cancel := d.bound(ctx)
 	defer cancel()
@@ -147,7 +147,7 @@ func (d *DB) Deactivate(ctx context.Context, url string) error {
 		return fmt.Errorf("look up monitor: %w", err)
 	}
 	if len(ms) == 0 {
-		return ErrNotFound
+		return bridge.ErrNotFound
 	}
 	for _, m := range ms {
 		if !m.Active {

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -107,9 +106,6 @@ func monitorsByURL(ctx context.Context, q interface {
 	return out, rows.Err()
 }
 
-// ErrNotFound is returned when no monitor matches.
-var ErrNotFound = errors.New("no monitor found")
-
 // ActiveMonitor returns the active monitor whose URL is exactly url.
 func (d *DB) ActiveMonitor(ctx context.Context, url string) (bridge.Monitor, error) {
 	ctx, cancel := d.bound(ctx)
@@ -123,7 +119,7 @@ func (d *DB) ActiveMonitor(ctx context.Context, url string) (bridge.Monitor, err
 			return m, nil
 		}
 	}
-	return bridge.Monitor{}, ErrNotFound
+	return bridge.Monitor{}, bridge.ErrNotFound
 }
 
 // LatestChange returns the blog's monitor row whose status changed last: the
@@ -141,7 +137,7 @@ func (d *DB) LatestChange(ctx context.Context, blogID uint64) (bridge.Monitor, e
 		if err := rows.Err(); err != nil {
 			return bridge.Monitor{}, fmt.Errorf("read blog %d: %w", blogID, err)
 		}
-		return bridge.Monitor{}, ErrNotFound
+		return bridge.Monitor{}, bridge.ErrNotFound
 	}
 	m, err := scanMonitor(rows)
 	if err != nil {

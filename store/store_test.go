@@ -169,8 +169,8 @@ func TestActiveMonitor(t *testing.T) {
 		t.Fatalf("upper-case URL: %+v %v", m, err)
 	}
 	for _, u := range []string{"https://b.example.com", "https://A.EXAMPLE.COM", "https://a.example.com ", "https://a.example.co", "%", "", "https://a.example.com\xff", "' OR 1=1 -- "} {
-		if m, err := d.ActiveMonitor(ctx, u); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("%q: %+v %v, want ErrNotFound", u, m, err)
+		if m, err := d.ActiveMonitor(ctx, u); !errors.Is(err, bridge.ErrNotFound) {
+			t.Fatalf("%q: %+v %v, want bridge.ErrNotFound", u, m, err)
 		}
 	}
 }
@@ -199,8 +199,8 @@ func TestLatestChange(t *testing.T) {
 		t.Fatalf("blog 12: %+v %v", m, err)
 	}
 	for _, b := range []uint64{13, 0, 1<<64 - 1} {
-		if _, err := d.LatestChange(ctx, b); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("blog %d: %v, want ErrNotFound", b, err)
+		if _, err := d.LatestChange(ctx, b); !errors.Is(err, bridge.ErrNotFound) {
+			t.Fatalf("blog %d: %v, want bridge.ErrNotFound", b, err)
 		}
 	}
 }
@@ -305,7 +305,7 @@ func TestActivateDeactivate(t *testing.T) {
 	if err := d.Deactivate(ctx, "https://new.example.com"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.ActiveMonitor(ctx, "https://new.example.com"); !errors.Is(err, ErrNotFound) {
+	if _, err := d.ActiveMonitor(ctx, "https://new.example.com"); !errors.Is(err, bridge.ErrNotFound) {
 		t.Fatalf("after deactivate: %v", err)
 	}
 	if _, err := d.ActiveMonitor(ctx, "https://NEW.example.com"); err != nil {
@@ -315,8 +315,8 @@ func TestActivateDeactivate(t *testing.T) {
 		t.Fatalf("deactivate again: %v", err)
 	}
 	for _, u := range []string{"https://none.example.com", "https://new.example.com/", "%"} {
-		if err := d.Deactivate(ctx, u); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("deactivate %q: %v, want ErrNotFound", u, err)
+		if err := d.Deactivate(ctx, u); !errors.Is(err, bridge.ErrNotFound) {
+			t.Fatalf("deactivate %q: %v, want bridge.ErrNotFound", u, err)
 		}
 	}
 	re, created, err := d.Activate(ctx, "https://new.example.com", 7)
@@ -393,7 +393,7 @@ func TestURLLock(t *testing.T) {
 	if _, _, err := d.Activate(ctx, "https://held.example.com", 0); err == nil {
 		t.Fatal("Activate went ahead while the URL's lock was held")
 	}
-	if err := d.Deactivate(ctx, "https://held.example.com"); err == nil || errors.Is(err, ErrNotFound) {
+	if err := d.Deactivate(ctx, "https://held.example.com"); err == nil || errors.Is(err, bridge.ErrNotFound) {
 		t.Fatalf("Deactivate while the URL's lock was held: %v", err)
 	}
 	if _, created, err := d.Activate(ctx, "https://free.example.com", 0); err != nil || !created {
