@@ -61,7 +61,7 @@ type Follower struct {
 	settled  Position               // everything before it is committed to the journal or irrelevant
 	gtids    string                 // the GTID set committed with settled ("" when unknown)
 	received Position               // the last event read from the stream
-	state    string
+	state    bridge.FollowerState
 	lastErr  error
 	moved    chan struct{} // closed when settled advances
 }
@@ -84,7 +84,7 @@ func New(cfg Config) (*Follower, error) {
 	if cfg.Proof == nil {
 		cfg.Proof = SelfProof{Now: cfg.Now}
 	}
-	f := &Follower{cfg: cfg, dsn: dsn, db: cfg.Replica.SQL(), log: cfg.Logger, now: cfg.Now, state: "starting", moved: make(chan struct{})}
+	f := &Follower{cfg: cfg, dsn: dsn, db: cfg.Replica.SQL(), log: cfg.Logger, now: cfg.Now, state: bridge.FollowerStarting, moved: make(chan struct{})}
 	if f.log == nil {
 		f.log = slog.Default()
 	}
@@ -96,7 +96,7 @@ func New(cfg Config) (*Follower, error) {
 
 // Status is the follower's state for /healthz and the Monitor.
 type Status struct {
-	State    string `json:"state"`
+	State    bridge.FollowerState `json:"state"`
 	Position string `json:"position"`
 	// Server is the identity of the server followed (empty before the
 	// first connection).
@@ -118,7 +118,7 @@ func (f *Follower) Status() Status {
 	return s
 }
 
-func (f *Follower) setState(state string, err error) {
+func (f *Follower) setState(state bridge.FollowerState, err error) {
 	f.mu.Lock()
 	f.state, f.lastErr = state, err
 	f.mu.Unlock()
@@ -164,10 +164,10 @@ func (f *Follower) Run(ctx context.Context, ready func()) error {
 	}
 	f.cfg.Journal.Detach()
 	if ctx.Err() != nil {
-		f.setState("stopped", nil)
+		f.setState(bridge.FollowerStopped, nil)
 		return nil
 	}
-	f.setState("failed", err)
+	f.setState(bridge.FollowerFailed, err)
 	return err
 }
 
@@ -221,7 +221,7 @@ func (f *Follower) run(ctx context.Context, ready func()) error {
 // a fresh snapshot of the table's rows, closing the previous span with
 // reason.
 func (f *Follower) beginSpan(ctx context.Context, id journal.ServerIdentity, reason string) error {
-	f.setState("snapshotting", nil)
+	f.setState(bridge.FollowerSnapshotting, nil)
 	pos, err := CurrentPosition(ctx, f.db, f.cfg.Info.Flavor)
 	if err != nil {
 		return err
@@ -368,7 +368,7 @@ func (f *Follower) stream(ctx context.Context, cp journal.Checkpoint, id journal
 		defer stopVouching()
 		go f.vouchInBackground(vctx)
 	}
-	f.setState("following", nil)
+	f.setState(bridge.FollowerFollowing, nil)
 	f.log.Info("following the replica's binlog", "from", cp.String(), "server_id", f.cfg.ServerID)
 	readySent := false
 	return a.loop(ctx, events, streamErr, func() {

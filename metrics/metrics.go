@@ -29,11 +29,6 @@ import (
 // Namespace prefixes every metric of the bridge's own.
 const Namespace = "jetmon_bridge"
 
-// FollowerStates are the states of the binlog follower that always have a
-// jetmon_bridge_follower_state series (1 for the current state, 0 for the
-// others). A state outside this list is exported too while it is current.
-var FollowerStates = []string{"starting", "snapshotting", "following", "failed", "stopped"}
-
 // Journal is what the metrics read from the journal; *journal.Journal
 // satisfies it.
 type Journal interface {
@@ -58,10 +53,9 @@ type Sources struct {
 	// Version is exported as jetmon_bridge_build_info{version}.
 	Version string
 
-	// FollowerState returns the binlog follower's state, e.g.
-	// f.Status().State ("starting", "snapshotting", "following", "failed",
-	// "stopped").
-	FollowerState func() string
+	// FollowerState returns the binlog follower's state
+	// (f.Status().State).
+	FollowerState func() bridge.FollowerState
 	// Behind returns how many bytes of binlog the follower has still to
 	// apply; ok is false when that is unknown (the follower is on an older
 	// file than the server, or the server did not answer). It is called on
@@ -297,12 +291,12 @@ func (c *followerCollector) Collect(ch chan<- prometheus.Metric) {
 	if src.FollowerState != nil {
 		current := src.FollowerState()
 		known := false
-		for _, s := range FollowerStates {
+		for _, s := range bridge.FollowerStates {
 			known = known || s == current
-			ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, boolValue(s == current), s)
+			ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, boolValue(s == current), string(s))
 		}
 		if !known && current != "" {
-			ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, 1, current)
+			ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, 1, string(current))
 		}
 	}
 	if src.Behind != nil {

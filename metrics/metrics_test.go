@@ -51,7 +51,7 @@ func (j *fakeJournal) Healthy() error { j.mu.Lock(); defer j.mu.Unlock(); return
 // world is a set of steerable sources.
 type world struct {
 	mu      sync.Mutex
-	state   string
+	state   bridge.FollowerState
 	behind  uint64
 	behindK bool
 	up      map[string]bool
@@ -82,7 +82,7 @@ func newWorld(t *testing.T) *world {
 func (w *world) sources() metrics.Sources {
 	return metrics.Sources{
 		Version:       "v1.2.3",
-		FollowerState: func() string { w.mu.Lock(); defer w.mu.Unlock(); return w.state },
+		FollowerState: func() bridge.FollowerState { w.mu.Lock(); defer w.mu.Unlock(); return w.state },
 		Behind: func(ctx context.Context) (uint64, bool) {
 			if _, ok := ctx.Deadline(); !ok {
 				panic("Behind called without a deadline")
@@ -215,7 +215,7 @@ func TestScrapeReportsSourcesAndFollowsTheirChanges(t *testing.T) {
 
 	// Everything moves.
 	w.mu.Lock()
-	w.state = "failed"
+	w.state = bridge.FollowerFailed
 	w.behindK = false
 	w.up["BinlogFollower"] = false
 	w.now = w.now.Add(10 * time.Second)

@@ -263,13 +263,13 @@ func (f *follower) metricSources(router *mux.Router, sup *supervisor.Supervisor,
 	src := metrics.Sources{
 		Version:   version,
 		Router:    router,
-		Services:  []string{"Replica"},
+		Services:  []string{serviceReplica},
 		ServiceUp: sup.Operational,
 	}
 	if f == nil {
 		return src
 	}
-	src.Services = append(src.Services, "BinlogFollower", "Journal")
+	src.Services = append(src.Services, serviceFollower, serviceJournal)
 	src.Journal = f.journal
 	if f.watch != nil {
 		src.Replication = func() (metrics.Replication, bool) {
@@ -282,10 +282,10 @@ func (f *follower) metricSources(router *mux.Router, sup *supervisor.Supervisor,
 		}
 	}
 	if f.publisher != nil {
-		src.Services = append(src.Services, "Publisher")
+		src.Services = append(src.Services, servicePublisher)
 		src.Publisher = publisherStats(f.publisher)
 	}
-	src.FollowerState = func() string { return f.follower.Status().State }
+	src.FollowerState = func() bridge.FollowerState { return f.follower.Status().State }
 	src.Behind = func(ctx context.Context) (uint64, bool) {
 		end, err := binlog.CurrentPosition(ctx, replica.SQL(), f.info.Flavor)
 		pos, ok := f.follower.Settled()

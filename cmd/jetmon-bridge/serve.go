@@ -153,8 +153,8 @@ func runServe(args []string) error {
 		replicaPing = f.replicaPing(replica)
 		history.Journal = f.journal
 		health = f.health(replica)
-		sup.Add("BinlogFollower", f.follower, limits)
-		sup.Add("Journal", journalService{f.journal, c.monitorInterval}, limits)
+		sup.Add(serviceFollower, f.follower, limits)
+		sup.Add(serviceJournal, journalService{f.journal, c.monitorInterval}, limits)
 		if f.watch != nil {
 			g.addContext(ctx, func(ctx context.Context) error { f.watch.Run(ctx); return nil })
 		}
@@ -164,7 +164,7 @@ func runServe(args []string) error {
 				return err
 			}
 			health = withPublisher(health, f.publisher)
-			sup.Add("Publisher", f.publisher, limits)
+			sup.Add(servicePublisher, f.publisher, limits)
 		}
 	} else {
 		log.Warn("-journal is empty: the binlog follower is off and /events only synthesizes, as the v1 bridge did")
@@ -172,7 +172,7 @@ func runServe(args []string) error {
 
 	// Replica is in operation while it answers and, when it replicates,
 	// while replication runs: stopped or broken, it is Deactivated with why.
-	sup.Add("Replica", supervisor.PingService{Ping: replicaPing, Interval: c.monitorInterval, Timeout: c.readTimeout}, limits)
+	sup.Add(serviceReplica, supervisor.PingService{Ping: replicaPing, Interval: c.monitorInterval, Timeout: c.readTimeout}, limits)
 
 	cfg := server.Config{
 		History:      history,
@@ -193,7 +193,7 @@ func runServe(args []string) error {
 			return err
 		}
 		cfg.Writer = primary
-		sup.Add("Primary", supervisor.PingService{Ping: primary.Ping, Interval: c.monitorInterval, Timeout: c.readTimeout}, limits)
+		sup.Add(servicePrimary, supervisor.PingService{Ping: primary.Ping, Interval: c.monitorInterval, Timeout: c.readTimeout}, limits)
 	}
 	api := server.New(cfg)
 	if f != nil {
@@ -202,7 +202,7 @@ func runServe(args []string) error {
 	rpc := server.MountJSONRPC(api.Router, sup, log)
 	src := f.metricSources(api.Router, sup, replica)
 	if c.write {
-		src.Services = append(src.Services, "Primary")
+		src.Services = append(src.Services, servicePrimary)
 	}
 	m := metrics.New(src)
 	api.Router.Handle("/metrics", m.Handler()).Methods(http.MethodGet)
