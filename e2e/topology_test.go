@@ -7,13 +7,16 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
+	"github.com/automattic/jetmon-bridge/bridgetest"
 	"github.com/automattic/jetmon-bridge/sim"
 	"github.com/automattic/jetmon-bridge/testdb"
 )
@@ -62,24 +65,27 @@ func TestReplicaFaultsKeepTheInvariant(t *testing.T) {
 	}
 	r := tp.Replica()
 	seed := uint64(100)
-	fault := func(name string, apply, heal func() error, stopped bool) {
+	fault := func(name string, apply, heal func() error, stopped bool, during func(*testing.T)) {
 		t.Run(name, func(t *testing.T) {
 			seed++
-			rig.underFault(t, seed, apply, heal, stopped)
+			rig.underFault(t, seed, apply, heal, stopped, during)
 		})
 	}
-	fault("sql thread stopped", r.StopSQLThread, r.StartSQLThread, true)
-	fault("io thread stopped", r.StopIOThread, r.StartIOThread, true)
-	fault("replication broken", func() error { return r.Break(context.Background()) }, r.Repair, true)
-	fault("replica restarted", func() error { r.Stop(); return nil }, r.Restart, false)
-	fault("primary restarted", func() error { tp.Primary.Stop(); return nil }, tp.Primary.Restart, false)
+	var sqlStoppedAt time.Time
+	stopSQL := func() error { sqlStoppedAt = time.Now(); return r.StopSQLThread() }
+	fault("sql thread stopped", stopSQL, r.StartSQLThread, true, func(t *testing.T) { rig.expectTimelineHatchedFrom(t, sqlStoppedAt) })
+	fault("io thread stopped", r.StopIOThread, r.StartIOThread, true, nil)
+	fault("replication broken", func() error { return r.Break(context.Background()) }, r.Repair, true, nil)
+	fault("replica restarted", func() error { r.Stop(); return nil }, r.Restart, false, nil)
+	fault("primary restarted", func() error { tp.Primary.Stop(); return nil }, tp.Primary.Restart, false, nil)
 	rig.d.stop()
 }
 
 // underFault runs a storm on the primary, applies the fault, asks /events
 // throughout, heals it, and judges every answer; stopped faults also show
-// in /healthz, /metrics and the Monitor's Replica observable.
-func (rig *topologyRig) underFault(t *testing.T, seed uint64, apply, heal func() error, stopped bool) {
+// in /healthz, /metrics and the Monitor's Replica observable. during, when
+// not nil, runs once the storm has ended, while the fault goes on.
+func (rig *topologyRig) underFault(t *testing.T, seed uint64, apply, heal func() error, stopped bool, during func(*testing.T)) {
 	o := stormOptions
 	o.Transitions, o.Rate, o.Seed = 300, 150, seed
 	var answers []answer
@@ -154,6 +160,9 @@ func (rig *topologyRig) underFault(t *testing.T, seed uint64, apply, heal func()
 	truth := <-done
 	close(stop)
 	askers.Wait()
+	if during != nil {
+		during(t)
+	}
 	for range 5 {
 		ask() // the storm is over, the fault is not
 	}
@@ -186,8 +195,10 @@ func (rig *topologyRig) underFault(t *testing.T, seed uint64, apply, heal func()
 	}
 	rig.expectReplicaUp(t)
 
-	// After recovery: the exact truth, vouched for by the journal.
-	until := time.Now().Add(-2 * time.Second)
+	// After recovery: the exact truth, vouched for by the journal. The
+	// window ends now, after every transition the storm committed (a window
+	// ending earlier would leave the storm's last ones out of the count).
+	until := time.Now()
 	waitFor(t, "coverage to pass the storm", time.Minute, func() bool {
 		_, cov := rig.d.events(rig.sites[0].BlogID, rig.since, until)
 		return cov == string(bridge.CoverageJournal)
@@ -224,6 +235,43 @@ func (rig *topologyRig) expectReplicaDown(t *testing.T) {
 		op, _ := replicaObservable(rig.d)
 		return op == "false"
 	})
+}
+
+// expectTimelineHatchedFrom draws the timeline of a window from the rig's
+// start to a minute ahead while replication has been stopped since
+// stoppedAt: the replica's recent past and the future must be hatched as
+// one stretch from no later than stoppedAt to the window's end, and /events
+// must agree (journal up to the stretch, not journal into it).
+func (rig *topologyRig) expectTimelineHatchedFrom(t *testing.T, stoppedAt time.Time) {
+	t.Helper()
+	// Let the present move past the stop, so a recent past exists to hatch.
+	waitFor(t, "two seconds to pass since replication stopped", time.Minute, func() bool {
+		return time.Since(stoppedAt) > 2*time.Second
+	})
+	blog := rig.sites[0].BlogID
+	until := time.Now().Add(time.Minute)
+	q := url.Values{"blog_id": {strconv.FormatUint(blog, 10)}, "since": {rig.since.Format(time.RFC3339Nano)}, "until": {until.Format(time.RFC3339Nano)}}
+	code, svg, _ := getBody(t, rig.d.addr, "/events/timeline.svg?"+q.Encode())
+	if code != http.StatusOK {
+		t.Fatalf("timeline.svg: %d %s", code, svg)
+	}
+	stretches, err := bridgetest.Hatched([]byte(svg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stretches) != 1 || stretches[0].Start.After(stoppedAt) || stretches[0].Start.Before(rig.since) || !stretches[0].End.Equal(until) {
+		t.Fatalf("timeline with replication stopped at %s: hatched %+v, want one stretch from no later than the stop to %s", stoppedAt.Format(time.RFC3339Nano), stretches, until.Format(time.RFC3339))
+	}
+	vouched := stretches[0].Start
+	t.Logf("replication stopped at %s; the timeline hatches from %s", stoppedAt.Format(time.RFC3339Nano), vouched.Format(time.RFC3339))
+	if vouched.After(rig.since) {
+		if _, cov := rig.d.events(blog, rig.since, vouched); cov != string(bridge.CoverageJournal) {
+			t.Errorf("/events up to where the timeline's hatching begins: %s, want journal", cov)
+		}
+	}
+	if _, cov := rig.d.events(blog, rig.since, time.Now()); cov == string(bridge.CoverageJournal) {
+		t.Errorf("/events into the hatched recent past says journal")
+	}
 }
 
 // expectReplicaUp waits until the Monitor's Replica is operational again.
