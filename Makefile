@@ -1,4 +1,4 @@
-# jetmon-bridge. `make demo` runs the bridge on a throwaway local database;
+# jetmon-bridge. `make demo` runs the bridge following a throwaway replica of a throwaway primary;
 # `make test` runs every test against real, throwaway MariaDB servers.
 GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
