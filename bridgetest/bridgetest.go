@@ -270,6 +270,11 @@ type Health struct {
 		Events uint64 `json:"events"`
 		Error  string `json:"error"`
 	} `json:"journal"`
+	// Replication is present when the bridge follows a replica.
+	Replication *struct {
+		Problem   string `json:"problem"`
+		VouchedTo string `json:"vouched_to"`
+	} `json:"replication"`
 }
 
 // Health reads /healthz. The status code is 0 when it did not answer.
