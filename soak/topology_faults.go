@@ -3,6 +3,7 @@ package soak
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -22,11 +23,12 @@ func (c *chaos) replicationHold() time.Duration {
 	return c.between(1500*time.Millisecond, 3*time.Second)
 }
 
-// holdReplicationFault keeps a fault applied for hold and returns what
-// /healthz said about replication meanwhile. The askers go on throughout.
-func (c *chaos) holdReplicationFault(ctx context.Context, hold time.Duration) string {
+// holdThenHeal keeps a replication fault that began at began applied for
+// a while (the askers go on throughout), heals it, and records what it
+// did: describe says so with a %s for what /healthz reported meanwhile.
+func (c *chaos) holdThenHeal(ctx context.Context, o *Outcome, began time.Time, heal func() error, describe string) (time.Time, error) {
 	seen := ""
-	deadline := time.Now().Add(hold)
+	deadline := time.Now().Add(c.replicationHold())
 	for time.Now().Before(deadline) {
 		if h, _, err := c.br.Health(ctx); err == nil && h.Replication != nil && h.Replication.Problem != "" && seen == "" {
 			seen = fmt.Sprintf("/healthz reported %q", clipProblem(h.Replication.Problem))
@@ -39,7 +41,13 @@ func (c *chaos) holdReplicationFault(ctx context.Context, hold time.Duration) st
 	if seen == "" {
 		seen = "/healthz never reported the problem while it lasted"
 	}
-	return seen
+	if err := heal(); err != nil {
+		return time.Now(), fmt.Errorf("heal the fault: %w", err)
+	}
+	ended := time.Now()
+	o.Held = ended.Sub(began)
+	o.Effect = fmt.Sprintf(describe, seen)
+	return ended, nil
 }
 
 // stoppedThread stops one replication thread of the replica for a while,
@@ -50,14 +58,7 @@ func (c *chaos) stoppedThread(ctx context.Context, o *Outcome, thread string) (t
 	if err := r.Exec("STOP SLAVE " + thread); err != nil {
 		return began, fmt.Errorf("STOP SLAVE %s: %w", thread, err)
 	}
-	seen := c.holdReplicationFault(ctx, c.replicationHold())
-	if err := r.StartReplication(); err != nil {
-		return time.Now(), fmt.Errorf("START SLAVE: %w", err)
-	}
-	ended := time.Now()
-	o.Held = ended.Sub(began)
-	o.Effect = fmt.Sprintf("replica's %s stopped while the primary went on; %s; started again", thread, seen)
-	return ended, nil
+	return c.holdThenHeal(ctx, o, began, r.StartReplication, "replica's "+thread+" stopped while the primary went on; %s; started again")
 }
 
 // replicationBroken makes the replica's SQL thread stop on a duplicate key,
@@ -76,14 +77,7 @@ func (c *chaos) replicationBroken(ctx context.Context, o *Outcome) (time.Time, e
 	if err != nil {
 		return time.Now(), fmt.Errorf("break replication: %w", err)
 	}
-	seen := c.holdReplicationFault(ctx, c.replicationHold())
-	if err := r.Repair(); err != nil {
-		return time.Now(), fmt.Errorf("repair replication: %w", err)
-	}
-	ended := time.Now()
-	o.Held = ended.Sub(began)
-	o.Effect = fmt.Sprintf("replication stopped on a duplicate-key error; %s; repaired", seen)
-	return ended, nil
+	return c.holdThenHeal(ctx, o, began, r.Repair, "replication stopped on a duplicate-key error; %s; repaired")
 }
 
 // primaryRestart stops the primary cleanly and starts it again. The
@@ -95,19 +89,12 @@ func (c *chaos) primaryRestart(ctx context.Context, o *Outcome) (time.Time, erro
 	defer c.sim.resume()
 	began := time.Now()
 	c.tp.Primary.Stop()
-	seen := c.holdReplicationFault(ctx, c.replicationHold())
-	if err := c.tp.Primary.Restart(); err != nil {
-		return time.Now(), fmt.Errorf("restart the primary: %w", err)
-	}
-	ended := time.Now()
-	o.Held = ended.Sub(began)
-	o.Effect = fmt.Sprintf("primary shut down; %s; restarted, the replica reconnected", seen)
-	return ended, nil
+	return c.holdThenHeal(ctx, o, began, c.tp.Primary.Restart, "primary shut down; %s; restarted, the replica reconnected")
 }
 
 // overlapping stops a replication thread and, while the replica lags,
-// strikes the bridge (SIGKILL and a restart) or the replica (a restart,
-// which also starts its threads again); then heals the first fault.
+// strikes the bridge (SIGKILL and a restart) or the replica (a clean
+// restart); then starts replication again.
 func (c *chaos) overlapping(ctx context.Context, o *Outcome) (time.Time, error) {
 	r := c.tp.Replica()
 	thread := []string{"SQL_THREAD", "IO_THREAD"}[c.rng.IntN(2)]
@@ -126,14 +113,8 @@ func (c *chaos) overlapping(ctx context.Context, o *Outcome) (time.Time, error) 
 	if err != nil {
 		return time.Now(), err
 	}
-	seen := c.holdReplicationFault(ctx, c.replicationHold())
-	if err := r.StartReplication(); err != nil {
-		return time.Now(), fmt.Errorf("START SLAVE: %w", err)
-	}
-	ended := time.Now()
-	o.Held = ended.Sub(began)
-	o.Effect = fmt.Sprintf("replica's %s stopped, and meanwhile: %s; %s; replication started again", thread, second.Effect, seen)
-	return ended, nil
+	return c.holdThenHeal(ctx, o, began, r.StartReplication,
+		"replica's "+thread+" stopped, and meanwhile: "+strings.ReplaceAll(second.Effect, "%", "%%")+"; %s; replication started again")
 }
 
 // clipProblem keeps a replication problem short enough for the summary.
