@@ -1,4 +1,4 @@
-# jetmon-bridge. `make demo` runs the bridge on a throwaway local database;
+# jetmon-bridge. `make demo` runs the bridge following a throwaway replica of a throwaway primary;
 # `make test` runs every test against real, throwaway MariaDB servers.
 GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -58,9 +58,10 @@ down-local:
 down-clean:
 	$(COMPOSE_LOCAL) down --volumes
 
-# Fault soak of the real binary (race build) against a throwaway MariaDB:
-# SOAK_DURATION of faults (every kind at least once), SOAK_SEED replays a run.
-# `make test` runs a short one (25s of faults).
+# Fault soak of the real binary (race build) following a throwaway MariaDB
+# replica of a throwaway primary: SOAK_DURATION of faults (every kind at
+# least once, so at least one round of all eleven), SOAK_SEED replays a run.
+# `make test` runs a short one (25s of faults; one round takes about 30s).
 SOAK_DURATION ?= 3m
 SOAK_SEED     ?=
 SOAK_TIMEOUT  ?= 60m

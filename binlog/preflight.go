@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	driver "github.com/go-sql-driver/mysql"
 )
 
 // Flavor is the replica's server family.
@@ -137,10 +139,20 @@ func checkGrants(ctx context.Context, db *sql.DB) error {
 }
 
 // isReplicating reports whether the server is itself a replica.
+//
+// A user that may not read the replica status cannot tell, and guessing
+// "not a replica" would make a lagging replica vouch for what its primary
+// committed but it has not applied. MariaDB 10.5+ asks SLAVE MONITOR for
+// the status, which REPLICATION CLIENT no longer includes: without it the
+// bridge goes on only when the server shows no sign of ever having
+// replicated (an empty gtid_slave_pos), and otherwise refuses, naming the
+// grant.
 func isReplicating(ctx context.Context, db *sql.DB, flavor Flavor) (bool, error) {
 	stmts := []string{"SHOW REPLICA STATUS", "SHOW SLAVE STATUS"}
+	grant := "REPLICATION CLIENT"
 	if flavor == FlavorMariaDB {
 		stmts = []string{"SHOW ALL SLAVES STATUS", "SHOW SLAVE STATUS"}
+		grant = "SLAVE MONITOR"
 	}
 	var lastErr error
 	for _, stmt := range stmts {
@@ -153,8 +165,21 @@ func isReplicating(ctx context.Context, db *sql.DB, flavor Flavor) (bool, error)
 		rows.Close()
 		return has, nil
 	}
-	// Without the privilege to ask, assume the operator knows: the grant
-	// check above already demanded REPLICATION CLIENT.
-	_ = lastErr
-	return false, nil
+	var me *driver.MySQLError
+	if !errors.As(lastErr, &me) || (me.Number != errAccessDenied && me.Number != errSpecificAccessDenied) {
+		return false, fmt.Errorf("read whether the server is a replica (SHOW SLAVE STATUS): %w", lastErr)
+	}
+	if flavor == FlavorMariaDB {
+		var pos string
+		if err := db.QueryRowContext(ctx, "SELECT @@gtid_slave_pos").Scan(&pos); err == nil && pos == "" {
+			return false, nil
+		}
+	}
+	return false, fmt.Errorf("the bridge's database user may not read the server's replica status (%v), so it cannot tell whether it follows a replica and how far that replica lags: run GRANT %s ON *.* TO <the -dsn user> on the server", lastErr, grant)
 }
+
+// MySQL error numbers for a refused privilege.
+const (
+	errAccessDenied         = 1045
+	errSpecificAccessDenied = 1227
+)

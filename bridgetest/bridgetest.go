@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -270,6 +271,11 @@ type Health struct {
 		Events uint64 `json:"events"`
 		Error  string `json:"error"`
 	} `json:"journal"`
+	// Replication is present when the bridge follows a replica.
+	Replication *struct {
+		Problem   string `json:"problem"`
+		VouchedTo string `json:"vouched_to"`
+	} `json:"replication"`
 }
 
 // Health reads /healthz. The status code is 0 when it did not answer.
@@ -325,4 +331,38 @@ func (p *Process) Events(ctx context.Context, blog uint64, since, until time.Tim
 		out = append(out, e)
 	}
 	return out, resp.Header.Get(bridge.CoverageHeader), nil
+}
+
+// Hatched returns the stretches a timeline SVG (GET /events/timeline.svg,
+// "journal timeline") hatches as not vouched for by the journal, in
+// document order: every <rect class="uncovered">'s data-from and data-to.
+func Hatched(svg []byte) ([]bridge.Span, error) {
+	var out []bridge.Span
+	dec := xml.NewDecoder(bytes.NewReader(svg))
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("timeline SVG is not well-formed: %w", err)
+		}
+		se, ok := tok.(xml.StartElement)
+		if !ok || se.Name.Local != "rect" {
+			continue
+		}
+		attr := map[string]string{}
+		for _, a := range se.Attr {
+			attr[a.Name.Local] = a.Value
+		}
+		if attr["class"] != "uncovered" {
+			continue
+		}
+		from, err1 := time.Parse(time.RFC3339Nano, attr["data-from"])
+		to, err2 := time.Parse(time.RFC3339Nano, attr["data-to"])
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, fmt.Errorf("uncovered stretch without readable data-from/data-to: %w", err)
+		}
+		out = append(out, bridge.Span{Start: from, End: to})
+	}
 }

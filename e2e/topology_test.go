@@ -5,27 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"path/filepath"
-	"strings"
-	"sync"
+	"strconv"
 	"testing"
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
+	"github.com/automattic/jetmon-bridge/bridgetest"
 	"github.com/automattic/jetmon-bridge/sim"
 	"github.com/automattic/jetmon-bridge/testdb"
 )
-
-// answer is one /events answer, kept to be judged against the ground truth
-// once the storm that was running has ended.
-type answer struct {
-	blog         uint64
-	since, until time.Time
-	coverage     string
-	events       []bridge.Event
-}
 
 // topologyRig is the bridge following the replica of a primary that the
 // simulator writes to, as production runs.
@@ -36,7 +27,7 @@ type topologyRig struct {
 	sites []sim.Site
 	d     *daemon
 	since time.Time
-	truth []sim.Transition
+	truth []bridge.Event // the primary's, of every storm so far
 }
 
 // TestReplicaFaultsKeepTheInvariant follows a replica of a primary while
@@ -62,58 +53,34 @@ func TestReplicaFaultsKeepTheInvariant(t *testing.T) {
 	}
 	r := tp.Replica()
 	seed := uint64(100)
-	fault := func(name string, apply, heal func() error, stopped bool) {
+	fault := func(name string, apply, heal func() error, stopped bool, during func(*testing.T)) {
 		t.Run(name, func(t *testing.T) {
 			seed++
-			rig.underFault(t, seed, apply, heal, stopped)
+			rig.underFault(t, seed, apply, heal, stopped, during)
 		})
 	}
-	fault("sql thread stopped", r.StopSQLThread, r.StartSQLThread, true)
-	fault("io thread stopped", r.StopIOThread, r.StartIOThread, true)
-	fault("replication broken", func() error { return r.Break(context.Background()) }, r.Repair, true)
-	fault("replica restarted", func() error { r.Stop(); return nil }, r.Restart, false)
-	fault("primary restarted", func() error { tp.Primary.Stop(); return nil }, tp.Primary.Restart, false)
+	var sqlStoppedAt time.Time
+	stopSQL := func() error { sqlStoppedAt = time.Now(); return r.StopSQLThread() }
+	fault("sql thread stopped", stopSQL, r.StartSQLThread, true, func(t *testing.T) { rig.expectTimelineHatchedFrom(t, sqlStoppedAt) })
+	fault("io thread stopped", r.StopIOThread, r.StartIOThread, true, nil)
+	fault("replication broken", func() error { return r.Break(context.Background()) }, r.Repair, true, nil)
+	fault("replica restarted", func() error { r.Stop(); return nil }, r.Restart, false, nil)
+	fault("primary restarted", func() error { tp.Primary.Stop(); return nil }, tp.Primary.Restart, false, nil)
 	rig.d.stop()
 }
 
 // underFault runs a storm on the primary, applies the fault, asks /events
 // throughout, heals it, and judges every answer; stopped faults also show
-// in /healthz, /metrics and the Monitor's Replica observable.
-func (rig *topologyRig) underFault(t *testing.T, seed uint64, apply, heal func() error, stopped bool) {
+// in /healthz, /metrics and the Monitor's Replica observable. during, when
+// not nil, runs once the storm has ended, while the fault goes on.
+func (rig *topologyRig) underFault(t *testing.T, seed uint64, apply, heal func() error, stopped bool, during func(*testing.T)) {
 	o := stormOptions
 	o.Transitions, o.Rate, o.Seed = 300, 150, seed
-	var answers []answer
-	var mu sync.Mutex
-	rng := rand.New(rand.NewPCG(seed, 13))
-	ask := func() {
-		mu.Lock()
-		site := rig.sites[rng.IntN(len(rig.sites))]
-		// Windows ending anywhere between since and now: old ones the
-		// journal vouches for during the fault, recent ones it must not.
-		now := time.Now()
-		span := max(now.Sub(rig.since), time.Second)
-		var until time.Time
-		if rng.IntN(2) == 0 {
-			until = now.Add(-time.Duration(rng.Int64N(int64(3 * time.Second))))
-		} else {
-			until = rig.since.Add(time.Duration(rng.Int64N(int64(span))))
-		}
-		if !until.After(rig.since) {
-			until = rig.since.Add(time.Second)
-		}
-		mu.Unlock()
-		events, coverage, err := rig.d.proc.Events(context.Background(), site.BlogID, rig.since, until)
-		if err != nil {
-			if strings.Contains(err.Error(), "503") { // the replica itself is down
-				return
-			}
-			t.Error(err)
-			return
-		}
-		mu.Lock()
-		answers = append(answers, answer{site.BlogID, rig.since, until, coverage, events})
-		mu.Unlock()
+	blogs := make([]uint64, len(rig.sites))
+	for i, site := range rig.sites {
+		blogs[i] = site.BlogID
 	}
+	asker := bridgetest.NewAsker(rig.d.proc, blogs, rig.since, seed)
 
 	if err := apply(); err != nil {
 		t.Fatal(err)
@@ -122,7 +89,7 @@ func (rig *topologyRig) underFault(t *testing.T, seed uint64, apply, heal func()
 	// primary-restart fault heals it before the storm starts.
 	if !stopped && rig.tp.Primary.Exec("SELECT 1") != nil {
 		for range 5 {
-			ask()
+			asker.Ask()
 		}
 		if err := heal(); err != nil {
 			t.Fatal(err)
@@ -136,27 +103,16 @@ func (rig *topologyRig) underFault(t *testing.T, seed uint64, apply, heal func()
 		rig.expectReplicaDown(t)
 	}
 	// Three askers at once: a mixed answer waits -read-timeout.
-	var askers sync.WaitGroup
-	stop := make(chan struct{})
-	for range 3 {
-		askers.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-					ask()
-					time.Sleep(20 * time.Millisecond) // pace the questions, not an assertion
-				}
-			}
-		})
-	}
+	asker.Start(3)
 	truth := <-done
-	close(stop)
-	askers.Wait()
-	for range 5 {
-		ask() // the storm is over, the fault is not
+	asker.Stop()
+	if during != nil {
+		during(t)
 	}
+	for range 5 {
+		asker.Ask() // the storm is over, the fault is not
+	}
+	answers, _ := asker.Stop()
 	if err := heal(); err != nil {
 		t.Fatal(err)
 	}
@@ -165,35 +121,24 @@ func (rig *topologyRig) underFault(t *testing.T, seed uint64, apply, heal func()
 	if err := rig.tp.WaitCaughtUp(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rig.truth = append(rig.truth, truth...)
-
-	judged, journal := 0, 0
-	for _, a := range answers {
-		judged++
-		if a.coverage != string(bridge.CoverageJournal) {
-			continue
-		}
-		journal++
-		want := truthFor(rig.truth, a.blog, a.since, a.until)
-		if !sameEvents(a.events, want) {
-			t.Errorf("blog %d [%s, %s) answered journal during the fault but differs from the primary's truth\n got: %v\nwant: %v",
-				a.blog, a.since.Format(time.RFC3339Nano), a.until.Format(time.RFC3339Nano), a.events, want)
-		}
+	for _, tr := range truth {
+		rig.truth = append(rig.truth, tr.Event())
 	}
-	t.Logf("%d answers during the fault, %d said journal, %d transitions", judged, journal, len(truth))
-	if stopped && journal == judged {
+
+	v := bridgetest.JudgeJournalAnswers(answers, rig.truth)
+	for _, p := range v.Problems {
+		t.Error(p)
+	}
+	t.Logf("%d answers during the fault, %d said journal, %d transitions", v.Answers, v.Journal, len(truth))
+	if stopped && v.Journal == v.Answers {
 		t.Errorf("every answer during a stopped replication said journal: coverage never stopped at the replica's applied time")
 	}
 	rig.expectReplicaUp(t)
 
-	// After recovery: the exact truth, vouched for by the journal, over a
-	// window that holds every transition the primary committed.
-	var until time.Time
-	for _, tr := range rig.truth {
-		if at := tr.Event().CreatedAt.Add(time.Second); at.After(until) {
-			until = at
-		}
-	}
+	// After recovery: the exact truth, vouched for by the journal. The
+	// window ends now, after every transition the storm committed (a window
+	// ending earlier would leave the storm's last ones out of the count).
+	until := time.Now()
 	waitFor(t, "coverage to pass the storm", time.Minute, func() bool {
 		_, cov := rig.d.events(rig.sites[0].BlogID, rig.since, until)
 		return cov == string(bridge.CoverageJournal)
@@ -201,8 +146,8 @@ func (rig *topologyRig) underFault(t *testing.T, seed uint64, apply, heal func()
 	n := 0
 	for _, s := range rig.sites {
 		got, cov := rig.d.events(s.BlogID, rig.since, until)
-		want := truthFor(rig.truth, s.BlogID, rig.since, until)
-		if cov != string(bridge.CoverageJournal) || !sameEvents(got, want) {
+		want := bridgetest.TruthFor(rig.truth, s.BlogID, rig.since, until)
+		if cov != string(bridge.CoverageJournal) || !bridgetest.SameEvents(got, want) {
 			t.Errorf("after recovery blog %d: coverage %s, %d events, truth %d\n got: %v\nwant: %v", s.BlogID, cov, len(got), len(want), got, want)
 		}
 		n += len(got)
@@ -230,6 +175,43 @@ func (rig *topologyRig) expectReplicaDown(t *testing.T) {
 		op, _ := replicaObservable(rig.d)
 		return op == "false"
 	})
+}
+
+// expectTimelineHatchedFrom draws the timeline of a window from the rig's
+// start to a minute ahead while replication has been stopped since
+// stoppedAt: the replica's recent past and the future must be hatched as
+// one stretch from no later than stoppedAt to the window's end, and /events
+// must agree (journal up to the stretch, not journal into it).
+func (rig *topologyRig) expectTimelineHatchedFrom(t *testing.T, stoppedAt time.Time) {
+	t.Helper()
+	// Let the present move past the stop, so a recent past exists to hatch.
+	waitFor(t, "two seconds to pass since replication stopped", time.Minute, func() bool {
+		return time.Since(stoppedAt) > 2*time.Second
+	})
+	blog := rig.sites[0].BlogID
+	until := time.Now().Add(time.Minute)
+	q := url.Values{"blog_id": {strconv.FormatUint(blog, 10)}, "since": {rig.since.Format(time.RFC3339Nano)}, "until": {until.Format(time.RFC3339Nano)}}
+	code, svg, _ := getBody(t, rig.d.addr, "/events/timeline.svg?"+q.Encode())
+	if code != http.StatusOK {
+		t.Fatalf("timeline.svg: %d %s", code, svg)
+	}
+	stretches, err := bridgetest.Hatched([]byte(svg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stretches) != 1 || stretches[0].Start.After(stoppedAt) || stretches[0].Start.Before(rig.since) || !stretches[0].End.Equal(until) {
+		t.Fatalf("timeline with replication stopped at %s: hatched %+v, want one stretch from no later than the stop to %s", stoppedAt.Format(time.RFC3339Nano), stretches, until.Format(time.RFC3339))
+	}
+	vouched := stretches[0].Start
+	t.Logf("replication stopped at %s; the timeline hatches from %s", stoppedAt.Format(time.RFC3339Nano), vouched.Format(time.RFC3339))
+	if vouched.After(rig.since) {
+		if _, cov := rig.d.events(blog, rig.since, vouched); cov != string(bridge.CoverageJournal) {
+			t.Errorf("/events up to where the timeline's hatching begins: %s, want journal", cov)
+		}
+	}
+	if _, cov := rig.d.events(blog, rig.since, time.Now()); cov == string(bridge.CoverageJournal) {
+		t.Errorf("/events into the hatched recent past says journal")
+	}
 }
 
 // expectReplicaUp waits until the Monitor's Replica is operational again.
@@ -265,30 +247,4 @@ func replicaObservable(d *daemon) (string, string) {
 		return "true", string(raw)
 	}
 	return "false", string(raw)
-}
-
-// truthFor is the primary's transitions of blog in [since, until).
-func truthFor(truth []sim.Transition, blog uint64, since, until time.Time) []bridge.Event {
-	out := []bridge.Event{}
-	for _, tr := range truth {
-		e := tr.Event()
-		if e.BlogID == blog && !e.CreatedAt.Before(since) && e.CreatedAt.Before(until) {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// sameEvents compares two histories by content, in order (ids aside).
-func sameEvents(got, want []bridge.Event) bool {
-	if len(got) != len(want) {
-		return false
-	}
-	for i := range want {
-		g, w := got[i], want[i]
-		if g.BlogID != w.BlogID || g.OldStatus != w.OldStatus || g.NewStatus != w.NewStatus || !g.CreatedAt.Equal(w.CreatedAt) {
-			return false
-		}
-	}
-	return true
 }

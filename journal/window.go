@@ -86,11 +86,21 @@ func (j *Journal) spansLocked(asOf time.Time) []bridge.Span {
 }
 
 // Window returns the blog's journaled events in [since, until), ordered by
-// (created_at, id), and the coverage spans that meet the window. When the
-// window reaches past what the follower has vouched for, it first asks the
-// follower to prove it has caught up, waiting at most Options.WaitLimit.
+// (created_at, id), and the coverage spans that meet the window, as they
+// stand for a request beginning now. When the window reaches past what the
+// follower has vouched for, it first asks the follower to prove it has
+// caught up, waiting at most Options.WaitLimit.
 func (j *Journal) Window(ctx context.Context, blogID uint64, since, until time.Time) ([]bridge.Event, []bridge.Span, error) {
-	asOf := j.now()
+	return j.WindowAsOf(ctx, blogID, since, until, j.now())
+}
+
+// Now is the journal's clock (Options.Now): the time a request begins at.
+func (j *Journal) Now() time.Time { return j.now() }
+
+// WindowAsOf is Window for a request that began at asOf: a request reading
+// several blogs (a timeline) passes one asOf to all, so they share one probe
+// and one notion of the present.
+func (j *Journal) WindowAsOf(ctx context.Context, blogID uint64, since, until, asOf time.Time) ([]bridge.Event, []bridge.Span, error) {
 	spans := j.Spans(asOf)
 	if n := len(spans); n > 0 && spans[n-1].End.Before(until) && !spans[n-1].Start.After(until) && j.opts.WaitLimit > 0 {
 		wctx, cancel := context.WithTimeout(ctx, j.opts.WaitLimit)

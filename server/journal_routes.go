@@ -164,7 +164,7 @@ func (jr *journalRoutes) timeline(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	chart, err := timeline.Build(r.Context(), jr.j, blogs, since, until)
+	chart, err := timeline.Build(r.Context(), jr.j, blogs, since, until, jr.j.Now())
 	if errors.Is(err, timeline.ErrRequest) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return

@@ -30,7 +30,8 @@ const (
 )
 
 // AllFaults lists every fault kind.
-var AllFaults = []Fault{FaultSIGKILL, FaultSIGSTOP, FaultReplicaRestart, FaultKillConnection, FaultRotate, FaultDiskFull}
+var AllFaults = []Fault{FaultSIGKILL, FaultSIGSTOP, FaultReplicaRestart, FaultKillConnection, FaultRotate, FaultDiskFull,
+	FaultSQLThread, FaultIOThread, FaultReplicationBroken, FaultPrimaryRestart, FaultOverlap}
 
 // Outcome is what one injected fault did to the bridge.
 type Outcome struct {
@@ -48,7 +49,7 @@ type Outcome struct {
 }
 
 func (o Outcome) String() string {
-	s := fmt.Sprintf("%7.1fs %-17s", o.At.Seconds(), o.Fault)
+	s := fmt.Sprintf("%7.1fs %-18s", o.At.Seconds(), o.Fault)
 	if o.Held > 0 {
 		s += fmt.Sprintf(" held %.1fs,", o.Held.Seconds())
 	}
@@ -58,12 +59,14 @@ func (o Outcome) String() string {
 	return s + fmt.Sprintf(" recovered in %.1fs: %s", o.Recovery.Seconds(), o.Effect)
 }
 
-// chaos injects faults into one bridge, replica and journal disk.
+// chaos injects faults into one bridge, the primary -> replica chain it
+// follows, and its journal disk.
 type chaos struct {
 	rng       *rand.Rand
 	br        *bridgetest.Process
-	server    *testdb.Server
-	root      *sql.DB // root on the replica, for KILL and FLUSH
+	tp        *testdb.Topology
+	server    *testdb.Server // the replica the bridge follows
+	root      *sql.DB        // root on the replica, for KILL and FLUSH
 	replUser  string
 	sim       *simLoop
 	disk      string // the journal's own filesystem; "" when none could be mounted
@@ -101,6 +104,16 @@ func (c *chaos) inject(ctx context.Context, f Fault, settle bool) (Outcome, erro
 		ended, err = c.rotate(ctx, &o)
 	case FaultDiskFull:
 		ended, err = c.diskFull(ctx, &o)
+	case FaultSQLThread:
+		ended, err = c.stoppedThread(ctx, &o, "SQL_THREAD")
+	case FaultIOThread:
+		ended, err = c.stoppedThread(ctx, &o, "IO_THREAD")
+	case FaultReplicationBroken:
+		ended, err = c.replicationBroken(ctx, &o)
+	case FaultPrimaryRestart:
+		ended, err = c.primaryRestart(ctx, &o)
+	case FaultOverlap:
+		ended, err = c.overlapping(ctx, &o)
 	default:
 		err = fmt.Errorf("unknown fault %q", f)
 	}
@@ -163,11 +176,10 @@ func (c *chaos) sigstop(ctx context.Context, o *Outcome) (time.Time, error) {
 	return ended, nil
 }
 
+// replicaRestart stops the replica cleanly and starts it again; the
+// simulator writes on the primary meanwhile, and replication resumes by
+// itself from gtid_slave_pos.
 func (c *chaos) replicaRestart(ctx context.Context, o *Outcome) (time.Time, error) {
-	if err := c.sim.pause(); err != nil {
-		return time.Now(), err
-	}
-	defer c.sim.resume()
 	before := c.followerFailures()
 	began := time.Now()
 	c.server.Stop()

@@ -110,7 +110,7 @@ func (s *Summary) String() string {
 		}
 		sort.Strings(es)
 		for _, e := range es {
-			fmt.Fprintf(&b, "    %-17s %s\n", f, e)
+			fmt.Fprintf(&b, "    %-18s %s\n", f, e)
 		}
 	}
 	v := s.Verdict
@@ -125,6 +125,8 @@ func (s *Summary) String() string {
 	}
 	fmt.Fprintf(&b, "  compared with the ground truth of %d transitions: missing %d, duplicated %d; %d windows inside coverage answered journal with the exact truth (%d sub-windows past the stopped bridge's coverage not judged)\n",
 		v.Truth, v.Missing, v.Duplicated, v.Windows, v.Unjudged)
+	fmt.Fprintf(&b, "  during the faults: %d /events answers (%d requests unanswered), %d said journal and each equals the truth for its window unless listed below\n",
+		v.During, v.Unanswered, v.DuringJournal)
 	fmt.Fprintf(&b, "  secrets: the replication password and the token were searched for in %d bytes of the bridge's output\n", s.OutputBytes)
 	for _, p := range append(append([]string(nil), s.Problems...), v.Problems...) {
 		fmt.Fprintf(&b, "  PROBLEM: %s\n", p)
@@ -200,16 +202,19 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	sum := &Summary{Seed: cfg.Seed, Configured: cfg.Duration, Skipped: map[Fault]string{}}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x736f616b))
 
-	// The replica, its schema and sites, and the bridge's own user.
-	server, err := testdb.Start(testdb.Options{ServerID: 61})
+	// A primary and its replica; the schema, sites and the bridge's own
+	// user are created on the primary (Jetmon's writes go there) and reach
+	// the replica, which the bridge follows.
+	tp, err := testdb.StartTopology(testdb.TopologyOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoDatabase, err)
 	}
-	defer server.Close()
-	if err := server.Exec("CREATE DATABASE " + soakDB); err != nil {
+	defer tp.Close()
+	server := tp.Replica().Server
+	if err := tp.Primary.Exec("CREATE DATABASE " + soakDB); err != nil {
 		return nil, err
 	}
-	rootDSN := server.DSN(soakDB)
+	rootDSN := tp.Primary.DSN(soakDB)
 	db, err := sql.Open("mysql", rootDSN)
 	if err != nil {
 		return nil, err
@@ -222,12 +227,17 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	password, token := secret("pw-"), secret("tok-")
 	for _, stmt := range []string{
 		fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'", replUser, password),
-		fmt.Sprintf("GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '%s'@'%%'", replUser),
+		// SLAVE MONITOR reads the replica's status (MariaDB 10.5+).
+		fmt.Sprintf("GRANT REPLICATION SLAVE, REPLICATION CLIENT, SLAVE MONITOR ON *.* TO '%s'@'%%'", replUser),
 		fmt.Sprintf("GRANT SELECT ON %s.* TO '%s'@'%%'", soakDB, replUser),
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("create the bridge's replication user: %w", err)
 		}
+	}
+
+	if err := tp.WaitCaughtUp(ctx); err != nil {
+		return nil, err
 	}
 
 	// The journal on a small filesystem of its own.
@@ -270,7 +280,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	br := &bridgetest.Process{
 		Binary: cfg.Binary,
 		Args: []string{"-journal", journalPath, "-heartbeat", cfg.Heartbeat.String(),
-			"-monitor-interval", "250ms", "-token-file", tokenFile},
+			"-monitor-interval", "250ms", "-token-file", tokenFile, "-read-timeout", "1s"},
 		Env:    append(env, "JETMON_DSN="+server.UserDSN(replUser, password, soakDB)),
 		Addr:   addr,
 		Token:  token,
@@ -284,7 +294,8 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	// Coverage begins at the whole second after following began.
 	since := time.Now().Truncate(time.Second).Add(time.Second)
 	time.Sleep(time.Until(since))
-	logf("bridge following at %s; simulator at %.0f transitions/s over %d sites", addr, cfg.Rate, cfg.Sites)
+	logf("bridge at %s following the replica %s of the primary %s; simulator on the primary at %.0f transitions/s over %d sites",
+		addr, server.Addr(), tp.Primary.Addr(), cfg.Rate, cfg.Sites)
 
 	loop := startSimLoop(rootDSN, sim.Options{
 		Sites: sites, Workers: 4, Rate: cfg.Rate, MultiRow: 0.2, Flap: 0.3, Noise: 0.1,
@@ -302,8 +313,17 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, err
 	}
 	defer root.Close()
-	ch := &chaos{rng: rng, br: br, server: server, root: root, replUser: replUser, sim: loop,
+	ch := &chaos{rng: rng, br: br, tp: tp, server: server, root: root, replUser: replUser, sim: loop,
 		disk: disk, heartbeat: cfg.Heartbeat, start: time.Now()}
+	// Clients ask /events throughout the faults; every answer that says
+	// journal is held to the truth once the truth is complete.
+	blogs := make([]uint64, len(sites))
+	for i, s := range sites {
+		blogs[i] = s.BlogID
+	}
+	asker := bridgetest.NewAsker(br, blogs, since, cfg.Seed)
+	asker.Start(2)
+	defer asker.Stop()
 
 	// Faults, one after another, dealt from a shuffled deck so that every
 	// kind comes up once per round; the first round always completes.
@@ -343,6 +363,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		time.Sleep(cfg.Duration)
 	}
 	sum.Duration = time.Since(ch.start)
+	during, unanswered := asker.Stop()
 
 	// The truth is complete once the simulator has stopped.
 	truth, stats, segments, err := loop.stop()
@@ -350,6 +371,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return sum, fmt.Errorf("the simulator failed, so the ground truth is unknown: %w", err)
 	}
 	sum.Simulator, sum.Segments = stats, segments
+	if err := tp.WaitCaughtUp(ctx); err != nil {
+		return sum, fmt.Errorf("the replica never caught up with the primary after the faults: %w", err)
+	}
 	deadline := time.Now().Add(recoveryLimit)
 	for {
 		h, code, err := br.Health(ctx)
@@ -362,7 +386,18 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// On a replica coverage trails the present: wait until it passes end.
 	end := time.Now()
+	for {
+		_, cov, err := br.Events(ctx, sites[0].BlogID, since, end)
+		if err == nil && cov == "journal" {
+			break
+		}
+		if time.Now().After(deadline) {
+			return sum, fmt.Errorf("coverage never reached the end of the run (%s, %v)", cov, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	logf("faults over; simulator committed %d transitions; comparing", len(truth))
 	whole, sub, err := ask(ctx, br, sites, since, end, rng, cfg.SubWindows)
 	if err != nil {
@@ -376,6 +411,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return sum, fmt.Errorf("read the journal after the run: %w", err)
 	}
 	sum.Verdict = judge(truth, whole, sub, spans, lastSeq, since, end)
+	sum.Verdict.judgeDuring(during, unanswered, truth)
 
 	out := br.Output.String()
 	sum.OutputBytes = len(out)

@@ -38,6 +38,11 @@ type Verdict struct {
 	// past the coverage the stopped bridge left in the file (its last
 	// span ends at the last whole second it vouched for).
 	Windows, Unjudged int
+	// During counts the /events answers given while the faults struck
+	// (DuringJournal of them said journal, each held to the truth for its
+	// window); Unanswered the requests that got no answer (a killed or
+	// stopped bridge, a replica down).
+	During, DuringJournal, Unanswered int
 	// Since and End bound the run's window: the start of coverage and the
 	// moment the comparison began.
 	Since, End time.Time
@@ -72,14 +77,13 @@ func keyOf(e bridge.Event) eventKey { return eventKey{e.CreatedAt.Unix(), e.OldS
 // ask collects the running bridge's answers: each site over the whole run,
 // and subWindows random windows of random sites.
 func ask(ctx context.Context, br *bridgetest.Process, sites []sim.Site, since, end time.Time, rng *rand.Rand, subWindows int) ([]answer, []answer, error) {
-	far := end.Add(time.Hour)
 	var whole, sub []answer
 	for _, s := range sites {
-		events, cov, err := br.Events(ctx, s.BlogID, since, far)
+		events, cov, err := br.Events(ctx, s.BlogID, since, end)
 		if err != nil {
 			return nil, nil, err
 		}
-		whole = append(whole, answer{s.BlogID, since, far, events, cov})
+		whole = append(whole, answer{s.BlogID, since, end, events, cov})
 	}
 	span := end.Sub(since)
 	for i := 0; i < subWindows; i++ {
@@ -206,6 +210,26 @@ func judge(truth []sim.Transition, whole, sub []answer, spans []bridge.Span, las
 		v.Windows++
 	}
 	return v
+}
+
+// judgeDuring holds the answers given during the faults to the invariant:
+// every one that says journal equals the truth for its window.
+func (v *Verdict) judgeDuring(answers []bridgetest.Answer, unanswered int, truth []sim.Transition) {
+	events := make([]bridge.Event, len(truth))
+	for i, tr := range truth {
+		events[i] = tr.Event()
+	}
+	jv := bridgetest.JudgeJournalAnswers(answers, events)
+	v.During, v.DuringJournal, v.Unanswered = jv.Answers, jv.Journal, unanswered
+	for _, p := range jv.Problems {
+		v.problem("during the faults: %s", p)
+	}
+	if jv.Journal == 0 {
+		v.problem("no answer during the faults said journal: the invariant was never put to the test")
+	}
+	if jv.Journal == jv.Answers {
+		v.problem("every answer during the faults said journal: coverage never stopped at what the replica had applied")
+	}
 }
 
 // diff counts the truth's transitions missing from got and got's events

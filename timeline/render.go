@@ -44,15 +44,17 @@ var tickSteps = []time.Duration{
 }
 
 // Render writes c as a standalone SVG document. Every status interval of
-// every row is one <rect class="band STATUS">, every uncovered stretch one
-// <rect class="uncovered">; each carries a <title> that browsers show on
-// hover.
+// every row up to c.AsOf is one <rect class="band STATUS">, every uncovered
+// stretch one <rect class="uncovered" data-from=T data-to=T> (RFC 3339
+// times, for programs reading the drawing); each carries a <title> that browsers
+// show on hover. When the window reaches past c.AsOf a <line class="asof">
+// marks the moment the chart was drawn.
 func Render(w io.Writer, c Chart) error {
 	if !c.Since.Before(c.Until) {
 		return fmt.Errorf("%w: since must be before until", ErrRequest)
 	}
 	bw := bufio.NewWriter(w)
-	d := drawing{w: bw, since: c.Since, until: c.Until}
+	d := drawing{w: bw, since: c.Since, until: c.Until, bandsEnd: c.bandsEnd(), asOf: c.AsOf}
 	axisY := top + float64(len(c.Rows))*rowPitch + 2
 	height := axisY + 90
 	d.printf(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
@@ -61,13 +63,17 @@ func Render(w io.Writer, c Chart) error {
 		`<rect width="7" height="7" fill="#ffffff" fill-opacity="0.55"/><line x1="0" y1="0" x2="0" y2="7" stroke="#555555" stroke-width="2.5"/></pattern></defs>` + "\n")
 	d.printf(`<rect width="100%%" height="100%%" fill="#ffffff"/>` + "\n")
 	d.text(16, 26, 16, "start", "bold", "#222222", "Site status by blog")
-	d.text(16, 46, 12, "start", "normal", "#555555", fmt.Sprintf("%s to %s UTC (%s)",
-		c.Since.Format(time.RFC3339Nano), c.Until.Format(time.RFC3339Nano), roundSpan(c.Until.Sub(c.Since))))
+	subtitle := fmt.Sprintf("%s to %s UTC (%s)", c.Since.Format(time.RFC3339Nano), c.Until.Format(time.RFC3339Nano), roundSpan(c.Until.Sub(c.Since)))
+	if !c.AsOf.IsZero() {
+		subtitle += ", drawn at " + c.AsOf.Format(time.RFC3339)
+	}
+	d.text(16, 46, 12, "start", "normal", "#555555", subtitle)
 
 	for i, row := range c.Rows {
 		d.row(top+float64(i)*rowPitch, row)
 	}
 	d.axis(top-4, axisY)
+	d.asOfMarker(top-4, axisY)
 	d.legend(axisY + 62)
 	d.printf("</svg>\n")
 	if d.err != nil {
@@ -80,7 +86,10 @@ func Render(w io.Writer, c Chart) error {
 type drawing struct {
 	w            *bufio.Writer
 	since, until time.Time
-	err          error
+	// bandsEnd is where status bands stop (the chart's AsOf when the window
+	// reaches into the future); asOf is when the chart was drawn.
+	bandsEnd, asOf time.Time
+	err            error
 }
 
 func (d *drawing) printf(format string, args ...any) {
@@ -110,7 +119,7 @@ func (d *drawing) row(y float64, r Row) {
 	d.printf(`<g data-blog="%d">`+"\n", r.BlogID)
 	// Slivers go on top, so a status that lasted no time at all (a flap
 	// within one second) is not painted over by its neighbours.
-	bands := r.Bands(d.since, d.until)
+	bands := r.Bands(d.since, d.bandsEnd)
 	for pass := 0; pass < 2; pass++ {
 		for _, b := range bands {
 			if x0, x1 := d.x(b.From), d.x(b.To); (x1-x0 < minBand) == (pass == 1) {
@@ -120,13 +129,40 @@ func (d *drawing) row(y float64, r Row) {
 	}
 	for _, u := range r.Uncovered {
 		x0, x1 := d.x(u.Start), d.x(u.End)
-		d.printf(`<rect class="uncovered" x="%.2f" y="%.1f" width="%.2f" height="%.0f" fill="url(#hatch)"><title>%s</title></rect>`+"\n",
-			x0, y, max(x1-x0, 1), rowHeight, escape(fmt.Sprintf("not covered by the journal from %s to %s: statuses here may be missing transitions",
-				u.Start.Format(time.RFC3339), u.End.Format(time.RFC3339))))
+		d.printf(`<rect class="uncovered" data-from="%s" data-to="%s" x="%.2f" y="%.1f" width="%.2f" height="%.0f" fill="url(#hatch)"><title>%s</title></rect>`+"\n",
+			u.Start.Format(time.RFC3339Nano), u.End.Format(time.RFC3339Nano), x0, y, max(x1-x0, 1), rowHeight, escape(d.uncoveredTitle(u)))
 	}
 	d.printf(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.0f" fill="none" stroke="#888888" stroke-width="0.8"/>`+"\n",
 		labelWidth, y, plotWidth, rowHeight)
 	d.printf("</g>\n")
+}
+
+// uncoveredTitle says why a stretch is hatched: what the journal could not
+// vouch for when the chart was drawn, and the future, which nobody can.
+func (d *drawing) uncoveredTitle(u bridge.Span) string {
+	const layout = time.RFC3339
+	switch {
+	case d.asOf.IsZero() || !u.End.After(d.asOf):
+		return fmt.Sprintf("not covered by the journal from %s to %s: statuses here may be missing transitions",
+			u.Start.Format(layout), u.End.Format(layout))
+	case !u.Start.Before(d.asOf):
+		return fmt.Sprintf("from %s to %s lies after the chart was drawn (%s): not known yet",
+			u.Start.Format(layout), u.End.Format(layout), d.asOf.Format(layout))
+	default:
+		return fmt.Sprintf("not covered by the journal from %s to %s: when the chart was drawn (%s) the journal vouched only up to %s, and nothing after that moment is known yet",
+			u.Start.Format(layout), u.End.Format(layout), d.asOf.Format(layout), u.Start.Format(layout))
+	}
+}
+
+// asOfMarker draws a line at the moment the chart was drawn when the window
+// reaches past it.
+func (d *drawing) asOfMarker(top, bottom float64) {
+	if d.asOf.IsZero() || !d.asOf.Before(d.until) || d.asOf.Before(d.since) {
+		return
+	}
+	x := d.x(d.asOf)
+	d.printf(`<line class="asof" x1="%.2f" y1="%.1f" x2="%.2f" y2="%.1f" stroke="#1565c0" stroke-width="1.5" stroke-dasharray="4 3"><title>%s</title></line>`+"\n",
+		x, top, x, bottom, escape("drawn at "+d.asOf.Format(time.RFC3339)))
 }
 
 // band draws one status interval between x0 and x1.

@@ -16,6 +16,9 @@ import (
 
 var t0 = time.Date(2026, 4, 22, 14, 0, 0, 0, time.UTC)
 
+// later is a request time after every window the tests draw.
+var later = t0.Add(100 * 365 * 24 * time.Hour)
+
 // fakeSource serves fixed histories.
 type fakeSource struct {
 	events  map[uint64][]bridge.Event
@@ -23,7 +26,7 @@ type fakeSource struct {
 	spans   []bridge.Span
 }
 
-func (f *fakeSource) Window(_ context.Context, blog uint64, since, until time.Time) ([]bridge.Event, []bridge.Span, error) {
+func (f *fakeSource) WindowAsOf(_ context.Context, blog uint64, since, until, _ time.Time) ([]bridge.Event, []bridge.Span, error) {
 	var out []bridge.Event
 	for _, e := range f.events[blog] {
 		if !e.CreatedAt.Before(since) && e.CreatedAt.Before(until) {
@@ -107,7 +110,7 @@ func parse(t *testing.T, svg []byte) map[string][]svgElement {
 
 func TestChartHasOneBandPerStatusInterval(t *testing.T) {
 	src := source()
-	c, err := Build(context.Background(), src, []uint64{1, 2, 3, 4}, t0, t0.Add(time.Hour))
+	c, err := Build(context.Background(), src, []uint64{1, 2, 3, 4}, t0, t0.Add(time.Hour), later)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,9 +169,9 @@ func TestRequestLimits(t *testing.T) {
 		many[i] = uint64(i + 1)
 	}
 	for name, err := range map[string]error{
-		"no blogs":   func() error { _, err := Build(ctx, src, nil, t0, t0.Add(time.Hour)); return err }(),
-		"many blogs": func() error { _, err := Build(ctx, src, many, t0, t0.Add(time.Hour)); return err }(),
-		"backwards":  func() error { _, err := Build(ctx, src, []uint64{1}, t0, t0); return err }(),
+		"no blogs":   func() error { _, err := Build(ctx, src, nil, t0, t0.Add(time.Hour), later); return err }(),
+		"many blogs": func() error { _, err := Build(ctx, src, many, t0, t0.Add(time.Hour), later); return err }(),
+		"backwards":  func() error { _, err := Build(ctx, src, []uint64{1}, t0, t0, later); return err }(),
 	} {
 		if !errors.Is(err, ErrRequest) {
 			t.Errorf("%s: %v, want ErrRequest", name, err)
@@ -191,7 +194,7 @@ func TestParseBlogIDs(t *testing.T) {
 func TestAxisAcrossScales(t *testing.T) {
 	src := source()
 	for _, span := range []time.Duration{3 * time.Second, 90 * time.Second, 7 * time.Hour, 50 * time.Hour, 400 * 24 * time.Hour, 30 * 365 * 24 * time.Hour} {
-		c, err := Build(context.Background(), src, []uint64{1}, t0, t0.Add(span))
+		c, err := Build(context.Background(), src, []uint64{1}, t0, t0.Add(span), later)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -203,5 +206,76 @@ func TestAxisAcrossScales(t *testing.T) {
 		if ticks := strings.Count(buf.String(), `stroke="#333333"/>`); ticks < 2 || ticks > maxTicks+2 {
 			t.Errorf("window of %s: %d ticks", span, ticks)
 		}
+	}
+}
+
+// TestFutureIsHatched draws a window reaching past the request time from a
+// journal that has proved itself caught up (its span reaches far ahead, as
+// journal.Spans makes it): the bands stop at the request time and the rest
+// of the window is hatched, since nothing after it is known.
+func TestFutureIsHatched(t *testing.T) {
+	src := source()
+	src.spans = []bridge.Span{{Start: t0, End: later}}
+	asOf := t0.Add(30*time.Minute + 500*time.Millisecond)
+	until := t0.Add(time.Hour)
+	c, err := Build(context.Background(), src, []uint64{1, 2}, t0, until, asOf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range c.Rows {
+		if len(row.Uncovered) != 1 || !row.Uncovered[0].Start.Equal(asOf) || !row.Uncovered[0].End.Equal(until) {
+			t.Errorf("blog %d: uncovered %+v, want [request time, until)", row.BlogID, row.Uncovered)
+		}
+	}
+	var buf bytes.Buffer
+	if err := Render(&buf, c); err != nil {
+		t.Fatal(err)
+	}
+	rects := parse(t, buf.Bytes())
+	if n := len(rects["uncovered"]); n != 2 {
+		t.Fatalf("%d uncovered rects, want one per row", n)
+	}
+	for _, u := range rects["uncovered"] {
+		if !strings.Contains(u.Title, "lies after the chart was drawn (2026-04-22T14:30:00Z)") {
+			t.Errorf("uncovered title %q does not say it is the future", u.Title)
+		}
+	}
+	// No band claims a status past the request time: blog 1's last band
+	// (running since its 14:20 recovery) ends there.
+	for class, rs := range rects {
+		for _, r := range rs {
+			if strings.HasPrefix(class, "band ") && strings.Contains(r.Title, "to 2026-04-22T15:00:00Z") {
+				t.Errorf("band %q reaches the window's end, past the request time", r.Title)
+			}
+		}
+	}
+	if !strings.Contains(buf.String(), "blog 1 running from 2026-04-22T14:20:00Z to 2026-04-22T14:30:00Z") {
+		t.Errorf("blog 1's last band does not end at the request time:\n%s", buf.String())
+	}
+	if !strings.Contains(buf.String(), `<line class="asof"`) {
+		t.Error("no marker at the request time")
+	}
+}
+
+// TestWindowWhollyInTheFuture: no band at all, the whole row hatched.
+func TestWindowWhollyInTheFuture(t *testing.T) {
+	src := source()
+	src.spans = []bridge.Span{{Start: t0, End: later}}
+	c, err := Build(context.Background(), src, []uint64{1}, t0.Add(time.Hour), t0.Add(2*time.Hour), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := Render(&buf, c); err != nil {
+		t.Fatal(err)
+	}
+	rects := parse(t, buf.Bytes())
+	for class := range rects {
+		if strings.HasPrefix(class, "band ") {
+			t.Errorf("a window wholly after the request time has bands: %v", rects)
+		}
+	}
+	if u := c.Rows[0].Uncovered; len(u) != 1 || !u[0].Start.Equal(c.Since) || !u[0].End.Equal(c.Until) {
+		t.Errorf("uncovered %+v, want the whole window", u)
 	}
 }

@@ -64,7 +64,7 @@ func runJournalTimeline(args []string) error {
 	if !since.Before(until) {
 		return usageError{fmt.Errorf("the window %s .. %s is empty: -since must be before -until", since.Format(time.RFC3339), until.Format(time.RFC3339))}
 	}
-	chart, err := timeline.Build(context.Background(), j, blogs, since, until)
+	chart, err := timeline.Build(context.Background(), j, blogs, since, until, j.Now())
 	if err != nil {
 		return err
 	}

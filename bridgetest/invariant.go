@@ -1,0 +1,161 @@
+package bridgetest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	bridge "github.com/automattic/jetmon-bridge"
+)
+
+// Answer is one /events answer, kept to be judged against the ground truth
+// once the truth for its window is complete.
+type Answer struct {
+	Blog         uint64
+	Since, Until time.Time
+	Coverage     string
+	Events       []bridge.Event
+	// At is when the answer arrived.
+	At time.Time
+}
+
+// Asker asks a running bridge for /events again and again while faults
+// strike, from a few clients at once, and keeps every answer for
+// JudgeJournalAnswers. Windows start at Since and end either in the last
+// few seconds (the stretch a lagging replica must not vouch for) or
+// anywhere since Since (old windows the journal vouches for throughout).
+type Asker struct {
+	Proc  *Process
+	Blogs []uint64
+	Since time.Time
+
+	mu      sync.Mutex
+	rng     *rand.Rand
+	answers []Answer
+	failed  int
+	stop    chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
+}
+
+// NewAsker returns an Asker of p about blogs, windows starting at since,
+// its choices drawn from seed. It asks when told (Ask) or, once started,
+// from its own clients.
+func NewAsker(p *Process, blogs []uint64, since time.Time, seed uint64) *Asker {
+	return &Asker{Proc: p, Blogs: blogs, Since: since, rng: rand.New(rand.NewPCG(seed, 0x61736b)), stop: make(chan struct{})}
+}
+
+// Start starts clients goroutines asking until Stop.
+func (a *Asker) Start(clients int) {
+	for range clients {
+		a.wg.Go(func() {
+			for {
+				select {
+				case <-a.stop:
+					return
+				default:
+				}
+				a.Ask()
+				select {
+				case <-a.stop:
+					return
+				case <-time.After(20 * time.Millisecond): // paces the questions; asserts nothing
+				}
+			}
+		})
+	}
+}
+
+// Ask asks once and keeps the answer. A bridge that cannot answer (killed,
+// stopped, its replica down) is counted, not kept: the invariant is about
+// the answers it gives.
+func (a *Asker) Ask() {
+	a.mu.Lock()
+	blog := a.Blogs[a.rng.IntN(len(a.Blogs))]
+	now := time.Now()
+	var until time.Time
+	if a.rng.IntN(2) == 0 {
+		until = now.Add(-time.Duration(a.rng.Int64N(int64(3 * time.Second))))
+	} else {
+		until = a.Since.Add(time.Duration(a.rng.Int64N(int64(max(now.Sub(a.Since), time.Second)))))
+	}
+	if !until.After(a.Since) {
+		until = a.Since.Add(time.Second)
+	}
+	a.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	events, coverage, err := a.Proc.Events(ctx, blog, a.Since, until)
+	cancel()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err != nil {
+		a.failed++
+		return
+	}
+	a.answers = append(a.answers, Answer{Blog: blog, Since: a.Since, Until: until, Coverage: coverage, Events: events, At: time.Now()})
+}
+
+// Stop stops the clients and returns every answer kept and how many
+// requests got none. Its clients ask no more; Ask still may.
+func (a *Asker) Stop() ([]Answer, int) {
+	a.once.Do(func() { close(a.stop) })
+	a.wg.Wait()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.answers, a.failed
+}
+
+// TruthFor is the transitions of blog in [since, until), in truth's order.
+func TruthFor(truth []bridge.Event, blog uint64, since, until time.Time) []bridge.Event {
+	out := []bridge.Event{}
+	for _, e := range truth {
+		if e.BlogID == blog && !e.CreatedAt.Before(since) && e.CreatedAt.Before(until) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// SameEvents compares two histories by content, in order (ids aside).
+func SameEvents(got, want []bridge.Event) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.BlogID != w.BlogID || g.OldStatus != w.OldStatus || g.NewStatus != w.NewStatus || !g.CreatedAt.Equal(w.CreatedAt) {
+			return false
+		}
+	}
+	return true
+}
+
+// JournalVerdict is what JudgeJournalAnswers found.
+type JournalVerdict struct {
+	// Answers were judged; Journal of them said journal.
+	Answers, Journal int
+	// Problems describe every journal answer that differs from the truth.
+	Problems []string
+}
+
+// JudgeJournalAnswers holds every answer that says journal to the
+// invariant: it equals the ground truth for its window. truth must be
+// complete for every window asked (the writer has stopped, or moved past
+// them).
+func JudgeJournalAnswers(answers []Answer, truth []bridge.Event) JournalVerdict {
+	var v JournalVerdict
+	for _, a := range answers {
+		v.Answers++
+		if a.Coverage != string(bridge.CoverageJournal) {
+			continue
+		}
+		v.Journal++
+		if want := TruthFor(truth, a.Blog, a.Since, a.Until); !SameEvents(a.Events, want) {
+			v.Problems = append(v.Problems, fmt.Sprintf("blog %d [%s, %s) answered journal at %s but differs from the truth\n got: %v\nwant: %v",
+				a.Blog, a.Since.Format(time.RFC3339Nano), a.Until.Format(time.RFC3339Nano), a.At.Format(time.RFC3339Nano), a.Events, want))
+		}
+	}
+	return v
+}
