@@ -243,7 +243,7 @@ wait_replica() {
 }
 
 on "$primary_sock" -e "CREATE DATABASE $db"
-# Jetmon 1's table, exactly as Jetmon 1 defines it (the same DDL as schema.go).
+# Jetmon 1's table, exactly as Jetmon 1 defines it (the same as bridge.Schema in schema.go).
 sql "CREATE TABLE IF NOT EXISTS \`jetpack_monitor_sites\` (
   \`jetpack_monitor_site_id\` bigint(20) unsigned NOT NULL AUTO_INCREMENT PRIMARY KEY,
   \`blog_id\` bigint(20) unsigned NOT NULL,
