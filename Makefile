@@ -69,7 +69,7 @@ SOAK_TIMEOUT  ?= 60m
 .PHONY: soak
 soak:
 	SOAK_DURATION=$(SOAK_DURATION) SOAK_SEED=$(SOAK_SEED) CI=$${CI:-true} \
-	  $(GO) test -count=1 -v -timeout $(SOAK_TIMEOUT) -run '^TestSoak$$' ./soak
+	  $(GO) test -count=1 -v -timeout $(SOAK_TIMEOUT) -run '^TestSoak$$' ./tests/soak
 
 # Runs every fuzz target for FUZZTIME each. A crasher lands in the package's
 # testdata/fuzz/<target>/ and from then on runs in `make test`: keep it.
@@ -91,7 +91,7 @@ fuzz:
 	done
 
 # `make bench` runs the benchmark suite against a throwaway MariaDB and writes
-# BENCHMARKS.md (raw results and CPU profiles go to bin/bench-out).
+# docs/BENCHMARKS.md (raw results and CPU profiles go to bin/bench-out).
 # BENCH_SCALE=0.1 shrinks it for a quick look.
 .PHONY: bench
 BENCH_TIME ?= 1s
@@ -99,4 +99,4 @@ bench:
 	$(GO) build -o bin/jetmon-bench ./cmd/jetmon-bench
 	mkdir -p bin/bench-out
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime=$(BENCH_TIME) ./binlog ./journal . | tee bin/bench-out/micro.txt
-	./bin/jetmon-bench -dir bin/bench-out -out BENCHMARKS.md -micro bin/bench-out/micro.txt
+	./bin/jetmon-bench -dir bin/bench-out -out docs/BENCHMARKS.md -micro bin/bench-out/micro.txt

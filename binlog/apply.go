@@ -20,7 +20,7 @@ import (
 // events whatever the commits do. A commit's cost is mostly the blogs it
 // touches, so larger batches catch up faster; a batch being committed holds
 // about 150 bytes per event (the events and the journal's two sort orders
-// of them). Measured with 100,000 monitors (BENCHMARKS.md, part 1): 2^17
+// of them). Measured with 100,000 monitors (docs/BENCHMARKS.md, part 1): 2^17
 // events cut the catch-up's peak heap from about 150 to 95 MiB but made
 // the commits, the catch-up's critical path, about half as costly again.
 const (

@@ -97,7 +97,7 @@ func New(cfg Config) (*Follower, error) {
 // Status is the follower's state for /healthz and the Monitor.
 type Status struct {
 	State    bridge.FollowerState `json:"state"`
-	Position string `json:"position"`
+	Position string               `json:"position"`
 	// Server is the identity of the server followed (empty before the
 	// first connection).
 	Server string `json:"server,omitempty"`

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
+	"github.com/automattic/jetmon-bridge/internal/testdb"
 	"github.com/automattic/jetmon-bridge/journal"
 	"github.com/automattic/jetmon-bridge/store"
-	"github.com/automattic/jetmon-bridge/testdb"
 )
 
 func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
+	"github.com/automattic/jetmon-bridge/internal/testdb"
 	"github.com/automattic/jetmon-bridge/journal"
-	"github.com/automattic/jetmon-bridge/testdb"
 )
 
 func TestCompareHistory(t *testing.T) {

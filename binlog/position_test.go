@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/automattic/jetmon-bridge/testdb"
+	"github.com/automattic/jetmon-bridge/internal/testdb"
 	"github.com/go-mysql-org/go-mysql/mysql"
 )
 

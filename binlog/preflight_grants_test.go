@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/automattic/jetmon-bridge/testdb"
+	"github.com/automattic/jetmon-bridge/internal/testdb"
 )
 
 // TestPreflightCannotTellAReplicaWithoutTheStatusGrant connects as a user

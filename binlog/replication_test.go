@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/automattic/jetmon-bridge/testdb"
+	"github.com/automattic/jetmon-bridge/internal/testdb"
 )
 
 // TestReadReplicationStatusOnARealReplica reads the status of a real

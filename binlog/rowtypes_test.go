@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/automattic/jetmon-bridge/testdb"
+	"github.com/automattic/jetmon-bridge/internal/testdb"
 )
 
 // TestColumnTypesAndRowFormats follows a jetpack_monitor_sites of unusual

@@ -3,7 +3,7 @@ package binlog
 import (
 	"testing"
 
-	"github.com/automattic/jetmon-bridge/testdb"
+	"github.com/automattic/jetmon-bridge/internal/testdb"
 )
 
 // TestEventsNamedByTransaction: the journal knows each event's source

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
+	"github.com/automattic/jetmon-bridge/internal/testdb"
 	"github.com/automattic/jetmon-bridge/store"
-	"github.com/automattic/jetmon-bridge/testdb"
 )
 
 func mustTime(t *testing.T, s string) time.Time {

@@ -12,11 +12,11 @@ import (
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
+	"github.com/automattic/jetmon-bridge/internal/supervisor"
+	"github.com/automattic/jetmon-bridge/internal/testdb"
 	"github.com/automattic/jetmon-bridge/internal/testenv"
 	"github.com/automattic/jetmon-bridge/server"
 	"github.com/automattic/jetmon-bridge/store"
-	"github.com/automattic/jetmon-bridge/supervisor"
-	"github.com/automattic/jetmon-bridge/testdb"
 	"github.com/chromedp/chromedp"
 )
 

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/automattic/jetmon-bridge/internal/supervisor"
 	"github.com/automattic/jetmon-bridge/server"
-	"github.com/automattic/jetmon-bridge/supervisor"
 )
 
 // jsonrpcFuzzSeeds are JSON-RPC frames, well and badly formed.

@@ -13,8 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/automattic/jetmon-bridge/internal/timeline"
 	"github.com/automattic/jetmon-bridge/journal"
-	"github.com/automattic/jetmon-bridge/timeline"
 	"github.com/gorilla/mux"
 )
 

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/automattic/jetmon-bridge/supervisor"
+	"github.com/automattic/jetmon-bridge/internal/supervisor"
 	"github.com/gorilla/mux"
 	"github.com/gorilla/websocket"
 )

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/automattic/jetmon-bridge/internal/supervisor"
 	"github.com/automattic/jetmon-bridge/server"
-	"github.com/automattic/jetmon-bridge/supervisor"
 )
 
 // rpcCase is one request of the Monitor interface and what must come back,

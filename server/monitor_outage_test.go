@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/automattic/jetmon-bridge/internal/supervisor"
+	"github.com/automattic/jetmon-bridge/internal/testdb"
 	"github.com/automattic/jetmon-bridge/server"
 	"github.com/automattic/jetmon-bridge/store"
-	"github.com/automattic/jetmon-bridge/supervisor"
-	"github.com/automattic/jetmon-bridge/testdb"
 )
 
 // TestMonitorReportsDatabaseOutage follows a real MariaDB through an outage

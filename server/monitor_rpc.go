@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"reflect"
 
-	"github.com/automattic/jetmon-bridge/supervisor"
+	"github.com/automattic/jetmon-bridge/internal/supervisor"
 )
 
 // monitorEvent is the only event the Monitor interface sends.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
-	"github.com/automattic/jetmon-bridge/bridgetest"
+	"github.com/automattic/jetmon-bridge/internal/bridgetest"
 	"github.com/automattic/jetmon-bridge/journal"
 )
 

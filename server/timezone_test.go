@@ -6,7 +6,7 @@ import (
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
-	"github.com/automattic/jetmon-bridge/testdb"
+	"github.com/automattic/jetmon-bridge/internal/testdb"
 )
 
 // TestTimeZone runs against a server whose global time zone is +05:00:

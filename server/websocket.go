@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/automattic/jetmon-bridge/supervisor"
+	"github.com/automattic/jetmon-bridge/internal/supervisor"
 	"github.com/gorilla/websocket"
 )
 

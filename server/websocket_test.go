@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/automattic/jetmon-bridge/internal/supervisor"
 	"github.com/automattic/jetmon-bridge/server"
-	"github.com/automattic/jetmon-bridge/supervisor"
 	"github.com/gorilla/websocket"
 )
 

@@ -1,7 +1,7 @@
 // Command jetmon-bench runs jetmon-bridge's benchmark suite against a
-// throwaway MariaDB and writes BENCHMARKS.md (make bench).
+// throwaway MariaDB and writes docs/BENCHMARKS.md (make bench).
 //
-//	jetmon-bench [-scale 1] [-out BENCHMARKS.md] [-dir bin/bench-out] [-micro FILE] [-only catchup,live,events,completeness]
+//	jetmon-bench [-scale 1] [-out docs/BENCHMARKS.md] [-dir bin/bench-out] [-micro FILE] [-only catchup,live,events,completeness]
 //
 // BENCH_SCALE sets the default scale (0.1 for a quick look). The
 // subcommand "serve" is the /events server the suite loads; it is started
@@ -20,7 +20,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/automattic/jetmon-bridge/bench"
+	"github.com/automattic/jetmon-bridge/internal/bench"
 )
 
 func main() {
@@ -48,7 +48,7 @@ func run() error {
 	}
 	fs := flag.NewFlagSet("jetmon-bench", flag.ContinueOnError)
 	fs.Float64Var(&scale, "scale", scale, "multiply every size and duration (BENCH_SCALE)")
-	out := fs.String("out", "BENCHMARKS.md", "report to write")
+	out := fs.String("out", "docs/BENCHMARKS.md", "report to write")
 	dir := fs.String("dir", "bin/bench-out", "directory for journals, profiles and raw results")
 	micro := fs.String("micro", "", "go test -bench output to include in the report")
 	only := fs.String("only", "", "comma-separated parts to run: catchup, shared, live, events, completeness")

@@ -12,11 +12,11 @@ import (
 
 	bridge "github.com/automattic/jetmon-bridge"
 	"github.com/automattic/jetmon-bridge/binlog"
+	"github.com/automattic/jetmon-bridge/internal/metrics"
+	"github.com/automattic/jetmon-bridge/internal/supervisor"
 	"github.com/automattic/jetmon-bridge/journal"
-	"github.com/automattic/jetmon-bridge/metrics"
 	"github.com/automattic/jetmon-bridge/nats"
 	"github.com/automattic/jetmon-bridge/store"
-	"github.com/automattic/jetmon-bridge/supervisor"
 	"github.com/gorilla/mux"
 )
 

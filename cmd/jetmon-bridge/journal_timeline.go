@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/automattic/jetmon-bridge/internal/timeline"
 	"github.com/automattic/jetmon-bridge/journal"
-	"github.com/automattic/jetmon-bridge/timeline"
 )
 
 // runJournalTimeline is "jetmon-bridge journal timeline".

@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/automattic/jetmon-bridge/metrics"
+	"github.com/automattic/jetmon-bridge/internal/metrics"
 	"github.com/automattic/jetmon-bridge/nats"
 )
 

@@ -14,11 +14,11 @@ import (
 	"time"
 
 	"github.com/automattic/jetmon-bridge/internal/logbridge"
-	"github.com/automattic/jetmon-bridge/metrics"
+	"github.com/automattic/jetmon-bridge/internal/metrics"
+	"github.com/automattic/jetmon-bridge/internal/supervisor"
 	"github.com/automattic/jetmon-bridge/nats"
 	"github.com/automattic/jetmon-bridge/server"
 	"github.com/automattic/jetmon-bridge/store"
-	"github.com/automattic/jetmon-bridge/supervisor"
 )
 
 // serveConfig is the daemon's command line.

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/automattic/jetmon-bridge/testdb"
+	"github.com/automattic/jetmon-bridge/internal/testdb"
 )
 
 var binDir string

@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/automattic/jetmon-bridge/sim"
+	"github.com/automattic/jetmon-bridge/internal/sim"
 	"github.com/go-sql-driver/mysql"
 )
 

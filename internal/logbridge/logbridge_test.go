@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/automattic/jetmon-bridge/bridgetest"
+	"github.com/automattic/jetmon-bridge/internal/bridgetest"
 	"github.com/go-sql-driver/mysql"
 )
 
