@@ -19,14 +19,14 @@ type Vouch struct {
 }
 
 // Proof is how the follower learns what it may vouch for. There are three
-// (README, "Coverage on a replica"):
+// (docs/guarantees.md, "Coverage on a replica"):
 //   - SelfProof: the followed server is the primary; its binlog end is now.
 //   - *ReplicationWatch: the followed server is a replica; it vouches only up
 //     to what its replication status proves it has applied.
 //   - PrimaryProof: a read-only connection to the primary; its GTID position
 //     at T, once the follower has committed it, vouches for T exactly.
 type Proof interface {
-	// Name is the proof's name in logs, /healthz and the README.
+	// Name is the proof's name in logs, /healthz and docs/guarantees.md.
 	Name() string
 	// Vouch returns the proof's current claim; a zero At claims nothing.
 	Vouch(ctx context.Context) (Vouch, error)

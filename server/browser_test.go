@@ -20,7 +20,7 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// examplePage is the README's example Monitor page, which the browser test
+// examplePage is docs/monitor.md's example Monitor page, which the browser test
 // loads as it is.
 const examplePage = "../docs/monitor.html"
 

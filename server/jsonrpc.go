@@ -16,7 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// The JSON-RPC interface (README.md, "Monitor interface") serves Thunder's
+// The JSON-RPC interface (docs/monitor.md) serves Thunder's
 // Monitor interface: callsign Monitor, version 1, over HTTP POST and
 // WebSocket on /jsonrpc, and with bare method names on /jsonrpc/Monitor.
 const (

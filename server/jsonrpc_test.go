@@ -27,7 +27,7 @@ type rpcCase struct {
 	check func(t *testing.T, f *rpcFixture, m rpcMessage)
 }
 
-// The JSON-RPC error codes README.md's "Monitor interface" lists, spelled out
+// The JSON-RPC error codes docs/monitor.md lists, spelled out
 // independently of the implementation's constants.
 const (
 	wantParseError         = -32700

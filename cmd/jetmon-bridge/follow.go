@@ -92,8 +92,8 @@ func openFollower(ctx context.Context, c *serveConfig, replica *store.DB, log *s
 	return fl, nil
 }
 
-// chooseProof picks what coverage rests on (README, "Coverage on a
-// replica"): the followed server itself when it is the primary; else the
+// chooseProof picks what coverage rests on (docs/guarantees.md,
+// "Coverage on a replica"): the followed server itself when it is the primary; else the
 // primary's GTID position when -primary-dsn (or -write-dsn) is given; else
 // the replica's own replication status.
 func (f *follower) chooseProof(ctx context.Context, c *serveConfig, replica *store.DB) (binlog.Proof, error) {

@@ -1,6 +1,5 @@
 // Package supervisor keeps the bridge's long-running services in operation
-// and reports on them the way Thunder's Monitor plugin does (README.md,
-// "Monitor interface").
+// and reports on them the way Thunder's Monitor plugin does (docs/monitor.md).
 //
 // A Supervisor runs every added Service, restarts one that fails after an
 // exponential back-off, and leaves it stopped once it has failed more often

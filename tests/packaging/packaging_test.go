@@ -295,7 +295,7 @@ func envName(flag string) string {
 // documented in both settings samples and in the operator's guide.
 func TestSettingsDocumented(t *testing.T) {
 	files := map[string]string{}
-	for _, f := range []string{"docker/.env-sample", "systemd/env.sample", "README.md"} {
+	for _, f := range []string{"docker/.env-sample", "systemd/env.sample", "docs/operations.md"} {
 		files[f] = read(t, f)
 	}
 	for _, flag := range serveFlags(t) {
@@ -305,8 +305,8 @@ func TestSettingsDocumented(t *testing.T) {
 				t.Errorf("%s does not document %s (-%s)", name, env, flag)
 			}
 		}
-		if !strings.Contains(files["README.md"], "`-"+flag+"`") {
-			t.Errorf("README.md does not document the flag `-%s`", flag)
+		if !strings.Contains(files["docs/operations.md"], "`-"+flag+"`") {
+			t.Errorf("docs/operations.md does not document the flag `-%s`", flag)
 		}
 	}
 	// Only the DSN is set by default; a sample that set JETMON_VERSION
