@@ -39,6 +39,9 @@ type Config struct {
 	Monitors Monitors
 	// Writer, when set, turns on POST and DELETE /monitors.
 	Writer Writer
+	// ReadOnly, when Writer is nil, is the 405 answer's reason for POST and
+	// DELETE /monitors; empty names -write and -write-dsn.
+	ReadOnly string
 	// Bucket is the bucket_no of created monitors.
 	Bucket uint16
 	// Token, when set, is the bearer token every route requires (see
@@ -93,7 +96,14 @@ func New(cfg Config) *Server {
 		r.HandleFunc("/monitors", s.postMonitor).Methods(http.MethodPost)
 		r.HandleFunc("/monitors", s.deleteMonitor).Methods(http.MethodDelete)
 	} else {
-		r.HandleFunc("/monitors", writeDisabled).Methods(http.MethodPost, http.MethodDelete)
+		reason := cfg.ReadOnly
+		if reason == "" {
+			reason = "write endpoints are disabled: start the bridge with -write and -write-dsn pointing at Jetmon's primary"
+		}
+		r.HandleFunc("/monitors", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Allow", http.MethodGet)
+			writeError(w, http.StatusMethodNotAllowed, reason)
+		}).Methods(http.MethodPost, http.MethodDelete)
 	}
 	return s
 }
@@ -102,9 +112,4 @@ func New(cfg Config) *Server {
 // front of every route.
 func (s *Server) Handler() http.Handler {
 	return Access{Token: s.cfg.Token, AllowOrigins: s.cfg.AllowOrigins}.Handler(s.Router)
-}
-
-func writeDisabled(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Allow", http.MethodGet)
-	writeError(w, http.StatusMethodNotAllowed, "write endpoints are disabled: start the bridge with -write and -write-dsn pointing at Jetmon's primary")
 }

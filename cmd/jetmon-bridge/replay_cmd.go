@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/automattic/jetmon-bridge/internal/metrics"
 	"github.com/automattic/jetmon-bridge/journal"
 	"github.com/automattic/jetmon-bridge/server"
 )
@@ -73,19 +73,22 @@ func runReplay(args []string) error {
 	}
 
 	api := server.New(server.Config{
-		History:  &server.History{Journal: j},
-		Monitors: j,
-		Logger:   log,
-		Health:   replayHealth(j, st),
+		History:      &server.History{Journal: j},
+		Monitors:     j,
+		ReadOnly:     "this is a replay of a journal file: it is read-only",
+		Token:        c.token,
+		AllowOrigins: c.allowOrigins,
+		Logger:       log,
+		Health:       replayHealth(j, st),
 	})
 	server.MountJournal(api.Router, j, log)
-	h := server.Access{Token: c.token, AllowOrigins: c.allowOrigins}.Handler(readOnly(api.Router))
+	m := metrics.New(metrics.Sources{Version: version, Router: api.Router, Journal: j})
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	var g runGroup
 	g.add(func() error { <-ctx.Done(); return nil }, func(error) { stop() })
-	addHTTPServer(&g, c.addr, h, log, nil)
+	addAPI(&g, c.addr, replayReadTimeout, api, m, log, nil)
 	attrs := []any{"addr", c.addr, "journal", c.journalPath, "events", st.Events, "spans", len(st.Spans)}
 	if n := len(st.Spans); n > 0 {
 		attrs = append(attrs, "covered_from", st.Spans[0].Start.Format(time.RFC3339Nano), "covered_to", st.Spans[n-1].End.Format(time.RFC3339Nano))
@@ -108,16 +111,7 @@ func replayHealth(j *journal.Journal, st journal.Stats) server.HealthFunc {
 	}
 }
 
-// readOnly refuses the write routes with a reason that fits a replay.
-func readOnly(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/monitors" && (r.Method == http.MethodPost || r.Method == http.MethodDelete) {
-			w.Header().Set("Allow", http.MethodGet)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusMethodNotAllowed)
-			fmt.Fprintln(w, `{"error":"this is a replay of a journal file: it is read-only"}`)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
+// replayReadTimeout stands in for the daemon's -read-timeout in replay's
+// write deadline: a replay reads only the local file, so the daemon's
+// default bound serves.
+const replayReadTimeout = 5 * time.Second

@@ -205,7 +205,6 @@ func runServe(args []string) error {
 		src.Services = append(src.Services, servicePrimary)
 	}
 	m := metrics.New(src)
-	api.Router.Handle("/metrics", m.Handler()).Methods(http.MethodGet)
 	sup.Subscribe(func(n supervisor.Notification) {
 		if n.Action == supervisor.Deactivate {
 			m.ServiceRestarted(n.Callsign)
@@ -214,11 +213,19 @@ func runServe(args []string) error {
 
 	g.add(func() error { <-ctx.Done(); return nil }, func(error) { stop() })
 	g.addContext(ctx, sup.Run)
-	addHTTPServer(&g, c.addr, withWriteDeadline(m.Instrument(api.Handler()), writeTimeout(c.readTimeout)), log, rpc.Close)
+	addAPI(&g, c.addr, c.readTimeout, api, m, log, rpc.Close)
 	log.Info("jetmon-bridge started", "addr", c.addr, "write", c.write, "version", version)
 	err = g.run()
 	log.Info("jetmon-bridge stopped")
 	return err
+}
+
+// addAPI serves api on addr with the wiring the daemon and replay share:
+// /metrics from m, the access rules (token, origins, CORS) in front of every
+// route, request metrics, and a write deadline derived from readTimeout.
+func addAPI(g *runGroup, addr string, readTimeout time.Duration, api *server.Server, m *metrics.Metrics, log *slog.Logger, onShutdown func()) {
+	api.Router.Handle("/metrics", m.Handler()).Methods(http.MethodGet)
+	addHTTPServer(g, addr, withWriteDeadline(m.Instrument(api.Handler()), writeTimeout(readTimeout)), log, onShutdown)
 }
 
 // addHTTPServer serves h on addr until interrupted, then drains in-flight

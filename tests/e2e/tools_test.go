@@ -286,6 +286,20 @@ func TestOperatorToolsOnALiveJournal(t *testing.T) {
 		if code, body, _ := getBody(t, r.addr, "/time"); code != 200 || !strings.Contains(body, `"time"`) {
 			t.Errorf("replay /time: %d %s", code, body)
 		}
+		// The daemon's wiring: /metrics, counting the requests just made.
+		if code, body, _ := getBody(t, r.addr, "/metrics"); code != 200 || !strings.Contains(body, `jetmon_bridge_http_requests_total{code="200",method="GET",route="/time"} 1`) ||
+			!strings.Contains(body, "jetmon_bridge_journal_transitions_total") {
+			t.Errorf("replay /metrics: %d %s", code, body)
+		}
+		resp, err := http.Post("http://"+r.addr+"/monitors", "application/json", strings.NewReader(`{"url":"https://x.example"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		refusal, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(string(refusal), "replay of a journal file") {
+			t.Errorf("replay POST /monitors: %d %s", resp.StatusCode, refusal)
+		}
 		r.stop(t)
 	})
 
