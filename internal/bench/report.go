@@ -263,6 +263,9 @@ func catchupSection(b *strings.Builder, c *CatchupResult) {
 	if c.ProfileTop != "" {
 		p("\nCPU profile of one more, untimed bridge run (`%s`):\n\n```\n%s```\n", shortPath(c.Profile), c.ProfileTop)
 	}
+	if c.HeapProfile != "" {
+		p("\nHeap profile of that run near its peak: `%s` (`go tool pprof -sample_index=inuse_space -top FILE`).\n", shortPath(c.HeapProfile))
+	}
 }
 
 func liveSection(b *strings.Builder, ls []*LiveResult) {
