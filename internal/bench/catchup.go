@@ -191,6 +191,7 @@ func measureCatchup(ctx context.Context, cfg Config, srv *testdb.Server, db *sql
 		return fmt.Errorf("profiled bridge run: %w", err)
 	}
 	os.Remove(path)
+	logf(cfg, "catch-up %s profiled run: live heap peaked at %s (heap profile %s)", c.Name, mib(profiledPeak.Load()), c.HeapProfile)
 	c.ProfileTop = pprofTop(c.Profile, 18)
 	return nil
 }
