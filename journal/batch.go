@@ -52,11 +52,11 @@ type Batch struct {
 // previous one is committed: Events would take about four times the
 // memory (the events, then the journal's own copies in both orders).
 func (b *Batch) AddEvent(e bridge.Event) {
-	c, err := boundedCreated(&e)
+	p, err := newPending(&e, len(b.added)+1)
 	if err != nil && b.addedErr == nil {
 		b.addedErr = err
 	}
-	b.added = append(b.added, pending{created: c, blog: e.BlogID, n: uint32(len(b.added) + 1), status: packStatus(e.OldStatus, e.NewStatus)})
+	b.added = append(b.added, p)
 }
 
 // GrowEvents reserves room for n more events added with AddEvent, for a
@@ -185,6 +185,12 @@ type pending struct {
 	status  byte   // packStatus(old, new)
 }
 
+// newPending is e as the n-th event of a batch.
+func newPending(e *bridge.Event, n int) (pending, error) {
+	c, err := boundedCreated(e)
+	return pending{created: c, blog: e.BlogID, n: uint32(n), status: packStatus(e.OldStatus, e.NewStatus)}, err
+}
+
 func cmpPending(a, b pending) int {
 	if c := cmp.Compare(a.created, b.created); c != 0 {
 		return c
@@ -225,12 +231,11 @@ func (b *Batch) Prepare() {
 	if len(b.Events) > 0 {
 		p.byTime = make([]pending, 0, p.n)
 		for i := range b.Events {
-			e := &b.Events[i]
-			c, err := boundedCreated(e)
+			e, err := newPending(&b.Events[i], i+1)
 			if err != nil && p.err == nil {
 				p.err = err
 			}
-			p.byTime = append(p.byTime, pending{created: c, blog: e.BlogID, n: uint32(i + 1), status: packStatus(e.OldStatus, e.NewStatus)})
+			p.byTime = append(p.byTime, e)
 		}
 		for _, e := range b.added {
 			e.n += uint32(len(b.Events))
