@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"maps"
 	"regexp"
-	"slices"
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
@@ -18,11 +16,11 @@ import (
 // maxBatchAge is how long a commit is deferred while catching up, unless
 // the previous commit is still running; maxBatchEvents bounds a batch's
 // events whatever the commits do. A commit's cost is mostly the blogs it
-// touches, so larger batches catch up faster; a batch being committed holds
-// about 150 bytes per event (the events and the journal's two sort orders
-// of them). Measured with 100,000 monitors (docs/BENCHMARKS.md, part 1): 2^17
-// events cut the catch-up's peak heap from about 150 to 95 MiB but made
-// the commits, the catch-up's critical path, about half as costly again.
+// touches, so larger batches catch up faster. A batch holds 24 bytes per
+// event (journal.Batch.AddEvent) and 4 more while it is committed. Measured
+// with 100,000 monitors (docs/BENCHMARKS.md, catch-up note 7): 2^18 events
+// no longer lowered the peak heap (the rows and the bbolt pages of the
+// monitors a commit touches dominate it) and cost CPU per transition.
 const (
 	maxBatchAge    = time.Second
 	maxBatchEvents = 1 << 19
@@ -53,13 +51,11 @@ type applier struct {
 
 	batch      *journal.Batch
 	batchStart time.Time
-	monitors   map[uint64]rowState // the batch's final row state per site
+	changed    batchRows // the batch's final row state per site
 	batchPos   Position
 	dirty      bool // batch holds a checkpoint to commit
 
-	spareEvents []bridge.Event // the events buffer of the batch being committed, or free
-	sites       []uint64       // rowsInOrder's buffer
-	committing  chan error     // while a commit runs: receives its result
+	committing chan error // while a commit runs: receives its result
 
 	// gtids is every GTID committed so far, for proofs that compare GTID
 	// sets: MariaDB's are tracked from its GTID events (a stream started by
@@ -99,7 +95,7 @@ func newApplier(f *Follower, cp journal.Checkpoint, lay layout) *applier {
 		table:    []byte(bridge.Table),
 		pos:      Position{cp.File, cp.Pos},
 		batch:    &journal.Batch{},
-		monitors: map[uint64]rowState{},
+		changed:  newBatchRows(),
 		ageTimer: stoppedTimer(),
 		gtids:    initialGTIDs(f.cfg.Info.Flavor, cp.GTIDSet),
 	}
@@ -214,7 +210,7 @@ func (a *applier) run(ctx context.Context, events <-chan *replication.BinlogEven
 		if !a.dirty {
 			continue
 		}
-		if a.batch.Transactions >= a.f.cfg.MaxBatch || len(a.batch.Events) >= maxBatchEvents {
+		if a.batch.Transactions >= a.f.cfg.MaxBatch || a.batch.EventCount() >= maxBatchEvents {
 			if err := a.flush(); err != nil { // waits for the running commit
 				return err
 			}
@@ -396,13 +392,13 @@ func (a *applier) commit(h *replication.EventHeader, gset interface{ String() st
 		return nil
 	}
 	a.inTxn = false
-	first := len(a.batch.Events)
+	first := a.batch.EventCount()
 	for i := range a.txn {
 		c := &a.txn[i]
 		if c.hasEvent {
-			a.batch.Events = append(a.batch.Events, c.event)
+			a.batch.AddEvent(c.event)
 		}
-		a.monitors[c.monitor.SiteID] = c.rowState
+		a.changed.set(c.rowState)
 	}
 	a.noteGTID(first)
 	a.txn = a.txn[:0]
@@ -456,13 +452,14 @@ func (a *applier) heartbeat(*replication.HeartbeatEvent) error {
 }
 
 // flush starts committing the batch, once the previous commit is done, and
-// starts the next batch in the other events buffer.
+// starts the next one.
 //
 // Only the batch being committed holds rows and the journal's sort orders:
-// the batch's rows are taken out of the monitors map here, so one map
-// serves every batch, and each batch is a fresh journal.Batch that reuses
-// only an events buffer, so the sort orders of a committed batch are not
-// kept for the next (they are most of a large batch's memory).
+// the batch's rows are taken out of a.changed here, so one index serves
+// every batch, and each batch is a fresh journal.Batch, so nothing of a
+// committed batch is kept for the next. Its events are added with
+// AddEvent, the journal's compact form (no pointers: the garbage collector
+// never scans them).
 func (a *applier) flush() error {
 	if !a.dirty {
 		return nil
@@ -470,8 +467,8 @@ func (a *applier) flush() error {
 	if err := a.wait(); err != nil {
 		return err
 	}
-	b, size := a.batch, len(a.batch.Events)
-	a.rowsInOrder(b)
+	b, size := a.batch, a.batch.EventCount()
+	a.changed.moveTo(b)
 	cp := a.cp.Clone()
 	b.Checkpoint = &cp
 	b.NewSpan, a.pendingSpan = a.pendingSpan, nil
@@ -492,41 +489,14 @@ func (a *applier) flush() error {
 		done <- err
 	}()
 	a.committing = done
-	// The other buffer's commit has finished (wait above): refill it.
-	events := a.spareEvents[:0]
-	a.spareEvents = b.Events
+	a.batch = &journal.Batch{}
 	if a.catchingUp() {
 		// A backlog's batches are alike: reserve room for the next rather
 		// than growing it by copies.
-		events = slices.Grow(events, min(size, maxBatchEvents))
-	} else if cap(events) > liveBatchCap {
-		events = nil // give a finished catch-up's memory back
+		a.batch.GrowEvents(min(size, maxBatchEvents))
 	}
-	a.batch = &journal.Batch{Events: events}
-	a.batch.Reset()
 	a.dirty = false
 	return nil
-}
-
-// liveBatchCap is the most batch capacity kept while following live.
-const liveBatchCap = 1 << 14
-
-// rowsInOrder moves the batch's final row states from the monitors map to
-// b's Monitors and Deleted, in primary-key order: bbolt writes sorted keys
-// far faster than the map's random order (see journal.Batch.Prepare).
-// Sorting the keys alone is several times cheaper than sorting the rows.
-func (a *applier) rowsInOrder(b *journal.Batch) {
-	a.sites = slices.AppendSeq(a.sites[:0], maps.Keys(a.monitors))
-	slices.Sort(a.sites)
-	b.Monitors = slices.Grow(b.Monitors[:0], len(a.sites))
-	for _, site := range a.sites {
-		if c := a.monitors[site]; c.deleted {
-			b.Deleted = append(b.Deleted, site)
-		} else {
-			b.Monitors = append(b.Monitors, c.monitor)
-		}
-	}
-	clear(a.monitors)
 }
 
 // catchingUp reports whether the follower is still short of catchUpTo.

@@ -40,7 +40,7 @@ func announcedGTID(ev replication.Event) string {
 func (a *applier) noteGTID(first int) {
 	gtid := a.gtid
 	a.gtid = ""
-	if n := len(a.batch.Events) - first; n > 0 && gtid != "" && a.f.cfg.Info.GTID {
+	if n := a.batch.EventCount() - first; n > 0 && gtid != "" && a.f.cfg.Info.GTID {
 		a.batch.Txns = append(a.batch.Txns, journal.SourceTxn{First: first, Count: n, GTID: gtid})
 	}
 }

@@ -16,6 +16,7 @@ import (
 // transactions, and commits it as soon as the stream goes quiet.
 type Batch struct {
 	// Events are the transitions, in binlog order. Commit assigns their ids.
+	// AddEvent adds more after them, more compactly.
 	Events []bridge.Event
 	// Monitors are rows as they stand after the batch (inserted or updated).
 	Monitors []bridge.Monitor
@@ -38,7 +39,36 @@ type Batch struct {
 	// in order (see sources.go); events outside them have none.
 	Txns []SourceTxn
 
-	prep prepared // see Prepare
+	added    []pending // see AddEvent
+	addedErr error     // the first event AddEvent could not take
+	prep     prepared  // see Prepare
+}
+
+// AddEvent appends e to the batch's events, after Events and the events
+// added before it. Commit writes it as it writes Events, but assigns no id
+// back: the batch keeps e only in the journal's compact form, 24 bytes
+// against a bridge.Event's 48, which Prepare orders in place. A follower
+// catching up holds a batch of hundreds of thousands of events while the
+// previous one is committed: Events would take about four times the
+// memory (the events, then the journal's own copies in both orders).
+func (b *Batch) AddEvent(e bridge.Event) {
+	p, err := newPending(&e, len(b.added)+1)
+	if err != nil && b.addedErr == nil {
+		b.addedErr = err
+	}
+	b.added = append(b.added, p)
+}
+
+// GrowEvents reserves room for n more events added with AddEvent, for a
+// caller that knows the batch's size in advance.
+func (b *Batch) GrowEvents(n int) {
+	b.added = slices.Grow(b.added, n)
+}
+
+// EventCount is the number of the batch's events: Events and those added
+// with AddEvent. A SourceTxn's First counts in this order.
+func (b *Batch) EventCount() int {
+	return len(b.Events) + len(b.added)
 }
 
 // SpanStart opens a coverage span.
@@ -58,13 +88,13 @@ type SpanStart struct {
 
 // Empty reports whether committing b would change nothing.
 func (b *Batch) Empty() bool {
-	return len(b.Events) == 0 && len(b.Monitors) == 0 && len(b.Deleted) == 0 &&
+	return b.EventCount() == 0 && len(b.Monitors) == 0 && len(b.Deleted) == 0 &&
 		b.Checkpoint == nil && b.CoveredTo.IsZero() && b.NewSpan == nil && !b.ResetMonitors
 }
 
 // coverageOnly reports whether b does nothing but advance coverage.
 func (b *Batch) coverageOnly() bool {
-	return len(b.Events) == 0 && len(b.Monitors) == 0 && len(b.Deleted) == 0 &&
+	return b.EventCount() == 0 && len(b.Monitors) == 0 && len(b.Deleted) == 0 &&
 		b.Checkpoint == nil && b.NewSpan == nil && !b.ResetMonitors
 }
 
@@ -72,7 +102,7 @@ func (b *Batch) coverageOnly() bool {
 func (b *Batch) Reset() {
 	p := b.prep
 	*b = Batch{Events: b.Events[:0], Monitors: b.Monitors[:0], Deleted: b.Deleted[:0], Txns: b.Txns[:0],
-		prep: prepared{n: -1, byTime: p.byTime[:0], byBlog: p.byBlog[:0], spare: p.spare[:0]}}
+		added: b.added[:0], prep: prepared{n: -1, byBlog: p.byBlog[:0]}}
 }
 
 // Commit writes b in one bbolt transaction and assigns the events' ids.
@@ -100,7 +130,7 @@ func (j *Journal) Commit(b *Batch) error {
 			return err
 		}
 		meta := tx.Bucket(bucketMeta)
-		if len(b.Events) > 0 {
+		if b.EventCount() > 0 {
 			if err := meta.Put(keySeq, u64(seq)); err != nil {
 				return err
 			}
@@ -146,64 +176,108 @@ func (j *Journal) Commit(b *Batch) error {
 	return nil
 }
 
+// pending is one of a batch's events as Commit stores it, before it has
+// an id: 24 bytes, where the runs' entry is 32.
+type pending struct {
+	created int64 // Unix seconds
+	blog    uint64
+	n       uint32 // its place in the batch, from 1: its id is the journal's sequence + n
+	status  byte   // packStatus(old, new)
+}
+
+// newPending is e as the n-th event of a batch.
+func newPending(e *bridge.Event, n int) (pending, error) {
+	c, err := boundedCreated(e)
+	return pending{created: c, blog: e.BlogID, n: uint32(n), status: packStatus(e.OldStatus, e.NewStatus)}, err
+}
+
+func cmpPending(a, b pending) int {
+	if c := cmp.Compare(a.created, b.created); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.n, b.n)
+}
+
+// entry is p as the runs store it, with the id it takes after seq.
+func (p pending) entry(seq uint64) entry {
+	return entry{created: p.created, id: seq + uint64(p.n), blog: p.blog, status: p.status}
+}
+
+// maxBatchEvents bounds a batch's events: pending numbers them in 32 bits.
+const maxBatchEvents = 1<<32 - 1
+
 // prepared is a batch's events in each bucket's order.
 type prepared struct {
-	n      int     // len(Events) it was computed for; -1 when none
-	err    error   // an event that cannot be stored
-	byTime []entry // (created, id) order: the events bucket's
-	byBlog []entry // (blog, created, id) order: the blogs bucket's
-	spare  []entry // sortByBlog's other buffer
+	n      int       // EventCount it was computed for; -1 when none
+	err    error     // an event that cannot be stored
+	byTime []pending // (created, n) order: the events bucket's
+	byBlog []uint32  // positions in byTime in (blog, created, n) order: the blogs bucket's
 }
 
 // Prepare orders the batch's writes for Commit, which otherwise does it
 // itself: a caller that commits in the background (the follower) prepares
 // the next batch while the previous one is being written. Call it after the
-// last change to Events; Commit and Reset forget it.
+// last change to the events; Commit and Reset forget it.
 //
 // bbolt inserts into an in-memory node by shifting the keys after the
 // insertion point and splits nodes only when the transaction commits, so
-// each bucket's puts are made in key order. The entries' ids are
-// provisional (1..n in batch order); Commit adds the journal's sequence,
-// which keeps both orders.
+// each bucket's puts are made in key order. The events added with
+// AddEvent are ordered in place; Events are converted first (ahead of
+// them), into a new buffer.
 func (b *Batch) Prepare() {
 	p := &b.prep
-	n := len(b.Events)
-	p.n, p.err = n, nil
-	p.byTime = slices.Grow(p.byTime[:0], n)[:n]
-	inOrder := true
-	for i := range b.Events {
-		e := &b.Events[i]
-		c, err := boundedCreated(e)
-		if err != nil && p.err == nil {
-			p.err = err
+	p.n, p.err = b.EventCount(), b.addedErr
+	p.byTime = b.added
+	if len(b.Events) > 0 {
+		p.byTime = make([]pending, 0, p.n)
+		for i := range b.Events {
+			e, err := newPending(&b.Events[i], i+1)
+			if err != nil && p.err == nil {
+				p.err = err
+			}
+			p.byTime = append(p.byTime, e)
 		}
-		p.byTime[i] = entry{created: c, id: uint64(i) + 1, blog: e.BlogID, status: packStatus(e.OldStatus, e.NewStatus)}
-		if i > 0 && c < p.byTime[i-1].created {
-			inOrder = false
+		for _, e := range b.added {
+			e.n += uint32(len(b.Events))
+			p.byTime = append(p.byTime, e)
 		}
 	}
-	if !inOrder {
-		slices.SortFunc(p.byTime, cmpEntry)
+	if p.n > maxBatchEvents && p.err == nil {
+		p.err = fmt.Errorf("a batch of %d events is more than the %d one commit takes", p.n, maxBatchEvents)
 	}
-	p.byBlog, p.spare = sortByBlog(p.byTime, p.byBlog, p.spare)
+	if !slices.IsSortedFunc(p.byTime, cmpPending) {
+		slices.SortFunc(p.byTime, cmpPending)
+	}
+	p.byBlog = sortByBlog(p.byTime, p.byBlog)
 }
 
-// sortByBlog returns es's entries ordered by blog, each blog's in their
-// order in es, using a and b as buffers (it returns them as result and
-// spare). It is a stable LSD radix sort on the blog id's bytes: a catch-up
-// batch holds hundreds of thousands of entries, which a comparison sort
-// takes several times longer to order.
-func sortByBlog(es, a, b []entry) (sorted, spare []entry) {
+// sortByBlog returns the positions of es's entries ordered by blog, each
+// blog's in their order in es, in buf. It is a stable LSD radix sort on the
+// blog id's bytes: a catch-up batch holds hundreds of thousands of entries,
+// which a comparison sort takes several times longer to order. The blogs
+// are sorted along with the positions, so each pass reads memory in order;
+// they are dropped at the end (only the positions are kept).
+func sortByBlog(es []pending, buf []uint32) []uint32 {
 	n := len(es)
-	a = append(a[:0], es...)
-	if n < 256 {
-		slices.SortStableFunc(a, func(x, y entry) int { return cmp.Compare(x.blog, y.blog) })
-		return a, b
+	pos := slices.Grow(buf[:0], n)[:n]
+	for i := range pos {
+		pos[i] = uint32(i)
 	}
-	b = slices.Grow(b[:0], n)[:n]
+	if n < 256 {
+		slices.SortStableFunc(pos, func(x, y uint32) int { return cmp.Compare(es[x].blog, es[y].blog) })
+		return pos
+	}
 	var most uint64
 	for i := range es {
 		most |= es[i].blog
+	}
+	type keyed struct {
+		blog uint64
+		pos  uint32
+	}
+	a, b := make([]keyed, n), make([]keyed, n)
+	for i := range es {
+		a[i] = keyed{es[i].blog, uint32(i)}
 	}
 	for shift := 0; shift < 64 && most>>shift != 0; shift += 8 {
 		var count [256]int
@@ -222,38 +296,61 @@ func sortByBlog(es, a, b []entry) (sorted, spare []entry) {
 		}
 		a, b = b, a
 	}
-	return a, b
+	for i := range a {
+		pos[i] = a[i].pos
+	}
+	return pos
 }
 
 // putEvents writes the events into both buckets' runs, assigning ids after
 // seq, and returns the last id.
 func putEvents(tx *bolt.Tx, b *Batch, seq uint64) (uint64, error) {
-	evs := b.Events
-	if len(evs) == 0 {
+	n := b.EventCount()
+	if n == 0 {
 		return seq, nil
 	}
-	if b.prep.n != len(evs) {
+	if b.prep.n != n {
 		b.Prepare()
 	}
 	p := &b.prep
 	if p.err != nil {
 		return 0, p.err
 	}
-	for i := range evs {
-		evs[i].ID = seq + uint64(i) + 1
+	for i := range b.Events {
+		b.Events[i].ID = seq + uint64(i) + 1
 	}
-	for i := range p.byTime {
-		p.byTime[i].id += seq
-		p.byBlog[i].id += seq
+	// The runs are merged from entries, built from the compact events a
+	// chunk or a blog at a time.
+	var es []entry
+	events := newRunWriter(tx, eventRuns)
+	for chunk := range slices.Chunk(p.byTime, eventChunk) {
+		es = es[:0]
+		for _, e := range chunk {
+			es = append(es, e.entry(seq))
+		}
+		if err := events.merge(0, es); err != nil {
+			return 0, err
+		}
 	}
-	if err := newRunWriter(tx, eventRuns).mergeAll(p.byTime); err != nil {
-		return 0, err
+	blogs := newRunWriter(tx, blogRuns)
+	for order := p.byBlog; len(order) > 0; {
+		blog := p.byTime[order[0]].blog
+		es = es[:0]
+		for len(order) > 0 && p.byTime[order[0]].blog == blog {
+			es = append(es, p.byTime[order[0]].entry(seq))
+			order = order[1:]
+		}
+		if err := blogs.merge(blog, es); err != nil {
+			return 0, err
+		}
 	}
-	if err := newRunWriter(tx, blogRuns).mergeAll(p.byBlog); err != nil {
-		return 0, err
-	}
-	return seq + uint64(len(evs)), nil
+	return seq + uint64(n), nil
 }
+
+// eventChunk is how many events putEvents merges into the events bucket at
+// once: each merge re-reads the bucket's last run (at most 1 KiB), so the
+// chunks are large enough for that to be nothing.
+const eventChunk = 1 << 14
 
 // writeSpans applies b's span changes to spans and stores what changed.
 func writeSpans(tx *bolt.Tx, spans []spanRecord, b *Batch) ([]spanRecord, error) {

@@ -86,7 +86,12 @@ func TestRunsMatchAModel(t *testing.T) {
 	}
 	for round := range 60 {
 		b := &Batch{}
-		for range 1 + rng.IntN(150) {
+		var events []bridge.Event
+		size := 1 + rng.IntN(150)
+		if round == 30 {
+			size = 2*eventChunk + 77 // merged into the events bucket in several chunks
+		}
+		for range size {
 			created := now
 			switch r := rng.IntN(20); {
 			case r == 0:
@@ -97,15 +102,32 @@ func TestRunsMatchAModel(t *testing.T) {
 				now += rng.Int64N(3)
 			}
 			old := bridge.Status(rng.IntN(3))
-			b.Events = append(b.Events, bridge.Event{BlogID: uint64(1 + rng.IntN(blogs)), OldStatus: old, NewStatus: (old + 1) % 3, CreatedAt: time.Unix(created, 0).UTC()})
+			events = append(events, bridge.Event{BlogID: uint64(1 + rng.IntN(blogs)), OldStatus: old, NewStatus: (old + 1) % 3, CreatedAt: time.Unix(created, 0).UTC()})
+		}
+		// Some in Events, the rest added: the batch's events are both, in
+		// that order.
+		split := []int{0, len(events), rng.IntN(len(events) + 1)}[round%3]
+		b.Events = slices.Clone(events[:split])
+		for _, e := range events[split:] {
+			b.AddEvent(e)
+		}
+		if b.EventCount() != len(events) {
+			t.Fatalf("a batch of %d events counts %d", len(events), b.EventCount())
 		}
 		if round == 0 {
 			b.Checkpoint, b.NewSpan = &Checkpoint{Flavor: "mariadb", File: "binlog.000001", Pos: 4}, &SpanStart{Start: t0}
 		}
+		seq := j.LastSeq()
 		if err := j.Commit(b); err != nil {
 			t.Fatal(err)
 		}
-		model = append(model, b.Events...)
+		for i := range events {
+			events[i].ID = seq + uint64(i) + 1
+		}
+		if !slices.Equal(b.Events, events[:split]) {
+			t.Fatalf("round %d: Commit gave Events ids other than their places in the batch", round)
+		}
+		model = append(model, events...)
 		if round%15 == 14 {
 			check()
 		}
@@ -158,13 +180,14 @@ func TestSortByBlogIsStable(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	for _, n := range []int{0, 1, 255, 256, 5000} {
 		for _, width := range []uint{1, 17, 40, 64} {
-			es := make([]entry, n)
+			es := make([]pending, n)
+			want := make([]uint32, n)
 			for i := range es {
-				es[i] = entry{created: int64(i / 3), id: uint64(i + 1), blog: 1 + rng.Uint64()>>(64-width)}
+				es[i] = pending{created: int64(i / 3), n: uint32(i + 1), blog: 1 + rng.Uint64()>>(64-width)}
+				want[i] = uint32(i)
 			}
-			want := slices.Clone(es)
-			slices.SortStableFunc(want, func(x, y entry) int { return cmp.Compare(x.blog, y.blog) })
-			got, _ := sortByBlog(es, nil, nil)
+			slices.SortStableFunc(want, func(x, y uint32) int { return cmp.Compare(es[x].blog, es[y].blog) })
+			got := sortByBlog(es, nil)
 			if !slices.Equal(got, want) {
 				t.Fatalf("n=%d width=%d: the radix sort differs from a stable sort", n, width)
 			}

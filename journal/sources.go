@@ -59,7 +59,8 @@ type sourceTxn struct {
 
 // putSources records b's provenance: its events were given ids first and on.
 func putSources(tx *bolt.Tx, b *Batch, first uint64, base string) error {
-	if len(b.Events) == 0 {
+	events := b.EventCount()
+	if events == 0 {
 		return nil
 	}
 	bucket, err := tx.CreateBucketIfNotExists(bucketSources)
@@ -67,13 +68,13 @@ func putSources(tx *bolt.Tx, b *Batch, first uint64, base string) error {
 		return err
 	}
 	minCreated := b.prep.byTime[0].created // Prepare ordered them by time
-	v := binary.AppendUvarint(nil, uint64(len(b.Events)))
+	v := binary.AppendUvarint(nil, uint64(events))
 	v = binary.AppendUvarint(v, uint64(minCreated))
 	v = appendString(v, base)
 	end, origin := 0, ""
 	for _, t := range b.Txns {
-		if t.First < end || t.Count <= 0 || t.First+t.Count > len(b.Events) {
-			return fmt.Errorf("batch transaction %q covers events %d..%d of %d, overlapping or outside the batch", t.GTID, t.First, t.First+t.Count, len(b.Events))
+		if t.First < end || t.Count <= 0 || t.First+t.Count > events {
+			return fmt.Errorf("batch transaction %q covers events %d..%d of %d, overlapping or outside the batch", t.GTID, t.First, t.First+t.Count, events)
 		}
 		v = binary.AppendUvarint(v, uint64(t.First-end))
 		v = binary.AppendUvarint(v, uint64(t.Count))

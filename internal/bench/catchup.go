@@ -54,6 +54,9 @@ type CatchupResult struct {
 	JournalBytes   int64
 	Profile        string // CPU profile of an extra, untimed bridge run
 	ProfileTop     string
+	// HeapProfile is the heap profile of the same run, written when its
+	// live heap peaked.
+	HeapProfile string
 }
 
 // Rate is transitions per second of the median run.
@@ -182,10 +185,13 @@ func measureCatchup(ctx context.Context, cfg Config, srv *testdb.Server, db *sql
 	}
 	defer f.Close()
 	path := cfg.path("catchup-" + c.Name + "-profiled.journal")
-	if _, _, err := bridgeCatchup(ctx, srv, c, path, 6100, f, nil); err != nil {
+	c.HeapProfile = cfg.path("catchup-" + c.Name + ".heap.pprof")
+	var profiledPeak atomic.Uint64
+	if _, _, err := bridgeCatchup(ctx, srv, c, path, 6100, f, &profiledPeak); err != nil {
 		return fmt.Errorf("profiled bridge run: %w", err)
 	}
 	os.Remove(path)
+	logf(cfg, "catch-up %s profiled run: live heap peaked at %s (heap profile %s)", c.Name, mib(profiledPeak.Load()), c.HeapProfile)
 	c.ProfileTop = pprofTop(c.Profile, 18)
 	return nil
 }
@@ -530,7 +536,11 @@ func bridgeCatchup(ctx context.Context, srv *testdb.Server, c *CatchupResult, pa
 		sampled.Add(1)
 		go func() {
 			defer sampled.Done()
-			sampleHeap(stopSampling, peak)
+			heapProfile := ""
+			if prof != nil {
+				heapProfile = c.HeapProfile
+			}
+			sampleHeap(stopSampling, peak, heapProfile)
 		}()
 	}
 	if prof != nil {
@@ -587,11 +597,15 @@ func bridgeCatchup(ctx context.Context, srv *testdb.Server, c *CatchupResult, pa
 }
 
 // sampleHeap records the peak of the live Go heap (as marked by the last
-// garbage collection) until stop closes.
-func sampleHeap(stop <-chan struct{}, peak *atomic.Uint64) {
+// garbage collection) until stop closes. With heapProfile set, it also
+// writes the heap profile there each time the peak grows by a tenth, so the
+// file shows what the heap held at (nearly) its peak; the profile's
+// in-use figures are those of the same last collection.
+func sampleHeap(stop <-chan struct{}, peak *atomic.Uint64, heapProfile string) {
 	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
+	var profiled uint64
 	for {
 		metrics.Read(s)
 		v := s[0].Value.Uint64()
@@ -601,12 +615,27 @@ func sampleHeap(stop <-chan struct{}, peak *atomic.Uint64) {
 				break
 			}
 		}
+		if heapProfile != "" && v > profiled+profiled/10 {
+			profiled = v
+			writeHeapProfile(heapProfile)
+		}
 		select {
 		case <-stop:
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// writeHeapProfile replaces path with the current heap profile; a failure
+// leaves the report without it, which is no reason to stop the bench.
+func writeHeapProfile(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	pprof.Lookup("heap").WriteTo(f, 0)
+	f.Close()
 }
 
 // pprofTop renders a profile's top functions with `go tool pprof`, when

@@ -74,6 +74,28 @@ const profileNotes = `### Catch-up (part 1)
    about half as costly again (1.58 against 1.11 us of CPU per transition, bridge / bare 62% against 94% on
    one pair of runs). Reaching 64 MiB without losing the rate needs cheaper commits per blog or a smaller
    batch representation in the journal.
+7. **Catch-up memory, continued.** The bench now writes a heap profile of the profiled run each time its
+   live heap grows by a tenth (` + "`catchup-<part>.heap.pprof`" + `; run with ` + "`GOGC=10`" + ` to read it near the peak, as
+   the profile lags a collection). Of about 160 MiB it showed: the journal's three sort copies of the batch
+   being committed (32-byte entries: 48 MiB), the events of both batches as ` + "`bridge.Event`" + ` (48 bytes each:
+   about 50 MiB), the map of the batch's rows (26-39 MiB: a Go map's slots hold the 72-byte rows, with room to
+   grow), and for the 100,000 monitors a commit touches the sorted rows (6 MiB), their URLs (5-7), bbolt's
+   nodes, key copies and page buffers (about 20) and the new run and page values (about 10). **Done:** a batch
+   keeps events added with ` + "`journal.Batch.AddEvent`" + ` in the journal's compact form (24 pointer-free bytes,
+   ordered in place by ` + "`Prepare`" + `), its blog order is a permutation of 4-byte positions, and the runs are
+   merged from entries built a chunk or a blog at a time; the follower adds its events so, and keeps the
+   batch's rows in a dense slice indexed by site (` + "`binlog/batchrows.go`" + `). On-disk format unchanged.
+   Measured with ` + "`jetmon-bench -only catchup`" + ` (scale 1), the code before and after run alternately, three
+   pairs: peak live heap 141.5-146.0 MiB before, 79.2-99.6 MiB after; bridge CPU per transition 0.98-1.13 us
+   before, 0.90-0.97 us after (bare decoder 0.85-1.26 us in the same runs). Wall-time ratios moved with the
+   machine's other load in both (before 85-218%, after 61-185% of the bare decoder; one pair ran beside a
+   race-enabled test run). **Not met:** 64 MiB. What remains is about a third events (24 bytes per event
+   in each of two batches of up to 2^19) and two thirds per monitor a commit touches: the rows of both
+   batches, their URLs, and bbolt's copies of every page a commit rewrites. A cap of 2^18 events did not
+   lower the peak (81-88 MiB in one run) and cost CPU (1.15 against 0.90 us per transition), so the cap
+   stays 2^19. Next levers: rows held encoded (the journal's record, URL included, instead of a 72-byte
+   struct and a string) in the applier and the batch; releasing the batch's events once merged, before
+   bbolt's spill allocates its pages.
 
 The live path did not suffer: a live change is still committed as soon as the stream is idle, and the
 lag figures of part 2 were taken with these changes.
@@ -102,10 +124,9 @@ const undone = `- **/events throughput ratio** (part 3): on this 2-CPU machine t
   near 5x: a run lands above or below it with the machine's other load (across this session's runs the
   synthesis path measured between 9,000 and 12,100 requests a second, the journal 51,000 to 59,000). The CPU cost per request, which the
   generator does not affect, is the sturdier comparison (about 7x).
-- **Catch-up memory** (issue 16's goal: 64 MiB): the follower's live heap still peaks at 150-175 MiB on the
-  bulk stretch (the batch being committed, up to 2^19 events with the journal's sort orders, and the rows
-  and bbolt pages of the 100,000 monitors it touches); see step 6 of the catch-up notes for what smaller
-  batches cost.
+- **Catch-up memory** (issue 16's goal: 64 MiB): the follower's live heap still peaks at 80-100 MiB on the
+  bulk stretch (the events of two batches of up to 2^19 at 24 bytes each, and the rows, URLs and bbolt
+  pages of the 100,000 monitors a commit touches); see steps 6 and 7 of the catch-up notes.
 - **The suite ran once, on a shared machine**: other engineers' builds and tests ran on the same two CPUs
   (the load average is in the Machine table). Catch-up wall times varied by up to 2x between runs of the
   same code during this work; the CPU time per transition varies less.

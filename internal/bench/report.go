@@ -258,10 +258,13 @@ func catchupSection(b *strings.Builder, c *CatchupResult) {
 		p("; bridge / mariadb-binlog = %.0f%%; bare / mariadb-binlog = %.0f%%", 100*c.BridgeRate()/c.MariadbRate(), 100*c.BareRate()/c.MariadbRate())
 	}
 	p(".\nThe bridge's journal file ends at %s (%.1f bytes per event, including the %s monitor rows and the free pages and file growth increments that large catch-up commits leave; part 4 has the footprint proper), written in %d event-bearing commits (as seen by a waiter); the live Go heap of the bench process (the follower, and nothing else of size) peaked at %s during the bridge runs: "+
-		"it holds the events of the batch being filled and the batch being committed (up to 2^19 events, with its monitor rows and the journal's two sort orders; while catching up a batch is committed after a second or at the cap), one map of the batch's rows, bbolt's in-memory copies of the pages a commit rewrites, and the follower's buffer of up to 256 binlog events (their row images undecoded).\n",
+		"it holds the events of the batch being filled and the batch being committed (up to 2^19 events of 24 bytes, plus 4 bytes each for the blog order of the one being committed; while catching up a batch is committed after a second or at the cap), the rows of both batches (one indexed by site), bbolt's in-memory copies of the pages a commit rewrites, and the follower's buffer of up to 256 binlog events (their row images undecoded).\n",
 		mib(uint64(c.JournalBytes)), float64(c.JournalBytes)/float64(c.Transitions), kfmt(float64(c.Monitors)), c.Commits, mib(c.BridgeHeapPeak))
 	if c.ProfileTop != "" {
 		p("\nCPU profile of one more, untimed bridge run (`%s`):\n\n```\n%s```\n", shortPath(c.Profile), c.ProfileTop)
+	}
+	if c.HeapProfile != "" {
+		p("\nHeap profile of that run near its peak: `%s` (`go tool pprof -sample_index=inuse_space -top FILE`).\n", shortPath(c.HeapProfile))
 	}
 }
 
