@@ -50,6 +50,12 @@ func start(t *testing.T, j *journal.Journal, cfg Config) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return run(t, p)
+}
+
+// run runs p as the supervisor would, until stopped.
+func run(t *testing.T, p *Publisher) *running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{p: p, cancel: cancel, done: make(chan struct{})}
 	go func() {

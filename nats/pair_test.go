@@ -2,6 +2,7 @@ package nats
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,6 +67,52 @@ func TestPairPublishesEachTransitionOnce(t *testing.T) {
 	if second := rb.p.Status(); firstRun.Published != uint64(src.events(0, 200)) || second.Published < uint64(src.events(200, 250)) {
 		t.Errorf("the first bridge should have stored the first 200 transactions' %d events, the second at least the next 50's %d: first %+v, second %+v",
 			src.events(0, 200), src.events(200, 250), firstRun, second)
+	}
+}
+
+// TestStandbyNeverTakesTheJournalForYounger: a bridge stands by because
+// the stream ends with a transaction its journal has not reached, and its
+// follower commits that transaction while the publisher is placing the
+// stream's end in the journal. The publisher must find the transaction in
+// the journal, not conclude from the newer checkpoint that the journal
+// began after the stream ended and publish the whole journal again, which
+// beyond the duplicate window stores every event a second time.
+func TestStandbyNeverTakesTheJournalForYounger(t *testing.T) {
+	srv := natstest.Start(t)
+	cfg := testConfig(srv.URL())
+	cfg.DedupWindow = 200 * time.Millisecond
+	a, b := openJournal(t), openJournal(t)
+	src := newSource(9)
+	src.grow(100)
+	src.feed(t, a, 0, 100, 10, true)
+	ra := start(t, a, cfg)
+	waitStream(t, srv.URL(), "T", src.events(0, 100), ra)
+	ra.stop()
+
+	src.feed(t, b, 0, 40, 10, true)
+	time.Sleep(2 * cfg.DedupWindow) // b's copies are beyond the window
+	p, err := New(b, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The rest, with the stream's last transaction, commits while the
+	// publisher reads the journal to place the stream's end.
+	var once sync.Once
+	p.betweenReads = func() { once.Do(func() { src.feed(t, b, 40, 100, 60, true) }) }
+	rb := run(t, p)
+	waitStream(t, srv.URL(), "T", src.events(0, 100), rb)
+	waitState(t, rb, StatePublishing)
+	deadline := time.Now().Add(30 * time.Second)
+	for st := rb.p.Status(); st.Position != b.LastSeq() || st.Pending != 0; st = rb.p.Status() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the publisher never placed itself at its journal's end %d: %+v", b.LastSeq(), st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rb.stop()
+	checkStream(t, natstest.Messages(t, srv.URL(), "T"), a, DefaultSubject)
+	if st := rb.p.Status(); st.Published != 0 {
+		t.Errorf("the second bridge stored %d messages; the stream held all its events already: %+v", st.Published, st)
 	}
 }
 

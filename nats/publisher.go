@@ -22,6 +22,9 @@ type Publisher struct {
 	log      *slog.Logger
 	identity string
 	flavor   string // the journal's source flavor (publish's goroutine only)
+	// betweenReads, when set (by tests), runs between locate's two reads
+	// of the journal, where a follower's commit may land.
+	betweenReads func()
 
 	mu        sync.Mutex
 	state     string

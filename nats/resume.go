@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/automattic/jetmon-bridge/journal"
 	"github.com/go-mysql-org/go-mysql/mysql"
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -77,6 +78,15 @@ func (p *Publisher) locate(ctx context.Context, stream jetstream.Stream) (at pos
 		at.event = name.id
 		return at, false, nil
 	}
+	// The checkpoint is read before the transaction is looked up. A
+	// follower's commit holding the transaction may land between the two
+	// reads: read first, the checkpoint then predates it and the lookup
+	// finds it; read second, the checkpoint would contain a transaction the
+	// lookup missed, and the journal would look as if it began after it.
+	cp, hasCheckpoint := p.j.Checkpoint()
+	if p.betweenReads != nil {
+		p.betweenReads()
+	}
 	first, count, ok, err := p.j.FindGTID(name.gtid)
 	if err != nil {
 		return at, false, err
@@ -88,7 +98,7 @@ func (p *Publisher) locate(ctx context.Context, stream jetstream.Stream) (at pos
 		at.event = first + name.ordinal
 		return at, false, nil
 	}
-	executed, err := p.executed(name.gtid)
+	executed, err := executed(cp, hasCheckpoint, name.gtid)
 	if err != nil {
 		return at, false, err
 	}
@@ -101,10 +111,9 @@ func (p *Publisher) locate(ctx context.Context, stream jetstream.Stream) (at pos
 	return at, false, nil
 }
 
-// executed reports whether the journal's checkpoint has passed the
-// transaction gtid.
-func (p *Publisher) executed(gtid string) (bool, error) {
-	cp, ok := p.j.Checkpoint()
+// executed reports whether the journal's checkpoint cp (ok: the journal
+// has one) has passed the transaction gtid.
+func executed(cp journal.Checkpoint, ok bool, gtid string) (bool, error) {
 	if !ok || cp.GTIDSet == "" {
 		return false, fmt.Errorf("the stream ends with transaction %s but this journal has no GTID position to place it against: publish to a new stream", gtid)
 	}

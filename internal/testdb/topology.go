@@ -315,6 +315,15 @@ func (r *Replica) StopSQLThread() error { return r.Exec("STOP SLAVE SQL_THREAD")
 // StartSQLThread starts the applier again.
 func (r *Replica) StartSQLThread() error { return r.Exec("START SLAVE SQL_THREAD") }
 
+// ReplicateUntil restarts replication until the replica has applied the
+// GTID position pos (MariaDB's START SLAVE UNTIL master_gtid_pos, which
+// needs both threads stopped first), where it stops by itself: the replica
+// then lags by exactly what the primary wrote after pos. StartReplication
+// resumes it.
+func (r *Replica) ReplicateUntil(pos string) error {
+	return r.Exec(fmt.Sprintf("STOP SLAVE; START SLAVE UNTIL master_gtid_pos='%s'", pos))
+}
+
 // StopIOThread stops receiving from the primary; the applier drains what was
 // already received.
 func (r *Replica) StopIOThread() error { return r.Exec("STOP SLAVE IO_THREAD") }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -46,21 +45,7 @@ func TestPublishThroughCrashesAndRestore(t *testing.T) {
 	if n := compare(t, d, truth, since, time.Now().Add(time.Hour), "journal"); n != len(truth) {
 		t.Fatalf("compared %d events, truth has %d", n, len(truth))
 	}
-	waitFor(t, "the publisher to catch up", time.Minute, func() bool {
-		_, body, err := authGet(d, "/healthz", "")
-		var h struct {
-			Journal   struct{ Events uint64 }
-			Publisher *struct {
-				State    string
-				Position uint64
-				Pending  uint64
-			}
-		}
-		if err != nil || json.Unmarshal(body, &h) != nil || h.Publisher == nil {
-			return false
-		}
-		return h.Publisher.State == "publishing" && h.Publisher.Pending == 0 && h.Publisher.Position == h.Journal.Events && h.Journal.Events > 0
-	})
+	waitCaughtUp(t, d)
 	d.stop()
 
 	// The stream against the journal, event by event.
