@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	bridge "github.com/automattic/jetmon-bridge"
+	"github.com/automattic/jetmon-bridge/internal/bridgetest"
 )
 
 // These tests check the measuring tools on tiny inputs; the suite itself
@@ -174,5 +177,32 @@ func TestPublishNoiseAndCPU(t *testing.T) {
 	}
 	if b, n := p.CPUPerEvent(true); b != 30*time.Microsecond || n != 5*time.Microsecond {
 		t.Errorf("CPUPerEvent(true) = %s, %s; want 30us, 5us", b, n)
+	}
+}
+
+func TestExplainMissesNamesTheMissingTransition(t *testing.T) {
+	at := func(s int) time.Time { return time.Unix(1_800_000_000+int64(s), 0).UTC() }
+	down := bridge.Event{BlogID: 7, OldStatus: bridge.StatusRunning, NewStatus: bridge.StatusDown, CreatedAt: at(1)}
+	up := bridge.Event{BlogID: 7, OldStatus: bridge.StatusDown, NewStatus: bridge.StatusRunning, CreatedAt: at(2)}
+	truth := []bridge.Event{down, up}
+	reported := map[bridge.Event]time.Time{down: at(1), up: at(2).Add(300 * time.Millisecond)}
+	exact := down
+	exact.ID = 41
+	answers := []bridgetest.Answer{
+		// Exact, and not journal: neither is explained.
+		{Blog: 7, Since: at(0), Until: at(2), Coverage: "journal", Events: []bridge.Event{exact}},
+		{Blog: 7, Since: at(0), Until: at(3), Coverage: "mixed"},
+		// Misses the transition at 2 s, reported 300 ms after it was asked.
+		{Blog: 7, Since: at(0), Until: at(3), Coverage: "journal", Events: []bridge.Event{exact}, At: at(2).Add(100 * time.Millisecond), Took: 100 * time.Millisecond},
+	}
+	got := explainMisses(answers, truth, reported, 5)
+	if len(got) != 1 {
+		t.Fatalf("explained %d answers, want 1: %q", len(got), got)
+	}
+	if !strings.Contains(got[0], "missing down -> running") || !strings.Contains(got[0], "reported by the simulator 300ms after") {
+		t.Errorf("explanation does not name the missing transition and its timing:\n%s", got[0])
+	}
+	if n := len(explainMisses(answers, truth, reported, 0)); n != 0 {
+		t.Errorf("limit 0 explained %d answers", n)
 	}
 }

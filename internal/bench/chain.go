@@ -180,18 +180,23 @@ func RunChain(ctx context.Context, cfg Config) (*ChainResult, error) {
 	wg.Go(func() { sampleTrails(bg, bridges, r.Sample, &stopped) })
 
 	var truth []bridge.Event
+	// When the simulator reported each transition: after its commit, so a
+	// journal answer that misses a transition reported before the answer
+	// was asked missed a committed one.
+	reported := map[bridge.Event]time.Time{}
 	simCtx, stopSim := context.WithTimeout(ctx, r.Duration)
 	defer stopSim()
 	r.Stats, err = sim.Run(simCtx, db, sim.Options{Sites: sites, Workers: 4, Rate: r.Rate, Seed: 13,
 		MultiRow: 0.05, Flap: 0.2, Noise: 0.05}, func(t sim.Transition) error {
 		truth = append(truth, t.Event())
+		reported[t.Event()] = time.Now()
 		return nil
 	})
 	for _, b := range bridges {
 		answers, failed := b.asker.Stop()
 		v := bridgetest.JudgeJournalAnswers(answers, truth)
 		b.res.Answers, b.res.Failed, b.res.Journal, b.res.Exact = v.Answers, failed, v.Journal, v.Journal-len(v.Problems)
-		b.res.Problems = v.Problems[:min(len(v.Problems), 5)]
+		b.res.Problems = explainMisses(answers, truth, reported, 5)
 		took := make([]time.Duration, len(answers))
 		for i, a := range answers {
 			took[i] = a.Took
@@ -230,6 +235,41 @@ func RunChain(ctx context.Context, cfg Config) (*ChainResult, error) {
 			b.res.Proof, b.res.Answers, b.res.Journal, b.res.Exact, ms(b.res.Trail.P50), ms(b.res.Trail.P99), ms(b.res.Trail.Max), b.res.BlogsExact, len(sites))
 	}
 	return r, nil
+}
+
+// explainMisses describes up to limit journal answers that differ from the
+// truth, each missing transition with when the simulator reported it
+// (after its commit) relative to when the answer was asked.
+func explainMisses(answers []bridgetest.Answer, truth []bridge.Event, reported map[bridge.Event]time.Time, limit int) []string {
+	var out []string
+	for _, a := range answers {
+		if len(out) == limit {
+			break
+		}
+		want := bridgetest.TruthFor(truth, a.Blog, a.Since, a.Until)
+		if a.Coverage != string(bridge.CoverageJournal) || bridgetest.SameEvents(a.Events, want) {
+			continue
+		}
+		asked := a.At.Add(-a.Took)
+		var b strings.Builder
+		fmt.Fprintf(&b, "blog %d, window [%s, %s), asked at %s, answered journal at %s with %d events; the truth has %d",
+			a.Blog, a.Since.Format(time.RFC3339Nano), a.Until.Format(time.RFC3339Nano), asked.Format(time.RFC3339Nano), a.At.Format(time.RFC3339Nano), len(a.Events), len(want))
+		have := map[bridge.Event]int{}
+		for _, e := range a.Events {
+			e.ID = 0
+			have[e]++
+		}
+		for _, e := range want {
+			if have[e] > 0 {
+				have[e]--
+				continue
+			}
+			fmt.Fprintf(&b, "\n  missing %s -> %s at %s, reported by the simulator %s after the answer was asked",
+				e.OldStatus, e.NewStatus, e.CreatedAt.Format(time.RFC3339), reported[e].Sub(asked).Round(time.Millisecond))
+		}
+		out = append(out, b.String())
+	}
+	return out
 }
 
 // proofFlags shows a proof's flags without the DSN's details.

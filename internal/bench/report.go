@@ -439,7 +439,7 @@ func chainSection(b *strings.Builder, c *ChainResult) {
 	}
 	for _, pr := range c.Proofs {
 		for _, prob := range pr.Problems {
-			p("\n**%s: a journal answer differs from the truth:**\n\n```\n%s\n```\n", pr.Proof, prob)
+			p("\n**%s: a journal answer differs from the truth** (a negative time: the simulator had reported the transition, so it was committed, before the question was asked):\n\n```\n%s\n```\n", pr.Proof, prob)
 		}
 	}
 	p("\nThe trail is what each proof costs: no proof can vouch for what the replica has not applied, so while the SQL thread is stopped both trails grow with the lag; with replication running, the replica-status proof trails by about the heartbeat period plus its 500 ms poll plus 1 s of allowance for a heartbeat in transit, the primary-gtid proof by its 500 ms poll plus the time the replica takes to apply what the primary committed. " +
