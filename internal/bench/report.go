@@ -442,8 +442,10 @@ func chainSection(b *strings.Builder, c *ChainResult) {
 			p("\n**%s: a journal answer differs from the truth** (a negative time: the simulator had reported the transition, so it was committed, before the question was asked):\n\n```\n%s\n```\n", pr.Proof, prob)
 		}
 	}
-	p("\nThe trail is what each proof costs: no proof can vouch for what the replica has not applied, so while the SQL thread is stopped both trails grow with the lag; with replication running, the replica-status proof trails by about the heartbeat period plus its 500 ms poll plus 1 s of allowance for a heartbeat in transit, the primary-gtid proof by its 500 ms poll plus the time the replica takes to apply what the primary committed. " +
-		"A window that ends inside the trail waits for coverage (up to `-read-timeout`), which is why the answer times differ; the answers counted `mixed` are the ones still past coverage when the wait ran out.\n")
+	p("\nThe trail is what each proof costs. No proof can vouch for what the replica has not applied, so while the SQL thread is stopped both trails grow with the lag, and they shrink again once the replica has applied its backlog. " +
+		"With replication running on this busy primary, the replicated commits' binlog timestamps (whole seconds) advance the replica-status proof (on an idle primary its bound is the heartbeat period plus its 500 ms poll plus 1 s for a heartbeat in transit), and the primary-gtid proof confirms the primary's GTID position every 500 ms. " +
+		"A window that ends inside the trail waits for coverage (up to `-read-timeout`), which is why the answer times differ; answers still past coverage when the wait runs out say `mixed`. " +
+		"Answers that differ from the truth are explained under Left undone (\"A journal answer at the edge of the current second\").\n")
 }
 
 func publishSection(b *strings.Builder, pr *PublishResult) {
