@@ -37,7 +37,7 @@ type Config struct {
 	// /events server (jetmon-bench serve).
 	Self string
 	// Only, when non-empty, names the parts to run (catchup, shared, live,
-	// events, completeness).
+	// events, completeness, chain, publish).
 	Only []string
 	// Log receives progress lines.
 	Log io.Writer
@@ -57,6 +57,8 @@ type Results struct {
 	Live              []*LiveResult
 	Events            *EventsResult
 	Completeness      *CompletenessResult
+	Chain             *ChainResult
+	Publish           *PublishResult
 	Micro             string
 	Notes             []string
 }
@@ -87,12 +89,15 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	r.Disk = d
 	logf(cfg, "disk: fdatasync p50 %s p99 %s", ms(d.P50), ms(d.P99))
 
-	logf(cfg, "starting MariaDB")
-	srv, err := StartMariaDB()
-	if err != nil {
-		return nil, err
+	// The chain part starts servers of its own; the others share one.
+	var srv *testdb.Server
+	if cfg.wantAny("catchup", "shared", "live", "events", "completeness", "publish") {
+		logf(cfg, "starting MariaDB")
+		if srv, err = StartMariaDB(); err != nil {
+			return nil, err
+		}
+		defer srv.Close()
 	}
-	defer srv.Close()
 
 	if cfg.want("catchup") {
 		if r.Catchup, r.CatchupSingle, err = RunCatchup(ctx, cfg, srv); err != nil {
@@ -127,6 +132,16 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 			return r, fmt.Errorf("completeness: %w", err)
 		}
 	}
+	if cfg.want("chain") {
+		if r.Chain, err = RunChain(ctx, cfg); err != nil {
+			return r, fmt.Errorf("completeness on a lagging replica: %w", err)
+		}
+	}
+	if cfg.want("publish") {
+		if r.Publish, err = RunPublish(ctx, cfg, srv); err != nil {
+			return r, fmt.Errorf("publishing to NATS: %w", err)
+		}
+	}
 	r.Finished = time.Now().UTC()
 	r.Machine.LoadAvgEnd = readLoadAvg()
 	return r, nil
@@ -138,6 +153,15 @@ func (c Config) want(part string) bool {
 	}
 	for _, p := range c.Only {
 		if strings.EqualFold(strings.TrimSpace(p), part) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c Config) wantAny(parts ...string) bool {
+	for _, p := range parts {
+		if c.want(p) {
 			return true
 		}
 	}

@@ -165,7 +165,7 @@ func measureCatchup(ctx context.Context, cfg Config, srv *testdb.Server, db *sql
 
 		path := cfg.path(fmt.Sprintf("catchup-%s-%d.journal", c.Name, round))
 		cpu0 = processCPU()
-		d, size, err := bridgeCatchup(ctx, srv, c, path, uint32(6000+round), nil, &peak)
+		d, size, err := bridgeCatchup(ctx, srv, c, path, uint32(6000+round), catchupExtras{peak: &peak})
 		c.BridgeCPU = append(c.BridgeCPU, processCPU()-cpu0)
 		if err != nil {
 			return fmt.Errorf("bridge: %w", err)
@@ -187,7 +187,7 @@ func measureCatchup(ctx context.Context, cfg Config, srv *testdb.Server, db *sql
 	path := cfg.path("catchup-" + c.Name + "-profiled.journal")
 	c.HeapProfile = cfg.path("catchup-" + c.Name + ".heap.pprof")
 	var profiledPeak atomic.Uint64
-	if _, _, err := bridgeCatchup(ctx, srv, c, path, 6100, f, &profiledPeak); err != nil {
+	if _, _, err := bridgeCatchup(ctx, srv, c, path, 6100, catchupExtras{prof: f, peak: &profiledPeak}); err != nil {
 		return fmt.Errorf("profiled bridge run: %w", err)
 	}
 	os.Remove(path)
@@ -487,11 +487,24 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// catchupExtras are the optional parts of a bridge catch-up run.
+type catchupExtras struct {
+	// prof receives a CPU profile of the run.
+	prof *os.File
+	// peak receives the peak live Go heap.
+	peak *atomic.Uint64
+	// alongside starts before the follower, on its journal (the NATS
+	// publisher of part 7). The run calls finish, with the time Run started,
+	// as soon as the journal holds every transition, before it closes the
+	// journal.
+	alongside func(ctx context.Context, j *journal.Journal) (finish func(start time.Time) error, err error)
+}
+
 // bridgeCatchup runs the product's follower (binlog.New + Run) into a fresh
 // journal that starts at c.Start, and times it from Run until the journal
-// holds every transition. With prof set, it records a CPU profile of the
-// run. It returns the journal file's size.
-func bridgeCatchup(ctx context.Context, srv *testdb.Server, c *CatchupResult, path string, serverID uint32, prof *os.File, peak *atomic.Uint64) (time.Duration, int64, error) {
+// holds every transition. It returns the journal file's size.
+func bridgeCatchup(ctx context.Context, srv *testdb.Server, c *CatchupResult, path string, serverID uint32, x catchupExtras) (time.Duration, int64, error) {
+	prof, peak := x.prof, x.peak
 	os.Remove(path)
 	c.Commits = 0
 	j, err := journal.Open(path, journal.Options{})
@@ -529,6 +542,12 @@ func bridgeCatchup(ctx context.Context, srv *testdb.Server, c *CatchupResult, pa
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	finish := func(time.Time) error { return nil }
+	if x.alongside != nil {
+		if finish, err = x.alongside(rctx, j); err != nil {
+			return 0, 0, err
+		}
+	}
 	runErr := make(chan error, 1)
 	stopSampling := make(chan struct{})
 	var sampled sync.WaitGroup
@@ -580,6 +599,9 @@ func bridgeCatchup(ctx context.Context, srv *testdb.Server, c *CatchupResult, pa
 	}
 	close(stopSampling)
 	sampled.Wait()
+	if err := finish(start); err != nil {
+		return 0, 0, err
+	}
 	cancel()
 	if err := <-runErr; err != nil {
 		return 0, 0, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,6 +31,58 @@ type LiveResult struct {
 	Journaled  int     // of them, found in the journal afterwards
 	Achieved   float64 // transitions/s the simulator and probes committed
 	FollowerOK bool
+	// Publish is set when a NATS publisher ran on the journal (part 7);
+	// Streamed is then the lag from a probe's commit returning to its
+	// message reaching a subscriber of the stream's subjects.
+	Publish  bool    `json:",omitempty"`
+	Streamed Latency `json:",omitzero"`
+	// CPU is the bench process's CPU time during the round's load;
+	// NATSCPU nats-server's over the round (part 7).
+	CPU     time.Duration
+	NATSCPU time.Duration `json:",omitzero"`
+
+	// The raw lags, for pooling rounds.
+	lags, streamedLags []time.Duration
+}
+
+// liveBench is a database the live rounds run in: the simulator's blogs
+// and the probe writer's, created once.
+type liveBench struct {
+	name  string
+	srv   *testdb.Server
+	db    *sql.DB
+	sites []sim.Site
+}
+
+const liveSimBlogs, liveProbeBlogs, liveProbeFirst = 2000, 100, 800_001
+
+func newLiveBench(ctx context.Context, srv *testdb.Server, name string) (*liveBench, error) {
+	db, err := createDatabase(srv, name)
+	if err != nil {
+		return nil, err
+	}
+	sites, err := sim.Setup(ctx, db, sim.DefaultFirstBlogID, liveSimBlogs)
+	if err == nil {
+		_, err = sim.Setup(ctx, db, liveProbeFirst, liveProbeBlogs)
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &liveBench{name: name, srv: srv, db: db, sites: sites}, nil
+}
+
+func (lb *liveBench) close() { lb.db.Close() }
+
+// liveRound shapes one round of live load.
+type liveRound struct {
+	place, dir string
+	duration   time.Duration
+	seed       uint64
+	serverID   uint32
+	// alongside, when set, starts with the follower, on its journal, and
+	// returns a function that ends it once the round is scored.
+	alongside func(ctx context.Context, j *journal.Journal, w *watcher) (end func() error, err error)
 }
 
 // RunLive runs the simulator at 1,000 transitions/s against a database the
@@ -37,43 +90,55 @@ type LiveResult struct {
 // is timed until the transition is visible through journal.BlogEvents (the
 // read /events makes), woken by journal.Changed().
 func RunLive(ctx context.Context, cfg Config, srv *testdb.Server, place, dir string) (*LiveResult, error) {
-	name := "live_" + place
-	db, err := createDatabase(srv, name)
+	lb, err := newLiveBench(ctx, srv, "live_"+place)
 	if err != nil {
 		return nil, err
 	}
-	defer db.Close()
-	const simBlogs, probeBlogs = 2000, 100
-	sites, err := sim.Setup(ctx, db, sim.DefaultFirstBlogID, simBlogs)
-	if err != nil {
-		return nil, err
-	}
-	probes, err := sim.Setup(ctx, db, 800_001, probeBlogs)
-	if err != nil {
-		return nil, err
-	}
-	r := &LiveResult{Place: place, Dir: dir, SimRate: 1000, ProbeRate: 100, Duration: cfg.scaledDur(30*time.Second, 5*time.Second)}
+	defer lb.close()
+	return lb.round(ctx, cfg, liveRound{place: place, dir: dir, duration: cfg.scaledDur(30*time.Second, 5*time.Second), seed: 42, serverID: 7001})
+}
 
-	jdir, err := os.MkdirTemp(dir, "jetmon-bench-live-")
+// round follows the database with a fresh journal in lr.dir while the
+// simulator and the probes commit for lr.duration, then scores the lag and
+// checks every simulated transition is in the journal.
+func (lb *liveBench) round(ctx context.Context, cfg Config, lr liveRound) (*LiveResult, error) {
+	// The probes' statuses as the last round left them.
+	probes, err := sim.Load(ctx, lb.db, liveProbeFirst, liveProbeBlogs)
+	if err != nil {
+		return nil, err
+	}
+	r := &LiveResult{Place: lr.place, Dir: lr.dir, SimRate: 1000, ProbeRate: 100, Duration: lr.duration, Publish: lr.alongside != nil}
+
+	jdir, err := os.MkdirTemp(lr.dir, "jetmon-bench-live-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(jdir)
 	// A fresh journal: the follower starts at the server's current
 	// position with a snapshot of the table, as in production.
-	fol, err := startFollower(ctx, srv.DSN(name), filepath.Join(jdir, "live.journal"), 7001)
+	fol, err := startFollower(ctx, lb.srv.DSN(lb.name), filepath.Join(jdir, "live.journal"), lr.serverID)
 	if err != nil {
 		return nil, err
 	}
 	defer fol.stop()
 	j := fol.journal
 	w := newWatcher(j)
+	end := func() error { return nil }
+	if lr.alongside != nil {
+		if end, err = lr.alongside(ctx, j, w); err != nil {
+			return nil, err
+		}
+	}
 	wctx, stopWatcher := context.WithCancel(ctx)
 	defer stopWatcher()
 	watchDone := make(chan struct{})
 	go func() { w.run(wctx); close(watchDone) }()
 
-	logf(cfg, "live (%s): simulator at %.0f transitions/s plus %.0f probes/s for %s", place, r.SimRate, r.ProbeRate, r.Duration)
+	label := lr.place
+	if r.Publish {
+		label += ", publishing to NATS"
+	}
+	logf(cfg, "live (%s): simulator at %.0f transitions/s plus %.0f probes/s for %s", label, r.SimRate, r.ProbeRate, r.Duration)
 	var truthMu sync.Mutex
 	var truth []sim.Transition
 	simCtx, stopSim := context.WithTimeout(ctx, r.Duration)
@@ -81,7 +146,7 @@ func RunLive(ctx context.Context, cfg Config, srv *testdb.Server, place, dir str
 	simDone := make(chan error, 1)
 	go func() {
 		var err error
-		r.SimStats, err = sim.Run(simCtx, db, sim.Options{Sites: sites, Workers: 4, Rate: r.SimRate, Seed: 42,
+		r.SimStats, err = sim.Run(simCtx, lb.db, sim.Options{Sites: lb.sites, Workers: 4, Rate: r.SimRate, Seed: lr.seed,
 			MultiRow: 0.1, Flap: 0.05, Noise: 0.05}, func(t sim.Transition) error {
 			truthMu.Lock()
 			truth = append(truth, t)
@@ -90,7 +155,8 @@ func RunLive(ctx context.Context, cfg Config, srv *testdb.Server, place, dir str
 		})
 		simDone <- err
 	}()
-	probeErr := runProbes(simCtx, db, probes, r.ProbeRate, w)
+	cpu0 := processCPU()
+	probeErr := runProbes(simCtx, lb.db, probes, r.ProbeRate, w)
 	if err := <-simDone; err != nil {
 		return nil, fmt.Errorf("simulator: %w", err)
 	}
@@ -99,22 +165,35 @@ func RunLive(ctx context.Context, cfg Config, srv *testdb.Server, place, dir str
 	}
 	r.Achieved = float64(r.SimStats.Transitions+len(w.probes)) / r.Duration.Seconds()
 
-	// Let the last probes land, then score.
+	// Let the last probes and simulated transitions land (each is one
+	// event), then score.
+	events := uint64(len(truth) + len(w.probes))
 	deadline := time.Now().Add(10 * time.Second)
-	for w.pending() > 0 && time.Now().Before(deadline) {
+	for (w.pending() > 0 || j.LastSeq() < events) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
+	r.CPU = processCPU() - cpu0
 	stopWatcher()
 	<-watchDone
-	var lags []time.Duration
+	if err := end(); err != nil {
+		return nil, err
+	}
+	var lags, streamed []time.Duration
+	w.mu.Lock()
 	for _, p := range w.probes {
 		if p.visible.IsZero() {
 			r.Lost++
 			continue
 		}
 		lags = append(lags, p.visible.Sub(p.committed))
+		if !p.streamed.IsZero() {
+			streamed = append(streamed, p.streamed.Sub(p.committed))
+		}
 	}
+	w.mu.Unlock()
+	r.lags, r.streamedLags = slices.Clone(lags), slices.Clone(streamed)
 	r.Lag = Summarize(lags)
+	r.Streamed = Summarize(streamed)
 
 	// Every simulated transition must be in the journal.
 	r.Truth = len(truth)
@@ -132,7 +211,7 @@ func RunLive(ctx context.Context, cfg Config, srv *testdb.Server, place, dir str
 	if err := fol.stop(); err == nil {
 		r.FollowerOK = true
 	}
-	logf(cfg, "live (%s): %d probes, lag p50 %s p99 %s max %s; %d/%d simulated transitions journaled", place,
+	logf(cfg, "live (%s): %d probes, lag p50 %s p99 %s max %s; %d/%d simulated transitions journaled", label,
 		r.Lag.N, ms(r.Lag.P50), ms(r.Lag.P99), ms(r.Lag.Max), r.Journaled, r.Truth)
 	return r, nil
 }
@@ -156,6 +235,7 @@ type probe struct {
 	want      int // the blog's event count once this probe is journaled
 	committed time.Time
 	visible   time.Time
+	streamed  time.Time // its message reached a subscriber (part 7)
 }
 
 // watcher marks probes visible as soon as the journal shows them.
@@ -164,14 +244,34 @@ type watcher struct {
 	mu     sync.Mutex
 	probes []*probe
 	next   int // first probe not yet seen
+	// byEvent finds a probe by blog and the blog's event count.
+	byEvent map[probeKey]*probe
 }
 
-func newWatcher(j *journal.Journal) *watcher { return &watcher{j: j} }
+type probeKey struct {
+	blog uint64
+	want int
+}
+
+func newWatcher(j *journal.Journal) *watcher {
+	return &watcher{j: j, byEvent: map[probeKey]*probe{}}
+}
 
 func (w *watcher) add(p *probe) {
 	w.mu.Lock()
 	w.probes = append(w.probes, p)
+	w.byEvent[probeKey{p.blog, p.want}] = p
 	w.mu.Unlock()
+}
+
+// streamed notes that the n-th event of blog reached the stream at t, when
+// that event is a probe's.
+func (w *watcher) streamed(blog uint64, n int, t time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if p, ok := w.byEvent[probeKey{blog, n}]; ok && p.streamed.IsZero() {
+		p.streamed = t
+	}
 }
 
 func (w *watcher) pending() int {

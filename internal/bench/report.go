@@ -79,8 +79,38 @@ func Rows(r *Results) []Row {
 				"24,000,000 / 0 (binlog only: " + kfmt(c.BinlogBytesPerTransition()) + " B per transition)", ""},
 		)
 	}
+	if c := r.Chain; c != nil {
+		for _, pr := range c.Proofs {
+			rows = append(rows, Row{"6", "lagging replica, " + pr.Proof + " proof: answers labelled journal that equal the truth", "100.000%",
+				fmt.Sprintf("%s (%d of %d; %s of %d answers said journal)", pct(pr.ExactShare()), pr.Exact, pr.Journal, pct1(pr.JournalShare()), pr.Answers),
+				yesNo(pr.Exact == pr.Journal)})
+		}
+		for _, pr := range c.Proofs {
+			rows = append(rows, Row{"6", "lagging replica, " + pr.Proof + " proof: coverage trails the present by", "",
+				fmt.Sprintf("p50 %s, p99 %s, max %s (replication running: p50 %s)", secs(pr.Trail.P50), secs(pr.Trail.P99), secs(pr.Trail.Max), secs(pr.TrailRunning.P50)), ""})
+		}
+	}
+	if p := r.Publish; p != nil {
+		rows = append(rows, Row{"7", "live visibility lag added by publishing to NATS, p99 (interleaved rounds)", "< 1 ms",
+			fmt.Sprintf("%s (p99 %s with, %s without; p50 %s)", signedMs(p.AddedP99()), msShort(p.LagOn.P99), msShort(p.LagOff.P99), signedMs(p.AddedP50())),
+			yesNo(p.AddedP99() < time.Millisecond)})
+		if p.Catchup != nil && len(p.Published) > 0 {
+			rows = append(rows, Row{"7", fmt.Sprintf("publishing during a bulk catch-up of %s transitions: published/s vs journaled/s", kfmt(float64(p.Catchup.Transitions))), "keeps up",
+				fmt.Sprintf("%s vs %s /s (%s; a bare JetStream client: %s/s)", kfmt(p.PublishedRate()), kfmt(p.JournaledRate()), pct1(p.PublishedRate()/p.JournaledRate()), kfmt(p.BareRate())),
+				yesNo(p.PublishedRate() >= p.JournaledRate())})
+		}
+	}
 	return rows
 }
+
+// pct1 is a share with one decimal, without the sign.
+func pct1(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) }
+
+// secs is a duration in seconds with two decimals.
+func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+
+// signedMs is a difference in milliseconds with its sign.
+func signedMs(d time.Duration) string { return fmt.Sprintf("%+.2f ms", float64(d)/1e6) }
 
 // catchupRows are a catch-up part's two goals: the bridge's wall rate at
 // least goal times the bare decoder's, and less CPU per transition.
@@ -204,6 +234,12 @@ func Markdown(r *Results, runErr error) string {
 	}
 	if c := r.Completeness; c != nil {
 		completenessSection(&b, c)
+	}
+	if c := r.Chain; c != nil {
+		chainSection(&b, c)
+	}
+	if pr := r.Publish; pr != nil {
+		publishSection(&b, pr)
 	}
 	if r.Micro != "" {
 		p("\n## Micro-benchmarks (`go test -run '^$' -bench . -benchmem`)\n\n")
@@ -376,6 +412,100 @@ func completenessSection(b *strings.Builder, c *CompletenessResult) {
 	p("- **journal** reads no table rows in steady state: rows/hour = **0**. It reads the binlog stream the replica already writes for its own replicas: bytes/hour = T x b + H, with T transitions per hour, b the binlog bytes per change, H heartbeats "+
 		"(3600 / 30 s x ~40 B = ~5 KB/hour). This run measured b = %.0f bytes of binlog per true transition (its non-transition updates included); at this run's rate (%.2f transitions per monitor per simulated hour), T = %s/hour at 100,000 monitors and the stream is ~%s/hour; at one transition per monitor per day, T = 4.2k/hour and ~%s/hour. "+
 		"The table is read in full (N rows) only once per coverage span: when a journal starts, or after a binlog gap.\n", bpt, c.TransitionsPerMonitorHour(), kfmt(tph), mib(uint64(tph*bpt)), mib(uint64(100_000.0/24*bpt)))
+}
+
+func chainSection(b *strings.Builder, c *ChainResult) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p("\n## 6. Completeness on a lagging replica\n\n")
+	p("Part 5 on the topology the bridge is deployed on: a throwaway MariaDB primary and a replica of it (`testdb.StartTopology`: GTID replication, `log_slave_updates`, `MASTER_HEARTBEAT_PERIOD` %s). "+
+		"`sim.Run` drives %d monitors on the **primary** at %.0f transitions/s for %s (20%% flaps, 5%% multi-row, 5%% non-transition updates): **%d transitions** of ground truth, recorded on the primary. "+
+		"The replica's SQL thread is stopped for %s at the start of every %s (%d stops): the replica keeps receiving and falls up to %s behind, then applies what it missed, as a busy replica does.\n\n",
+		c.Heartbeat, c.Blogs, c.Rate, c.Duration, c.Truth, c.StopFor, c.StopEvery, c.Stops, c.StopFor)
+	p("Two `jetmon-bridge` processes (the release build, no race detector) follow the **replica** side by side, each with a fresh journal and `-read-timeout %s` (how long a window past coverage waits before it answers `mixed`), everything else at its default: "+
+		"one with no `-primary-dsn`, so coverage rests on the replica's replication status (the **replica-status** proof), one with `-primary-dsn`, so it rests on the primary's GTID position (the **primary-gtid** proof); each bridge's log confirms the proof it chose. "+
+		"From the moment both journals have begun, %d clients per bridge ask `/events` continuously (`bridgetest.Asker`): a random blog, windows from the start to either the last three seconds or any earlier moment. "+
+		"Every answer labelled `journal` is held to the invariant by `bridgetest.JudgeJournalAnswers`: it must equal the primary's truth for its window. "+
+		"Every %s each bridge's `/healthz` is read for `coverage_trail_seconds` (the present minus the time the journal vouches for), filed by whether the SQL thread was stopped at that moment. "+
+		"After the run the replica catches up and every blog's whole history is read from each bridge.\n\n",
+		c.ReadTimeout, c.Clients, c.Sample)
+	p("| proof | answers | no answer | said journal | journal answers exact | answer time p50 / p99 | afterwards: blogs exact, events |\n|---|---|---|---|---|---|---|\n")
+	for _, pr := range c.Proofs {
+		p("| %s | %d | %d | %d (%s) | **%d (%s)** | %s / %s | %d of %d, %d of %d |\n", pr.Proof, pr.Answers, pr.Failed, pr.Journal, pct1(pr.JournalShare()),
+			pr.Exact, pct(pr.ExactShare()), msShort(pr.Took.P50), msShort(pr.Took.P99), pr.BlogsExact, c.Blogs, pr.EventsAfter, c.Truth)
+	}
+	p("\nHow far coverage trailed the present (`coverage_trail_seconds`), in seconds; \"running\" samples include the seconds after each restart of the SQL thread, while the replica applies what it missed:\n\n")
+	p("| proof | samples | p50 | p90 | p99 | max | replication running: p50 / p99 / max | SQL thread stopped: p50 / p99 / max |\n|---|---|---|---|---|---|---|---|\n")
+	for _, pr := range c.Proofs {
+		t, tr, ts := pr.Trail, pr.TrailRunning, pr.TrailStopped
+		p("| %s | %d | %.2f | %.2f | **%.2f** | %.2f | %.2f / %.2f / %.2f | %.2f / %.2f / %.2f |\n", pr.Proof, t.N, t.P50.Seconds(), t.P90.Seconds(), t.P99.Seconds(), t.Max.Seconds(),
+			tr.P50.Seconds(), tr.P99.Seconds(), tr.Max.Seconds(), ts.P50.Seconds(), ts.P99.Seconds(), ts.Max.Seconds())
+	}
+	for _, pr := range c.Proofs {
+		for _, prob := range pr.Problems {
+			p("\n**%s: a journal answer differs from the truth** (a negative time: the simulator had reported the transition, so it was committed, before the question was asked):\n\n```\n%s\n```\n", pr.Proof, prob)
+		}
+	}
+	p("\nThe trail is what each proof costs. No proof can vouch for what the replica has not applied, so while the SQL thread is stopped both trails grow with the lag, and they shrink again once the replica has applied its backlog. " +
+		"With replication running on this busy primary, the replicated commits' binlog timestamps (whole seconds) advance the replica-status proof (on an idle primary its bound is the heartbeat period plus its 500 ms poll plus 1 s for a heartbeat in transit), and the primary-gtid proof confirms the primary's GTID position every 500 ms. " +
+		"A window that ends inside the trail waits for coverage (up to `-read-timeout`), which is why the answer times differ; answers still past coverage when the wait runs out say `mixed`. " +
+		"Answers that differ from the truth are explained under Left undone (\"A journal answer at the edge of the current second\").\n")
+}
+
+func publishSection(b *strings.Builder, pr *PublishResult) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p("\n## 7. Publishing to NATS JetStream\n\n")
+	p("A %s (`natstest.StartServer`: JetStream, file storage in the bench directory, loopback) runs on the same two CPUs. The publisher is the product's (`nats.New` + `Run` on the follower's journal, as `-publish` runs it in the daemon, defaults otherwise: 256 messages in flight), each round to a stream of its own.\n\n", pr.NATSVersion)
+	if len(pr.Live) > 0 {
+		l0 := pr.Live[0]
+		p("**Live lag.** Part 2's measurement (journal on disk, %.0f simulated transitions/s plus %.0f probes/s, lag from a probe's commit returning to `journal.BlogEvents` showing it), in %d rounds of %s with a fresh journal each, alternately without and with a publisher, so that the machine's other load falls on both alike. "+
+			"In the publishing rounds a NATS subscriber of the stream's subjects also notes when each probe's message arrives: the lag from the commit to a consumer of the stream.\n\n",
+			l0.SimRate, l0.ProbeRate, len(pr.Live), l0.Duration)
+		p("| round | publisher | committed/s | probes | p50 | p90 | p99 | p99.9 | max | lost | simulated transitions journaled | commit to NATS subscriber p50 / p99 |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		for i, l := range pr.Live {
+			pub, streamed := "no", ""
+			if l.Publish {
+				pub, streamed = "yes", fmt.Sprintf("%s / %s (n=%d)", msShort(l.Streamed.P50), msShort(l.Streamed.P99), l.Streamed.N)
+			}
+			p("| %d | %s | %.0f | %d | %s | %s | %s | %s | %s | %d | %d / %d | %s |\n", i+1, pub, l.Achieved, l.Lag.N, msShort(l.Lag.P50), msShort(l.Lag.P90), msShort(l.Lag.P99), msShort(l.Lag.P999), msShort(l.Lag.Max), l.Lost, l.Journaled, l.Truth, streamed)
+		}
+		for _, x := range []struct {
+			name string
+			l    Latency
+		}{{"all rounds without", pr.LagOff}, {"all rounds with", pr.LagOn}} {
+			p("| %s | | | %d | %s | %s | **%s** | %s | %s | | | |\n", x.name, x.l.N, msShort(x.l.P50), msShort(x.l.P90), msShort(x.l.P99), msShort(x.l.P999), msShort(x.l.Max))
+		}
+		offCPU, _ := pr.CPUPerEvent(false)
+		onCPU, natsCPU := pr.CPUPerEvent(true)
+		p("\nAdded by publishing (pooled rounds, with minus without): p50 %s, p99 **%s** (goal < 1 ms). The per-round p99 of the rounds without a publisher alone spread over %s: a difference smaller than that is this machine's noise, not the publisher's. "+
+			"CPU time per committed event (median round): the bench process %.1f us without a publisher, %.1f us with one (the publisher and its NATS client: %+.1f us), and nats-server %.1f us with one: "+
+			"the CPU that publishing takes from the live path on a machine it shares with NATS. "+
+			"Commit to NATS subscriber over the publishing rounds: p50 %s, p99 %s.\n",
+			signedMs(pr.AddedP50()), signedMs(pr.AddedP99()), msShort(pr.P99Spread()), us(offCPU), us(onCPU), us(onCPU-offCPU), us(natsCPU),
+			msShort(pr.Streamed.P50), msShort(pr.Streamed.P99))
+	}
+	if c := pr.Catchup; c != nil && len(pr.Plain) > 0 {
+		p("\n**Catch-up.** Part 1's bulk shape at a size this part can afford: %s transitions over %s monitors (%d `UPDATE`s of %d rows, %s of binlog). A fresh journal catches the stretch up %d times, alternately without and with a publisher started with the follower; "+
+			"the journal's time runs from `Run` until it holds every transition, the publisher's until the stream has acknowledged the last one (then the stream is checked to hold exactly that many messages).\n\n",
+			kfmt(float64(c.Transitions)), kfmt(float64(c.Monitors)), c.Transactions, c.RowsPerTxn, mib(uint64(c.BinlogBytes)), len(pr.Plain)+len(pr.Journaled))
+		p("A bare JetStream client then publishes as many messages of the same shape (a subject per blog, the event's JSON, a message id, the expected last sequence, 256 in flight) to a stream of its own: what the server and the client library reach here.\n\n")
+		p("| round | publisher | journal complete after (s) | journaled/s | stream complete after (s) | published/s | acknowledged when the journal was complete | bare JetStream client /s |\n|---|---|---|---|---|---|---|---|\n")
+		for i := range len(pr.Plain) + len(pr.Journaled) {
+			k := i / 2
+			if i%2 == 0 && k < len(pr.Plain) {
+				d := pr.Plain[k]
+				p("| %d | no | %.3f | %s | | | | |\n", i+1, d.Seconds(), kfmt(float64(c.Transitions)/d.Seconds()))
+			} else if i%2 == 1 && k < len(pr.Journaled) && k < len(pr.Published) && k < len(pr.Bare) {
+				d, pd := pr.Journaled[k], pr.Published[k]
+				p("| %d | yes | %.3f | %s | %.3f | %s | %d | %s |\n", i+1, d.Seconds(), kfmt(float64(c.Transitions)/d.Seconds()), pd.Seconds(), kfmt(float64(c.Transitions)/pd.Seconds()),
+					pr.PublishedAtJournal[k], kfmt(float64(c.Transitions)/pr.Bare[k].Seconds()))
+			}
+		}
+		p("\nMedians: the journal catches up at %s/s without a publisher and %s/s with one; the publisher publishes %s/s (%s/s while the journal was still catching up), **%s of the journal's rate**; the bare JetStream client reaches %s/s.\n",
+			kfmt(pr.PlainRate()), kfmt(pr.JournaledRate()), kfmt(pr.PublishedRate()), kfmt(pr.PublishedDuringRate()), pct1(pr.PublishedRate()/pr.JournaledRate()), kfmt(pr.BareRate()))
+		if pr.ProfileTop != "" {
+			p("\nCPU profile of the bench process (follower and publisher) over the last publishing round, until the stream held every transition (`%s`):\n\n```\n%s```\n", shortPath(pr.Profile), pr.ProfileTop)
+		}
+	}
 }
 
 func shortPath(p string) string {

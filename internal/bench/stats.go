@@ -40,12 +40,12 @@ func Percentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[rank]
 }
 
-// median of a few durations.
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
+// median of a few values (durations, rates), 0 for none.
+func median[T ~int64 | ~float64](vs []T) T {
+	if len(vs) == 0 {
 		return 0
 	}
-	s := slices.Clone(ds)
+	s := slices.Clone(vs)
 	slices.Sort(s)
 	if len(s)%2 == 1 {
 		return s[len(s)/2]

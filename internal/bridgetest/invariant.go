@@ -17,8 +17,10 @@ type Answer struct {
 	Since, Until time.Time
 	Coverage     string
 	Events       []bridge.Event
-	// At is when the answer arrived.
-	At time.Time
+	// At is when the answer arrived, Took how long it was waited for (a
+	// window past coverage waits up to the bridge's -read-timeout).
+	At   time.Time
+	Took time.Duration
 }
 
 // Asker asks a running bridge for /events again and again while faults
@@ -86,6 +88,7 @@ func (a *Asker) Ask() {
 	}
 	a.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	asked := time.Now()
 	events, coverage, err := a.Proc.Events(ctx, blog, a.Since, until)
 	cancel()
 	a.mu.Lock()
@@ -94,7 +97,7 @@ func (a *Asker) Ask() {
 		a.failed++
 		return
 	}
-	a.answers = append(a.answers, Answer{Blog: blog, Since: a.Since, Until: until, Coverage: coverage, Events: events, At: time.Now()})
+	a.answers = append(a.answers, Answer{Blog: blog, Since: a.Since, Until: until, Coverage: coverage, Events: events, At: time.Now(), Took: time.Since(asked)})
 }
 
 // Stop stops the clients and returns every answer kept and how many

@@ -12,6 +12,7 @@ package natstest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -31,14 +32,22 @@ import (
 // Binary finds nats-server, or ends t as testenv.Missing says.
 func Binary(t testing.TB) string {
 	t.Helper()
+	p, err := lookBinary()
+	if err != nil {
+		testenv.Missing(t, "%v", err)
+	}
+	return p
+}
+
+// lookBinary finds nats-server on PATH or where Debian installs it.
+func lookBinary() (string, error) {
 	if p, err := exec.LookPath("nats-server"); err == nil {
-		return p
+		return p, nil
 	}
 	if _, err := os.Stat("/usr/sbin/nats-server"); err == nil {
-		return "/usr/sbin/nats-server"
+		return "/usr/sbin/nats-server", nil
 	}
-	testenv.Missing(t, "nats-server is not installed: apt-get install nats-server")
-	return ""
+	return "", errors.New("nats-server is not installed: apt-get install nats-server")
 }
 
 // Server is one nats-server process with JetStream.
@@ -50,7 +59,7 @@ type Server struct {
 	// Dir is its JetStream store directory, kept across restarts.
 	Dir string
 
-	t      testing.TB
+	t      testing.TB // nil for a server from StartServer
 	binary string
 	conf   string // config file; empty for a single server run from flags
 
@@ -74,6 +83,26 @@ func Start(t testing.TB) *Server {
 	t.Cleanup(s.Kill)
 	s.Restart()
 	return s
+}
+
+// StartServer runs a single JetStream server outside a test (the
+// benchmarks): on a free loopback port, its store in dir, and returns once
+// JetStream answers. The caller ends it with Kill and removes dir.
+func StartServer(dir string) (*Server, error) {
+	binary, err := lookBinary()
+	if err != nil {
+		return nil, err
+	}
+	port, err := pickPort()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Name: "single", Port: port, Dir: dir, binary: binary}
+	if err := s.start(); err != nil {
+		s.Kill()
+		return nil, err
+	}
+	return s, nil
 }
 
 // StartCluster runs n JetStream servers clustered with one another on
@@ -108,24 +137,36 @@ cluster {
 		servers[i] = s
 	}
 	for _, s := range servers {
-		s.launch()
+		if err := s.launch(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, s := range servers {
-		s.waitReady()
+		if err := s.waitReady(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return servers
 }
 
-// Restart starts the server (again, after Kill) on its port and store and
-// waits until JetStream answers.
+// Restart starts a test's server (again, after Kill) on its port and store
+// and waits until JetStream answers; it fails the test when it cannot.
 func (s *Server) Restart() {
 	s.t.Helper()
-	s.launch()
-	s.waitReady()
+	if err := s.start(); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
-func (s *Server) launch() {
-	s.t.Helper()
+// start launches the server and waits until JetStream answers.
+func (s *Server) start() error {
+	if err := s.launch(); err != nil {
+		return err
+	}
+	return s.waitReady()
+}
+
+func (s *Server) launch() error {
 	args := []string{"-js", "-sd", s.Dir, "-a", "127.0.0.1", "-p", fmt.Sprint(s.Port)}
 	if s.conf != "" {
 		args = []string{"-c", s.conf}
@@ -134,18 +175,18 @@ func (s *Server) launch() {
 	out := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = syncWriter(out), syncWriter(out)
 	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("start nats-server: %v", err)
+		return fmt.Errorf("start nats-server: %w", err)
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	s.mu.Lock()
 	s.cmd, s.exited, s.out = cmd, exited, out
 	s.mu.Unlock()
+	return nil
 }
 
 // waitReady waits until the server answers a JetStream account request.
-func (s *Server) waitReady() {
-	s.t.Helper()
+func (s *Server) waitReady() error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		s.mu.Lock()
@@ -153,14 +194,14 @@ func (s *Server) waitReady() {
 		s.mu.Unlock()
 		select {
 		case <-exited:
-			s.t.Fatalf("nats-server %s exited during start-up:\n%s", s.Name, s.Output())
+			return fmt.Errorf("nats-server %s exited during start-up:\n%s", s.Name, s.Output())
 		default:
 		}
 		if s.jetStreamAnswers() {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("nats-server %s did not answer JetStream requests within 30s:\n%s", s.Name, s.Output())
+			return fmt.Errorf("nats-server %s did not answer JetStream requests within 30s:\n%s", s.Name, s.Output())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -194,6 +235,16 @@ func (s *Server) Kill() {
 	<-exited
 }
 
+// Pid is the running server's process id, 0 when it is not running.
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Output is what the server has logged.
 func (s *Server) Output() string {
 	s.mu.Lock()
@@ -207,12 +258,20 @@ func (s *Server) Output() string {
 // freePort returns a loopback TCP port that was free a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := pickPort()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return port
+}
+
+func pickPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 var outMu sync.Mutex
