@@ -114,6 +114,15 @@ func TestCoverageReachesForeverOnlyWhenConfirmed(t *testing.T) {
 	if s := j.Spans(sec(980)); !s[0].End.Equal(forever) {
 		t.Errorf("confirmed after the request began: end %s, want forever", s[0].End)
 	}
+	// A request at 990.2 could still see an event stamped 990 committed at
+	// 990.7: a confirmation from inside that second does not vouch for it.
+	if s := j.Spans(sec(990).Add(200 * time.Millisecond)); !s[0].End.Equal(sec(990)) {
+		t.Errorf("confirmed inside the request's second: end %s, want 990", s[0].End)
+	}
+	j.Confirm(sec(991))
+	if s := j.Spans(sec(990).Add(200 * time.Millisecond)); !s[0].End.Equal(forever) {
+		t.Errorf("confirmed at the end of the request's second: end %s, want forever", s[0].End)
+	}
 	j.Detach()
 	if s := j.Spans(sec(980)); !s[0].End.Equal(sec(950)) {
 		t.Errorf("detached: end %s, want the committed 950", s[0].End)

@@ -63,7 +63,8 @@ func (j *Journal) Confirmed() time.Time {
 
 // Spans returns the coverage spans as they stand for a request that began at
 // asOf: the open span reaches forever when the follower proved itself caught
-// up at or after asOf, and otherwise the last whole second it vouched for.
+// up at or after the end of asOf's second (vouchedAt), and otherwise the last
+// whole second it vouched for.
 func (j *Journal) Spans(asOf time.Time) []bridge.Span {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -76,7 +77,7 @@ func (j *Journal) spansLocked(asOf time.Time) []bridge.Span {
 		out = append(out, s.Span)
 	}
 	if n := len(out); n > 0 && !j.spans[n-1].Closed && j.following && !j.confirmed.IsZero() {
-		if !asOf.IsZero() && !j.confirmed.Before(asOf) {
+		if !asOf.IsZero() && !j.confirmed.Before(vouchedAt(asOf)) {
 			out[n-1].End = forever
 		} else if c := j.confirmed.Truncate(time.Second); c.After(out[n-1].End) {
 			out[n-1].End = c
@@ -84,6 +85,13 @@ func (j *Journal) spansLocked(asOf time.Time) []bridge.Span {
 	}
 	return out
 }
+
+// vouchedAt is the instant a confirmation must reach before a request that
+// began at asOf may be told the journal holds everything up to it. Events
+// carry whole seconds: one committed later in asOf's own second has a
+// created_at before asOf, so a confirmation from inside that second would
+// vouch for a history that can still grow.
+func vouchedAt(asOf time.Time) time.Time { return time.Unix(ceilSeconds(asOf), 0).UTC() }
 
 // Window returns the blog's journaled events in [since, until), ordered by
 // (created_at, id), and the coverage spans that meet the window, as they
@@ -106,7 +114,7 @@ func (j *Journal) WindowAsOf(ctx context.Context, blogID uint64, since, until, a
 		wctx, cancel := context.WithTimeout(ctx, j.opts.WaitLimit)
 		// A probe that fails may still have advanced coverage part of the
 		// way (a lagging replica vouches for its recent past): read again.
-		j.proveCaughtUp(wctx, asOf)
+		j.proveCaughtUp(wctx, vouchedAt(asOf))
 		spans = j.Spans(asOf)
 		cancel()
 		if ctx.Err() != nil {
@@ -124,10 +132,20 @@ func (j *Journal) WindowAsOf(ctx context.Context, blogID uint64, since, until, a
 }
 
 // proveCaughtUp returns once a probe that started at or after asOf has
-// finished, starting one when none has. Concurrent callers share probes, so
-// a burst of requests costs the server one status query, not one each.
+// finished, starting one when none has (waiting for the clock to reach asOf
+// first). Concurrent callers share probes, so a burst of requests costs the
+// server one status query, not one each.
 func (j *Journal) proveCaughtUp(ctx context.Context, asOf time.Time) error {
 	for {
+		if wait := asOf.Sub(j.now()); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			}
+		}
 		j.mu.Lock()
 		p := &j.probe
 		if p.prober == nil {

@@ -119,20 +119,7 @@ the table of part 3, and it is what makes the v1 path 6-7 times as expensive per
 `
 
 // undone lists what the suite does not cover, or covers only in part.
-const undone = `- **A journal answer at the edge of the current second** (part 6): ` + "`created_at`" + ` is the primary's ` + "`NOW()`" + ` in
-  whole seconds, so a window that ends a fraction into a second holds that whole second (` + "`BlogEvents`" + ` reads up to
-  the next whole second, and the truth agrees). But the journal vouches as of the moment the request began:
-  once the proof reaches it, ` + "`journal.Spans(asOf)`" + ` extends the last span without end, before the rest of that
-  second has been committed on the primary. A transition committed a moment later, stamped with that second, is
-  then missing from an answer labelled ` + "`journal`" + `, and the same question asked again has one event more. Part 6
-  prints each such answer with when the simulator reported the missing transition (after its commit) relative to
-  the question: always after it. The primary-gtid proof vouches for the fractional moment it read the primary's
-  GTID position, so it meets this; the replica-status proof, on a busy primary, vouches mostly for the primary's
-  binlog timestamps, which are whole seconds, and did not meet it here. The self proof vouches for the moment of its probe, as primary-gtid does, and is
-  likely exposed too (part 5 asks no live windows, so it does not show). The fix belongs in the product, not here:
-  vouch for a window only when coverage reaches the end of the second its end falls in (and, for transactions
-  that commit long after their statement started, a margin).
-- **The publisher during a catch-up** (part 7): it refills its window of 256 messages one event at a time,
+const undone = `- **The publisher during a catch-up** (part 7): it refills its window of 256 messages one event at a time,
   and each ` + "`journal.EventsAfter(id, 1)`" + ` reads the sources record of the commit the event belongs to and scans that
   commit's events from its earliest ` + "`created_at`" + ` to find the one it wants. A catch-up commit holds up to 2^19
   events, so publishing a caught-up stretch costs time quadratic in the commit's size (the profile in part 7
