@@ -79,6 +79,7 @@ type Journal struct {
 	commits    uint64
 
 	probe probeState
+	readHints
 }
 
 // Open opens or creates the journal at path.

@@ -423,30 +423,36 @@ func (w *runWriter) alloc(n int) []byte {
 // bucket) with from <= created_at < to, in (created_at, id) order; to < 0
 // leaves the end open. fn's first error stops the scan and is returned.
 func scanRuns(tx *bolt.Tx, k runKind, blog uint64, from, to int64, fn func(entry) error) error {
+	return scanRunsAt(tx, k, entry{blog: blog, created: from}, to, fn)
+}
+
+// scanRunsAt is scanRuns from the position start, (created_at, id), in
+// start.blog's group: events that sort before it are passed over.
+func scanRunsAt(tx *bolt.Tx, k runKind, start entry, to int64, fn func(entry) error) error {
 	c := tx.Bucket(k.bucket).Cursor()
 	var kb [24]byte
-	start := k.seekKey(kb[:0], blog, from)
-	key, val := c.Seek(start)
-	// The run before the seek position may hold events at or after from.
+	seek := k.appendKey(kb[:0], start)
+	key, val := c.Seek(seek)
+	// The run before the seek position may hold events at or after start.
 	var pk, pv []byte
 	if key == nil {
 		pk, pv = c.Last()
 	} else {
 		pk, pv = c.Prev()
 	}
-	if k.sameGroup(pk, blog) {
+	if k.sameGroup(pk, start.blog) {
 		key, val = pk, pv
 	} else if key != nil {
-		key, val = c.Seek(start) // Prev may have left the cursor before the first record
+		key, val = c.Seek(seek) // Prev may have left the cursor before the first record
 	}
-	for ; k.sameGroup(key, blog); key, val = c.Next() {
+	for ; k.sameGroup(key, start.blog); key, val = c.Next() {
 		for e, err := range k.events(key, val) {
 			switch {
 			case err != nil:
 				return err
 			case to >= 0 && e.created >= to:
 				return nil
-			case e.created >= from:
+			case cmpEntry(e, start) >= 0:
 				if err := fn(e); err != nil {
 					return err
 				}

@@ -26,6 +26,11 @@ type SourcedEvent struct {
 // EventsAfter returns the events with ids after..after+limit, in id order
 // (the order the follower committed them), with their sources. It returns
 // fewer when the journal ends sooner, none when it has nothing after after.
+//
+// A call that continues where the previous one ended (after is the last id
+// it returned, or later within the same commits) starts where that one
+// left off (readHint), so reading a large commit a batch at a time costs
+// time in proportion to its events, not to its events times the batches.
 func (j *Journal) EventsAfter(after uint64, limit int) (out []SourcedEvent, err error) {
 	defer guard(j.path, &err)()
 	last := min(j.LastSeq(), after+uint64(max(limit, 0)))
@@ -34,31 +39,52 @@ func (j *Journal) EventsAfter(after uint64, limit int) (out []SourcedEvent, err 
 	}
 	n := int(last - after)
 	out = make([]SourcedEvent, n)
+	hint, hinted := j.readHintFor(after)
+	var next readHint
+	read := 0 // events and transactions decoded, for eventsAfterReads
 	err = j.db.View(func(tx *bolt.Tx) error {
-		records, err := sourcesFrom(tx, after+1, last)
+		src, err := sourcesFrom(tx, after+1, last, hint.record, hint.mark)
 		if err != nil {
 			return err
 		}
-		// The scan of the events bucket starts at the earliest created_at
-		// among the wanted ids: the records say it, unless some id has no
-		// record (an older journal), when only a scan from the start finds it.
-		from, covered := int64(maxCreated), after
-		for _, r := range records {
+		read += src.decoded
+		// The scan of the events bucket starts at the earliest position
+		// among the wanted ids: the hint says it for those up to its end,
+		// the records' earliest created_at for the rest, unless some id
+		// has no record (an older journal), when only a scan from the
+		// start finds it.
+		start, covered := entry{created: maxCreated}, after
+		if hinted {
+			start, covered = hint.from, hint.end
+		}
+		for _, r := range src.records {
 			if r.first > covered+1 {
 				break
 			}
-			from, covered = min(from, r.minCreated), max(covered, r.first+r.count-1)
+			if r.first+r.count-1 > covered {
+				start, covered = minEntry(start, entry{created: r.minCreated}), r.first+r.count-1
+			}
 		}
 		if covered < last {
-			from = 0
+			start = entry{}
 		}
-		found := 0
-		err = scanRuns(tx, eventRuns, 0, from, -1, func(e entry) error {
+		// Continuing after last, the ids last+1..covered sort at or after
+		// the first of them the scan meets, or after where it stops.
+		next = readHint{after: last, end: covered, record: src.markRecord, mark: src.mark}
+		found, seenNext := 0, false
+		err = scanRunsAt(tx, eventRuns, start, -1, func(e entry) error {
+			read++
+			if e.id > last && e.id <= covered && !seenNext {
+				next.from, seenNext = e, true
+			}
 			if e.id <= after || e.id > last {
 				return nil
 			}
 			out[e.id-after-1].Event = e.event()
 			if found++; found == n {
+				if !seenNext {
+					next.from = e
+				}
 				return errScanDone
 			}
 			return nil
@@ -69,12 +95,16 @@ func (j *Journal) EventsAfter(after uint64, limit int) (out []SourcedEvent, err 
 		if found != n {
 			return fmt.Errorf("%w: events %d..%d: %d of them are missing from the events bucket", ErrCorrupt, after+1, last, n-found)
 		}
-		for _, r := range records {
+		for _, r := range src.records {
+			txns := r.txns
 			for id := max(r.first, after+1); id < r.first+r.count && id <= last; id++ {
 				e := &out[id-after-1]
 				e.BaseGTIDSet = r.base
-				if t, ok := r.txnOf(id); ok {
-					e.GTID, e.Ordinal = t.gtid, int(id-t.first)
+				for len(txns) > 0 && txns[0].first+txns[0].count <= id {
+					txns = txns[1:]
+				}
+				if len(txns) > 0 && id >= txns[0].first {
+					e.GTID, e.Ordinal = txns[0].gtid, int(id-txns[0].first)
 				}
 			}
 		}
@@ -83,7 +113,18 @@ func (j *Journal) EventsAfter(after uint64, limit int) (out []SourcedEvent, err 
 	if err != nil {
 		return nil, fmt.Errorf("read events after %d from journal %s: %w", after, j.path, err)
 	}
+	j.eventsAfterReads.Add(uint64(read))
+	if next.end > next.after {
+		j.setReadHint(next)
+	}
 	return out, nil
+}
+
+func minEntry(a, b entry) entry {
+	if cmpEntry(a, b) <= 0 {
+		return a
+	}
+	return b
 }
 
 var errScanDone = errors.New("scan done")

@@ -111,89 +111,147 @@ func splitGTID(gtid string) (origin string, n uint64) {
 	return gtid[:i], num + 1
 }
 
-// decodeSource decodes the record k=v.
+// decodeSource decodes the record k=v with all its transactions.
 func decodeSource(k, v []byte) (sourceRecord, error) {
-	bad := func(what string) (sourceRecord, error) {
-		return sourceRecord{}, fmt.Errorf("%w: sources record %x: %s", ErrCorrupt, k, what)
+	r, d, err := decodeSourceHeader(k, v)
+	if err != nil {
+		return r, err
 	}
-	if len(k) != 8 || binary.BigEndian.Uint64(k) == 0 {
-		return bad("bad key")
-	}
-	r := sourceRecord{first: binary.BigEndian.Uint64(k)}
-	var ok bool
-	next := func() uint64 {
-		x, n := uvarint(v)
-		if n <= 0 {
-			ok = false
-			return 0
+	for !d.done() {
+		t, err := d.next()
+		if err != nil {
+			return sourceRecord{}, err
 		}
-		v = v[n:]
-		return x
-	}
-	str := func() string {
-		n := next()
-		if !ok || n > uint64(len(v)) {
-			ok = false
-			return ""
-		}
-		s := string(v[:n])
-		v = v[n:]
-		return s
-	}
-	ok = true
-	r.count = next()
-	created := next()
-	r.base = str()
-	if !ok || r.count == 0 || created > maxCreated || r.first+r.count < r.first {
-		return bad("bad header")
-	}
-	r.minCreated = int64(created)
-	end, origin := r.first, ""
-	for ok && len(v) > 0 {
-		t := sourceTxn{}
-		t.first = end + next()
-		t.count = next()
-		o := str()
-		n := next()
-		if !ok || t.count == 0 || t.first+t.count > r.first+r.count || t.first < end {
-			return bad("a transaction outside the record's events")
-		}
-		if o == "" {
-			o = origin
-		}
-		if n == 0 {
-			t.gtid = o
-		} else {
-			t.gtid = o + strconv.FormatUint(n-1, 10)
-		}
-		if t.gtid == "" {
-			return bad("an empty GTID")
-		}
-		r.txns = append(r.txns, t)
-		end, origin = t.first+t.count, o
-	}
-	if !ok {
-		return bad("truncated")
+		r.txns = append(r.txns, sourceTxn{first: t.first, count: t.count, gtid: t.gtid()})
 	}
 	return r, nil
 }
 
-// txnOf returns the transaction of r holding event id, if r names one.
-func (r *sourceRecord) txnOf(id uint64) (sourceTxn, bool) {
-	for _, t := range r.txns {
-		if id >= t.first && id < t.first+t.count {
-			return t, true
-		}
+// decodeSourceHeader decodes the record k=v up to its transactions, which
+// the returned decoder reads.
+func decodeSourceHeader(k, v []byte) (sourceRecord, txnDecoder, error) {
+	if len(k) != 8 || binary.BigEndian.Uint64(k) == 0 {
+		return sourceRecord{}, txnDecoder{}, sourceCorrupt(k, "bad key")
 	}
-	return sourceTxn{}, false
+	r := sourceRecord{first: binary.BigEndian.Uint64(k)}
+	d := txnDecoder{key: k, value: v}
+	r.count = d.uvarint()
+	created := d.uvarint()
+	r.base = string(d.bytes())
+	if d.bad || r.count == 0 || created > maxCreated || r.first+r.count < r.first {
+		return sourceRecord{}, txnDecoder{}, sourceCorrupt(k, "bad header")
+	}
+	r.minCreated = int64(created)
+	d.first, d.last, d.at.end = r.first, r.first+r.count-1, r.first
+	return r, d, nil
+}
+
+func sourceCorrupt(k []byte, what string) error {
+	return fmt.Errorf("%w: sources record %x: %s", ErrCorrupt, k, what)
+}
+
+// txnDecoder reads a sources record's transactions in id order. A catch-up
+// commit's record names up to 2^19 of them, and a reader that wants a few
+// in its middle must not pay for the others: skipping one builds no
+// string, and a reader that continues where an earlier one stopped starts
+// at its mark (EventsAfter's readHint).
+type txnDecoder struct {
+	key, value  []byte
+	first, last uint64 // the record's event ids
+	at          txnMark
+	bad         bool // a read ran past the value's end
+}
+
+// txnMark is a position in a record's transactions: the decoder's state
+// before one of them.
+type txnMark struct {
+	offset int    // into the record's value
+	end    uint64 // the id after the previous transaction's last
+	origin string // the previous transaction's GTID origin
+}
+
+// rawTxn is one decoded transaction, its GTID not yet built.
+type rawTxn struct {
+	first, count uint64
+	origin       string
+	number       uint64 // the GTID's trailing number + 1; 0 when it has none
+}
+
+func (t rawTxn) gtid() string {
+	if t.number == 0 {
+		return t.origin
+	}
+	return t.origin + strconv.FormatUint(t.number-1, 10)
+}
+
+func (d *txnDecoder) done() bool { return d.at.offset >= len(d.value) }
+
+func (d *txnDecoder) uvarint() uint64 {
+	x, n := uvarint(d.value[min(d.at.offset, len(d.value)):])
+	if n <= 0 {
+		d.bad = true
+		return 0
+	}
+	d.at.offset += n
+	return x
+}
+
+// bytes reads a length-prefixed string; the result aliases the value.
+func (d *txnDecoder) bytes() []byte {
+	n := d.uvarint()
+	if d.bad || n > uint64(len(d.value)-d.at.offset) {
+		d.bad = true
+		return nil
+	}
+	b := d.value[d.at.offset : d.at.offset+int(n)]
+	d.at.offset += int(n)
+	return b
+}
+
+// next decodes the next transaction.
+func (d *txnDecoder) next() (rawTxn, error) {
+	t := rawTxn{first: d.at.end + d.uvarint()}
+	t.count = d.uvarint()
+	o := d.bytes()
+	t.number = d.uvarint()
+	if d.bad {
+		return rawTxn{}, sourceCorrupt(d.key, "truncated")
+	}
+	if t.count == 0 || t.first < d.at.end || t.first+t.count-1 > d.last || t.first+t.count < t.first {
+		return rawTxn{}, sourceCorrupt(d.key, "a transaction outside the record's events")
+	}
+	if len(o) > 0 && string(o) != d.at.origin {
+		d.at.origin = string(o) // a new origin is rare: a catch-up's repeat
+	}
+	t.origin = d.at.origin
+	if t.number == 0 && t.origin == "" {
+		return rawTxn{}, sourceCorrupt(d.key, "an empty GTID")
+	}
+	d.at.end = t.first + t.count
+	return t, nil
+}
+
+// sourcesRead is what sourcesFrom read: the records covering some ids,
+// each with only the transactions holding them.
+type sourcesRead struct {
+	records []sourceRecord
+	// mark is where, in the record holding the id after the last one
+	// asked for (markRecord, its first id; 0 when none was read), the
+	// transactions holding that id or later ones begin.
+	markRecord uint64
+	mark       txnMark
+	decoded    int // transactions decoded, skipped ones included
 }
 
 // sourcesFrom returns the records covering ids from..to, in id order,
-// starting with the one holding from when there is one.
-func sourcesFrom(tx *bolt.Tx, from, to uint64) ([]sourceRecord, error) {
+// starting with the one holding from when there is one, each with the
+// transactions holding ids from..to. resume, when its record holds from,
+// is a mark in it before every transaction holding from or a later id.
+func sourcesFrom(tx *bolt.Tx, from, to uint64, resumeRecord uint64, resume txnMark) (sourcesRead, error) {
+	var out sourcesRead
 	b := tx.Bucket(bucketSources)
 	if b == nil {
-		return nil, nil
+		return out, nil
 	}
 	c := b.Cursor()
 	k, v := c.Seek(u64(from))
@@ -211,18 +269,43 @@ func sourcesFrom(tx *bolt.Tx, from, to uint64) ([]sourceRecord, error) {
 			k, v = c.Seek(u64(from)) // Prev may have left the cursor before the first record
 		}
 	}
-	var out []sourceRecord
 	for ; k != nil; k, v = c.Next() {
-		r, err := decodeSource(k, v)
+		r, d, err := decodeSourceHeader(k, v)
 		if err != nil {
-			return nil, err
+			return out, err
 		}
 		if r.first > to {
 			break
 		}
-		if r.first+r.count > from {
-			out = append(out, r)
+		if r.first+r.count <= from {
+			continue
 		}
+		if r.first == resumeRecord && resume.offset > d.at.offset && resume.offset <= len(v) {
+			d.at = resume
+		}
+		holdsNext := to+1 <= r.first+r.count-1
+		marked := false
+		for !d.done() {
+			before := d.at
+			t, err := d.next()
+			if err != nil {
+				return out, err
+			}
+			out.decoded++
+			if holdsNext && !marked && t.first+t.count > to+1 {
+				out.markRecord, out.mark, marked = r.first, before, true
+			}
+			if t.first > to {
+				break
+			}
+			if t.first+t.count > from {
+				r.txns = append(r.txns, sourceTxn{first: t.first, count: t.count, gtid: t.gtid()})
+			}
+		}
+		if holdsNext && !marked {
+			out.markRecord, out.mark = r.first, d.at
+		}
+		out.records = append(out.records, r)
 	}
 	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	bridge "github.com/automattic/jetmon-bridge"
 	"github.com/automattic/jetmon-bridge/journal"
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -159,6 +160,11 @@ func (p *Publisher) run(ctx context.Context, ready func()) error {
 	}
 }
 
+// readAhead is how many events the publisher reads from the journal at
+// once: enough that a catch-up's reads cost little per event, few enough
+// that the events read and not yet published stay a few hundred KiB.
+const readAhead = 4096
+
 // errOvertaken reports that the stream no longer ends where the
 // publisher's messages expected it to.
 var errOvertaken = errors.New("the stream's end moved under the publisher")
@@ -184,18 +190,29 @@ func (p *Publisher) publish(ctx context.Context, js jetstream.JetStream, at posi
 		case <-time.After(2 * p.cfg.AckTimeout):
 		}
 	}
+	// read holds events read from the journal and not yet published: the
+	// journal is read readAhead events at a time, not one event for each
+	// acknowledgement, and the window is filled from it.
+	var read []journal.SourcedEvent
+	var spans []bridge.Span
 	for {
 		changed := p.j.Changed()
-		if room := p.cfg.InFlight - len(queue); room > 0 {
-			events, err := p.j.EventsAfter(next, room)
-			if err != nil {
-				return err
+		for room := p.cfg.InFlight - len(queue); room > 0; room = p.cfg.InFlight - len(queue) {
+			if len(read) == 0 {
+				events, err := p.j.EventsAfter(next, readAhead)
+				if err != nil {
+					return err
+				}
+				if len(events) == 0 {
+					break
+				}
+				read, spans = events, p.j.Spans(time.Time{})
+				if cp, ok := p.j.Checkpoint(); ok {
+					p.flavor = cp.Flavor
+				}
+				next = events[len(events)-1].ID
 			}
-			spans := p.j.Spans(time.Time{})
-			if cp, ok := p.j.Checkpoint(); ok && len(events) > 0 {
-				p.flavor = cp.Flavor
-			}
-			for _, e := range events {
+			for _, e := range read[:min(room, len(read))] {
 				ack, err := js.PublishMsgAsync(p.message(e, spans),
 					jetstream.WithMsgID(msgID(e, p.identity)),
 					jetstream.WithExpectLastSequence(seq))
@@ -205,7 +222,7 @@ func (p *Publisher) publish(ctx context.Context, js jetstream.JetStream, at posi
 				}
 				seq++
 				queue = append(queue, inflight{ack: ack, id: e.ID, seq: seq})
-				next = e.ID
+				read = read[1:]
 			}
 		}
 		if len(queue) == 0 {
