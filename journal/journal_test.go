@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -114,15 +115,7 @@ func TestCoverageReachesForeverOnlyWhenConfirmed(t *testing.T) {
 	if s := j.Spans(sec(980)); !s[0].End.Equal(forever) {
 		t.Errorf("confirmed after the request began: end %s, want forever", s[0].End)
 	}
-	// A request at 990.2 could still see an event stamped 990 committed at
-	// 990.7: a confirmation from inside that second does not vouch for it.
-	if s := j.Spans(sec(990).Add(200 * time.Millisecond)); !s[0].End.Equal(sec(990)) {
-		t.Errorf("confirmed inside the request's second: end %s, want 990", s[0].End)
-	}
-	j.Confirm(sec(991))
-	if s := j.Spans(sec(990).Add(200 * time.Millisecond)); !s[0].End.Equal(forever) {
-		t.Errorf("confirmed at the end of the request's second: end %s, want forever", s[0].End)
-	}
+
 	j.Detach()
 	if s := j.Spans(sec(980)); !s[0].End.Equal(sec(950)) {
 		t.Errorf("detached: end %s, want the committed 950", s[0].End)
@@ -149,6 +142,58 @@ func TestWindowProvesCatchUpOnDemand(t *testing.T) {
 	// A window inside what is already vouched for needs no probe.
 	if _, _, err := j.Window(context.Background(), 1, sec(100), sec(105)); err != nil || probes != 1 {
 		t.Errorf("probes %d err %v", probes, err)
+	}
+}
+
+// TestWindowEndingInTheCurrentSecondWaitsForItsEnd: created_at is whole
+// seconds, so [since, 1000.2) holds every event stamped 1000, including one
+// committed at 1000.7. Asked at 1000.3, the journal may vouch for it only
+// with a confirmation from 1001 on; a window reaching past the request is
+// vouched for as of the request.
+func TestWindowEndingInTheCurrentSecondWaitsForItsEnd(t *testing.T) {
+	t0 := time.Now()
+	clock := func() time.Time { return sec(1000).Add(300 * time.Millisecond).Add(time.Since(t0)) }
+	j, err := Open(filepath.Join(t.TempDir(), "j"), Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	j.Commit(&Batch{NewSpan: &SpanStart{Start: sec(900)}, CoveredTo: sec(950)})
+	var probes atomic.Int32
+	j.Attach(func(context.Context) error { probes.Add(1); j.Confirm(clock()); return nil })
+	j.Confirm(clock())
+
+	// Without waiting (WaitLimit 0), the current second is not vouched for.
+	until := sec(1000).Add(200 * time.Millisecond)
+	if _, spans, _ := j.Window(context.Background(), 1, sec(900), until); len(spans) != 1 || !spans[0].End.Equal(sec(1000)) {
+		t.Fatalf("a window ending in the current second, unproved: %+v, want the span to end at 1000", spans)
+	}
+	// With a wait allowed, the proof comes once the second is over.
+	j.opts.WaitLimit = 5 * time.Second
+	_, spans, err := j.Window(context.Background(), 1, sec(900), until)
+	if err != nil || len(spans) != 1 || !spans[0].End.Equal(forever) || probes.Load() == 0 {
+		t.Fatalf("a window ending in the current second, proved: %+v %v after %d probes", spans, err, probes.Load())
+	}
+	if c := j.Confirmed(); c.Before(sec(1001)) {
+		t.Errorf("vouched with a confirmation at %s, from inside the window's last second", c)
+	}
+}
+
+func TestVouchPoint(t *testing.T) {
+	asOf := sec(1000).Add(300 * time.Millisecond)
+	for _, c := range []struct {
+		until, want time.Time
+	}{
+		{asOf.Add(time.Hour), asOf},                        // past the request: as of the request
+		{asOf.Add(time.Millisecond), asOf},                 // just past it, too
+		{sec(1000).Add(200 * time.Millisecond), sec(1001)}, // inside the request's second: once it is over
+		{asOf, sec(1001)},                                  // ending at the request
+		{sec(1000), sec(1000)},                             // a whole second: events stamped before it
+		{sec(998).Add(time.Millisecond), sec(999)},         // an earlier second: its end, already past
+	} {
+		if got := vouchPoint(c.until, asOf); !got.Equal(c.want) {
+			t.Errorf("vouchPoint(%s, %s) = %s, want %s", c.until, asOf, got, c.want)
+		}
 	}
 }
 

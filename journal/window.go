@@ -63,8 +63,7 @@ func (j *Journal) Confirmed() time.Time {
 
 // Spans returns the coverage spans as they stand for a request that began at
 // asOf: the open span reaches forever when the follower proved itself caught
-// up at or after the end of asOf's second (vouchedAt), and otherwise the last
-// whole second it vouched for.
+// up at or after asOf, and otherwise the last whole second it vouched for.
 func (j *Journal) Spans(asOf time.Time) []bridge.Span {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -77,7 +76,7 @@ func (j *Journal) spansLocked(asOf time.Time) []bridge.Span {
 		out = append(out, s.Span)
 	}
 	if n := len(out); n > 0 && !j.spans[n-1].Closed && j.following && !j.confirmed.IsZero() {
-		if !asOf.IsZero() && !j.confirmed.Before(vouchedAt(asOf)) {
+		if !asOf.IsZero() && !j.confirmed.Before(asOf) {
 			out[n-1].End = forever
 		} else if c := j.confirmed.Truncate(time.Second); c.After(out[n-1].End) {
 			out[n-1].End = c
@@ -86,12 +85,19 @@ func (j *Journal) spansLocked(asOf time.Time) []bridge.Span {
 	return out
 }
 
-// vouchedAt is the instant a confirmation must reach before a request that
-// began at asOf may be told the journal holds everything up to it. Events
-// carry whole seconds: one committed later in asOf's own second has a
-// created_at before asOf, so a confirmation from inside that second would
-// vouch for a history that can still grow.
-func vouchedAt(asOf time.Time) time.Time { return time.Unix(ceilSeconds(asOf), 0).UTC() }
+// vouchPoint is the instant a confirmation must reach before the journal
+// may vouch for [since, until) to a request that began at asOf. A window
+// reaching past the request is vouched for as of the request: what is
+// committed later is the request's future. A window ending by the request
+// holds until's whole second, as created_at is whole seconds (an event
+// committed at 05.7 is stamped 05 and belongs to [since, 05.3)), so it needs
+// a confirmation from after that second has ended.
+func vouchPoint(until, asOf time.Time) time.Time {
+	if until.After(asOf) {
+		return asOf
+	}
+	return time.Unix(ceilSeconds(until), 0).UTC()
+}
 
 // Window returns the blog's journaled events in [since, until), ordered by
 // (created_at, id), and the coverage spans that meet the window, as they
@@ -109,13 +115,14 @@ func (j *Journal) Now() time.Time { return j.now() }
 // several blogs (a timeline) passes one asOf to all, so they share one probe
 // and one notion of the present.
 func (j *Journal) WindowAsOf(ctx context.Context, blogID uint64, since, until, asOf time.Time) ([]bridge.Event, []bridge.Span, error) {
-	spans := j.Spans(asOf)
+	need := vouchPoint(until, asOf)
+	spans := j.Spans(need)
 	if n := len(spans); n > 0 && spans[n-1].End.Before(until) && !spans[n-1].Start.After(until) && j.opts.WaitLimit > 0 {
 		wctx, cancel := context.WithTimeout(ctx, j.opts.WaitLimit)
 		// A probe that fails may still have advanced coverage part of the
 		// way (a lagging replica vouches for its recent past): read again.
-		j.proveCaughtUp(wctx, vouchedAt(asOf))
-		spans = j.Spans(asOf)
+		j.proveCaughtUp(wctx, need)
+		spans = j.Spans(need)
 		cancel()
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()

@@ -448,7 +448,7 @@ func chainSection(b *strings.Builder, c *ChainResult) {
 	p("\nThe trail is what each proof costs. No proof can vouch for what the replica has not applied, so while the SQL thread is stopped both trails grow with the lag, and they shrink again once the replica has applied its backlog. " +
 		"With replication running on this busy primary, the replicated commits' binlog timestamps (whole seconds) advance the replica-status proof (on an idle primary its bound is the heartbeat period plus its 500 ms poll plus 1 s for a heartbeat in transit), and the primary-gtid proof confirms the primary's GTID position every 500 ms. " +
 		"A window that ends inside the trail waits for coverage (up to `-read-timeout`), which is why the answer times differ; answers still past coverage when the wait runs out say `mixed`. " +
-		"A window reaching the present also waits for the end of the current second: `created_at` is whole seconds, so the journal vouches for a request's present only with a proof from after its second ends (docs/guarantees.md, \"Whole seconds\").\n")
+		"A window ending inside the current second also waits for that second to end: `created_at` is whole seconds, so the window holds its whole last second (docs/guarantees.md, \"Whole seconds\").\n")
 }
 
 func publishSection(b *strings.Builder, pr *PublishResult) {
