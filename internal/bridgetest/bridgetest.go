@@ -16,12 +16,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
+	"github.com/automattic/jetmon-bridge/internal/testenv"
 )
 
 // Build compiles ./cmd/jetmon-bridge with the race detector into dir and
@@ -72,12 +74,11 @@ func Main(binary *string, run func() int) {
 
 // FreeAddr returns a loopback address with a port free at the moment.
 func FreeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testenv.FreePort()
 	if err != nil {
 		return "", err
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
 }
 
 // LogBuffer is a locked buffer for a process's output, copying it to Tee

@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,7 +92,7 @@ func StartServer(dir string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := pickPort()
+	port, err := testenv.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -258,20 +257,11 @@ func (s *Server) Output() string {
 // freePort returns a loopback TCP port that was free a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
-	port, err := pickPort()
+	port, err := testenv.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return port
-}
-
-func pickPort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 var outMu sync.Mutex

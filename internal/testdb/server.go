@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/automattic/jetmon-bridge/internal/testenv"
 	"github.com/go-sql-driver/mysql"
 )
 
@@ -82,7 +83,7 @@ func Start(opts Options) (*Server, error) {
 	}
 	// A port picked free can be taken before mariadbd binds it: try a few.
 	for attempt := 0; ; attempt++ {
-		s.Port, err = freePort()
+		s.Port, err = testenv.FreePort()
 		if err == nil {
 			err = s.Restart()
 		}
@@ -237,15 +238,6 @@ func (s *Server) Exec(query string, args ...any) error {
 	defer db.Close()
 	_, err = db.Exec(query, args...)
 	return err
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // lookPath finds MariaDB's binaries, which Debian installs in /usr/sbin,

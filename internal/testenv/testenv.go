@@ -7,6 +7,8 @@
 package testenv
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"testing"
 )
@@ -23,4 +25,15 @@ func Missing(t testing.TB, format string, args ...any) {
 		t.Fatalf(format+" (CI=true forbids skipping)", args...)
 	}
 	t.Skipf(format, args...)
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago, for a
+// server a test starts on its own port.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free loopback port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
