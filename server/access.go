@@ -59,8 +59,7 @@ func (a Access) Handler(next http.Handler) http.Handler {
 				h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE")
 				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
 				h.Set("Access-Control-Max-Age", strconv.Itoa(corsMaxAgeSeconds))
-				h.Set("Content-Type", "application/json") // as every response (README, "HTTP API")
-				w.WriteHeader(http.StatusNoContent)
+				writeNoContent(w)
 				return
 			}
 		}
