@@ -44,6 +44,7 @@ func (a Access) Handler(next http.Handler) http.Handler {
 		allowed[o] = true
 	}
 	anyOrigin := a.Token != "" || allowed["*"]
+	maxAge := strconv.Itoa(corsMaxAgeSeconds)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Add("Vary", "Origin")
@@ -58,7 +59,7 @@ func (a Access) Handler(next http.Handler) http.Handler {
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 				h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE")
 				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
-				h.Set("Access-Control-Max-Age", strconv.Itoa(corsMaxAgeSeconds))
+				h.Set("Access-Control-Max-Age", maxAge)
 				writeNoContent(w)
 				return
 			}
