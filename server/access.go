@@ -64,13 +64,14 @@ func (a Access) Handler(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if takesQueryToken(r) && len(r.URL.RawQuery) > MaxJSONRPCQueryBytes {
+		queryTokenAllowed := takesQueryToken(r)
+		if queryTokenAllowed && len(r.URL.RawQuery) > MaxJSONRPCQueryBytes {
 			writeError(w, http.StatusRequestURITooLong, fmt.Sprintf(
 				"the query string exceeds %d bytes: the JSON-RPC paths take nothing but ?token=", MaxJSONRPCQueryBytes))
 			return
 		}
 		if a.Token != "" {
-			if refusal := check.authenticate(r); refusal != "" {
+			if refusal := check.authenticate(r, queryTokenAllowed); refusal != "" {
 				h.Set("WWW-Authenticate", `Bearer realm="jetmon-bridge"`)
 				writeError(w, http.StatusUnauthorized, refusal)
 				return
