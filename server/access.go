@@ -44,6 +44,7 @@ func (a Access) Handler(next http.Handler) http.Handler {
 		allowed[o] = true
 	}
 	anyOrigin := a.Token != "" || allowed["*"]
+	maxAge := strconv.Itoa(corsMaxAgeSeconds)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Add("Vary", "Origin")
@@ -58,19 +59,19 @@ func (a Access) Handler(next http.Handler) http.Handler {
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 				h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE")
 				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
-				h.Set("Access-Control-Max-Age", strconv.Itoa(corsMaxAgeSeconds))
-				h.Set("Content-Type", "application/json") // as every response (README, "HTTP API")
-				w.WriteHeader(http.StatusNoContent)
+				h.Set("Access-Control-Max-Age", maxAge)
+				writeNoContent(w)
 				return
 			}
 		}
-		if takesQueryToken(r) && len(r.URL.RawQuery) > MaxJSONRPCQueryBytes {
+		queryTokenAllowed := takesQueryToken(r)
+		if queryTokenAllowed && len(r.URL.RawQuery) > MaxJSONRPCQueryBytes {
 			writeError(w, http.StatusRequestURITooLong, fmt.Sprintf(
 				"the query string exceeds %d bytes: the JSON-RPC paths take nothing but ?token=", MaxJSONRPCQueryBytes))
 			return
 		}
 		if a.Token != "" {
-			if refusal := check.authenticate(r); refusal != "" {
+			if refusal := check.authenticate(r, queryTokenAllowed); refusal != "" {
 				h.Set("WWW-Authenticate", `Bearer realm="jetmon-bridge"`)
 				writeError(w, http.StatusUnauthorized, refusal)
 				return

@@ -38,16 +38,17 @@ func (c tokenCheck) matches(got string) bool {
 	return subtle.ConstantTimeCompare(sum[:], c.want[:]) == 1
 }
 
-// authenticate returns "" when r carries the token, or why it is refused.
-// The reason never repeats what the client sent.
-func (c tokenCheck) authenticate(r *http.Request) string {
+// authenticate returns "" when r carries the token, or why it is refused;
+// queryTokenAllowed (takesQueryToken of r) lets ?token= carry it too. The
+// reason never repeats what the client sent.
+func (c tokenCheck) authenticate(r *http.Request, queryTokenAllowed bool) string {
 	header, hasHeader := r.Header["Authorization"]
 	headerOK := false
 	if hasHeader {
 		got, ok := bearer(header)
 		headerOK = c.matches(got) && ok
 	}
-	if !takesQueryToken(r) {
+	if !queryTokenAllowed {
 		if headerOK {
 			return ""
 		}

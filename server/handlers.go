@@ -195,8 +195,7 @@ func (s *Server) deleteMonitor(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.fail(w, r, err)
 	default:
-		w.Header().Set("Content-Type", "application/json") // every response is JSON, a 204 too
-		w.WriteHeader(http.StatusNoContent)
+		writeNoContent(w)
 	}
 }
 

@@ -145,8 +145,7 @@ func (e *JSONRPC) handler(kind pathKind) http.Handler {
 		}
 		reply := e.handleMessage(nil, kind, body)
 		if reply == nil {
-			w.Header().Set("Content-Type", "application/json") // as every response: the API answers JSON only
-			w.WriteHeader(http.StatusNoContent)
+			writeNoContent(w)
 			return
 		}
 		writeBody(w, http.StatusOK, append(reply, '\n'))

@@ -24,6 +24,13 @@ func writeBody(w http.ResponseWriter, code int, body []byte) {
 	w.Write(body)
 }
 
+// writeNoContent answers 204 with the Content-Type every response of the
+// API carries, a bodiless one too.
+func writeNoContent(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // writeError sends {"error": msg}: every error the API answers has this body.
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
