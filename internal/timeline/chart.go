@@ -1,8 +1,9 @@
 // Package timeline draws blogs' site_status over a window of time as an
 // SVG: one row per blog, coloured bands for running, down and confirmed
 // down, hatching wherever the journal cannot vouch for the window (its gaps,
-// a lagging replica's recent past, and the future), and a time axis. The daemon serves it at GET /events/timeline.svg and operators
-// render it from a journal file with "jetmon-bridge journal timeline".
+// a lagging replica's recent past, and the future), and a time axis. The
+// daemon serves it at GET /events/timeline.svg and operators render it from
+// a journal file with "jetmon-bridge journal timeline".
 package timeline
 
 import (

@@ -46,9 +46,9 @@ var tickSteps = []time.Duration{
 // Render writes c as a standalone SVG document. Every status interval of
 // every row up to c.AsOf is one <rect class="band STATUS">, every uncovered
 // stretch one <rect class="uncovered" data-from=T data-to=T> (RFC 3339
-// times, for programs reading the drawing); each carries a <title> that browsers
-// show on hover. When the window reaches past c.AsOf a <line class="asof">
-// marks the moment the chart was drawn.
+// times, for programs reading the drawing); each carries a <title> that
+// browsers show on hover. When the window reaches past c.AsOf a
+// <line class="asof"> marks the moment the chart was drawn.
 func Render(w io.Writer, c Chart) error {
 	if !c.Since.Before(c.Until) {
 		return fmt.Errorf("%w: since must be before until", ErrRequest)
