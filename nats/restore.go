@@ -117,14 +117,14 @@ func Restore(ctx context.Context, cfg Config, dst string) (res RestoreResult, er
 	}
 	res = RestoreResult{Events: j.LastSeq(), Spans: len(j.Spans(time.Time{})), Checkpoint: r.checkpoint}
 	if r.sameJournal && r.journalID != "" {
-		err = j.AdoptIdentity(r.journalID)
+		err = j.AdoptIdentity(r.journalID) // fails unless the journal keeps it
+		res.Identity = r.journalID
 	} else {
-		_, err = j.Identity()
+		res.Identity, err = j.Identity()
 	}
 	if err != nil {
 		return res, err
 	}
-	res.Identity, _ = j.Identity()
 	closed = true
 	if err := j.Close(); err != nil {
 		return res, err
