@@ -27,14 +27,14 @@ func (j *Journal) Identity() (string, error) {
 	}
 	var b [16]byte
 	rand.Read(b[:])
-	return j.setIdentity(hex.EncodeToString(b[:]), false)
+	return j.setIdentity(hex.EncodeToString(b[:]))
 }
 
 // AdoptIdentity gives a journal that has none the identity id: a journal
 // rebuilt from another's published events continues under that journal's
 // name (see nats.Restore). It refuses to change an identity already kept.
 func (j *Journal) AdoptIdentity(id string) error {
-	got, err := j.setIdentity(id, true)
+	got, err := j.setIdentity(id)
 	if err == nil && got != id {
 		err = fmt.Errorf("journal %s already has identity %s, not %s", j.path, got, id)
 	}
@@ -43,8 +43,8 @@ func (j *Journal) AdoptIdentity(id string) error {
 
 // setIdentity stores id unless the journal already has an identity, and
 // returns the one kept.
-func (j *Journal) setIdentity(id string, exact bool) (string, error) {
-	if id == "" || (exact && len(id) > 64) {
+func (j *Journal) setIdentity(id string) (string, error) {
+	if id == "" || len(id) > 64 {
 		return "", fmt.Errorf("journal identity %q is empty or too long", id)
 	}
 	err := j.db.Update(func(tx *bolt.Tx) error {

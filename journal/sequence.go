@@ -132,7 +132,7 @@ var errScanDone = errors.New("scan done")
 // FindGTID returns the journal ids of the events of the source transaction
 // gtid: first..first+count-1; ok is false when the journal holds no event
 // of it. It searches from the newest commit back, so finding a recent
-// transaction is cheap; a miss reads every record.
+// transaction is cheap; a miss reads every record, building no GTID.
 func (j *Journal) FindGTID(gtid string) (first, count uint64, ok bool, err error) {
 	defer guard(j.path, &err)()
 	err = j.db.View(func(tx *bolt.Tx) error {
@@ -142,15 +142,23 @@ func (j *Journal) FindGTID(gtid string) (first, count uint64, ok bool, err error
 		}
 		c := b.Cursor()
 		for k, v := c.Last(); k != nil; k, v = c.Prev() {
-			r, err := decodeSource(k, v)
+			_, d, err := decodeSourceHeader(k, v)
 			if err != nil {
 				return err
 			}
-			for _, t := range r.txns {
-				if t.gtid == gtid {
-					first, count, ok = t.first, t.count, true
-					return nil
+			// The record is decoded to its end even after a match, so a
+			// damaged record fails the lookup wherever the damage lies.
+			for !d.done() {
+				t, err := d.next()
+				if err != nil {
+					return err
 				}
+				if !ok && t.is(gtid) {
+					first, count, ok = t.first, t.count, true
+				}
+			}
+			if ok {
+				return nil
 			}
 		}
 		return nil

@@ -184,6 +184,18 @@ func (t rawTxn) gtid() string {
 	return t.origin + strconv.FormatUint(t.number-1, 10)
 }
 
+// is reports whether t's GTID is gtid, without building it (FindGTID
+// compares every transaction of the journal on a miss).
+func (t rawTxn) is(gtid string) bool {
+	if t.number == 0 {
+		return t.origin == gtid
+	}
+	var buf [20]byte
+	num := strconv.AppendUint(buf[:0], t.number-1, 10)
+	o := len(t.origin)
+	return len(gtid) == o+len(num) && gtid[:o] == t.origin && gtid[o:] == string(num)
+}
+
 func (d *txnDecoder) done() bool { return d.at.offset >= len(d.value) }
 
 func (d *txnDecoder) uvarint() uint64 {

@@ -117,14 +117,14 @@ func Restore(ctx context.Context, cfg Config, dst string) (res RestoreResult, er
 	}
 	res = RestoreResult{Events: j.LastSeq(), Spans: len(j.Spans(time.Time{})), Checkpoint: r.checkpoint}
 	if r.sameJournal && r.journalID != "" {
-		err = j.AdoptIdentity(r.journalID)
+		err = j.AdoptIdentity(r.journalID) // fails unless the journal keeps it
+		res.Identity = r.journalID
 	} else {
-		_, err = j.Identity()
+		res.Identity, err = j.Identity()
 	}
 	if err != nil {
 		return res, err
 	}
-	res.Identity, _ = j.Identity()
 	closed = true
 	if err := j.Close(); err != nil {
 		return res, err
@@ -152,7 +152,7 @@ type rebuild struct {
 	journalID   string // the first message's publishing journal
 
 	flavor, base string
-	gtids        []string // every message's GTID, in order
+	gtids        []string // every transaction's GTID, in order
 	checkpoint   *journal.Checkpoint
 }
 
@@ -205,9 +205,9 @@ func (r *rebuild) add(h natsgo.Header, data []byte) error {
 	if name.gtid != "" {
 		if name.ordinal == 0 || len(r.batch.Txns) == 0 || r.batch.Txns[len(r.batch.Txns)-1].GTID != name.gtid {
 			r.batch.Txns = append(r.batch.Txns, journal.SourceTxn{First: len(r.batch.Events), GTID: name.gtid})
+			r.gtids = append(r.gtids, name.gtid)
 		}
 		r.batch.Txns[len(r.batch.Txns)-1].Count++
-		r.gtids = append(r.gtids, name.gtid)
 		if f := h.Get(HeaderFlavor); f != "" {
 			r.flavor = f
 		}
@@ -236,7 +236,7 @@ func (r *rebuild) finish() error {
 		if err != nil {
 			return fmt.Errorf("the last message's %s %q: %w", HeaderGTIDBase, r.base, err)
 		}
-		for _, g := range r.gtids {
+		for _, g := range r.gtids { // each transaction's, once
 			one, err := mysql.ParseGTIDSet(r.flavor, g)
 			if err != nil {
 				return fmt.Errorf("GTID %q: %w", g, err)
