@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/go-sql-driver/mysql"
 )
 
 // Position is a binlog coordinate.
@@ -49,50 +47,18 @@ func CurrentPosition(ctx context.Context, db *sql.DB, flavor Flavor) (ServerPosi
 	if flavor == FlavorMySQL {
 		statements = []string{"SHOW BINARY LOG STATUS", "SHOW MASTER STATUS"}
 	}
-	var rows *sql.Rows
-	var err error
-	for _, stmt := range statements {
-		rows, err = db.QueryContext(ctx, stmt)
-		var me *mysql.MySQLError
-		if errors.As(err, &me) && me.Number == 1064 { // syntax error: older server
-			continue
-		}
-		break
-	}
+	row, err := queryFirstRow(ctx, db, statements)
 	if err != nil {
 		return sp, fmt.Errorf("read the server's binlog position: %w", err)
 	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return sp, err
-	}
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return sp, err
-		}
+	if row == nil {
 		return sp, errors.New("the server reports no binlog position: is log_bin on?")
 	}
-	vals := make([]sql.NullString, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	if err := rows.Scan(ptrs...); err != nil {
-		return sp, err
-	}
-	for i, c := range cols {
-		switch strings.ToLower(c) {
-		case "file":
-			sp.File = vals[i].String
-		case "position":
-			var pos uint64
-			fmt.Sscan(vals[i].String, &pos)
-			sp.Pos = uint32(pos)
-		case "executed_gtid_set":
-			sp.GTIDSet = strings.ReplaceAll(vals[i].String, "\n", "")
-		}
-	}
+	sp.File = row["file"]
+	var pos uint64
+	fmt.Sscan(row["position"], &pos)
+	sp.Pos = uint32(pos)
+	sp.GTIDSet = strings.ReplaceAll(row["executed_gtid_set"], "\n", "")
 	if sp.File == "" {
 		return sp, errors.New("the server reports no binlog file: is log_bin on?")
 	}

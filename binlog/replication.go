@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
-	driver "github.com/go-sql-driver/mysql"
 )
 
 // ReplicationStatus is what the followed server says about its own
@@ -74,16 +73,7 @@ func ReadReplicationStatus(ctx context.Context, db *sql.DB, flavor Flavor, now f
 	if flavor == FlavorMariaDB {
 		stmts = []string{"SHOW ALL SLAVES STATUS"}
 	}
-	var row map[string]string
-	var err error
-	for _, stmt := range stmts {
-		row, err = queryRow(ctx, db, stmt)
-		var me *driver.MySQLError
-		if errors.As(err, &me) && me.Number == 1064 { // syntax error: older server
-			continue
-		}
-		break
-	}
+	row, err := queryFirstRow(ctx, db, stmts)
 	if err != nil {
 		return ReplicationStatus{}, fmt.Errorf("read the replica's replication status (needs REPLICATION CLIENT): %w", err)
 	}
@@ -173,41 +163,4 @@ func appliedAll(flavor Flavor, col func(...string) string) bool {
 	readFile, execFile := col("Source_Log_File", "Master_Log_File"), col("Relay_Source_Log_File", "Relay_Master_Log_File")
 	readPos, execPos := col("Read_Source_Log_Pos", "Read_Master_Log_Pos"), col("Exec_Source_Log_Pos", "Exec_Master_Log_Pos")
 	return readFile != "" && readFile == execFile && readPos == execPos
-}
-
-// queryRow returns the first row of a query as lower-cased column name ->
-// value (NULL as ""), or nil when there is none. MariaDB lists the default
-// connection of a multi-source replica first.
-func queryRow(ctx context.Context, db *sql.DB, query string) (map[string]string, error) {
-	rows, err := db.QueryContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return nil, err
-	}
-	var row map[string]string
-	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		r := make(map[string]string, len(cols))
-		for i, c := range cols {
-			r[strings.ToLower(c)] = vals[i].String
-		}
-		if row == nil || r["connection_name"] == "" {
-			row = r
-		}
-		if r["connection_name"] == "" {
-			break
-		}
-	}
-	return row, rows.Err()
 }

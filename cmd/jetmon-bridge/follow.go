@@ -190,15 +190,14 @@ func (f *follower) health(replica *store.DB) func(context.Context) (map[string]a
 			fol["caught_up_at"] = c.UTC().Format(time.RFC3339Nano)
 		}
 		jour := map[string]any{"path": f.journal.Path(), "events": f.journal.LastSeq()}
-		if spans := f.journal.Spans(time.Now()); len(spans) > 0 {
+		now := time.Now()
+		if spans := f.journal.Spans(now); len(spans) > 0 {
 			last := spans[len(spans)-1]
 			jour["coverage"] = map[string]any{"spans": len(spans), "start": last.Start, "end": last.End}
+			jour["coverage_trail_seconds"] = coverageTrail(spans, now).Seconds()
 		}
 		extra := map[string]any{"follower": fol, "journal": jour}
 		fol["coverage_proof"] = f.proof
-		if spans := f.journal.Spans(time.Now()); len(spans) > 0 {
-			jour["coverage_trail_seconds"] = coverageTrail(spans, time.Now()).Seconds()
-		}
 		if f.watch != nil {
 			extra["replication"] = f.replicationHealth()
 		}
