@@ -122,7 +122,7 @@ func decodeSource(k, v []byte) (sourceRecord, error) {
 		if err != nil {
 			return sourceRecord{}, err
 		}
-		r.txns = append(r.txns, sourceTxn{first: t.first, count: t.count, gtid: t.gtid()})
+		r.txns = append(r.txns, t.txn())
 	}
 	return r, nil
 }
@@ -183,6 +183,9 @@ func (t rawTxn) gtid() string {
 	}
 	return t.origin + strconv.FormatUint(t.number-1, 10)
 }
+
+// txn builds the transaction's record, GTID included.
+func (t rawTxn) txn() sourceTxn { return sourceTxn{first: t.first, count: t.count, gtid: t.gtid()} }
 
 // is reports whether t's GTID is gtid, without building it (FindGTID
 // compares every transaction of the journal on a miss).
@@ -311,7 +314,7 @@ func sourcesFrom(tx *bolt.Tx, from, to uint64, resumeRecord uint64, resume txnMa
 				break
 			}
 			if t.first+t.count > from {
-				r.txns = append(r.txns, sourceTxn{first: t.first, count: t.count, gtid: t.gtid()})
+				r.txns = append(r.txns, t.txn())
 			}
 		}
 		if holdsNext && !marked {

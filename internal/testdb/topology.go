@@ -334,13 +334,6 @@ func (r *Replica) StartIOThread() error { return r.Exec("START SLAVE IO_THREAD")
 // StartReplication starts both threads (START SLAVE).
 func (r *Replica) StartReplication() error { return r.Exec("START SLAVE") }
 
-// RestartServer stops the replica's mariadbd cleanly and starts it again;
-// replication resumes by itself from gtid_slave_pos.
-func (r *Replica) RestartServer() error {
-	r.Stop()
-	return r.Restart()
-}
-
 // Break makes replication fail with an error, as a drifted replica does in
 // production: a row written on the replica alone (outside its binlog), then
 // the same key written on the primary. It returns once the replica's SQL
