@@ -228,7 +228,7 @@ repl_password='demo-repl'
 on "$primary_sock" -e "CREATE USER 'repl'@'127.0.0.1' IDENTIFIED BY '$repl_password';
   GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1'"
 # A 1 s heartbeat keeps an idle replica provably current, so coverage
-# trails the present by about a second (README: Coverage on a replica).
+# trails the present by about a second (docs/guarantees.md, "Coverage on a replica").
 on "$replica_sock" -e "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$primary_port,
   MASTER_USER='repl', MASTER_PASSWORD='$repl_password', MASTER_USE_GTID=slave_pos,
   MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1; START SLAVE"
@@ -288,7 +288,7 @@ for ((i = 0; ; i++)); do
 	sleep 0.1
 done
 proof=$(grep -o 'coverage_proof=[a-z-]*' "$demo/bridge.log" | head -n 1 || true)
-say "the bridge follows a replica: ${proof:-coverage_proof=?} (README: Coverage on a replica)"
+say "the bridge follows a replica: ${proof:-coverage_proof=?} (docs/guarantees.md, "Coverage on a replica")"
 # The journal's coverage begins at the next whole second: start the window
 # of interest after it, so that the journal vouches for all of it.
 sleep 2
@@ -333,7 +333,7 @@ sleep 3
 
 base="http://$addr"
 # On a replica, coverage trails the present by about the replica's heartbeat
-# (1 s here) plus a second (README: Coverage on a replica), so the /events
+# (1 s here) plus a second (docs/guarantees.md, "Coverage on a replica"), so the /events
 # examples ask for windows ending 3 seconds before they run: the shell
 # computes that end each time a command is run, so they can be run again.
 until_recent="\$(date -u -d '3 seconds ago' +%Y-%m-%dT%H:%M:%SZ)"
