@@ -280,12 +280,19 @@ func (f *Follower) syncerConfig(handler replication.EventHandler) (replication.B
 		ParseTime:               true,
 		HeartbeatPeriod:         f.cfg.Heartbeat,
 		ReadTimeout:             3 * f.cfg.Heartbeat,
+		Dialer:                  lazyDeadlineDialer(deadlineResolution(3 * f.cfg.Heartbeat)),
 		DisableRetrySync:        true,
 		SynchronousEventHandler: handler,
 		RowsEventDecodeFunc:     deferRows(f.dsn.DBName, bridge.Table),
 		Logger:                  logbridge.BinlogSyncer(f.log),
 		Localhost:               "jetmon-bridge",
 	}, nil
+}
+
+// deadlineResolution is how late past a read timeout a silent connection
+// may be noticed: an eighth of the timeout, at most a second.
+func deadlineResolution(timeout time.Duration) time.Duration {
+	return min(timeout/8, time.Second)
 }
 
 // stream runs one replication connection from cp on the server id until it
@@ -314,6 +321,9 @@ func (f *Follower) stream(ctx context.Context, cp journal.Checkpoint, id journal
 	events := make(chan *replication.BinlogEvent, 256)
 	stop := make(chan struct{})
 	handler := handlerFunc(func(e *replication.BinlogEvent) error {
+		if steppedOver(e) {
+			return nil
+		}
 		select {
 		case events <- e:
 			return nil
@@ -382,6 +392,23 @@ func (f *Follower) stream(ctx context.Context, cp journal.Checkpoint, id journal
 }
 
 var errStopped = errors.New("follower stopped")
+
+// steppedOver reports the events the applier would only step over: table
+// maps, and rows events of other tables (deferRows left them undecoded).
+// They are dropped before the channel to the applier, which on a shared
+// replica's stream they would mostly fill. Dropping them moves no
+// checkpoint: they lie inside a transaction, whose end event follows with
+// a later position.
+func steppedOver(e *replication.BinlogEvent) bool {
+	switch ev := e.Event.(type) {
+	case *replication.TableMapEvent:
+		return true
+	case *replication.RowsEvent:
+		_, followed := deferred(ev)
+		return !followed
+	}
+	return false
+}
 
 type handlerFunc func(*replication.BinlogEvent) error
 

@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
+	"github.com/automattic/jetmon-bridge/internal/netstall"
 	"github.com/automattic/jetmon-bridge/internal/testdb"
 	"github.com/automattic/jetmon-bridge/journal"
 	"github.com/automattic/jetmon-bridge/store"
+	driver "github.com/go-sql-driver/mysql"
 )
 
 func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
@@ -247,5 +250,53 @@ func TestBacklogSharesCommits(t *testing.T) {
 	}
 	if c := r.journal.Commits() - before; c < 3 {
 		t.Errorf("three live changes, each awaited, took %d commits", c)
+	}
+}
+
+// TestSilentConnectionIsDropped: a replication connection kept alive by
+// heartbeats outlives its read timeout (three heartbeats) however long it
+// idles, and one that goes silent (a partition: nothing passes, nothing is
+// refused) fails the stream, so the follower reconnects instead of waiting
+// forever. The read deadlines are lazyDeadlineConn's.
+func TestSilentConnectionIsDropped(t *testing.T) {
+	db := testdb.NewDB(t)
+	proxy := netstall.NewProxy(t, db.Server.Addr())
+	r := newRig(t, db)
+	r.replica.Close()
+	dsn, err := driver.ParseDSN(db.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn.Addr = proxy.Addr()
+	if r.replica, err = store.Open("-dsn", dsn.FormatDSN(), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	r.start()
+	// Idle for ten heartbeats (the coverage they advance shows they
+	// arrived): more than three times the read timeout.
+	begun := r.journal.Spans(time.Time{})[0].End
+	deadline := time.Now().Add(30 * time.Second)
+	for r.journal.Spans(time.Time{})[0].End.Before(begun.Add(10 * r.hb).Truncate(time.Second).Add(time.Second)) {
+		select {
+		case err := <-r.done:
+			r.cancel = nil
+			t.Fatalf("an idle stream kept alive by heartbeats failed: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("heartbeats never advanced coverage")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	proxy.Cut()
+	select {
+	case err := <-r.done:
+		r.cancel = nil
+		r.journal.Close()
+		if err == nil || !strings.Contains(err.Error(), "broke") {
+			t.Fatalf("silent stream ended with %v, want the stream reported broken", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("a silent replication connection was never dropped")
 	}
 }

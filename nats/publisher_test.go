@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/automattic/jetmon-bridge/internal/natstest"
+	"github.com/automattic/jetmon-bridge/internal/netstall"
 )
 
 // TestPublishesEveryEventOnceInOrder publishes a journal that grows while
@@ -97,12 +98,12 @@ func waitPublished(t *testing.T, r *running, id uint64) {
 // timeouts hold out, while the journal keeps growing.
 func TestNetworkCut(t *testing.T) {
 	srv := natstest.Start(t)
-	proxy := natstest.NewProxy(t, srv.Addr())
+	proxy := netstall.NewProxy(t, srv.Addr())
 	j := openJournal(t)
 	src := newSource(3)
 	stop := make(chan struct{})
 	wait := src.storm(t, j, stop)
-	r := start(t, j, testConfig(proxy.URL()))
+	r := start(t, j, testConfig("nats://"+proxy.Addr()))
 	waitPublished(t, r, 200)
 	proxy.Cut()
 	errorsBefore := r.p.Status().Errors

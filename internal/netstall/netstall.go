@@ -1,6 +1,7 @@
-// Package netstall gives tests a TCP peer that stops reading, and a server
+// Package netstall gives tests a TCP peer that stops reading, a server
 // whose writes to such a peer block almost at once, whatever the kernel's
-// socket-buffer settings.
+// socket-buffer settings, and a proxy that cuts the network as a partition
+// does (proxy.go).
 //
 // A test that needs "the client stopped reading" cannot rely on writing
 // "a lot": Linux autotunes loopback buffers up to net.ipv4.tcp_wmem and

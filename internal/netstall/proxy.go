@@ -1,4 +1,4 @@
-package natstest
+package netstall
 
 import (
 	"net"
@@ -32,8 +32,8 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	return p
 }
 
-// URL is the proxy's address as a NATS URL.
-func (p *Proxy) URL() string { return "nats://" + p.ln.Addr().String() }
+// Addr is the proxy's address, host:port.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
 // Cut stops every byte in both directions, on open connections and on
 // those accepted from now on: they are read and dropped, as a black hole
