@@ -14,16 +14,20 @@ import (
 )
 
 // maxBatchAge is how long a commit is deferred while catching up, unless
-// the previous commit is still running; maxBatchEvents bounds a batch's
-// events whatever the commits do. A commit's cost is mostly the blogs it
-// touches, so larger batches catch up faster. A batch holds 24 bytes per
-// event (journal.Batch.AddEvent) and 4 more while it is committed. Measured
-// with 100,000 monitors (docs/BENCHMARKS.md, catch-up note 7): 2^18 events
-// no longer lowered the peak heap (the rows and the bbolt pages of the
-// monitors a commit touches dominate it) and cost CPU per transition.
+// the previous commit is still running; maxBatchEvents and maxBatchRows
+// bound a batch whatever the commits do. A commit's cost is mostly the
+// blogs it touches (it rewrites each one's last run), so larger batches
+// catch up faster; but while one batch is committed the next fills, and
+// the commit holds bbolt's copy of every page it rewrites. A batch holds 17
+// bytes per event and about 40 per row it changes (journal.Batch.AddEvent,
+// SetMonitor). Measured with 100,000 monitors (docs/BENCHMARKS.md,
+// catch-up note 8): 2^19 events peaked at 59-75 MiB of live heap; 2^18 at
+// 50-52 MiB, but at 2.29-2.58 us of CPU per transition against the bare
+// decoder's 2.15-2.26; 3*2^17 at 55-57 MiB and 1.96-2.02 us (2.12-2.19).
 const (
 	maxBatchAge    = time.Second
-	maxBatchEvents = 1 << 19
+	maxBatchEvents = 3 << 17
+	maxBatchRows   = 1 << 18
 )
 
 // applier turns a stream of binlog events into journal batches. It keeps
@@ -51,7 +55,6 @@ type applier struct {
 
 	batch      *journal.Batch
 	batchStart time.Time
-	changed    batchRows // the batch's final row state per site
 	batchPos   Position
 	dirty      bool // batch holds a checkpoint to commit
 
@@ -94,8 +97,7 @@ func newApplier(f *Follower, cp journal.Checkpoint, lay layout) *applier {
 		schema:   []byte(f.dsn.DBName),
 		table:    []byte(bridge.Table),
 		pos:      Position{cp.File, cp.Pos},
-		batch:    &journal.Batch{},
-		changed:  newBatchRows(),
+		batch:    newBatch(),
 		ageTimer: stoppedTimer(),
 		gtids:    initialGTIDs(f.cfg.Info.Flavor, cp.GTIDSet),
 	}
@@ -210,7 +212,7 @@ func (a *applier) run(ctx context.Context, events <-chan *replication.BinlogEven
 		if !a.dirty {
 			continue
 		}
-		if a.batch.Transactions >= a.f.cfg.MaxBatch || a.batch.EventCount() >= maxBatchEvents {
+		if a.batch.Transactions >= a.f.cfg.MaxBatch || a.batch.EventCount() >= maxBatchEvents || a.batch.MonitorCount() >= maxBatchRows {
 			if err := a.flush(); err != nil { // waits for the running commit
 				return err
 			}
@@ -398,7 +400,11 @@ func (a *applier) commit(h *replication.EventHeader, gset interface{ String() st
 		if c.hasEvent {
 			a.batch.AddEvent(c.event)
 		}
-		a.changed.set(c.rowState)
+		if c.deleted {
+			a.batch.DeleteMonitor(c.monitor.SiteID)
+		} else {
+			a.batch.SetMonitor(c.monitor)
+		}
 	}
 	a.noteGTID(first)
 	a.txn = a.txn[:0]
@@ -454,12 +460,10 @@ func (a *applier) heartbeat(*replication.HeartbeatEvent) error {
 // flush starts committing the batch, once the previous commit is done, and
 // starts the next one.
 //
-// Only the batch being committed holds rows and the journal's sort orders:
-// the batch's rows are taken out of a.changed here, so one index serves
-// every batch, and each batch is a fresh journal.Batch, so nothing of a
-// committed batch is kept for the next. Its events are added with
-// AddEvent, the journal's compact form (no pointers: the garbage collector
-// never scans them).
+// Each batch is a fresh journal.Batch, so nothing of a committed batch is
+// kept for the next. Its events and rows are added with AddEvent and
+// SetMonitor, in the journal's compact form (no pointers: the garbage
+// collector never scans them).
 func (a *applier) flush() error {
 	if !a.dirty {
 		return nil
@@ -467,8 +471,7 @@ func (a *applier) flush() error {
 	if err := a.wait(); err != nil {
 		return err
 	}
-	b, size := a.batch, a.batch.EventCount()
-	a.changed.moveTo(b)
+	b := a.batch
 	cp := a.cp.Clone()
 	b.Checkpoint = &cp
 	b.NewSpan, a.pendingSpan = a.pendingSpan, nil
@@ -489,15 +492,19 @@ func (a *applier) flush() error {
 		done <- err
 	}()
 	a.committing = done
-	a.batch = &journal.Batch{}
-	if a.catchingUp() {
-		// A backlog's batches are alike: reserve room for the next rather
-		// than growing it by copies.
-		a.batch.GrowEvents(min(size, maxBatchEvents))
-	}
+	// The next batch grows as it fills (no room reserved for a backlog's
+	// next batch of the same size): while this one is prepared, the two
+	// would hold a full batch's events each.
+	a.batch = newBatch()
 	a.dirty = false
 	return nil
 }
+
+// newBatch is an empty batch for the applier to fill. A batch is never
+// committed twice (after a failed commit the follower reads it again from
+// the binlog), so Commit may discard its events and rows once it has
+// written them, before bbolt writes its pages.
+func newBatch() *journal.Batch { return &journal.Batch{Discard: true} }
 
 // catchingUp reports whether the follower is still short of catchUpTo.
 func (a *applier) catchingUp() bool {

@@ -1,8 +1,8 @@
 package journal
 
 import (
-	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -20,7 +20,9 @@ type Batch struct {
 	Events []bridge.Event
 	// Monitors are rows as they stand after the batch (inserted or updated).
 	Monitors []bridge.Monitor
-	// Deleted are the primary keys of deleted rows.
+	// Deleted are the primary keys of deleted rows. A row in both Deleted
+	// and Monitors is kept. SetMonitor and DeleteMonitor change rows after
+	// both.
 	Deleted []uint64
 	// ResetMonitors drops all stored rows before Monitors are written: the
 	// batch carries a complete snapshot of the table.
@@ -38,37 +40,52 @@ type Batch struct {
 	// Txns names the source transactions of the events that have a GTID,
 	// in order (see sources.go); events outside them have none.
 	Txns []SourceTxn
+	// Discard lets Commit drop the events added with AddEvent, their sort
+	// orders and Monitors as soon as they are written into the bbolt
+	// transaction, before bbolt allocates the pages it writes: a follower
+	// catching up commits batches of hundreds of thousands of events, which
+	// it would otherwise hold beside those pages. Commit refuses a discarded
+	// batch again, even after a failure: its caller rebuilds it from its
+	// source, as the follower does from the binlog.
+	Discard bool
 
-	added    []pending // see AddEvent
-	addedErr error     // the first event AddEvent could not take
-	prep     prepared  // see Prepare
+	added     batchEvents // see AddEvent
+	addedErr  error       // the first event AddEvent could not take
+	rows      rowSet      // see SetMonitor
+	prep      prepared    // see Prepare
+	discarded bool        // Commit dropped what Discard lets it drop
 }
 
 // AddEvent appends e to the batch's events, after Events and the events
 // added before it. Commit writes it as it writes Events, but assigns no id
-// back: the batch keeps e only in the journal's compact form, 24 bytes
-// against a bridge.Event's 48, which Prepare orders in place. A follower
-// catching up holds a batch of hundreds of thousands of events while the
-// previous one is committed: Events would take about four times the
-// memory (the events, then the journal's own copies in both orders).
+// back: the batch keeps e only in the journal's compact form, 17 bytes
+// against a bridge.Event's 48 (batchEvents). A follower catching up holds a
+// batch of hundreds of thousands of events while the previous one is
+// committed.
 func (b *Batch) AddEvent(e bridge.Event) {
-	p, err := newPending(&e, len(b.added)+1)
-	if err != nil && b.addedErr == nil {
+	if err := b.added.add(&e); err != nil && b.addedErr == nil {
 		b.addedErr = err
 	}
-	b.added = append(b.added, p)
 }
 
-// GrowEvents reserves room for n more events added with AddEvent, for a
-// caller that knows the batch's size in advance.
-func (b *Batch) GrowEvents(n int) {
-	b.added = slices.Grow(b.added, n)
-}
+// SetMonitor records m as its row's state after the batch, the last change
+// to a row winning. The batch keeps it only in the journal's compact form
+// (rowSet), about a fifth of a bridge.Monitor's memory: a follower catching
+// up records the final state of every monitor its batch touches.
+func (b *Batch) SetMonitor(m bridge.Monitor) { b.rows.set(m) }
+
+// DeleteMonitor records that site's row is gone after the batch, the last
+// change to a row winning.
+func (b *Batch) DeleteMonitor(site uint64) { b.rows.delete(site) }
+
+// MonitorCount is the number of rows changed with SetMonitor and
+// DeleteMonitor.
+func (b *Batch) MonitorCount() int { return b.rows.len() }
 
 // EventCount is the number of the batch's events: Events and those added
 // with AddEvent. A SourceTxn's First counts in this order.
 func (b *Batch) EventCount() int {
-	return len(b.Events) + len(b.added)
+	return len(b.Events) + b.added.len()
 }
 
 // SpanStart opens a coverage span.
@@ -88,29 +105,40 @@ type SpanStart struct {
 
 // Empty reports whether committing b would change nothing.
 func (b *Batch) Empty() bool {
-	return b.EventCount() == 0 && len(b.Monitors) == 0 && len(b.Deleted) == 0 &&
+	return b.EventCount() == 0 && !b.changesRows() &&
 		b.Checkpoint == nil && b.CoveredTo.IsZero() && b.NewSpan == nil && !b.ResetMonitors
 }
 
 // coverageOnly reports whether b does nothing but advance coverage.
 func (b *Batch) coverageOnly() bool {
-	return b.EventCount() == 0 && len(b.Monitors) == 0 && len(b.Deleted) == 0 &&
+	return b.EventCount() == 0 && !b.changesRows() &&
 		b.Checkpoint == nil && b.NewSpan == nil && !b.ResetMonitors
+}
+
+// changesRows reports whether b inserts, updates or deletes rows.
+func (b *Batch) changesRows() bool {
+	return len(b.Monitors) > 0 || len(b.Deleted) > 0 || b.rows.len() > 0
 }
 
 // Reset empties b for reuse, keeping its allocations.
 func (b *Batch) Reset() {
-	p := b.prep
+	added, rows, p := b.added, b.rows, b.prep
+	added.reset()
+	rows.reset()
 	*b = Batch{Events: b.Events[:0], Monitors: b.Monitors[:0], Deleted: b.Deleted[:0], Txns: b.Txns[:0],
-		added: b.added[:0], prep: prepared{n: -1, byBlog: p.byBlog[:0]}}
+		added: added, rows: rows, prep: prepared{n: -1, byTime: p.byTime[:0], byBlog: p.byBlog[:0]}}
 }
 
 // Commit writes b in one bbolt transaction and assigns the events' ids.
 // On failure nothing of b is written, and the error is kept for Healthy.
 func (j *Journal) Commit(b *Batch) error {
+	if b.discarded {
+		return errors.New("journal: a batch committed with Discard set cannot be committed again; rebuild it")
+	}
 	if b.Empty() {
 		return nil
 	}
+	events, coverageOnly := b.EventCount(), b.coverageOnly()
 	j.mu.Lock()
 	seq := j.seq
 	spans := append([]spanRecord(nil), j.spans...)
@@ -120,7 +148,13 @@ func (j *Journal) Commit(b *Batch) error {
 	}
 	j.mu.Unlock()
 
+	if !b.prep.current(b) {
+		b.Prepare()
+	}
 	err := j.db.Update(func(tx *bolt.Tx) error {
+		if b.prep.err != nil {
+			return b.prep.err
+		}
 		first := seq + 1
 		var err error
 		if seq, err = putEvents(tx, b, seq); err != nil {
@@ -130,13 +164,16 @@ func (j *Journal) Commit(b *Batch) error {
 			return err
 		}
 		meta := tx.Bucket(bucketMeta)
-		if b.EventCount() > 0 {
+		if events > 0 {
 			if err := meta.Put(keySeq, u64(seq)); err != nil {
 				return err
 			}
 		}
-		if err := writeMonitors(tx, b); err != nil {
+		if err := writeMonitors(tx, b.ResetMonitors, &b.prep.rows); err != nil {
 			return err
+		}
+		if b.Discard {
+			b.discard()
 		}
 		if b.Checkpoint != nil {
 			v, err := json.Marshal(b.Checkpoint)
@@ -154,7 +191,7 @@ func (j *Journal) Commit(b *Batch) error {
 	b.prep.n = -1 // a reused batch is prepared again
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if changes := !b.coverageOnly(); err != nil || changes || !j.errChanges {
+	if changes := !coverageOnly; err != nil || changes || !j.errChanges {
 		j.commitErr, j.errChanges = err, err != nil && changes
 	}
 	if err != nil {
@@ -165,7 +202,7 @@ func (j *Journal) Commit(b *Batch) error {
 	}
 	j.seq = seq
 	j.spans = spans
-	if !b.coverageOnly() {
+	if !coverageOnly {
 		j.commits++
 	}
 	if b.Checkpoint != nil {
@@ -176,42 +213,29 @@ func (j *Journal) Commit(b *Batch) error {
 	return nil
 }
 
-// pending is one of a batch's events as Commit stores it, before it has
-// an id: 24 bytes, where the runs' entry is 32.
-type pending struct {
-	created int64 // Unix seconds
-	blog    uint64
-	n       uint32 // its place in the batch, from 1: its id is the journal's sequence + n
-	status  byte   // packStatus(old, new)
+// discard drops what Discard lets Commit drop, once written into the
+// transaction.
+func (b *Batch) discard() {
+	b.added, b.rows, b.prep, b.Monitors, b.discarded = batchEvents{}, rowSet{}, prepared{n: -1}, nil, true
 }
 
-// newPending is e as the n-th event of a batch.
-func newPending(e *bridge.Event, n int) (pending, error) {
-	c, err := boundedCreated(e)
-	return pending{created: c, blog: e.BlogID, n: uint32(n), status: packStatus(e.OldStatus, e.NewStatus)}, err
-}
-
-func cmpPending(a, b pending) int {
-	if c := cmp.Compare(a.created, b.created); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.n, b.n)
-}
-
-// entry is p as the runs store it, with the id it takes after seq.
-func (p pending) entry(seq uint64) entry {
-	return entry{created: p.created, id: seq + uint64(p.n), blog: p.blog, status: p.status}
-}
-
-// maxBatchEvents bounds a batch's events: pending numbers them in 32 bits.
+// maxBatchEvents bounds a batch's events: their places are 32 bits.
 const maxBatchEvents = 1<<32 - 1
 
 // prepared is a batch's events in each bucket's order.
 type prepared struct {
-	n      int       // EventCount it was computed for; -1 when none
-	err    error     // an event that cannot be stored
-	byTime []pending // (created, n) order: the events bucket's
-	byBlog []uint32  // positions in byTime in (blog, created, n) order: the blogs bucket's
+	n       int         // EventCount it was computed for; -1 when none
+	err     error       // an event that cannot be stored
+	events  batchEvents // Events, then those added: an event's place gives its id
+	byTime  []uint32    // places in (created, place) order: the events bucket's
+	byBlog  []uint32    // places in (blog, created, place) order: the blogs bucket's
+	rows    rowSet      // Deleted, Monitors, then SetMonitor's rows, sorted by site
+	changes int         // the rows' changes it was computed for
+}
+
+// current reports whether p was prepared for b as b is now.
+func (p *prepared) current(b *Batch) bool {
+	return p.n == b.EventCount() && p.changes == len(b.Monitors)+len(b.Deleted)+b.rows.len()
 }
 
 // Prepare orders the batch's writes for Commit, which otherwise does it
@@ -221,85 +245,46 @@ type prepared struct {
 //
 // bbolt inserts into an in-memory node by shifting the keys after the
 // insertion point and splits nodes only when the transaction commits, so
-// each bucket's puts are made in key order. The events added with
-// AddEvent are ordered in place; Events are converted first (ahead of
-// them), into a new buffer.
+// each bucket's puts are made in key order. The events are not moved: the
+// orders are permutations of their places. Events are converted first
+// (ahead of those added), into new columns; so are Deleted and Monitors
+// (ahead of SetMonitor's rows).
 func (b *Batch) Prepare() {
 	p := &b.prep
 	p.n, p.err = b.EventCount(), b.addedErr
-	p.byTime = b.added
+	p.rows = b.rows
+	if len(b.Monitors) > 0 || len(b.Deleted) > 0 {
+		p.rows = rowSet{}
+		for _, site := range b.Deleted {
+			p.rows.delete(site)
+		}
+		for _, m := range b.Monitors {
+			p.rows.set(m)
+		}
+		p.rows.replay(&b.rows)
+	}
+	p.rows.sort()
+	b.rows.index = nil // sorted: later changes are appended, and the last wins
+	p.changes = len(b.Monitors) + len(b.Deleted) + b.rows.len()
+	if p.err == nil {
+		p.err = p.rows.err
+	}
+	p.events = b.added
 	if len(b.Events) > 0 {
-		p.byTime = make([]pending, 0, p.n)
+		p.events = batchEvents{}
 		for i := range b.Events {
-			e, err := newPending(&b.Events[i], i+1)
-			if err != nil && p.err == nil {
+			if err := p.events.add(&b.Events[i]); err != nil && p.err == nil {
 				p.err = err
 			}
-			p.byTime = append(p.byTime, e)
 		}
-		for _, e := range b.added {
-			e.n += uint32(len(b.Events))
-			p.byTime = append(p.byTime, e)
-		}
+		p.events.appendAll(&b.added)
 	}
 	if p.n > maxBatchEvents && p.err == nil {
 		p.err = fmt.Errorf("a batch of %d events is more than the %d one commit takes", p.n, maxBatchEvents)
+		return
 	}
-	if !slices.IsSortedFunc(p.byTime, cmpPending) {
-		slices.SortFunc(p.byTime, cmpPending)
-	}
-	p.byBlog = sortByBlog(p.byTime, p.byBlog)
-}
-
-// sortByBlog returns the positions of es's entries ordered by blog, each
-// blog's in their order in es, in buf. It is a stable LSD radix sort on the
-// blog id's bytes: a catch-up batch holds hundreds of thousands of entries,
-// which a comparison sort takes several times longer to order. The blogs
-// are sorted along with the positions, so each pass reads memory in order;
-// they are dropped at the end (only the positions are kept).
-func sortByBlog(es []pending, buf []uint32) []uint32 {
-	n := len(es)
-	pos := slices.Grow(buf[:0], n)[:n]
-	for i := range pos {
-		pos[i] = uint32(i)
-	}
-	if n < 256 {
-		slices.SortStableFunc(pos, func(x, y uint32) int { return cmp.Compare(es[x].blog, es[y].blog) })
-		return pos
-	}
-	var most uint64
-	for i := range es {
-		most |= es[i].blog
-	}
-	type keyed struct {
-		blog uint64
-		pos  uint32
-	}
-	a, b := make([]keyed, n), make([]keyed, n)
-	for i := range es {
-		a[i] = keyed{es[i].blog, uint32(i)}
-	}
-	for shift := 0; shift < 64 && most>>shift != 0; shift += 8 {
-		var count [256]int
-		for i := range a {
-			count[byte(a[i].blog>>shift)]++
-		}
-		at := 0
-		for d, c := range count {
-			count[d] = at
-			at += c
-		}
-		for i := range a {
-			d := byte(a[i].blog >> shift)
-			b[count[d]] = a[i]
-			count[d]++
-		}
-		a, b = b, a
-	}
-	for i := range a {
-		pos[i] = a[i].pos
-	}
-	return pos
+	p.byTime = p.events.byTime(p.byTime)
+	p.byBlog = p.events.byBlog(p.byTime, p.byBlog)
 }
 
 // putEvents writes the events into both buckets' runs, assigning ids after
@@ -309,13 +294,7 @@ func putEvents(tx *bolt.Tx, b *Batch, seq uint64) (uint64, error) {
 	if n == 0 {
 		return seq, nil
 	}
-	if b.prep.n != n {
-		b.Prepare()
-	}
 	p := &b.prep
-	if p.err != nil {
-		return 0, p.err
-	}
 	for i := range b.Events {
 		b.Events[i].ID = seq + uint64(i) + 1
 	}
@@ -325,8 +304,8 @@ func putEvents(tx *bolt.Tx, b *Batch, seq uint64) (uint64, error) {
 	events := newRunWriter(tx, eventRuns)
 	for chunk := range slices.Chunk(p.byTime, eventChunk) {
 		es = es[:0]
-		for _, e := range chunk {
-			es = append(es, e.entry(seq))
+		for _, i := range chunk {
+			es = append(es, p.events.entry(i, seq))
 		}
 		if err := events.merge(0, es); err != nil {
 			return 0, err
@@ -334,10 +313,10 @@ func putEvents(tx *bolt.Tx, b *Batch, seq uint64) (uint64, error) {
 	}
 	blogs := newRunWriter(tx, blogRuns)
 	for order := p.byBlog; len(order) > 0; {
-		blog := p.byTime[order[0]].blog
+		blog := p.events.blog[order[0]]
 		es = es[:0]
-		for len(order) > 0 && p.byTime[order[0]].blog == blog {
-			es = append(es, p.byTime[order[0]].entry(seq))
+		for len(order) > 0 && p.events.blog[order[0]] == blog {
+			es = append(es, p.events.entry(order[0], seq))
 			order = order[1:]
 		}
 		if err := blogs.merge(blog, es); err != nil {

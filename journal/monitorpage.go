@@ -1,13 +1,10 @@
 package journal
 
 import (
-	"cmp"
 	"encoding/binary"
 	"fmt"
 	"iter"
-	"slices"
 
-	bridge "github.com/automattic/jetmon-bridge"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -83,10 +80,11 @@ func storedMonitors(tx *bolt.Tx) iter.Seq2[monitorRecord, error] {
 	}
 }
 
-// writeMonitors applies the batch's rows to the monitors bucket: deleted
-// rows go, inserted or updated rows are written (a row in both is kept).
-func writeMonitors(tx *bolt.Tx, b *Batch) error {
-	if b.ResetMonitors {
+// writeMonitors applies a batch's rows, sorted by site, to the monitors
+// bucket, after emptying it when reset: deleted rows go, the others are
+// written.
+func writeMonitors(tx *bolt.Tx, reset bool, rows *rowSet) error {
+	if reset {
 		if err := tx.DeleteBucket(bucketMonitors); err != nil {
 			return err
 		}
@@ -94,45 +92,21 @@ func writeMonitors(tx *bolt.Tx, b *Batch) error {
 			return err
 		}
 	}
-	if len(b.Monitors) == 0 && len(b.Deleted) == 0 {
-		return nil
-	}
-	// Both in key order, for the reason Prepare gives; the caller's slices
-	// are left as they were.
-	ms, deleted := b.Monitors, b.Deleted
-	bySite := func(a, b bridge.Monitor) int { return cmp.Compare(a.SiteID, b.SiteID) }
-	if !slices.IsSortedFunc(ms, bySite) {
-		ms = slices.Clone(ms)
-		slices.SortStableFunc(ms, bySite)
-	}
-	if !slices.IsSorted(deleted) {
-		deleted = slices.Clone(deleted)
-		slices.Sort(deleted)
-	}
 	bucket := tx.Bucket(bucketMonitors)
 	var (
-		key, rec []byte
-		stored   []monitorRecord
+		key    []byte
+		stored []monitorRecord
 	)
-	for len(ms) > 0 || len(deleted) > 0 {
-		page := ^uint64(0)
-		if len(ms) > 0 {
-			page = ms[0].SiteID >> monitorPageShift
+	for changes := rows.slots; len(changes) > 0; {
+		page := changes[0].site >> monitorPageShift
+		n := 1
+		for n < len(changes) && changes[n].site>>monitorPageShift == page {
+			n++
 		}
-		if len(deleted) > 0 {
-			page = min(page, deleted[0]>>monitorPageShift)
-		}
-		nm, nd := 0, 0
-		for nm < len(ms) && ms[nm].SiteID>>monitorPageShift == page {
-			nm++
-		}
-		for nd < len(deleted) && deleted[nd]>>monitorPageShift == page {
-			nd++
-		}
-		upd, del := ms[:nm], deleted[:nd]
-		ms, deleted = ms[nm:], deleted[nd:]
+		upd := changes[:n]
+		changes = changes[n:]
 
-		key = binary.BigEndian.AppendUint64(key[:0], page)
+		key = monitorPageKey(key[:0], upd[0].site)
 		stored = stored[:0]
 		if v := bucket.Get(key); v != nil {
 			var err error
@@ -142,24 +116,22 @@ func writeMonitors(tx *bolt.Tx, b *Batch) error {
 		}
 		var val []byte // bbolt keeps it until the commit
 		for i, j := 0, 0; i < len(stored) || j < len(upd); {
-			if j < len(upd) && (i == len(stored) || upd[j].SiteID <= stored[i].site) {
-				site := upd[j].SiteID
+			if j < len(upd) && (i == len(stored) || upd[j].site <= stored[i].site) {
+				site := upd[j].site
 				if i < len(stored) && stored[i].site == site {
-					i++ // replaced
+					i++ // replaced or deleted
 				}
-				for j+1 < len(upd) && upd[j+1].SiteID == site {
-					j++ // of duplicates, the last wins
+				for j+1 < len(upd) && upd[j+1].site == site {
+					j++ // of several changes, the last wins
 				}
-				rec = appendMonitor(rec[:0], upd[j])
-				val = appendMonitorRecord(val, site, rec)
+				if r := &upd[j]; r.n != deletedRow {
+					val = appendMonitorRecord(val, site, rows.record(r))
+				}
 				j++
 				continue
 			}
-			r := stored[i]
+			val = appendMonitorRecord(val, stored[i].site, stored[i].rec)
 			i++
-			if _, gone := slices.BinarySearch(del, r.site); !gone {
-				val = appendMonitorRecord(val, r.site, r.rec)
-			}
 		}
 		var err error
 		if len(val) == 0 {

@@ -174,22 +174,39 @@ func TestCommitRefusesAnEventStoredTwice(t *testing.T) {
 	}
 }
 
-// TestSortByBlogIsStable checks the radix sort against a stable comparison
-// sort, for small and large inputs and blog ids of every width.
-func TestSortByBlogIsStable(t *testing.T) {
+// TestBatchOrdersAreStable checks the radix sorts of a batch's events
+// against stable comparison sorts, for small and large batches, created
+// times in and out of order and blog ids of every width (both key widths).
+func TestBatchOrdersAreStable(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	for _, n := range []int{0, 1, 255, 256, 5000} {
 		for _, width := range []uint{1, 17, 40, 64} {
-			es := make([]pending, n)
-			want := make([]uint32, n)
-			for i := range es {
-				es[i] = pending{created: int64(i / 3), n: uint32(i + 1), blog: 1 + rng.Uint64()>>(64-width)}
-				want[i] = uint32(i)
-			}
-			slices.SortStableFunc(want, func(x, y uint32) int { return cmp.Compare(es[x].blog, es[y].blog) })
-			got := sortByBlog(es, nil)
-			if !slices.Equal(got, want) {
-				t.Fatalf("n=%d width=%d: the radix sort differs from a stable sort", n, width)
+			for _, spread := range []int64{0, 1000, 1 << 40} {
+				var c batchEvents
+				for i := range n {
+					created := int64(i / 3) // in order
+					if spread > 0 {
+						created = rng.Int64N(spread)
+					}
+					c.created = append(c.created, created)
+					c.blog = append(c.blog, 1+rng.Uint64()>>(64-width))
+					c.status = append(c.status, 0)
+				}
+				places := make([]uint32, n)
+				for i := range places {
+					places[i] = uint32(i)
+				}
+				wantTime := slices.Clone(places)
+				slices.SortStableFunc(wantTime, func(x, y uint32) int { return cmp.Compare(c.created[x], c.created[y]) })
+				wantBlog := slices.Clone(wantTime)
+				slices.SortStableFunc(wantBlog, func(x, y uint32) int { return cmp.Compare(c.blog[x], c.blog[y]) })
+				byTime := c.byTime(nil)
+				if !slices.Equal(byTime, wantTime) {
+					t.Fatalf("n=%d width=%d spread=%d: the order by time differs from a stable sort", n, width, spread)
+				}
+				if got := c.byBlog(byTime, nil); !slices.Equal(got, wantBlog) {
+					t.Fatalf("n=%d width=%d spread=%d: the order by blog differs from a stable sort", n, width, spread)
+				}
 			}
 		}
 	}

@@ -67,7 +67,7 @@ func putSources(tx *bolt.Tx, b *Batch, first uint64, base string) error {
 	if err != nil {
 		return err
 	}
-	minCreated := b.prep.byTime[0].created // Prepare ordered them by time
+	minCreated := b.prep.events.created[b.prep.byTime[0]] // Prepare ordered them by time
 	v := binary.AppendUvarint(nil, uint64(events))
 	v = binary.AppendUvarint(v, uint64(minCreated))
 	v = appendString(v, base)

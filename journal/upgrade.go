@@ -128,8 +128,8 @@ func copyV1Monitors(from *bolt.Tx, out *bolt.DB) error {
 	}
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; {
-		var batch Batch
-		for ; k != nil && len(batch.Monitors) < upgradeTxEvents; k, v = c.Next() {
+		var rows rowSet
+		for ; k != nil && rows.len() < upgradeTxEvents; k, v = c.Next() {
 			if len(k) != 8 {
 				return fmt.Errorf("%w: monitor key %x", ErrCorrupt, k)
 			}
@@ -137,9 +137,10 @@ func copyV1Monitors(from *bolt.Tx, out *bolt.DB) error {
 			if err != nil {
 				return err
 			}
-			batch.Monitors = append(batch.Monitors, m)
+			rows.set(m)
 		}
-		if err := out.Update(func(to *bolt.Tx) error { return writeMonitors(to, &batch) }); err != nil {
+		rows.sort()
+		if err := out.Update(func(to *bolt.Tx) error { return writeMonitors(to, false, &rows) }); err != nil {
 			return err
 		}
 	}
