@@ -10,6 +10,7 @@ import (
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
+	bolt "go.etcd.io/bbolt"
 )
 
 // TestRunsMatchAModel commits batches of events, most newer than any
@@ -209,5 +210,34 @@ func TestBatchOrdersAreStable(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestEventPagesAreFilled: the events bucket's keys grow, so its leaves are
+// filled before they split (runKind.fill), not left half empty. A page
+// holds three runs of 1 KiB: about 77%.
+func TestEventPagesAreFilled(t *testing.T) {
+	j, _ := openTemp(t)
+	rng := rand.New(rand.NewPCG(7, 7))
+	created := int64(1_700_000_000)
+	for range 2 {
+		b := &Batch{}
+		for range 50_000 {
+			created += rng.Int64N(4) / 3
+			b.AddEvent(bridge.Event{BlogID: 1 + rng.Uint64N(10_000), OldStatus: bridge.StatusRunning, NewStatus: bridge.StatusDown, CreatedAt: sec(created)})
+		}
+		if err := j.Commit(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := j.db.View(func(tx *bolt.Tx) error {
+		s := tx.Bucket(bucketEvents).Stats()
+		if fill := float64(s.LeafInuse) / float64(s.LeafAlloc); fill < 0.7 {
+			t.Errorf("events bucket leaves are %.0f%% full (%d pages)", 100*fill, s.LeafPageN)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
