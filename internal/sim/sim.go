@@ -124,6 +124,9 @@ func Run(ctx context.Context, db *sql.DB, o Options, truth func(Transition) erro
 	sites := slices.Clone(o.Sites)
 	slices.SortFunc(sites, func(a, b Site) int { return cmpUint(a.BlogID, b.BlogID) })
 	if err := refresh(ctx, db, sites); err != nil {
+		if ctx.Err() != nil {
+			return Stats{Elapsed: time.Since(start)}, nil // stopped before the first statement
+		}
 		return Stats{}, err
 	}
 

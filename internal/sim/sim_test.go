@@ -360,6 +360,25 @@ func TestStoppingKeepsTruthComplete(t *testing.T) {
 		}
 		checkTruthAgainstAudit(t, c.truth, readAudit(t, d))
 	})
+	t.Run("cancelled before the first statement", func(t *testing.T) {
+		// The soak pauses the simulator at any moment, also while Run still
+		// reads the sites' statuses.
+		d := testdb.NewDB(t)
+		sites, err := Setup(ctx, d.SQL, 1, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runCtx, cancel := context.WithCancel(ctx)
+		cancel()
+		var c collector
+		stats, err := Run(runCtx, d.SQL, Options{Sites: sites, Seed: 1}, c.add)
+		if err != nil {
+			t.Fatalf("a run cancelled before it began is not an error: %v", err)
+		}
+		if stats.Transitions != 0 || len(c.truth) != 0 {
+			t.Fatalf("a run cancelled before it began made %d transitions (%d truth lines)", stats.Transitions, len(c.truth))
+		}
+	})
 	t.Run("duration and rate", func(t *testing.T) {
 		d := testdb.NewDB(t)
 		installAudit(t, d)
