@@ -15,15 +15,16 @@ import (
 
 // maxBatchAge is how long a commit is deferred while catching up, unless
 // the previous commit is still running; maxBatchEvents and maxBatchRows
-// bound a batch whatever the commits do. A commit's cost is mostly the
-// blogs it touches (it rewrites each one's last run), so larger batches
-// catch up faster; but while one batch is committed the next fills, and
-// the commit holds bbolt's copy of every page it rewrites. A batch holds 17
-// bytes per event and about 40 per row it changes (journal.Batch.AddEvent,
-// SetMonitor). Measured with 100,000 monitors (docs/BENCHMARKS.md,
-// catch-up note 8): 2^19 events peaked at 59-75 MiB of live heap; 2^18 at
-// 50-52 MiB, but at 2.29-2.58 us of CPU per transition against the bare
-// decoder's 2.15-2.26; 3*2^17 at 55-57 MiB and 1.96-2.02 us (2.12-2.19).
+// (the defaults of Config.MaxBatchEvents and MaxBatchRows) bound a batch
+// whatever the commits do. A commit's cost is mostly the blogs it touches
+// (it rewrites each one's last run), so larger batches catch up faster; but
+// while one batch is committed the next fills, and the commit holds bbolt's
+// copy of every page it rewrites. A batch holds 17 bytes per event and
+// about 40 per row it changes (journal.Batch.AddEvent, SetMonitor).
+// Measured with 100,000 monitors (docs/BENCHMARKS.md, catch-up note 8):
+// 2^19 events peaked at 59-75 MiB of live heap; 2^18 at 50-52 MiB, but at
+// 2.29-2.58 us of CPU per transition against the bare decoder's 2.15-2.26;
+// 3*2^17 at 55-57 MiB and 1.96-2.02 us (2.12-2.19).
 const (
 	maxBatchAge    = time.Second
 	maxBatchEvents = 3 << 17
@@ -212,7 +213,7 @@ func (a *applier) run(ctx context.Context, events <-chan *replication.BinlogEven
 		if !a.dirty {
 			continue
 		}
-		if a.batch.Transactions >= a.f.cfg.MaxBatch || a.batch.EventCount() >= maxBatchEvents || a.batch.MonitorCount() >= maxBatchRows {
+		if cfg := &a.f.cfg; a.batch.Transactions >= cfg.MaxBatch || a.batch.EventCount() >= cfg.MaxBatchEvents || a.batch.MonitorCount() >= cfg.MaxBatchRows {
 			if err := a.flush(); err != nil { // waits for the running commit
 				return err
 			}

@@ -37,6 +37,10 @@ type Config struct {
 	Heartbeat time.Duration
 	// MaxBatch bounds the transactions grouped into one journal commit.
 	MaxBatch int
+	// MaxBatchEvents and MaxBatchRows bound the transitions and the rows a
+	// commit carries, and so the follower's memory while it catches up;
+	// zero means the defaults (maxBatchEvents, maxBatchRows).
+	MaxBatchEvents, MaxBatchRows int
 	// Logger receives state changes; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -80,6 +84,12 @@ func New(cfg Config) (*Follower, error) {
 	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 20000
+	}
+	if cfg.MaxBatchEvents <= 0 {
+		cfg.MaxBatchEvents = maxBatchEvents
+	}
+	if cfg.MaxBatchRows <= 0 {
+		cfg.MaxBatchRows = maxBatchRows
 	}
 	if cfg.Proof == nil {
 		cfg.Proof = SelfProof{Now: cfg.Now}

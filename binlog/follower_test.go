@@ -33,6 +33,8 @@ type rig struct {
 	proof func(info ServerInfo) Proof
 	// waitLimit is the journal's WaitLimit; default 5s.
 	waitLimit time.Duration
+	// maxEvents and maxRows are the follower's batch limits (0: defaults).
+	maxEvents, maxRows int
 }
 
 func newRig(t *testing.T, db *testdb.DB) *rig {
@@ -64,7 +66,8 @@ func (r *rig) start() {
 	if r.proof != nil {
 		proof = r.proof(info)
 	}
-	f, err := New(Config{Replica: r.replica, Journal: r.journal, Info: info, ServerID: 4242, Heartbeat: r.hb, Proof: proof})
+	f, err := New(Config{Replica: r.replica, Journal: r.journal, Info: info, ServerID: 4242, Heartbeat: r.hb, Proof: proof,
+		MaxBatchEvents: r.maxEvents, MaxBatchRows: r.maxRows})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -298,5 +301,50 @@ func TestSilentConnectionIsDropped(t *testing.T) {
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("a silent replication connection was never dropped")
+	}
+}
+
+// TestBatchLimits: a backlog is committed in batches of at most
+// MaxBatchEvents transitions and MaxBatchRows rows, whatever their age, and
+// nothing is lost or repeated across them.
+func TestBatchLimits(t *testing.T) {
+	for _, c := range []struct {
+		name           string
+		events, rows   int
+		leastCommits   uint64
+		blogs, changes int
+	}{
+		{name: "events", events: 100, blogs: 20, changes: 1000, leastCommits: 10},
+		{name: "rows", rows: 5, blogs: 20, changes: 1000, leastCommits: 200},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			db := testdb.NewDB(t)
+			for b := 1; b <= c.blogs; b++ {
+				db.MustExec(t, "INSERT INTO jetpack_monitor_sites (blog_id, bucket_no, monitor_url) VALUES (?, 0, ?)", b, fmt.Sprintf("https://%d.example", b))
+			}
+			r := newRig(t, db)
+			r.maxEvents, r.maxRows = c.events, c.rows
+			r.start()
+			r.stop() // what follows is a backlog
+			for i := range c.changes {
+				db.MustExec(t, "UPDATE jetpack_monitor_sites SET site_status=? WHERE blog_id=?", (i/c.blogs+2)%3, 1+i%c.blogs)
+			}
+			r.start()
+			deadline := time.Now().Add(30 * time.Second)
+			for r.journal.LastSeq() < uint64(c.changes) && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if got := r.journal.LastSeq(); got != uint64(c.changes) {
+				t.Fatalf("%d transitions journaled, want %d", got, c.changes)
+			}
+			if n := r.journal.Commits(); n < c.leastCommits {
+				t.Errorf("a backlog of %d transitions over %d rows took %d commits; the limits allow no fewer than %d", c.changes, c.blogs, n, c.leastCommits)
+			}
+			for b := uint64(1); b <= uint64(c.blogs); b++ {
+				if evs := r.events(b, c.changes/c.blogs); len(evs) != c.changes/c.blogs {
+					t.Fatalf("blog %d: %d events, want %d", b, len(evs), c.changes/c.blogs)
+				}
+			}
+		})
 	}
 }
