@@ -44,10 +44,13 @@ type CatchupResult struct {
 	Fill         time.Duration
 
 	Bare, MariadbBinlog, Bridge []time.Duration
+	// BareNoTimeout is the bare decoder without a read timeout: what the
+	// read deadlines cost it (information; no follower can run so).
+	BareNoTimeout []time.Duration
 	// CPU time (user+system) each reader used, from rusage: robust to a
 	// busy machine, where wall time is not.
-	BareCPU, MariadbBinlogCPU, BridgeCPU []time.Duration
-	Commits                              int // event-bearing journal commits of the last bridge run
+	BareCPU, MariadbBinlogCPU, BridgeCPU, BareNoTimeoutCPU []time.Duration
+	Commits                                                int // event-bearing journal commits of the last bridge run
 	// BridgeHeapPeak is the bench process's peak live Go heap during the
 	// bridge runs; the process holds nothing else of size.
 	BridgeHeapPeak uint64
@@ -143,7 +146,7 @@ func measureCatchup(ctx context.Context, cfg Config, srv *testdb.Server, db *sql
 	var peak atomic.Uint64
 	for round := range 3 {
 		cpu0 := processCPU()
-		d, n, err := bareDecode(ctx, srv, c.Start, c.End, uint32(5000+round))
+		d, n, err := bareDecode(ctx, srv, c.Start, c.End, uint32(5000+round), true)
 		c.BareCPU = append(c.BareCPU, processCPU()-cpu0)
 		if err != nil {
 			return fmt.Errorf("bare decoder: %w", err)
@@ -152,6 +155,17 @@ func measureCatchup(ctx context.Context, cfg Config, srv *testdb.Server, db *sql
 			return fmt.Errorf("bare decoder counted %d update row pairs, want %d", n, c.Transitions)
 		}
 		c.Bare = append(c.Bare, d)
+
+		cpu0 = processCPU()
+		d, n, err = bareDecode(ctx, srv, c.Start, c.End, uint32(5200+round), false)
+		c.BareNoTimeoutCPU = append(c.BareNoTimeoutCPU, processCPU()-cpu0)
+		if err != nil {
+			return fmt.Errorf("bare decoder without a read timeout: %w", err)
+		}
+		if n != c.Transitions {
+			return fmt.Errorf("bare decoder without a read timeout counted %d update row pairs, want %d", n, c.Transitions)
+		}
+		c.BareNoTimeout = append(c.BareNoTimeout, d)
 
 		if withMariadbBinlog {
 			var cpu time.Duration
@@ -386,13 +400,18 @@ var errEnough = errors.New("reached the end position")
 
 // bareDecode is the limit of this stack: go-mysql's BinlogSyncer with the
 // follower's settings, decoding every event and counting the table's
-// updated rows until the end position, doing nothing else.
-func bareDecode(ctx context.Context, srv *testdb.Server, from, to binlog.Position, serverID uint32) (time.Duration, int, error) {
+// updated rows until the end position, doing nothing else. Without
+// readTimeout it sets no read deadlines, and could not notice a dead
+// connection.
+func bareDecode(ctx context.Context, srv *testdb.Server, from, to binlog.Position, serverID uint32, readTimeout bool) (time.Duration, int, error) {
 	var updates int
 	file := from.File
 	done := make(chan struct{})
 	var once sync.Once
 	scfg := syncerBase(srv, serverID)
+	if !readTimeout {
+		scfg.ReadTimeout = 0
+	}
 	scfg.SynchronousEventHandler = handlerFunc(func(e *replication.BinlogEvent) error {
 		switch ev := e.Event.(type) {
 		case *replication.RotateEvent:

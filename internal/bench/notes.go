@@ -97,6 +97,36 @@ const profileNotes = `### Catch-up (part 1)
    struct and a string) in the applier and the batch; releasing the batch's events once merged, before
    bbolt's spill allocates its pages.
 
+8. **The stream's own costs, and memory again** (issue 16's last goals). Measured at the start of this step
+   on a slower machine than the runs above (one run of parts 1 and 1c): shared replica 197% of the bare
+   decoder, bulk CPU 2.05 against 2.15 us per transition, peak live heap 100.7 MiB. On the shared stretch
+   the profile showed go-mysql's ` + "`SetReadDeadline`" + ` at 19% of the CPU (with a ` + "`ReadTimeout`" + `, which a follower
+   needs to notice a dead connection, go-mysql sets the deadline before reading each packet's header and
+   body and again after each packet: each call re-arms a runtime timer under the poller's locks) and the
+   channel to the applier at 12%, crossed by every table map and other table's rows event only to be
+   stepped over. **Done:** the follower dials through ` + "`binlog/deadline.go`" + `'s ` + "`lazyDeadlineConn`" + `, which records
+   far deadlines and has a watchdog (an eighth of the timeout, at most a second) fail a read blocked past
+   its deadline, arming near ones (go-mysql's ` + "`Close`" + `) at once; those events are dropped before the channel
+   (` + "`steppedOver`" + `). The bare decoder keeps go-mysql's deadlines; the table of each catch-up part also
+   shows it without a read timeout, to separate what the deadlines cost from what selective decoding
+   saves. Shared replica: 197% -> 224-285% of the bare decoder in single runs of the part.
+   The heap profile at ` + "`GOGC=10`" + ` then held, of about 100 MiB: the events of both batches (24 bytes each,
+   the next batch reserved at the last one's size), the radix sort's 16-byte scratch, each batch's rows
+   (72-byte structs, an index, URL strings), and during the commit bbolt's nodes, values and new pages
+   beside the committed batch's events and rows. **Done:** a batch's added events are columns of 17
+   bytes that never move, ordered by places sorted with one stable radix sort on 32-bit keys where they fit
+   (which also replaced the comparison sort by time: a tenth of the bulk catch-up's CPU when a batch's
+   times are out of order); rows are kept as the monitors bucket stores them (` + "`journal/rows.go`" + `, about 40
+   bytes a row, replaced in place while their length holds), and ` + "`Batch.Monitors`" + `/` + "`Deleted`" + ` fold into the same
+   set, so ` + "`writeMonitors`" + ` has one input; ` + "`Batch.Discard`" + ` lets the commit drop the batch's events and rows once
+   written into the transaction, before bbolt allocates its pages; the next batch grows as it fills; the
+   events bucket fills its pages (bbolt's ` + "`FillPercent`" + ` 1: its keys only grow), 52% -> 78% full, which is
+   also part 4's smaller file. The batch caps were measured alternately on the bulk part, two runs each:
+   2^19 events peaked at 59-75 MiB (CPU 1.87-1.96 us against the bare decoder's 2.00-2.31); 2^18 at
+   50-52 MiB, but 2.29-2.58 us against 2.15-2.26, since each commit rewrites the last run of every blog it
+   touches; 3x2^17 at 55-57 MiB and 1.96-2.02 us against 2.12-2.19, the cap now (with 2^18 rows). The
+   summary has this run's figures. What the peak still holds is mostly bbolt's: every page a commit
+   rewrites, and the blogs bucket's nodes for every blog it touches (see the list below).
 The live path did not suffer: a live change is still committed as soon as the stream is idle, and the
 lag figures of part 2 were taken with these changes.
 
@@ -134,9 +164,12 @@ const undone = `- **The publisher during a catch-up** (part 7): it publishes at 
   near 5x: a run lands above or below it with the machine's other load (across this session's runs the
   synthesis path measured between 9,000 and 12,100 requests a second, the journal 51,000 to 59,000). The CPU cost per request, which the
   generator does not affect, is the sturdier comparison (about 7x).
-- **Catch-up memory** (issue 16's goal: 64 MiB): the follower's live heap still peaks at 80-100 MiB on the
-  bulk stretch (the events of two batches of up to 2^19 at 24 bytes each, and the rows, URLs and bbolt
-  pages of the 100,000 monitors a commit touches); see steps 6 and 7 of the catch-up notes.
+- **Catch-up memory on a large journal**: parts 1 and 1c catch up into fresh journals. A commit holds
+  bbolt's copy of every page it rewrites, and it rewrites the last run of every blog it touches: a batch
+  touching most of 100,000 blogs in a journal of part 3's size (a blogs bucket of about 100 MiB) would
+  dirty most of that bucket's leaves, and hold them until the commit is written. The batch caps (3x2^17
+  events, 2^18 rows) bound the blogs a commit touches, not the journal's size; smaller caps trade CPU per
+  transition for it (catch-up note 8). Not measured here.
 - **The suite ran once, on a shared machine**: other engineers' builds and tests ran on the same two CPUs
   (the load average is in the Machine table). Catch-up wall times varied by up to 2x between runs of the
   same code during this work; the CPU time per transition varies less.

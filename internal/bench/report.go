@@ -28,6 +28,11 @@ func Rows(r *Results) []Row {
 	}
 	if c := r.CatchupShared; c != nil {
 		rows = append(rows, catchupRows("1", fmt.Sprintf("shared replica catch-up (%d other row changes per transition)", OtherPerTransition), c, 2)...)
+		if len(c.BareNoTimeout) > 0 {
+			r := rate(c.Transitions, c.BareNoTimeout)
+			rows = append(rows, Row{"1", "shared replica catch-up, bare go-mysql without a read timeout (cannot notice a dead connection)", "",
+				fmt.Sprintf("%s /s (bridge = %.0f%% of it)", kfmt(r), 100*c.BridgeRate()/r), ""})
+		}
 		rows = append(rows, Row{"1", "shared replica catch-up, mariadb-binlog -v on the same files", "",
 			fmt.Sprintf("%s /s (bridge = %.0f%% of it)", kfmt(c.MariadbRate()), 100*c.BridgeRate()/c.MariadbRate()), ""})
 	}
@@ -264,9 +269,10 @@ func catchupSection(b *strings.Builder, c *CatchupResult) {
 		p("The binlog is filled with %s transitions over %s monitors: %d multi-row `UPDATE`s of %d consecutive rows, each moving every row one step along Jetmon's cycle 1 -> 0 -> 2 -> 1 "+
 			"(every row change is a transition), on four connections, after the rows' inserts. Filled in %s; the stretch is %s of binlog (%.0f bytes per transition).\n\n",
 			kfmt(float64(c.Transitions)), kfmt(float64(c.Monitors)), c.Transactions, c.RowsPerTxn, c.Fill.Round(time.Millisecond), mib(uint64(c.BinlogBytes)), float64(c.BinlogBytes)/float64(c.Transitions))
-		p("Three readers take the same stretch, from the binlog's first file at position 4 to the end position read after the fill:\n\n")
+		p("Four readers take the same stretch, from the binlog's first file at position 4 to the end position read after the fill:\n\n")
 		p("- **bridge**: `binlog.New` + `Run` into a fresh journal (fsync on) whose first commit is a checkpoint at `%s:4` and a new coverage span, as `beginSpan` writes it; timed from `Run` until `journal.LastSeq()` equals the number of transitions (then checked to be exactly that).\n", c.Start.File)
-		p("- **bare go-mysql**: `BinlogSyncer` with the follower's settings (`ParseTime`, same flavor), `StartSync` from the same position, a synchronous handler that counts the table's updated rows and stops at the end position: decoding and nothing else, the limit of this stack.\n")
+		p("- **bare go-mysql**: `BinlogSyncer` with the follower's settings (`ParseTime`, same flavor), `StartSync` from the same position, a synchronous handler that counts the table's updated rows and stops at the end position: decoding and nothing else, the limit of this stack. Its `ReadTimeout` (30 s; the follower's is three heartbeats) is how a go-mysql reader notices a dead connection.\n")
+		p("- **bare go-mysql, no read timeout**: the same without `ReadTimeout`. go-mysql then arms no read deadline, where it otherwise arms one three times per event; it could wait forever on a dead connection, so no follower can run so, but it shows what the deadlines cost the bare decoder. The bridge keeps its timeout and arms its deadlines lazily (catch-up note 8).\n")
 		p("- **mariadb-binlog**: `mariadb-binlog --base64-output=decode-rows -v` on the binlog files (local read, rows decoded to pseudo-SQL) to /dev/null.\n\n")
 	case "single-row":
 		goal = "no goal"
@@ -279,22 +285,28 @@ func catchupSection(b *strings.Builder, c *CatchupResult) {
 		p("\n### 1c. Catch-up on a shared replica\n\n")
 		p("A replica usually carries other applications' writes too. The stretch interleaves %s of Jetmon's autocommitted single-row transitions (as in 1b) with %s row changes of another table, `%s` "+
 			"(six columns: ids, a title, a state, a counter, a DATETIME), each transition followed on its connection by one `UPDATE` of %d of its rows, on four connections: %d transactions, %s of binlog (%.0f bytes per transition), filled in %s. "+
-			"The same three readers take it: the bare decoder decodes every row of both tables (and counts the monitors' updates); the bridge needs only the monitors' rows; mariadb-binlog prints every row.\n\n",
+			"The same four readers take it: the bare decoder decodes every row of both tables (and counts the monitors' updates); the bridge needs only the monitors' rows; mariadb-binlog prints every row.\n\n",
 			kfmt(float64(c.Transitions)), kfmt(float64(c.OtherRows)), otherTable, OtherPerTransition, c.Transactions, mib(uint64(c.BinlogBytes)),
 			float64(c.BinlogBytes)/float64(c.Transitions), c.Fill.Round(time.Millisecond))
 	}
 	p("| reader | wall time per round (s) | median | transitions/s | CPU time per round (s) | CPU us per transition |\n|---|---|---|---|---|---|\n")
 	p("| bridge | %s | %.3f | %s | %s | %.2f |\n", durs(c.Bridge), median(c.Bridge).Seconds(), kfmt(c.BridgeRate()), durs(c.BridgeCPU), usPer(median(c.BridgeCPU), c.Transitions))
 	p("| bare go-mysql | %s | %.3f | %s | %s | %.2f |\n", durs(c.Bare), median(c.Bare).Seconds(), kfmt(c.BareRate()), durs(c.BareCPU), usPer(median(c.BareCPU), c.Transitions))
+	if len(c.BareNoTimeout) > 0 {
+		p("| bare go-mysql, no read timeout | %s | %.3f | %s | %s | %.2f |\n", durs(c.BareNoTimeout), median(c.BareNoTimeout).Seconds(), kfmt(rate(c.Transitions, c.BareNoTimeout)), durs(c.BareNoTimeoutCPU), usPer(median(c.BareNoTimeoutCPU), c.Transitions))
+	}
 	if len(c.MariadbBinlog) > 0 {
 		p("| mariadb-binlog -v | %s | %.3f | %s | %s | %.2f |\n", durs(c.MariadbBinlog), median(c.MariadbBinlog).Seconds(), kfmt(c.MariadbRate()), durs(c.MariadbBinlogCPU), usPer(median(c.MariadbBinlogCPU), c.Transitions))
 	}
 	p("\nRatios (medians): bridge / bare = **%.0f%%** by wall time (%s), %.0f%% by CPU time", 100*c.BridgeRate()/c.BareRate(), goal, 100*float64(median(c.BareCPU))/float64(median(c.BridgeCPU)))
+	if len(c.BareNoTimeout) > 0 {
+		p("; bridge / bare without a read timeout = %.0f%% by wall time, %.0f%% by CPU time", 100*c.BridgeRate()/rate(c.Transitions, c.BareNoTimeout), 100*float64(median(c.BareNoTimeoutCPU))/float64(median(c.BridgeCPU)))
+	}
 	if len(c.MariadbBinlog) > 0 {
 		p("; bridge / mariadb-binlog = %.0f%%; bare / mariadb-binlog = %.0f%%", 100*c.BridgeRate()/c.MariadbRate(), 100*c.BareRate()/c.MariadbRate())
 	}
 	p(".\nThe bridge's journal file ends at %s (%.1f bytes per event, including the %s monitor rows and the free pages and file growth increments that large catch-up commits leave; part 4 has the footprint proper), written in %d event-bearing commits (as seen by a waiter); the live Go heap of the bench process (the follower, and nothing else of size) peaked at %s during the bridge runs: "+
-		"it holds the events of the batch being filled and the batch being committed (up to 2^19 events of 24 bytes, plus 4 bytes each for the blog order of the one being committed; while catching up a batch is committed after a second or at the cap), the rows of both batches (one indexed by site), bbolt's in-memory copies of the pages a commit rewrites, and the follower's buffer of up to 256 binlog events (their row images undecoded).\n",
+		"it holds the events and rows of the batch being filled and of the batch being committed (up to 3x2^17 events of 17 bytes, plus 8 bytes each for the two orders of the one being committed, and up to 2^18 rows at about 40 bytes; while catching up a batch is committed after a second or at a cap), bbolt's in-memory copies of the pages a commit rewrites (the committed batch's events and rows are dropped once written into them), and the follower's buffer of up to 256 binlog events (their row images undecoded).\n",
 		mib(uint64(c.JournalBytes)), float64(c.JournalBytes)/float64(c.Transitions), kfmt(float64(c.Monitors)), c.Commits, mib(c.BridgeHeapPeak))
 	if c.ProfileTop != "" {
 		p("\nCPU profile of one more, untimed bridge run (`%s`):\n\n```\n%s```\n", shortPath(c.Profile), c.ProfileTop)
