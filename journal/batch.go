@@ -222,7 +222,7 @@ func (b *Batch) discard() {
 // maxBatchEvents bounds a batch's events: their places are 32 bits.
 const maxBatchEvents = 1<<32 - 1
 
-// prepared is a batch's events in each bucket's order.
+// prepared is a batch's writes in each bucket's order.
 type prepared struct {
 	n       int         // EventCount it was computed for; -1 when none
 	err     error       // an event that cannot be stored
