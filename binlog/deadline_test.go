@@ -45,6 +45,18 @@ func readResult(c net.Conn) <-chan error {
 	return done
 }
 
+// readSucceeds checks that a read on c gets the byte peer then writes.
+func readSucceeds(t *testing.T, c, peer net.Conn, what string) {
+	t.Helper()
+	read := readResult(c)
+	if _, err := peer.Write([]byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-read; err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
 // A far deadline is not armed in the poller, yet a read blocked past it
 // fails as it would have with the deadline armed.
 func TestLazyDeadlineFailsABlockedRead(t *testing.T) {
@@ -80,13 +92,7 @@ func TestLazyDeadlinePassingBetweenReadsFailsNothing(t *testing.T) {
 	if err := c.SetReadDeadline(time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	read := readResult(c)
-	if _, err := peer.Write([]byte{1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-read; err != nil {
-		t.Fatalf("read after a deadline passed unread: %v", err)
-	}
+	readSucceeds(t, c, peer, "read after a deadline passed unread")
 }
 
 // A near deadline (go-mysql's Close interrupting a read) is armed at once,
@@ -107,11 +113,5 @@ func TestNearDeadlineIsArmedAtOnce(t *testing.T) {
 	if err := c.SetReadDeadline(time.Now().Add(3 * time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	read := readResult(c)
-	if _, err := peer.Write([]byte{1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-read; err != nil {
-		t.Fatalf("read after a far deadline replaced a near one: %v", err)
-	}
+	readSucceeds(t, c, peer, "read after a far deadline replaced a near one")
 }

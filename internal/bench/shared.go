@@ -30,7 +30,7 @@ const OtherPerTransition = 20
 // RunShared measures catch-up on a shared replica's binlog: Jetmon's
 // single-row transitions, each followed on its connection by an UPDATE of
 // OtherPerTransition rows of another application's table, so that the
-// bridge's table is a twenty-first of the row changes. The three readers
+// bridge's table is a twenty-first of the row changes. The readers
 // of part 1 take the stretch.
 func RunShared(ctx context.Context, cfg Config, srv *testdb.Server) (*CatchupResult, error) {
 	db, err := createDatabase(srv, "shared")
