@@ -174,13 +174,15 @@ const undone = `- **The publisher during a catch-up** (part 7): it publishes at 
   dirty most of that bucket's leaves, and hold them until the commit is written. The batch caps (3x2^17
   events, 2^18 rows) bound the blogs a commit touches, not the journal's size; smaller caps trade CPU per
   transition for it (catch-up note 8). Not measured here.
-- **Live lag on a slower machine** (parts 2 and 7): on an Intel Xeon VM about half as fast as the AMD EPYC
+- **Latency on a slower machine** (parts 2, 3 and 7): on an Intel Xeon VM about half as fast as the AMD EPYC
   of earlier runs (part 3's journal server: about 32k against 62k requests a second), the probes' p99 was
   12-16 ms on disk and about 6 ms on tmpfs, against 2.3 and 1.2 ms there. The code before catch-up note 8
   measured the same on that VM, run alternately with it (disk p99 16.4 and 12.2 ms before, 13.8 and
   12.2 ms after; tmpfs 6.0 and 6.6 against 6.2 and 5.8 ms): with fdatasync at a p99 of 0.3 ms there and
   tmpfs's tail as long, the tail is the two CPUs, shared by the simulator, the probe writer, mariadbd and
-  the follower, not the disk or this change. The Machine table says which machine a run had.
+  the follower, not the disk or this change. Part 3's open-loop p99 from send was 1.9-2.4 ms in that VM's
+  runs (0.19 ms there), which this change cannot explain either: it touches no read path. The Machine
+  table says which machine a run had.
 - **The suite ran once, on a shared machine**: other engineers' builds and tests ran on the same two CPUs
   (the load average is in the Machine table). Catch-up wall times varied by up to 2x between runs of the
   same code during this work; the CPU time per transition varies less.
