@@ -20,7 +20,8 @@ import (
 // (it rewrites each one's last run), so larger batches catch up faster; but
 // while one batch is committed the next fills, and the commit holds bbolt's
 // copy of every page it rewrites. A batch holds 17 bytes per event and
-// about 40 per row it changes (journal.Batch.AddEvent, SetMonitor).
+// about 45 and its URL per row it changes (journal.Batch.AddEvent,
+// SetMonitor).
 // Measured with 100,000 monitors (docs/BENCHMARKS.md, catch-up note 8):
 // 2^19 events peaked at 59-75 MiB of live heap; 2^18 at 50-52 MiB, but at
 // 2.29-2.58 us of CPU per transition against the bare decoder's 2.15-2.26;

@@ -26,7 +26,8 @@ import (
 // A deadline within two resolutions of the watchdog's last look is armed at
 // once, as given: go-mysql's Close sets one 100 ms away to interrupt a
 // blocked read. (Comparing with the last look rather than reading the clock
-// matters: on this VM a clock read was most of what remained of the cost.)
+// matters: on the benchmark's VM, reading the clock was most of what was
+// left of the cost.)
 type lazyDeadlineConn struct {
 	net.Conn
 	resolution time.Duration

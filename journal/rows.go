@@ -10,9 +10,9 @@ import (
 )
 
 // rowSet is the rows a batch changes, by primary key (site): the last
-// change of each, held as the monitors bucket stores it (appendMonitor),
-// about ten bytes and the URL a row, where a bridge.Monitor takes 64 and
-// the URL's string 16 more. A follower catching up collects the final state
+// change of each, held as the monitors bucket stores it (appendMonitor):
+// about ten bytes and the URL a record, with a 16-byte slot and an index
+// entry, where a bridge.Monitor takes 64 and the URL's string 16 more. A follower catching up collects the final state
 // of every monitor its batch touches, a hundred thousand and more, while
 // the previous batch is being committed.
 type rowSet struct {

@@ -116,8 +116,8 @@ const profileNotes = `### Catch-up (part 1)
    beside the committed batch's events and rows. **Done:** a batch's added events are columns of 17
    bytes that never move, ordered by places sorted with one stable radix sort on 32-bit keys where they fit
    (which also replaced the comparison sort by time: a tenth of the bulk catch-up's CPU when a batch's
-   times are out of order); rows are kept as the monitors bucket stores them (` + "`journal/rows.go`" + `, about 40
-   bytes a row, replaced in place while their length holds), and ` + "`Batch.Monitors`" + `/` + "`Deleted`" + ` fold into the same
+   times are out of order); rows are kept as the monitors bucket stores them (` + "`journal/rows.go`" + `, about 45
+   bytes and the URL a row, replaced in place while their length holds), and ` + "`Batch.Monitors`" + `/` + "`Deleted`" + ` fold into the same
    set, so ` + "`writeMonitors`" + ` has one input; ` + "`Batch.Discard`" + ` lets the commit drop the batch's events and rows once
    written into the transaction, before bbolt allocates its pages; the next batch grows as it fills; the
    events bucket fills its pages (bbolt's ` + "`FillPercent`" + ` 1: its keys only grow), 52% -> 78% full, which is
