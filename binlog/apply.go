@@ -111,11 +111,24 @@ func initialGTIDs(flavor Flavor, checkpoint string) mysql.GTIDSet {
 	if flavor != FlavorMariaDB {
 		return nil
 	}
-	set, err := mysql.ParseMariadbGTIDSet(checkpoint)
+	set, err := mysql.ParseMariadbGTIDSet(checkpoint) // "" is the empty set, to add to
 	if err != nil {
 		return nil
 	}
 	return set
+}
+
+// parseGTIDs parses a GTID set as the journal records it: nil when it is
+// empty or not understood.
+func parseGTIDs(flavor Flavor, set string) mysql.GTIDSet {
+	if set == "" {
+		return nil
+	}
+	g, err := mysql.ParseGTIDSet(string(flavor), set)
+	if err != nil {
+		return nil
+	}
+	return g
 }
 
 // loop applies events until the stream fails or ctx ends. It commits the
@@ -477,9 +490,10 @@ func (a *applier) flush() error {
 	cp := a.cp.Clone()
 	b.Checkpoint = &cp
 	b.NewSpan, a.pendingSpan = a.pendingSpan, nil
-	done, pos, gtids := make(chan error, 1), a.batchPos, ""
+	// The set keeps growing with the next batch: the follower gets a copy.
+	done, pos, gtids := make(chan error, 1), a.batchPos, mysql.GTIDSet(nil)
 	if a.gtids != nil {
-		gtids = a.gtids.String()
+		gtids = a.gtids.Clone()
 	}
 	go func() {
 		// The batch's orders are prepared here, off the applier's

@@ -63,7 +63,7 @@ type Follower struct {
 	mu       sync.Mutex
 	server   journal.ServerIdentity // the server streamed from last
 	settled  Position               // everything before it is committed to the journal or irrelevant
-	gtids    string                 // the GTID set committed with settled ("" when unknown)
+	gtids    mysql.GTIDSet          // the GTID set committed with settled (nil when unknown); never changed in place
 	received Position               // the last event read from the stream
 	state    bridge.FollowerState
 	lastErr  error
@@ -136,12 +136,12 @@ func (f *Follower) setState(state bridge.FollowerState, err error) {
 
 // settle records that everything before p is durable or irrelevant, and
 // gtids (when known) the GTID set committed with it.
-func (f *Follower) settle(p Position, gtids string) {
+func (f *Follower) settle(p Position, gtids mysql.GTIDSet) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if p.File != "" && p.Compare(f.settled) > 0 {
 		f.settled = p
-		if gtids != "" {
+		if gtids != nil {
 			f.gtids = gtids
 		}
 		close(f.moved)
@@ -151,7 +151,7 @@ func (f *Follower) settle(p Position, gtids string) {
 
 // restart sets where a new stream begins, on the server id: positions of
 // the server streamed from before are not compared with the new server's.
-func (f *Follower) restart(id journal.ServerIdentity, p Position, gtids string) {
+func (f *Follower) restart(id journal.ServerIdentity, p Position, gtids mysql.GTIDSet) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.server, f.settled, f.gtids = id, p, gtids
@@ -381,7 +381,7 @@ func (f *Follower) stream(ctx context.Context, cp journal.Checkpoint, id journal
 	} else {
 		f.log.Warn("could not read the binlog's end; committing as if live", "err", err)
 	}
-	f.restart(id, Position{cp.File, cp.Pos}, cp.GTIDSet)
+	f.restart(id, Position{cp.File, cp.Pos}, parseGTIDs(f.cfg.Info.Flavor, cp.GTIDSet))
 	f.cfg.Journal.Attach(f.probe)
 	if _, self := f.cfg.Proof.(SelfProof); !self {
 		vctx, stopVouching := context.WithCancel(ctx)
@@ -490,8 +490,7 @@ func (f *Follower) reach(ctx context.Context, v Vouch) error {
 		f.mu.Lock()
 		reached := f.settled.Compare(end.Position) >= 0
 		if v.GTIDs != nil {
-			have, err := mysql.ParseGTIDSet(string(f.cfg.Info.Flavor), f.gtids)
-			reached = f.gtids != "" && err == nil && have.Contain(v.GTIDs)
+			reached = f.gtids != nil && f.gtids.Contain(v.GTIDs)
 		}
 		moved := f.moved
 		f.mu.Unlock()
