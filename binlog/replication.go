@@ -18,34 +18,36 @@ import (
 // plus performance_schema's heartbeat and original-commit timestamps).
 type ReplicationStatus struct {
 	// ReadAt is the bridge's clock just before the status was asked for.
-	ReadAt time.Time `json:"-"`
+	ReadAt time.Time
 	// IOThread and SQLThread are Yes, No or (IO only) Connecting.
-	IOThread  string `json:"io_thread"`
-	SQLThread string `json:"sql_thread"`
-	// IOError and SQLError are the last errors, "errno: message".
-	IOError  string `json:"io_error,omitempty"`
-	SQLError string `json:"sql_error,omitempty"`
+	IOThread, SQLThread string
+	// IOErrno and SQLErrno are the threads' last error numbers (0: none);
+	// IOError and SQLError say them as "errno: message".
+	IOErrno, SQLErrno int
+	IOError, SQLError string
 	// Lag is Seconds_Behind_Master (Seconds_Behind_Source); LagKnown is
 	// false while it is NULL (a thread stopped).
-	Lag      time.Duration `json:"-"`
-	LagKnown bool          `json:"-"`
+	Lag      time.Duration
+	LagKnown bool
 	// AppliedAll: the applier has applied everything the IO thread
 	// received (GTID sets when the server reports them, else positions).
-	AppliedAll bool `json:"applied_all_received"`
+	AppliedAll bool
 	// Heartbeats counts heartbeats received (MariaDB).
-	Heartbeats uint64 `json:"heartbeats,omitempty"`
+	Heartbeats uint64
 	// LastHeartbeat is when the last heartbeat arrived (MySQL 8, replica's
 	// clock); zero when unknown.
-	LastHeartbeat time.Time `json:"last_heartbeat,omitzero"`
+	LastHeartbeat time.Time
 	// LastApplied is the primary's original commit time of the last applied
 	// transaction (MySQL 8); zero when unknown.
-	LastApplied time.Time `json:"last_applied_original_commit,omitzero"`
+	LastApplied time.Time
 }
 
+// IORunning and SQLRunning report whether each replication thread runs.
+func (s ReplicationStatus) IORunning() bool  { return strings.EqualFold(s.IOThread, "Yes") }
+func (s ReplicationStatus) SQLRunning() bool { return strings.EqualFold(s.SQLThread, "Yes") }
+
 // Running reports whether both replication threads run.
-func (s ReplicationStatus) Running() bool {
-	return strings.EqualFold(s.IOThread, "Yes") && strings.EqualFold(s.SQLThread, "Yes")
-}
+func (s ReplicationStatus) Running() bool { return s.IORunning() && s.SQLRunning() }
 
 // Problem says why replication cannot be vouched for ("" while both threads
 // run): broken with an error, or stopped.
@@ -53,11 +55,11 @@ func (s ReplicationStatus) Problem() string {
 	switch {
 	case s.SQLError != "":
 		return "replication is broken: the SQL thread stopped on error " + s.SQLError
-	case s.IOError != "" && !strings.EqualFold(s.IOThread, "Yes"):
+	case s.IOError != "" && !s.IORunning():
 		return fmt.Sprintf("replication IO thread is %s: error %s", s.IOThread, s.IOError)
-	case !strings.EqualFold(s.SQLThread, "Yes"):
+	case !s.SQLRunning():
 		return "replication SQL thread is stopped (the replica does not apply the primary's changes)"
-	case !strings.EqualFold(s.IOThread, "Yes"):
+	case !s.IORunning():
 		return fmt.Sprintf("replication IO thread is %s (the replica does not receive the primary's changes)", s.IOThread)
 	}
 	return ""
@@ -127,14 +129,15 @@ func parseReplicationStatus(flavor Flavor, row map[string]string) (ReplicationSt
 	if st.IOThread == "" || st.SQLThread == "" {
 		return st, errors.New("the replica status has no IO/SQL thread columns")
 	}
-	errText := func(errnoCol, msgCol string) string {
-		if n := col(errnoCol); n != "" && n != "0" {
-			return n + ": " + col(msgCol)
+	lastError := func(errnoCol, msgCol string) (int, string) {
+		n, _ := strconv.Atoi(col(errnoCol))
+		if n == 0 {
+			return 0, ""
 		}
-		return ""
+		return n, strconv.Itoa(n) + ": " + col(msgCol)
 	}
-	st.IOError = errText("Last_IO_Errno", "Last_IO_Error")
-	st.SQLError = errText("Last_SQL_Errno", "Last_SQL_Error")
+	st.IOErrno, st.IOError = lastError("Last_IO_Errno", "Last_IO_Error")
+	st.SQLErrno, st.SQLError = lastError("Last_SQL_Errno", "Last_SQL_Error")
 	if s := col("Seconds_Behind_Source", "Seconds_Behind_Master"); s != "" {
 		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 {
 			st.Lag, st.LagKnown = time.Duration(n)*time.Second, true

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strconv"
-	"strings"
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
@@ -274,8 +272,8 @@ func (f *follower) metricSources(router *mux.Router, sup *supervisor.Supervisor,
 		src.Replication = func() (metrics.Replication, bool) {
 			st, have, _ := f.watch.Status()
 			return metrics.Replication{
-				IORunning: st.IOThread == "Yes", SQLRunning: st.SQLThread == "Yes",
-				IOErrno: errno(st.IOError), SQLErrno: errno(st.SQLError),
+				IORunning: st.IORunning(), SQLRunning: st.SQLRunning(),
+				IOErrno: st.IOErrno, SQLErrno: st.SQLErrno,
 				Lag: st.Lag, LagKnown: st.LagKnown,
 			}, have
 		}
@@ -294,11 +292,4 @@ func (f *follower) metricSources(router *mux.Router, sup *supervisor.Supervisor,
 		return uint64(end.Pos - pos.Pos), true
 	}
 	return src
-}
-
-// errno is the error number leading a replication error ("1062: ..."), 0
-// when there is none.
-func errno(e string) int {
-	n, _ := strconv.Atoi(strings.SplitN(e, ":", 2)[0])
-	return n
 }
