@@ -442,19 +442,8 @@ func scanRunsAt(tx *bolt.Tx, k runKind, start entry, to int64, fn func(entry) er
 	c := tx.Bucket(k.bucket).Cursor()
 	var kb [24]byte
 	seek := k.appendKey(kb[:0], start)
-	key, val := c.Seek(seek)
 	// The run before the seek position may hold events at or after start.
-	var pk, pv []byte
-	if key == nil {
-		pk, pv = c.Last()
-	} else {
-		pk, pv = c.Prev()
-	}
-	if k.sameGroup(pk, start.blog) {
-		key, val = pk, pv
-	} else if key != nil {
-		key, val = c.Seek(seek) // Prev may have left the cursor before the first record
-	}
+	key, val := seekFloor(c, seek, func(pk []byte) bool { return k.sameGroup(pk, start.blog) })
 	for ; k.sameGroup(key, start.blog); key, val = c.Next() {
 		for e, err := range k.events(key, val) {
 			switch {
@@ -470,6 +459,27 @@ func scanRunsAt(tx *bolt.Tx, k runKind, start entry, to int64, fn func(entry) er
 		}
 	}
 	return nil
+}
+
+// seekFloor positions c on the last record whose key is at most seek, if
+// accept takes it, and otherwise on the first record after seek, and
+// returns that record (nil when there is none): where records are keyed by
+// the start of what they hold, the one that may hold seek.
+func seekFloor(c *bolt.Cursor, seek []byte, accept func(k []byte) bool) (k, v []byte) {
+	k, v = c.Seek(seek)
+	if bytes.Equal(k, seek) {
+		return k, v
+	}
+	var pk, pv []byte
+	if k == nil {
+		pk, pv = c.Last()
+	} else {
+		pk, pv = c.Prev()
+	}
+	if pk != nil && accept(pk) {
+		return pk, pv
+	}
+	return c.Seek(seek) // Prev may have left the cursor before the first record
 }
 
 // boundedCreated converts created_at for storage, refusing what the runs

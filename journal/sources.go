@@ -1,7 +1,6 @@
 package journal
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"strconv"
@@ -269,21 +268,8 @@ func sourcesFrom(tx *bolt.Tx, from, to uint64, resumeRecord uint64, resume txnMa
 		return out, nil
 	}
 	c := b.Cursor()
-	k, v := c.Seek(u64(from))
-	if !bytes.Equal(k, u64(from)) {
-		// The record before the seek position may hold from.
-		var pk, pv []byte
-		if k == nil {
-			pk, pv = c.Last()
-		} else {
-			pk, pv = c.Prev()
-		}
-		if pk != nil {
-			k, v = pk, pv
-		} else {
-			k, v = c.Seek(u64(from)) // Prev may have left the cursor before the first record
-		}
-	}
+	// The record before the seek position may hold from.
+	k, v := seekFloor(c, u64(from), func([]byte) bool { return true })
 	for ; k != nil; k, v = c.Next() {
 		r, d, err := decodeSourceHeader(k, v)
 		if err != nil {
