@@ -84,7 +84,7 @@ const profileNotes = `### Catch-up (part 1)
    keeps events added with ` + "`journal.Batch.AddEvent`" + ` in the journal's compact form (24 pointer-free bytes,
    ordered in place by ` + "`Prepare`" + `), its blog order is a permutation of 4-byte positions, and the runs are
    merged from entries built a chunk or a blog at a time; the follower adds its events so, and keeps the
-   batch's rows in a dense slice indexed by site (` + "`binlog/batchrows.go`" + `). On-disk format unchanged.
+   batch's rows in a dense slice indexed by site (` + "`binlog/batchrows.go`" + `, since replaced: note 8). On-disk format unchanged.
    Measured with ` + "`jetmon-bench -only catchup`" + ` (scale 1), the code before and after run alternately, three
    pairs: peak live heap 141.5-146.0 MiB before, 79.2-99.6 MiB after; bridge CPU per transition 0.98-1.13 us
    before, 0.90-0.97 us after (bare decoder 0.85-1.26 us in the same runs). Wall-time ratios moved with the
