@@ -211,3 +211,38 @@ func maxTime(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// TestMySQLReplicationStatusIsRead: a MySQL 8 replica's status, scripted
+// (SHOW REPLICA STATUS and performance_schema's heartbeat and applied
+// times), reads as the replica proofs need it; Preflight sees a replica.
+func TestMySQLReplicationStatusIsRead(t *testing.T) {
+	s := mysqlscript.Start(t, mysqlscript.Options{})
+	set := mysqlSource + ":1-10"
+	s.AnswerRows(`^SHOW REPLICA STATUS$`, mysqlscript.OneRow(
+		"Replica_IO_Running", "Yes", "Replica_SQL_Running", "Yes", "Seconds_Behind_Source", int64(0),
+		"Last_IO_Errno", int64(0), "Last_IO_Error", "", "Last_SQL_Errno", int64(0), "Last_SQL_Error", "",
+		"Retrieved_Gtid_Set", set, "Executed_Gtid_Set", set+",\n"+s.UUID()+":1-3"))
+	hb := time.Date(2026, 1, 2, 3, 4, 5, 678000000, time.UTC)
+	applied := hb.Add(-time.Second)
+	s.AnswerRows(`FROM performance_schema\.replication_connection_status`, mysqlscript.OneRow(
+		"LAST_HEARTBEAT_TIMESTAMP", hb, "LAST_QUEUED_TRANSACTION_ORIGINAL_COMMIT_TIMESTAMP", applied))
+	s.AnswerRows(`FROM performance_schema\.replication_applier_status_by_worker`, mysqlscript.OneRow(
+		"MAX(LAST_APPLIED_TRANSACTION_ORIGINAL_COMMIT_TIMESTAMP)", applied))
+	db, err := store.Open("-dsn", s.DSN(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	info, err := Preflight(ctx, db.SQL())
+	if err != nil || info.Flavor != FlavorMySQL || !info.GTID || !info.Replica {
+		t.Fatalf("preflight: %+v, %v", info, err)
+	}
+	st, err := ReadReplicationStatus(ctx, db.SQL(), FlavorMySQL, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Running() || !st.AppliedAll || !st.LagKnown || st.Lag != 0 || !st.LastHeartbeat.Equal(hb) || !st.LastApplied.Equal(applied) || st.Problem() != "" {
+		t.Fatalf("status %+v", st)
+	}
+}
