@@ -85,7 +85,7 @@ func (s *Server) openFile(created time.Time) {
 	f.entries = append(f.entries, entry{raw: s.enc.event(typePreviousGTIDs, ts, f.end, 0, prev), typ: typePreviousGTIDs, end: f.end})
 	s.files = append(s.files, f)
 	s.seq = 0
-	s.notifyLocked()
+	s.grewLocked()
 }
 
 // purgedFiles counts the files purged before the first kept one, so new
@@ -101,9 +101,18 @@ func (s *Server) purgedFiles() int {
 
 func (s *Server) current() *binlogFile { return s.files[len(s.files)-1] }
 
+// notifyLocked wakes whoever waits on Changed.
 func (s *Server) notifyLocked() {
 	close(s.changed)
 	s.changed = make(chan struct{})
+}
+
+// grewLocked wakes the dumps waiting at the binlog's end, and Changed: a
+// dump's heartbeat timer restarts only when the binlog grows, as MySQL's.
+func (s *Server) grewLocked() {
+	close(s.grown)
+	s.grown = make(chan struct{})
+	s.notifyLocked()
 }
 
 // nextGTID is the server's own next GTID.
@@ -160,7 +169,7 @@ func (s *Server) writeTxn(p *pendingTxn, ddl bool) error {
 	if g != nil {
 		s.executed.add(g.uuid, g.gno)
 	}
-	s.notifyLocked()
+	s.grewLocked()
 	return nil
 }
 

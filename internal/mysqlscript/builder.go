@@ -369,7 +369,7 @@ func (s *Server) marker(e entry) {
 	f := s.current()
 	e.end = f.end
 	f.entries = append(f.entries, e)
-	s.notifyLocked()
+	s.grewLocked()
 }
 
 // CreateTable makes t known to the server (information_schema, table

@@ -189,12 +189,12 @@ func (d *sender) sendFile(start uint32) error {
 	for {
 		d.c.s.mu.Lock()
 		if i >= len(f.entries) {
-			rotated, changed := f.rotated, d.c.s.changed
+			rotated, grown := f.rotated, d.c.s.grown
 			d.c.s.mu.Unlock()
 			if rotated {
 				return nil
 			}
-			if err := d.endOfBinlog(changed); err != nil {
+			if err := d.endOfBinlog(grown); err != nil {
 				return err
 			}
 			continue
@@ -291,7 +291,7 @@ func (d *sender) firstTxnSkipped() bool {
 // endOfBinlog is reached when the sender has read everything written so
 // far. Skipping, it first tells the client how far it skipped; then it
 // waits for more, sending a heartbeat every period.
-func (d *sender) endOfBinlog(changed <-chan struct{}) error {
+func (d *sender) endOfBinlog(grown <-chan struct{}) error {
 	if d.inGroup {
 		d.inGroup, d.excludeEnd = false, 0
 		if err := d.heartbeat(d.pos); err != nil {
@@ -306,7 +306,7 @@ func (d *sender) endOfBinlog(changed <-chan struct{}) error {
 	}
 	for {
 		select {
-		case <-changed:
+		case <-grown:
 			return nil
 		case <-tick:
 			if err := d.heartbeat(d.pos); err != nil {

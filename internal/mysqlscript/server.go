@@ -68,7 +68,8 @@ type Server struct {
 	files      []*binlogFile
 	executed   gtidSet
 	purged     gtidSet
-	changed    chan struct{} // closed when the binlog or the statement log grows
+	changed    chan struct{} // closed when the binlog, the statement log or the heartbeats sent grow
+	grown      chan struct{} // closed when the binlog grows
 	closed     chan struct{}
 	clock      time.Time // fixed event time (At); zero: the wall clock
 	nextXID    uint64
@@ -149,7 +150,7 @@ func start(t testing.TB, opts Options) (*Server, error) {
 		enc:      encoder{serverID: opts.ServerID, checksum: !opts.NoChecksum},
 		conf:     server.NewServer(opts.Version, gomysql.DEFAULT_COLLATION_ID, method, key, nil),
 		executed: purged.clone(), purged: purged,
-		changed: make(chan struct{}), closed: make(chan struct{}),
+		changed: make(chan struct{}), grown: make(chan struct{}), closed: make(chan struct{}),
 		tables: map[string]*Table{}, rows: map[string]map[uint64]Row{}, prepared: map[string][]rowChange{},
 		tableIDs: 100, nextXID: 1, conns: map[*conn]struct{}{},
 	}
