@@ -247,8 +247,8 @@ func (a *applier) run(ctx context.Context, events <-chan *replication.BinlogEven
 // apply handles one event.
 func (a *applier) apply(ev *replication.BinlogEvent) error {
 	h := ev.Header
-	if hb, ok := ev.Event.(*replication.HeartbeatEvent); ok {
-		return a.heartbeat(hb)
+	if _, ok := ev.Event.(*replication.HeartbeatEvent); ok {
+		return a.heartbeat(ev) // heartbeat.go
 	}
 	// Positions only grow within a file. Events the server re-sends when a
 	// stream starts (the format description, MariaDB's GTID list) carry
@@ -450,26 +450,6 @@ func (a *applier) trackGTID(gset interface{ String() string }) {
 	if g, ok := gset.(mysql.GTIDSet); ok && g != nil && a.f.cfg.Info.Flavor == FlavorMySQL {
 		a.gtids = g
 	}
-}
-
-// heartbeat arrives when the server has had nothing more to send for a
-// period: every event before it has been applied, so once the batch is
-// committed, coverage reaches now.
-func (a *applier) heartbeat(*replication.HeartbeatEvent) error {
-	if err := a.sync(); err != nil {
-		return err
-	}
-	if _, self := a.f.cfg.Proof.(SelfProof); a.inTxn || !self || a.pendingSpan != nil {
-		// Mid-transaction, or nothing yet from a server switched to: its
-		// coverage must not extend the previous server's span. On a
-		// replica, having read its whole binlog says nothing about what the
-		// primary has committed meanwhile: the Proof decides.
-		return nil
-	}
-	now := a.f.now()
-	a.f.cfg.Journal.Confirm(now)
-	b := &journal.Batch{CoveredTo: now.Truncate(time.Second)}
-	return a.f.cfg.Journal.Commit(b)
 }
 
 // flush starts committing the batch, once the previous commit is done, and
