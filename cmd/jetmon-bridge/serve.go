@@ -39,6 +39,7 @@ type serveConfig struct {
 	monitorInterval time.Duration
 
 	publish publishFlags
+	dbTLS   dbTLSFlags
 }
 
 func parseServeFlags(args []string) (*serveConfig, error) {
@@ -61,6 +62,7 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.DurationVar(&c.heartbeat, "heartbeat", 30*time.Second, "replication heartbeat period; a silent connection is dropped after 3")
 	fs.DurationVar(&c.monitorInterval, "monitor-interval", 10*time.Second, "Monitor sampling and health-check interval")
 	c.publish.add(fs)
+	c.dbTLS.add(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -98,6 +100,9 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	if c.allowOrigins, err = resolveAllowedOrigins(c.allowOrigin); err != nil {
 		return nil, err
 	}
+	if err := c.dbTLS.load(); err != nil {
+		return nil, err
+	}
 	if c.write && c.token == "" && !c.insecure && !isLoopback(host) {
 		return nil, usageError{fmt.Errorf("-write on %s without a token would let anyone on the network create monitors: set -token-file (or JETMON_TOKEN), listen on 127.0.0.1, or pass -insecure", c.addr)}
 	}
@@ -129,7 +134,7 @@ func runServe(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	replica, err := store.Open("-dsn", c.dsn, c.readTimeout)
+	replica, err := store.Open("-dsn", c.dsn, c.readTimeout, c.dbTLS.options()...)
 	if err != nil {
 		return err
 	}
@@ -184,7 +189,7 @@ func runServe(args []string) error {
 		Health:       health,
 	}
 	if c.write {
-		primary, err := store.Open("-write-dsn", c.writeDSN, c.readTimeout)
+		primary, err := store.Open("-write-dsn", c.writeDSN, c.readTimeout, c.dbTLS.options()...)
 		if err != nil {
 			return err
 		}
