@@ -133,6 +133,8 @@ func runServe(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	hup, stopHangup := notifyHangup()
+	defer stopHangup()
 
 	replica, err := store.Open("-dsn", c.dsn, c.readTimeout, c.dbTLS.options()...)
 	if err != nil {
@@ -218,6 +220,8 @@ func runServe(args []string) error {
 
 	g.add(func() error { <-ctx.Done(); return nil }, func(error) { stop() })
 	g.addContext(ctx, sup.Run)
+	rl := reloader{tokenFile: c.tokenFile, api: api, dbTLS: c.dbTLS.tls, log: log}
+	g.addContext(ctx, func(ctx context.Context) error { rl.run(ctx, hup); return nil })
 	addAPI(&g, c.addr, c.readTimeout, api, m, log, rpc.Close)
 	log.Info("jetmon-bridge started", "addr", c.addr, "write", c.write, "version", version)
 	err = g.run()

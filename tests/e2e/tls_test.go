@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -53,7 +54,7 @@ func tlsDSN(s *testdb.Server, db string) string {
 // pool, the binlog stream and the -primary-dsn pool of the exact proof all
 // connect with the client certificate the account requires, and a storm on
 // the primary is journaled exactly. No log line carries key material or
-// the password.
+// the password; SIGHUP re-reads the files without restarting the follower.
 func TestHistoryIsExactOverTLS(t *testing.T) {
 	certs, tp, db := tlsChain(t)
 	sites := setupSites(t, db, 25000, 30)
@@ -80,6 +81,21 @@ func TestHistoryIsExactOverTLS(t *testing.T) {
 		t.Fatalf("compared %d events, truth has %d", n, len(truth))
 	}
 
+	// SIGHUP re-reads the TLS files; the follower goes on.
+	if err := d.proc.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the TLS files to be re-read", time.Minute, func() bool {
+		return d.log.Count("SIGHUP: MySQL TLS files re-read") == 1
+	})
+	o.Transitions, o.Seed = 300, 26
+	truth = append(truth, storm(t, db, sites, o)...)
+	if n := compare(t, d, truth, since, time.Now().Add(time.Hour), "journal"); n != len(truth) {
+		t.Fatalf("after SIGHUP: compared %d events, truth has %d", n, len(truth))
+	}
+	if n := d.log.Count("coverage span started"); n != 1 {
+		t.Errorf("%d coverage spans started: the follower restarted", n)
+	}
 	d.stop()
 	expectNoSecrets(t, d.log.String(), certs, tlsBridgePassword)
 }
