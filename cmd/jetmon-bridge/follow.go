@@ -262,6 +262,8 @@ func (f *follower) metricSources(router *mux.Router, sup *supervisor.Supervisor,
 		Router:    router,
 		Services:  []string{serviceReplica},
 		ServiceUp: sup.Operational,
+
+		RestartLimitCrossed: sup.RestartLimitCrossed,
 	}
 	if f == nil {
 		return src
