@@ -26,6 +26,7 @@ func Names() []string {
 		ServiceUp:           up,
 		RestartLimitCrossed: up,
 	})
+	m.Handler() // registers promhttp_metric_handler_errors_total, as serving does
 	ch := make(chan *prometheus.Desc)
 	go func() { m.registry.Describe(ch); close(ch) }()
 	var names []string
