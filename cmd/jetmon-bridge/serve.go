@@ -16,6 +16,7 @@ import (
 	"github.com/automattic/jetmon-bridge/internal/logbridge"
 	"github.com/automattic/jetmon-bridge/internal/metrics"
 	"github.com/automattic/jetmon-bridge/internal/supervisor"
+	"github.com/automattic/jetmon-bridge/journal"
 	"github.com/automattic/jetmon-bridge/nats"
 	"github.com/automattic/jetmon-bridge/server"
 	"github.com/automattic/jetmon-bridge/store"
@@ -202,11 +203,11 @@ func runServe(args []string) error {
 		cfg.Writer = primary
 		sup.Add(servicePrimary, supervisor.PingService{Ping: primary.Ping, Interval: c.monitorInterval, Timeout: c.readTimeout}, limits)
 	}
-	api := server.New(cfg)
+	var j *journal.Journal
 	if f != nil {
-		server.MountJournal(api.Router, f.journal, log) // GET /journal/snapshot, /events/timeline.svg
+		j = f.journal
 	}
-	rpc := server.MountJSONRPC(api.Router, sup, log)
+	api, rpc := newAPI(cfg, j, sup, log)
 	src := f.metricSources(api.Router, sup, replica)
 	if c.write {
 		src.Services = append(src.Services, servicePrimary)
@@ -229,11 +230,28 @@ func runServe(args []string) error {
 	return err
 }
 
+// newAPI builds the daemon's routes: the API, the journal's routes when
+// there is a journal (GET /journal/snapshot, /events/timeline.svg), and the
+// Monitor interface; addAPI adds /metrics. docs/openapi.yaml describes them
+// all (TestOpenAPIDescribesEveryRoute).
+func newAPI(cfg server.Config, j *journal.Journal, monitor server.MonitorAPI, log *slog.Logger) (*server.Server, *server.JSONRPC) {
+	api := server.New(cfg)
+	if j != nil {
+		server.MountJournal(api.Router, j, log)
+	}
+	return api, server.MountJSONRPC(api.Router, monitor, log)
+}
+
+// mountMetrics serves m on GET /metrics, behind the API's access rules.
+func mountMetrics(api *server.Server, m *metrics.Metrics) {
+	api.Router.Handle("/metrics", m.Handler()).Methods(http.MethodGet)
+}
+
 // addAPI serves api on addr with the wiring the daemon and replay share:
 // /metrics from m, the access rules (token, origins, CORS) in front of every
 // route, request metrics, and a write deadline derived from readTimeout.
 func addAPI(g *runGroup, addr string, readTimeout time.Duration, api *server.Server, m *metrics.Metrics, log *slog.Logger, onShutdown func()) {
-	api.Router.Handle("/metrics", m.Handler()).Methods(http.MethodGet)
+	mountMetrics(api, m)
 	addHTTPServer(g, addr, withWriteDeadline(m.Instrument(api.Handler()), writeTimeout(readTimeout)), log, onShutdown)
 }
 
