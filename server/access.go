@@ -29,8 +29,9 @@ const corsMaxAgeSeconds = 600
 // preflights (OPTIONS, which never carry credentials) are answered here,
 // without the token, under the same rule.
 type Access struct {
-	// Token, when set, is the credential every request must carry.
-	Token string
+	// Token, when set, is the credential every request must carry; nil
+	// (or a Token made from "") disables auth.
+	Token *Token
 	// AllowOrigins are canonical origins, as ParseAllowedOrigins returns
 	// them: "scheme://host[:port]", "null" (file:// pages), or "*" (any).
 	AllowOrigins []string
@@ -38,14 +39,14 @@ type Access struct {
 
 // Handler puts the access rules in front of next.
 func (a Access) Handler(next http.Handler) http.Handler {
-	check := newTokenCheck(a.Token)
 	allowed := make(map[string]bool, len(a.AllowOrigins))
 	for _, o := range a.AllowOrigins {
 		allowed[o] = true
 	}
-	anyOrigin := a.Token != "" || allowed["*"]
 	maxAge := strconv.Itoa(corsMaxAgeSeconds)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		check := a.Token.current() // one reading per request: a rotation never splits it
+		anyOrigin := check != nil || allowed["*"]
 		h := w.Header()
 		h.Add("Vary", "Origin")
 		if values, sent := r.Header["Origin"]; sent {
@@ -70,7 +71,7 @@ func (a Access) Handler(next http.Handler) http.Handler {
 				"the query string exceeds %d bytes: the JSON-RPC paths take nothing but ?token=", MaxJSONRPCQueryBytes))
 			return
 		}
-		if a.Token != "" {
+		if check != nil {
 			if refusal := check.authenticate(r, queryTokenAllowed); refusal != "" {
 				h.Set("WWW-Authenticate", `Bearer realm="jetmon-bridge"`)
 				writeError(w, http.StatusUnauthorized, refusal)

@@ -45,7 +45,7 @@ type Config struct {
 	// Bucket is the bucket_no of created monitors.
 	Bucket uint16
 	// Token, when set, is the bearer token every route requires (see
-	// Access).
+	// Access); Server.SetToken replaces it while the server runs.
 	Token string
 	// AllowOrigins are the browser origins that may call the bridge without
 	// a token besides its own, as ParseAllowedOrigins returns them; with a
@@ -65,12 +65,13 @@ type Server struct {
 	log    *slog.Logger
 	now    func() time.Time
 	recent *recentWrites // URLs written in write mode the replica may lag behind
+	token  *Token
 	Router *mux.Router
 }
 
 // New builds the API's routes.
 func New(cfg Config) *Server {
-	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, recent: newRecentWrites(maxRecentWrites), Router: mux.NewRouter()}
+	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, recent: newRecentWrites(maxRecentWrites), token: NewToken(cfg.Token), Router: mux.NewRouter()}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -111,5 +112,9 @@ func New(cfg Config) *Server {
 // Handler returns the API with the access rules (token, origins, CORS) in
 // front of every route.
 func (s *Server) Handler() http.Handler {
-	return Access{Token: s.cfg.Token, AllowOrigins: s.cfg.AllowOrigins}.Handler(s.Router)
+	return Access{Token: s.token, AllowOrigins: s.cfg.AllowOrigins}.Handler(s.Router)
 }
+
+// SetToken replaces the bearer token (Token.Set): requests admitted before
+// it finish, every later one needs the new token.
+func (s *Server) SetToken(token string) error { return s.token.Set(token) }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"time"
 
@@ -18,22 +19,59 @@ type DB struct {
 	timeout time.Duration
 }
 
+// Option changes how Open connects.
+type Option func(*openOptions)
+
+type openOptions struct {
+	tls *ClientTLS
+}
+
+// WithTLS makes every connection use c (-db-tls-ca, -db-tls-cert,
+// -db-tls-key), verifying that the server's certificate names the DSN's
+// host. Config()'s TLS is the same configuration, for the binlog stream.
+func WithTLS(c *ClientTLS) Option { return func(o *openOptions) { o.tls = c } }
+
 // Open connects to the database a DSN names. flag names the DSN's flag in
 // errors. It does not contact the server; Ping does.
-func Open(flag, dsn string, timeout time.Duration) (*DB, error) {
+func Open(flag, dsn string, timeout time.Duration, opts ...Option) (*DB, error) {
+	var o openOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	cfg, err := ParseDSN(flag, dsn)
 	if err != nil {
 		return nil, err
+	}
+	if o.tls != nil {
+		if err := useTLS(flag, cfg, o.tls); err != nil {
+			return nil, err
+		}
 	}
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", flag, redactErr(err))
 	}
-	db := sql.OpenDB(conn)
+	db := sql.OpenDB(explainingConnector{Connector: conn, flag: flag, tls: cfg.TLS != nil})
 	db.SetMaxOpenConns(32)
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(time.Minute)
 	return &DB{sql: db, cfg: cfg, timeout: timeout}, nil
+}
+
+// explainingConnector is the driver's connector with explainConnect applied
+// to every failed connection attempt, whichever query made it.
+type explainingConnector struct {
+	driver.Connector
+	flag string
+	tls  bool
+}
+
+func (c explainingConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, explainConnect(c.flag, c.tls, err)
+	}
+	return conn, nil
 }
 
 // Config returns the parsed DSN (with the bridge's session settings).

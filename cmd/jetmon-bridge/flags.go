@@ -98,12 +98,23 @@ func resolveToken(token, file string) (string, error) {
 	if token != "" {
 		return "", usageError{errors.New("give the token once: -token (or JETMON_TOKEN) or -token-file, not both")}
 	}
+	token, err := readTokenFile(file)
+	if err != nil {
+		return "", usageError{err}
+	}
+	return token, nil
+}
+
+// readTokenFile reads the token from file, surrounding whitespace ignored,
+// refusing an empty one. Errors never quote the file's content.
+func readTokenFile(file string) (string, error) {
 	raw, err := os.ReadFile(file)
 	if err != nil {
-		return "", usageError{fmt.Errorf("-token-file: %v", err)}
+		return "", fmt.Errorf("-token-file: %v", err)
 	}
-	if token = strings.TrimSpace(string(raw)); token == "" {
-		return "", usageError{fmt.Errorf("-token-file %s is empty", file)}
+	token := strings.TrimSpace(string(raw))
+	if token == "" {
+		return "", fmt.Errorf("-token-file %s is empty", file)
 	}
 	return token, nil
 }

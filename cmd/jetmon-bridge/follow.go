@@ -112,7 +112,7 @@ func (f *follower) chooseProof(ctx context.Context, c *serveConfig, replica *sto
 	if !f.info.GTID {
 		return nil, usageError{fmt.Errorf("%s needs GTIDs on the replica to compare positions across servers: turn on gtid_mode (MySQL), or drop %s to use the replica-status proof", flag, flag)}
 	}
-	primary, err := store.Open(flag, dsn, c.readTimeout)
+	primary, err := store.Open(flag, dsn, c.readTimeout, c.dbTLS.options()...)
 	if err != nil {
 		return nil, err
 	}
@@ -262,6 +262,8 @@ func (f *follower) metricSources(router *mux.Router, sup *supervisor.Supervisor,
 		Router:    router,
 		Services:  []string{serviceReplica},
 		ServiceUp: sup.Operational,
+
+		RestartLimitCrossed: sup.RestartLimitCrossed,
 	}
 	if f == nil {
 		return src

@@ -86,8 +86,12 @@ func runReplay(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	hup, stopHangup := notifyHangup()
+	defer stopHangup()
 	var g runGroup
 	g.add(func() error { <-ctx.Done(); return nil }, func(error) { stop() })
+	rl := reloader{tokenFile: c.tokenFile, api: api, log: log}
+	g.addContext(ctx, func(ctx context.Context) error { rl.run(ctx, hup); return nil })
 	addAPI(&g, c.addr, replayReadTimeout, api, m, log, nil)
 	attrs := []any{"addr", c.addr, "journal", c.journalPath, "events", st.Events, "spans", len(st.Spans)}
 	if n := len(st.Spans); n > 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/automattic/jetmon-bridge/internal/logbridge"
 	"github.com/automattic/jetmon-bridge/internal/metrics"
 	"github.com/automattic/jetmon-bridge/internal/supervisor"
+	"github.com/automattic/jetmon-bridge/journal"
 	"github.com/automattic/jetmon-bridge/nats"
 	"github.com/automattic/jetmon-bridge/server"
 	"github.com/automattic/jetmon-bridge/store"
@@ -39,6 +40,7 @@ type serveConfig struct {
 	monitorInterval time.Duration
 
 	publish publishFlags
+	dbTLS   dbTLSFlags
 }
 
 func parseServeFlags(args []string) (*serveConfig, error) {
@@ -61,6 +63,7 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.DurationVar(&c.heartbeat, "heartbeat", 30*time.Second, "replication heartbeat period; a silent connection is dropped after 3")
 	fs.DurationVar(&c.monitorInterval, "monitor-interval", 10*time.Second, "Monitor sampling and health-check interval")
 	c.publish.add(fs)
+	c.dbTLS.add(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -98,6 +101,9 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	if c.allowOrigins, err = resolveAllowedOrigins(c.allowOrigin); err != nil {
 		return nil, err
 	}
+	if err := c.dbTLS.load(); err != nil {
+		return nil, err
+	}
 	if c.write && c.token == "" && !c.insecure && !isLoopback(host) {
 		return nil, usageError{fmt.Errorf("-write on %s without a token would let anyone on the network create monitors: set -token-file (or JETMON_TOKEN), listen on 127.0.0.1, or pass -insecure", c.addr)}
 	}
@@ -128,8 +134,10 @@ func runServe(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	hup, stopHangup := notifyHangup()
+	defer stopHangup()
 
-	replica, err := store.Open("-dsn", c.dsn, c.readTimeout)
+	replica, err := store.Open("-dsn", c.dsn, c.readTimeout, c.dbTLS.options()...)
 	if err != nil {
 		return err
 	}
@@ -184,7 +192,7 @@ func runServe(args []string) error {
 		Health:       health,
 	}
 	if c.write {
-		primary, err := store.Open("-write-dsn", c.writeDSN, c.readTimeout)
+		primary, err := store.Open("-write-dsn", c.writeDSN, c.readTimeout, c.dbTLS.options()...)
 		if err != nil {
 			return err
 		}
@@ -195,11 +203,11 @@ func runServe(args []string) error {
 		cfg.Writer = primary
 		sup.Add(servicePrimary, supervisor.PingService{Ping: primary.Ping, Interval: c.monitorInterval, Timeout: c.readTimeout}, limits)
 	}
-	api := server.New(cfg)
+	var j *journal.Journal
 	if f != nil {
-		server.MountJournal(api.Router, f.journal, log) // GET /journal/snapshot, /events/timeline.svg
+		j = f.journal
 	}
-	rpc := server.MountJSONRPC(api.Router, sup, log)
+	api, rpc := newAPI(cfg, j, sup, log)
 	src := f.metricSources(api.Router, sup, replica)
 	if c.write {
 		src.Services = append(src.Services, servicePrimary)
@@ -213,6 +221,8 @@ func runServe(args []string) error {
 
 	g.add(func() error { <-ctx.Done(); return nil }, func(error) { stop() })
 	g.addContext(ctx, sup.Run)
+	rl := reloader{tokenFile: c.tokenFile, api: api, dbTLS: c.dbTLS.tls, log: log}
+	g.addContext(ctx, func(ctx context.Context) error { rl.run(ctx, hup); return nil })
 	addAPI(&g, c.addr, c.readTimeout, api, m, log, rpc.Close)
 	log.Info("jetmon-bridge started", "addr", c.addr, "write", c.write, "version", version)
 	err = g.run()
@@ -220,11 +230,28 @@ func runServe(args []string) error {
 	return err
 }
 
+// newAPI builds the daemon's routes: the API, the journal's routes when
+// there is a journal (GET /journal/snapshot, /events/timeline.svg), and the
+// Monitor interface; addAPI adds /metrics. docs/openapi.yaml describes them
+// all (TestOpenAPIDescribesEveryRoute).
+func newAPI(cfg server.Config, j *journal.Journal, monitor server.MonitorAPI, log *slog.Logger) (*server.Server, *server.JSONRPC) {
+	api := server.New(cfg)
+	if j != nil {
+		server.MountJournal(api.Router, j, log)
+	}
+	return api, server.MountJSONRPC(api.Router, monitor, log)
+}
+
+// mountMetrics serves m on GET /metrics, behind the API's access rules.
+func mountMetrics(api *server.Server, m *metrics.Metrics) {
+	api.Router.Handle("/metrics", m.Handler()).Methods(http.MethodGet)
+}
+
 // addAPI serves api on addr with the wiring the daemon and replay share:
 // /metrics from m, the access rules (token, origins, CORS) in front of every
 // route, request metrics, and a write deadline derived from readTimeout.
 func addAPI(g *runGroup, addr string, readTimeout time.Duration, api *server.Server, m *metrics.Metrics, log *slog.Logger, onShutdown func()) {
-	api.Router.Handle("/metrics", m.Handler()).Methods(http.MethodGet)
+	mountMetrics(api, m)
 	addHTTPServer(g, addr, withWriteDeadline(m.Instrument(api.Handler()), writeTimeout(readTimeout)), log, onShutdown)
 }
 

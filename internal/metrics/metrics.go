@@ -77,6 +77,10 @@ type Sources struct {
 	// ServiceUp reports whether a service is in operation (for example
 	// Supervisor.Operational); nil leaves jetmon_bridge_service_up out.
 	ServiceUp func(callsign string) bool
+	// RestartLimitCrossed reports whether a service was left stopped by
+	// its restart limits (Supervisor.RestartLimitCrossed); nil leaves
+	// jetmon_bridge_service_restart_limit_crossed out.
+	RestartLimitCrossed func(callsign string) bool
 
 	// Router resolves the route template of a request that Instrument sees
 	// before the router has matched it (Instrument wrapped around the whole
@@ -167,6 +171,16 @@ func New(src Sources) *Metrics {
 				Help:        "1 while a supervised service is in operation, 0 while it is failed, restarting or stopped.",
 				ConstLabels: prometheus.Labels{"callsign": callsign},
 			}, func() float64 { return boolValue(src.ServiceUp(callsign)) }))
+		}
+	}
+	if src.RestartLimitCrossed != nil {
+		for _, callsign := range src.Services {
+			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Namespace:   Namespace,
+				Name:        "service_restart_limit_crossed",
+				Help:        "1 while a supervised service is left stopped because its failures crossed its restart limits (the Monitor's restartlimits re-arms it), else 0.",
+				ConstLabels: prometheus.Labels{"callsign": callsign},
+			}, func() float64 { return boolValue(src.RestartLimitCrossed(callsign)) }))
 		}
 	}
 	if src.Journal != nil {

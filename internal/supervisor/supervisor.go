@@ -153,6 +153,16 @@ func (s *Supervisor) Operational(callsign string) bool {
 	return w != nil && w.state == stateOperational
 }
 
+// RestartLimitCrossed reports whether the service was left stopped because
+// its failures crossed its restart limits (it stays so until SetLimits, the
+// Monitor's restartlimits, re-arms it). Unknown callsigns report false.
+func (s *Supervisor) RestartLimitCrossed(callsign string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.byCallsign[callsign]
+	return w != nil && w.state == stateStopped
+}
+
 // Status returns the entry of the service watched under callsign, or of
 // every service (in the order they were added) when callsign is empty. An
 // unknown callsign yields an empty, non-nil slice.

@@ -41,6 +41,13 @@ type Options struct {
 	ServerID int
 	// Args are extra mariadbd options, e.g. "--default-time-zone=+05:00".
 	Args []string
+	// SSLCA, SSLCert and SSLKey are PEM files (--ssl-ca, --ssl-cert,
+	// --ssl-key) that turn TLS on; Certificates makes them.
+	SSLCA, SSLCert, SSLKey string
+	// RequireSecureTransport refuses TCP connections without TLS
+	// (require_secure_transport=ON). The root connections testdb makes
+	// itself (DSN, Exec) then go through the unix socket.
+	RequireSecureTransport bool
 }
 
 // Server is one throwaway mariadbd.
@@ -122,7 +129,7 @@ func (s *Server) Restart() error {
 		"--tmpdir=" + s.tmpDir(),
 		"--port=" + strconv.Itoa(s.Port),
 		"--bind-address=127.0.0.1",
-		"--socket=" + filepath.Join(s.Dir, "mysqld.sock"),
+		"--socket=" + s.Socket(),
 		"--pid-file=" + filepath.Join(s.Dir, "mysqld.pid"),
 		"--log-error=" + s.ErrorLog(),
 		"--server-id=" + strconv.Itoa(serverID),
@@ -143,6 +150,12 @@ func (s *Server) Restart() error {
 			format = "ROW"
 		}
 		args = append(args, "--log-bin="+filepath.Join(s.dataDir(), "binlog"), "--binlog-format="+format, "--sync-binlog=0")
+	}
+	if s.opts.SSLCert != "" {
+		args = append(args, "--ssl-ca="+s.opts.SSLCA, "--ssl-cert="+s.opts.SSLCert, "--ssl-key="+s.opts.SSLKey)
+	}
+	if s.opts.RequireSecureTransport {
+		args = append(args, "--require-secure-transport=ON")
 	}
 	args = append(args, s.opts.Args...)
 	cmd := exec.Command(mustLookPath("mariadbd"), args...)
@@ -215,8 +228,23 @@ func (s *Server) Close() {
 // Addr is the server's host:port.
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
 
-// DSN is a go-sql-driver DSN for root on database db.
-func (s *Server) DSN(db string) string { return s.UserDSN("root", "", db) }
+// DSN is a go-sql-driver DSN for root on database db: over TCP, or over the
+// unix socket when the server requires TLS on TCP (RequireSecureTransport).
+func (s *Server) DSN(db string) string {
+	if !s.opts.RequireSecureTransport {
+		return s.UserDSN("root", "", db)
+	}
+	cfg := mysql.NewConfig()
+	cfg.User = "root"
+	cfg.Net, cfg.Addr = "unix", s.Socket()
+	cfg.DBName = db
+	cfg.ParseTime = true
+	cfg.MultiStatements = true
+	return cfg.FormatDSN()
+}
+
+// Socket is the path of the server's unix socket.
+func (s *Server) Socket() string { return filepath.Join(s.Dir, "mysqld.sock") }
 
 // UserDSN is a go-sql-driver DSN for user on database db.
 func (s *Server) UserDSN(user, password, db string) string {

@@ -33,6 +33,10 @@ type TopologyOptions struct {
 	HeartbeatPeriod time.Duration
 	// PrimaryArgs and ReplicaArgs are extra mariadbd options.
 	PrimaryArgs, ReplicaArgs []string
+	// TLS, when set, starts every server with its certificates and
+	// require_secure_transport=ON (Certificates.ServerOptions), and the
+	// replicas replicate over verified TLS.
+	TLS *Certificates
 }
 
 // Topology is a throwaway primary and its replicas: GTID replication
@@ -51,6 +55,7 @@ type Replica struct {
 	Primary *Server
 
 	heartbeat time.Duration
+	tls       *Certificates
 	conflicts *atomic.Int64
 	// pending is the id of the row Break planted on this replica, 0 when
 	// replication is not broken by Break.
@@ -88,6 +93,10 @@ func StartTopology(opts TopologyOptions) (*Topology, error) {
 	var wg sync.WaitGroup
 	for i := range servers {
 		o := Options{ServerID: i + 1, Args: opts.PrimaryArgs}
+		if opts.TLS != nil {
+			o = opts.TLS.ServerOptions()
+			o.ServerID, o.Args = i+1, opts.PrimaryArgs
+		}
 		if i > 0 {
 			o.Args = append([]string{"--log-slave-updates", "--relay-log=relay", "--slave-net-timeout=10"}, opts.ReplicaArgs...)
 		}
@@ -117,7 +126,7 @@ func StartTopology(opts TopologyOptions) (*Topology, error) {
 	}
 	conflicts := new(atomic.Int64)
 	for _, s := range servers[1:] {
-		r := &Replica{Server: s, Primary: tp.Primary, heartbeat: heartbeat, conflicts: conflicts}
+		r := &Replica{Server: s, Primary: tp.Primary, heartbeat: heartbeat, tls: opts.TLS, conflicts: conflicts}
 		if err := r.connect(); err != nil {
 			closeAll()
 			return nil, err
@@ -135,9 +144,13 @@ func StartTopology(opts TopologyOptions) (*Topology, error) {
 
 // connect points the replica at its primary and starts replication.
 func (r *Replica) connect() error {
+	ssl := ""
+	if r.tls != nil {
+		ssl = fmt.Sprintf(", MASTER_SSL=1, MASTER_SSL_CA='%s', MASTER_SSL_VERIFY_SERVER_CERT=1", r.tls.CA.Cert)
+	}
 	change := fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', "+
-		"MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=%s; START SLAVE",
-		r.Primary.Port, ReplicationUser, ReplicationPassword, strconv.FormatFloat(r.heartbeat.Seconds(), 'f', 3, 64))
+		"MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=%s%s; START SLAVE",
+		r.Primary.Port, ReplicationUser, ReplicationPassword, strconv.FormatFloat(r.heartbeat.Seconds(), 'f', 3, 64), ssl)
 	if err := r.Exec(change); err != nil {
 		return fmt.Errorf("start replication on replica %s: %w", r.Addr(), err)
 	}
