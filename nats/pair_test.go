@@ -85,7 +85,8 @@ func TestPairPublishesEachTransitionOnce(t *testing.T) {
 		t.Errorf("A should have stored at least transactions 60..199 (%d events), B 0..59 and 200..299 (%d): A %+v, B %+v",
 			src.events(60, 200), src.events(0, 60)+src.events(200, 300), first, second)
 	}
-	t.Logf("stored by A %d, by B %d, acknowledged as duplicates A %d, B %d", first.Published, second.Published, first.Duplicates, second.Duplicates)
+	t.Logf("%d transitions: stored by A %d, by B %d; acknowledged as duplicates A %d, B %d; placed again after being overtaken A %d, B %d times",
+		len(want), first.Published, second.Published, first.Duplicates, second.Duplicates, first.Overtaken, second.Overtaken)
 }
 
 // waitPlaced waits until the publisher knows the stream to hold its
