@@ -84,6 +84,13 @@ type Config struct {
 	AckTimeout time.Duration
 	// InFlight bounds the messages published and not yet acknowledged.
 	InFlight int
+	// AcceptGapAfter is a GTID: when the stream ends with that
+	// transaction and this journal never read it (it lies in the
+	// journal's coverage gap, or before the journal began), publish the
+	// journal after it anyway, leaving what only the bridge that published
+	// it held missing from the stream. Without it such a publisher holds
+	// (resume.go): the other bridge may yet publish that stretch.
+	AcceptGapAfter string
 	// Logger receives state changes; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -122,6 +129,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("stream replicas %d: JetStream allows 1 to 5", c.Replicas)
 	case c.DedupWindow < 100*time.Millisecond:
 		return c, fmt.Errorf("duplicate window %s is too short: give at least 100ms (the default is %s)", c.DedupWindow, DefaultDedupWindow)
+	case strings.ContainsAny(c.AcceptGapAfter, " \t,"):
+		return c, fmt.Errorf("-publish-accept-gap %q is not one GTID (such as 0-1-4711 or 3e11fa47-71ca-11e1-9e33-c80aa9429562:23)", c.AcceptGapAfter)
 	case (c.TLSCert == "") != (c.TLSKey == ""):
 		return c, errors.New("a TLS client certificate needs both its certificate and its key file")
 	}

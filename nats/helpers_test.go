@@ -82,6 +82,9 @@ func (r *running) stop() {
 // source stands for a primary's history: transactions with GTIDs
 // 0-1-1, 0-1-2, ..., each changing one to three blogs' statuses.
 type source struct {
+	// flavor is "mariadb" (GTIDs 0-1-N) or, with uuid, "mysql" (uuid:N).
+	flavor, uuid string
+
 	mu     sync.Mutex
 	rng    *rand.Rand
 	status map[uint64]bridge.Status
@@ -91,11 +94,35 @@ type source struct {
 
 type txn struct {
 	gtid   string
+	at     int64 // its commit's time, Unix seconds
 	events []bridge.Event
 }
 
 func newSource(seed uint64) *source {
-	return &source{rng: rand.New(rand.NewPCG(seed, 1)), status: map[uint64]bridge.Status{}, at: time.Now().Unix() - 3600}
+	return &source{flavor: "mariadb", rng: rand.New(rand.NewPCG(seed, 1)), status: map[uint64]bridge.Status{}, at: time.Now().Unix() - 3600}
+}
+
+// newMySQLSource is a history of a MySQL primary whose server_uuid is uuid.
+func newMySQLSource(seed uint64, uuid string) *source {
+	s := newSource(seed)
+	s.flavor, s.uuid = "mysql", uuid
+	return s
+}
+
+// gtid names the history's n-th transaction (from 1).
+func (s *source) gtid(n int) string {
+	if s.flavor == "mysql" {
+		return fmt.Sprintf("%s:%d", s.uuid, n)
+	}
+	return fmt.Sprintf("0-1-%d", n)
+}
+
+// executed is the GTID set of the history's first n transactions.
+func (s *source) executed(n int) string {
+	if s.flavor == "mysql" {
+		return fmt.Sprintf("%s:1-%d", s.uuid, n)
+	}
+	return s.gtid(n)
 }
 
 // grow adds n transactions to the history.
@@ -103,8 +130,8 @@ func (s *source) grow(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for range n {
-		t := txn{gtid: fmt.Sprintf("0-1-%d", len(s.txns)+1)}
 		s.at += s.rng.Int64N(2)
+		t := txn{gtid: s.gtid(len(s.txns) + 1), at: s.at}
 		for range 1 + s.rng.IntN(3) {
 			blog := 1 + s.rng.Uint64N(40)
 			old := s.status[blog]
@@ -122,8 +149,8 @@ func (s *source) grow(n int) {
 }
 
 // feed commits the history's transactions from..to-1 to j in batches of
-// up to batch transactions, as a follower would; withGTID records their
-// GTIDs.
+// up to batch transactions, as a follower would: each batch's coverage
+// reaches its last transaction's time; withGTID records their GTIDs.
 func (s *source) feed(t *testing.T, j *journal.Journal, from, to, batch int, withGTID bool) {
 	t.Helper()
 	s.mu.Lock()
@@ -131,16 +158,16 @@ func (s *source) feed(t *testing.T, j *journal.Journal, from, to, batch int, wit
 	s.mu.Unlock()
 	for len(txns) > 0 {
 		n := min(batch, len(txns))
-		b := &journal.Batch{Transactions: n}
+		b := &journal.Batch{Transactions: n, CoveredTo: time.Unix(txns[n-1].at, 0).UTC()}
 		for _, tx := range txns[:n] {
 			if withGTID {
 				b.Txns = append(b.Txns, journal.SourceTxn{First: len(b.Events), Count: len(tx.events), GTID: tx.gtid})
 			}
 			b.Events = append(b.Events, tx.events...)
 		}
-		cp := &journal.Checkpoint{Flavor: "mariadb", File: "bin.000001", Pos: uint32(4 + from + n)}
+		cp := &journal.Checkpoint{Flavor: s.flavor, File: "bin.000001", Pos: uint32(4 + from + n)}
 		if withGTID {
-			cp.GTIDSet = txns[n-1].gtid
+			cp.GTIDSet = s.executed(from + n)
 		}
 		b.Checkpoint = cp
 		if err := j.Commit(b); err != nil {

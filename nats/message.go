@@ -26,7 +26,8 @@ const (
 	// HeaderGTIDBase is a GTID set the source had executed before the
 	// transaction's journal commit began (Restore builds a checkpoint from it).
 	HeaderGTIDBase = "Jetmon-Gtid-Base"
-	// HeaderFlavor is the source's flavor, "mysql" or "mariadb".
+	// HeaderFlavor is the source's flavor, "mysql" or "mariadb" (with or
+	// without GTIDs).
 	HeaderFlavor = "Jetmon-Flavor"
 	// HeaderSpanStart is the start of the journal's coverage span holding
 	// the event (RFC 3339): Restore rebuilds coverage from it.
@@ -79,17 +80,17 @@ func subject(prefix string, blog uint64) string {
 	return prefix + "." + strconv.FormatUint(blog, 10)
 }
 
-// message builds the stream message of e.
-func (p *Publisher) message(e journal.SourcedEvent, spans []bridge.Span) *natsgo.Msg {
+// message builds the stream message of e, with its coverage claims.
+func (p *Publisher) message(e journal.SourcedEvent, spans, claims []bridge.Span) *natsgo.Msg {
 	m := natsgo.NewMsg(subject(p.cfg.Subject, e.BlogID))
 	m.Data = e.AppendJSON(nil)
 	m.Header.Set(HeaderJournal, p.identity)
 	m.Header.Set(HeaderEventID, strconv.FormatUint(e.ID, 10))
+	if p.flavor != "" {
+		m.Header.Set(HeaderFlavor, p.flavor)
+	}
 	if e.GTID != "" {
 		m.Header.Set(HeaderGTID, e.GTID)
-		if p.flavor != "" {
-			m.Header.Set(HeaderFlavor, p.flavor)
-		}
 		if e.BaseGTIDSet != "" {
 			m.Header.Set(HeaderGTIDBase, e.BaseGTIDSet)
 		}
@@ -97,7 +98,22 @@ func (p *Publisher) message(e journal.SourcedEvent, spans []bridge.Span) *natsgo
 	if s, ok := spanOf(spans, e.CreatedAt); ok {
 		m.Header.Set(HeaderSpanStart, s.Start.UTC().Format(time.RFC3339Nano))
 	}
+	for _, c := range claims {
+		m.Header.Add(HeaderCoverage, formatClaim(c))
+	}
 	return m
+}
+
+// messageSize is about what m takes against the server's max_payload:
+// its data and its headers as NATS writes them.
+func messageSize(m *natsgo.Msg) int {
+	n := len(m.Data) + len("NATS/1.0\r\n\r\n")
+	for k, vs := range m.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + len(": \r\n")
+		}
+	}
+	return n + len(natsgo.MsgIdHdr) + 64 + len("Nats-Expected-Last-Sequence: 18446744073709551615\r\n")
 }
 
 // spanOf returns the last span starting at or before t, or the first.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -19,10 +20,13 @@ import (
 // fails, and the supervisor runs it again after a back-off.
 type Publisher struct {
 	cfg      Config
-	j        *journal.Journal
+	j        Journal
 	log      *slog.Logger
 	identity string
 	flavor   string // the journal's source flavor (publish's goroutine only)
+	// anchorChecked is the stream's first transition once compared with
+	// the journal (checkSource; Run's goroutine only).
+	anchorChecked string
 	// betweenReads, when set (by tests), runs between locate's two reads
 	// of the journal, where a follower's commit may land.
 	betweenReads func()
@@ -32,9 +36,11 @@ type Publisher struct {
 	position  uint64 // the last journal id the stream is known to hold
 	published uint64 // messages the stream stored from this bridge
 	dups      uint64 // messages it acknowledged as already stored
+	overtaken uint64 // times the stream's end moved under the publisher
 	errors    uint64
 	lastErr   error
 	lastErrAt time.Time
+	window    time.Duration // the stream's duplicate window, as last read
 }
 
 // States of the Publisher (Status.State).
@@ -44,12 +50,17 @@ const (
 	// StateStandby: the stream holds events this journal has not reached
 	// yet (another bridge publishes them); it waits for its journal.
 	StateStandby = "standby"
+	// StateHeld: the publisher cannot place the stream's end in its
+	// journal, or waits for the stream's duplicate window, and publishes
+	// nothing; the error says why and what ends it (held.go). Each run
+	// fails with that sentence and the next one looks afresh.
+	StateHeld    = "held"
 	StateFailed  = "failed"
 	StateStopped = "stopped"
 )
 
 // New returns a publisher of j's events; Run starts it.
-func New(j *journal.Journal, cfg Config) (*Publisher, error) {
+func New(j Journal, cfg Config) (*Publisher, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -74,6 +85,11 @@ type Status struct {
 	// since start, Duplicates those it already held.
 	Published  uint64 `json:"published"`
 	Duplicates uint64 `json:"duplicates"`
+	// Overtaken counts the times the publisher found the stream's end
+	// moved under it and placed itself again: another bridge stored
+	// messages after its last (its next was refused by the expected last
+	// sequence), or its last message was deleted.
+	Overtaken uint64 `json:"overtaken"`
 	// Errors counts failed runs; Error is the last failure and ErrorAt
 	// when it happened.
 	Errors  uint64    `json:"errors"`
@@ -88,7 +104,7 @@ func (p *Publisher) Status() Status {
 	defer p.mu.Unlock()
 	s := Status{
 		State: p.state, URL: p.cfg.URL, Stream: p.cfg.Stream, Position: p.position,
-		Published: p.published, Duplicates: p.dups, Errors: p.errors, ErrorAt: p.lastErrAt,
+		Published: p.published, Duplicates: p.dups, Overtaken: p.overtaken, Errors: p.errors, ErrorAt: p.lastErrAt,
 	}
 	if last > p.position {
 		s.Pending = last - p.position
@@ -119,9 +135,13 @@ func (p *Publisher) Run(ctx context.Context, ready func()) error {
 	if err == nil {
 		err = errors.New("publisher stopped without a reason")
 	}
+	state := StateFailed
+	if errors.As(err, new(heldError)) {
+		state = StateHeld
+	}
 	err = fmt.Errorf("publish to NATS stream %s at %s: %w", p.cfg.Stream, p.cfg.URL, err)
 	p.mu.Lock()
-	p.state, p.lastErr, p.lastErrAt = StateFailed, err, time.Now().UTC()
+	p.state, p.lastErr, p.lastErrAt = state, err, time.Now().UTC()
 	p.errors++
 	p.mu.Unlock()
 	return err
@@ -145,19 +165,47 @@ func (p *Publisher) run(ctx context.Context, ready func()) error {
 	if err != nil {
 		return err
 	}
-	ready()
+	r := &publishRun{js: js, stream: stream, closed: closed, maxPayload: nc.MaxPayload()}
+	if err := p.knowSource(ctx, r); err != nil {
+		return err
+	}
 	for {
-		at, err := p.resume(ctx, stream, closed)
+		at, err := p.resume(ctx, stream, closed, ready)
 		if err != nil || ctx.Err() != nil {
 			return err
 		}
-		err = p.publish(ctx, js, at, closed)
+		err = p.publish(ctx, r, at)
 		if !errors.Is(err, errOvertaken) {
 			return err
 		}
+		p.mu.Lock()
+		p.overtaken++
+		p.mu.Unlock()
 		// Another bridge stored messages after ours: find where the
 		// stream ends now.
 	}
+}
+
+// publishRun is what one run holds of its connection.
+type publishRun struct {
+	js         jetstream.JetStream
+	stream     jetstream.Stream
+	closed     <-chan struct{}
+	maxPayload int64
+	// sourceKnown: the stream's source was read (and checked); false
+	// while the stream is empty, until the first message is stored.
+	sourceKnown bool
+}
+
+// knowSource reads the stream's source, recording it when the stream
+// holds messages and no source yet, and refuses a journal of another.
+func (p *Publisher) knowSource(ctx context.Context, r *publishRun) error {
+	src, ok, err := p.readSource(ctx, r.js, r.stream)
+	if err != nil || !ok {
+		return err
+	}
+	r.sourceKnown = true
+	return p.checkSource(src)
 }
 
 // readAhead is how many events the publisher reads from the journal at
@@ -171,15 +219,24 @@ var errOvertaken = errors.New("the stream's end moved under the publisher")
 
 // inflight is a published message awaiting its acknowledgement.
 type inflight struct {
-	ack jetstream.PubAckFuture
-	id  uint64 // journal id
-	seq uint64 // the stream sequence it must get
+	ack    jetstream.PubAckFuture
+	id     uint64        // journal id
+	seq    uint64        // the stream sequence it must get
+	closed []bridge.Span // closed spans it claims for the first time
 }
+
+// Error codes of the JetStream API the publisher explains.
+const (
+	// jsErrStoreFailed: the stream at its limits with discard new
+	// ("maximum messages exceeded", "maximum bytes exceeded").
+	jsErrStoreFailed jetstream.ErrorCode = 10077
+)
 
 // publish sends the journal's events after at.event, each expecting the
 // stream to end with the one before, until ctx ends or something fails.
-func (p *Publisher) publish(ctx context.Context, js jetstream.JetStream, at position, closed <-chan struct{}) error {
+func (p *Publisher) publish(ctx context.Context, r *publishRun, at position) error {
 	p.setState(StatePublishing)
+	js := r.js
 	next, seq := at.event, at.seq
 	var queue []inflight
 	// settle waits for every message in flight, so that none is stored
@@ -192,44 +249,73 @@ func (p *Publisher) publish(ctx context.Context, js jetstream.JetStream, at posi
 	}
 	// read holds events read from the journal and not yet published: the
 	// journal is read readAhead events at a time, not one event for each
-	// acknowledgement, and the window is filled from it.
+	// acknowledgement, and the window is filled from it. spans and last
+	// were read before them, in that order (the coverage claims, coverage.go).
 	var read []journal.SourcedEvent
 	var spans []bridge.Span
+	var last uint64
+	claims := newClaimer()
+	idle := false // nothing was in flight while the publisher waited for the journal
 	for {
 		changed := p.j.Changed()
 		for room := p.cfg.InFlight - len(queue); room > 0; room = p.cfg.InFlight - len(queue) {
 			if len(read) == 0 {
-				events, err := p.j.EventsAfter(next, readAhead)
+				s, l := p.j.Spans(time.Time{}), p.j.LastSeq()
+				if l <= next {
+					break
+				}
+				events, err := p.j.EventsAfter(next, int(min(readAhead, l-next)))
 				if err != nil {
 					return err
 				}
 				if len(events) == 0 {
 					break
 				}
-				read, spans = events, p.j.Spans(time.Time{})
+				if events[0].ID != next+1 {
+					settle()
+					return fmt.Errorf("the journal no longer holds events %d to %d, which the stream lacks (it ends with event %d): the publisher never skips an event; publish to a new stream, which then begins with event %d",
+						next+1, events[0].ID-1, next, events[0].ID)
+				}
+				read, spans, last = events, s, l
 				if cp, ok := p.j.Checkpoint(); ok {
 					p.flavor = cp.Flavor
 				}
 				next = events[len(events)-1].ID
 			}
+			if idle && len(queue) == 0 {
+				// The stream's end may have been deleted or purged while
+				// the publisher waited: continuing after it would leave its
+				// event out for good.
+				if err := p.endIntact(ctx, r, seq); err != nil {
+					return err
+				}
+			}
+			idle = false
 			for _, e := range read[:min(room, len(read))] {
-				ack, err := js.PublishMsgAsync(p.message(e, spans),
+				all, closed := claims.claims(e.ID, last, spans)
+				m := p.message(e, spans, all)
+				ack, err := js.PublishMsgAsync(m,
 					jetstream.WithMsgID(msgID(e, p.identity)),
 					jetstream.WithExpectLastSequence(seq))
 				if err != nil {
 					settle()
+					if errors.Is(err, natsgo.ErrMaxPayload) {
+						return fmt.Errorf("event %d makes a message of about %d bytes, more than the NATS server's max_payload of %d: raise max_payload in the server's configuration; the publisher publishes nothing after the event until then, and skips nothing",
+							e.ID, messageSize(m), r.maxPayload)
+					}
 					return fmt.Errorf("publish event %d: %w", e.ID, err)
 				}
 				seq++
-				queue = append(queue, inflight{ack: ack, id: e.ID, seq: seq})
+				queue = append(queue, inflight{ack: ack, id: e.ID, seq: seq, closed: closed})
 				read = read[1:]
 			}
 		}
 		if len(queue) == 0 {
+			idle = true
 			select {
 			case <-changed:
 				continue
-			case <-closed:
+			case <-r.closed:
 				return errors.New("the connection closed")
 			case <-ctx.Done():
 				return nil
@@ -240,6 +326,13 @@ func (p *Publisher) publish(ctx context.Context, js jetstream.JetStream, at posi
 		case ack := <-head.ack.Ok():
 			if ack.Sequence != head.seq {
 				settle()
+				if ack.Duplicate && ack.Sequence > at.present && ack.Sequence <= at.seq {
+					p.mu.Lock()
+					window := p.window
+					p.mu.Unlock()
+					return heldError{fmt.Errorf("stream %s stored event %d (%s) as message %d and dropped it since (deleted or purged) within its duplicate window of %s: JetStream takes a name again only once that window has passed since it stored it; the publisher tries again then and publishes nothing after the event meanwhile",
+						p.cfg.Stream, head.id, head.ack.Msg().Header.Get(natsgo.MsgIdHdr), ack.Sequence, window)}
+				}
 				if ack.Duplicate {
 					// The stream holds this event elsewhere than after its
 					// predecessor: its history and this journal's disagree
@@ -248,6 +341,9 @@ func (p *Publisher) publish(ctx context.Context, js jetstream.JetStream, at posi
 					return errOvertaken
 				}
 				return fmt.Errorf("event %d was stored at sequence %d, not %d as expected", head.id, ack.Sequence, head.seq)
+			}
+			if ack.Duplicate {
+				claims.forget(head.closed) // the stored copy is another bridge's
 			}
 			p.mu.Lock()
 			p.position = head.id
@@ -258,19 +354,75 @@ func (p *Publisher) publish(ctx context.Context, js jetstream.JetStream, at posi
 			}
 			p.mu.Unlock()
 			queue = queue[1:]
+			if !r.sourceKnown {
+				if err := p.knowSource(ctx, r); err != nil {
+					settle()
+					return err
+				}
+			}
 		case err := <-head.ack.Err():
 			settle()
 			var apiErr *jetstream.APIError
-			if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-				apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
-				return errOvertaken
+			if errors.As(err, &apiErr) {
+				switch apiErr.ErrorCode {
+				case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant:
+					return errOvertaken
+				case jsErrStoreFailed, jetstream.JSErrCodeStreamMessageExceedsMaximum:
+					return fmt.Errorf("stream %s refused event %d: %s; its limits (%s) are reached: raise them (nats stream edit %s) or remove its oldest messages. The publisher resumes from this event, skipping nothing",
+						p.cfg.Stream, head.id, apiErr.Description, p.limits(ctx, r.stream), p.cfg.Stream)
+				}
 			}
 			return fmt.Errorf("event %d was not acknowledged: %w", head.id, err)
-		case <-closed:
+		case <-r.closed:
 			return errors.New("the connection closed")
 		case <-ctx.Done():
 			settle()
 			return nil
 		}
 	}
+}
+
+// endIntact checks, before the first message after a wait, that the
+// stream still holds its message seq, the one the next must follow:
+// errOvertaken, so that the publisher places itself again, when an
+// operator deleted it (or purged its subject, or the stream). One request
+// per wait, so a live publisher pays one round trip per commit it follows.
+func (p *Publisher) endIntact(ctx context.Context, r *publishRun, seq uint64) error {
+	if seq == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.AckTimeout)
+	defer cancel()
+	_, err := r.stream.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		p.log.Warn("the stream's last message was deleted (or its subject, or the stream, purged): placing the publisher again", "stream", p.cfg.Stream, "sequence", seq)
+		return errOvertaken
+	}
+	if err != nil {
+		return fmt.Errorf("check the stream's last message (sequence %d): %w", seq, err)
+	}
+	return nil
+}
+
+// limits describes the stream's limits for a refusal.
+func (p *Publisher) limits(ctx context.Context, stream jetstream.Stream) string {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.AckTimeout)
+	defer cancel()
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	c := info.Config
+	n := func(v int64) string {
+		if v <= 0 {
+			return "none"
+		}
+		return strconv.FormatInt(v, 10)
+	}
+	discard := "old"
+	if c.Discard == jetstream.DiscardNew {
+		discard = "new"
+	}
+	return fmt.Sprintf("max messages %s, max bytes %s, max message size %s, discard %s; it holds %d messages, %d bytes",
+		n(c.MaxMsgs), n(c.MaxBytes), n(int64(c.MaxMsgSize)), discard, info.State.Msgs, info.State.Bytes)
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	bridge "github.com/automattic/jetmon-bridge"
 	"github.com/automattic/jetmon-bridge/journal"
 	"github.com/go-mysql-org/go-mysql/mysql"
 	natsgo "github.com/nats-io/nats.go"
@@ -22,9 +23,14 @@ type RestoreResult struct {
 	// Spans is the number of coverage spans.
 	Spans int
 	// Checkpoint is the position the follower resumes from, when the
-	// stream carried GTIDs; nil otherwise (the follower then starts a new
-	// coverage span at the replica's current position).
+	// stream carried GTIDs, holds every message up to its last and that
+	// one carries a coverage claim; nil otherwise (the follower then starts
+	// a new coverage span at the replica's current position).
 	Checkpoint *journal.Checkpoint
+	// Missing names the first messages the stream no longer holds (deleted,
+	// purged, or discarded by its limits), "" when it holds all up to its
+	// last: no coverage is restored after them.
+	Missing string
 	// Identity is the rebuilt journal's identity: the publishing
 	// journal's when the stream holds that journal's events 1..N alone,
 	// so that its publisher continues the same stream; a new one otherwise.
@@ -37,8 +43,9 @@ const restoreBatch = 20000
 // Restore rebuilds a journal at dst, which must not exist, from the
 // stream's messages: the events in stream order (so with the ids they had
 // when one journal published them all from its start), coverage as far as
-// the stream vouches for it, and with GTIDs a checkpoint the follower can
-// resume from. The rebuilt journal holds no monitor rows (the stream has
+// the messages' claims prove it (coverage.go), and with GTIDs a checkpoint
+// the follower can resume from. It ends with a journal or an error, never
+// waiting for a message the stream no longer holds. The rebuilt journal holds no monitor rows (the stream has
 // none). It is checked with journal.Verify before Restore returns.
 func Restore(ctx context.Context, cfg Config, dst string) (res RestoreResult, err error) {
 	if cfg, err = cfg.withDefaults(); err != nil {
@@ -80,42 +87,13 @@ func Restore(ctx context.Context, cfg Config, dst string) (res RestoreResult, er
 		}
 	}()
 	r := &rebuild{j: j, batch: &journal.Batch{}, sameJournal: true}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		return res, fmt.Errorf("read stream %s: %w", cfg.Stream, err)
-	}
-	for seq := uint64(0); seq < info.State.LastSeq; {
-		want := int(min(1000, info.State.LastSeq-seq))
-		msgs, err := cons.Fetch(want, jetstream.FetchMaxWait(2*cfg.AckTimeout))
-		if err != nil {
-			return res, fmt.Errorf("read stream %s after sequence %d: %w", cfg.Stream, seq, err)
-		}
-		n := 0
-		for m := range msgs.Messages() {
-			md, err := m.Metadata()
-			if err != nil {
-				return res, err
-			}
-			seq = md.Sequence.Stream
-			if seq > info.State.LastSeq {
-				break // published after the restore began
-			}
-			if err := r.add(m.Headers(), m.Data()); err != nil {
-				return res, fmt.Errorf("stream %s message %d: %w", cfg.Stream, seq, err)
-			}
-			n++
-		}
-		if err := msgs.Error(); err != nil {
-			return res, fmt.Errorf("read stream %s after sequence %d: %w", cfg.Stream, seq, err)
-		}
-		if n == 0 && ctx.Err() != nil {
-			return res, ctx.Err()
-		}
+	if err := r.read(ctx, stream, cfg, info.State.LastSeq); err != nil {
+		return res, err
 	}
 	if err := r.finish(); err != nil {
 		return res, err
 	}
-	res = RestoreResult{Events: j.LastSeq(), Spans: len(j.Spans(time.Time{})), Checkpoint: r.checkpoint}
+	res = RestoreResult{Events: j.LastSeq(), Spans: len(j.Spans(time.Time{})), Checkpoint: r.checkpoint, Missing: r.hole}
 	if r.sameJournal && r.journalID != "" {
 		err = j.AdoptIdentity(r.journalID) // fails unless the journal keeps it
 		res.Identity = r.journalID
@@ -145,8 +123,15 @@ type rebuild struct {
 	batch *journal.Batch
 	count uint64
 
-	spanStart   time.Time // the open span's start; zero before the first event
-	lastCreated time.Time
+	// seq is the stream sequence of the last message read; hole names the
+	// first messages missing before a message read (deleted, purged, or
+	// discarded by the stream's limits), "" while none is.
+	seq  uint64
+	hole string
+	// claims are the coverage claims of the messages before the first
+	// hole (coverage.go); lastClaims: the last message read carried claims.
+	claims     []bridge.Span
+	lastClaims bool
 
 	sameJournal bool   // every message so far is event count of journalID
 	journalID   string // the first message's publishing journal
@@ -156,8 +141,70 @@ type rebuild struct {
 	checkpoint   *journal.Checkpoint
 }
 
-// add takes one message.
-func (r *rebuild) add(h natsgo.Header, data []byte) error {
+// read takes the stream's messages up to sequence last (the stream's last
+// when the restore began) in order, and ends when it has read the last one
+// the stream holds: at last, or at a message with nothing pending after it
+// (the messages after it were deleted), or when the stream yields nothing
+// more within the wait. It never waits for a sequence the stream no longer
+// holds.
+func (r *rebuild) read(ctx context.Context, stream jetstream.Stream, cfg Config, last uint64) error {
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return fmt.Errorf("read stream %s: %w", cfg.Stream, err)
+	}
+	for done := false; !done; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		msgs, err := cons.Fetch(int(min(1000, last-r.seq)), jetstream.FetchMaxWait(2*cfg.AckTimeout))
+		if err != nil {
+			return fmt.Errorf("read stream %s after sequence %d: %w", cfg.Stream, r.seq, err)
+		}
+		n := 0
+		for m := range msgs.Messages() {
+			md, err := m.Metadata()
+			if err != nil {
+				return err
+			}
+			if md.Sequence.Stream > last {
+				done = true // published after the restore began
+				break
+			}
+			if err := r.add(md.Sequence.Stream, m.Headers(), m.Data()); err != nil {
+				return fmt.Errorf("stream %s message %d: %w", cfg.Stream, md.Sequence.Stream, err)
+			}
+			n++
+			if md.Sequence.Stream == last || md.NumPending == 0 {
+				done = true
+				break
+			}
+		}
+		if err := msgs.Error(); err != nil && !done {
+			return fmt.Errorf("read stream %s after sequence %d: %w", cfg.Stream, r.seq, err)
+		}
+		if n == 0 && !done {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if r.count == 0 {
+				return fmt.Errorf("stream %s yielded no message within %s although it reported some: were they deleted or purged meanwhile? Nothing to restore", cfg.Stream, 2*cfg.AckTimeout)
+			}
+			done = true // its last messages went away while we read
+		}
+	}
+	return nil
+}
+
+// add takes message seq.
+func (r *rebuild) add(seq uint64, h natsgo.Header, data []byte) error {
+	switch {
+	case r.hole != "":
+	case seq != r.seq+1 && r.seq == 0:
+		r.hole = fmt.Sprintf("messages 1 to %d", seq-1)
+	case seq != r.seq+1:
+		r.hole = fmt.Sprintf("messages %d to %d", r.seq+1, seq-1)
+	}
+	r.seq = seq
 	e, err := decodePayload(data)
 	if err != nil {
 		return err
@@ -179,27 +226,18 @@ func (r *rebuild) add(h natsgo.Header, data []byte) error {
 	}
 	r.sameJournal = r.sameJournal && h.Get(HeaderJournal) == r.journalID && id == r.count && e.ID == r.count
 
-	start := e.CreatedAt
-	if s := h.Get(HeaderSpanStart); s != "" {
-		if start, err = time.Parse(time.RFC3339Nano, s); err != nil {
-			return fmt.Errorf("header %s %q: %w", HeaderSpanStart, s, err)
-		}
-	}
-	switch {
-	case r.spanStart.IsZero():
-		r.spanStart = start
-		r.batch.NewSpan = &journal.SpanStart{Start: start}
-	case !start.Equal(r.spanStart) && start.After(r.lastCreated):
-		// The publishing journal's coverage began anew after the last
-		// event: a gap the stream cannot vouch for.
-		if err := r.commit(); err != nil {
+	// A claim holds only if no message before it is missing: the missing
+	// one may be a change it vouches for.
+	values := h.Values(HeaderCoverage)
+	r.lastClaims = len(values) > 0
+	for _, v := range values {
+		c, err := parseClaim(v)
+		if err != nil {
 			return err
 		}
-		r.spanStart = start
-		r.batch.NewSpan = &journal.SpanStart{Start: start, GapReason: "not vouched for by the NATS stream: the publishing journal had a coverage gap here"}
-	}
-	if e.CreatedAt.After(r.lastCreated) {
-		r.lastCreated = e.CreatedAt
+		if r.hole == "" {
+			r.claims = append(r.claims, c)
+		}
 	}
 
 	if name.gtid != "" {
@@ -208,47 +246,73 @@ func (r *rebuild) add(h natsgo.Header, data []byte) error {
 			r.gtids = append(r.gtids, name.gtid)
 		}
 		r.batch.Txns[len(r.batch.Txns)-1].Count++
-		if f := h.Get(HeaderFlavor); f != "" {
-			r.flavor = f
-		}
 		r.base = h.Get(HeaderGTIDBase)
+	}
+	if f := h.Get(HeaderFlavor); f == "mysql" || f == "mariadb" {
+		r.flavor = f
 	}
 	r.batch.Events = append(r.batch.Events, e)
 	return nil
 }
 
-// commit writes the batch, its coverage reaching the last event's time:
-// every transaction committed before it was published before that event.
+// commit writes the batch's events.
 func (r *rebuild) commit() error {
-	r.batch.CoveredTo = r.lastCreated
 	err := r.j.Commit(r.batch)
 	r.batch = &journal.Batch{}
 	return err
 }
 
-// finish commits the rest with the checkpoint: with GTIDs, the base set of
-// the last message's commit plus every GTID the stream holds, a set the
-// source had executed, from which the follower resumes without a gap (it
-// re-reads at most a few transactions without events).
+// finish commits the rest, then the coverage the claims prove, one span
+// for each stretch they cover together, with a gap between stretches. With
+// GTIDs and a stream that holds every message and ends with a claim, it
+// adds a checkpoint: the base set of the last message's commit plus every
+// GTID the stream holds, a set the source had executed, from which the
+// follower resumes without a gap (it re-reads at most a few transactions
+// without events) and extends the last span. Where a message is missing,
+// or the last one vouches for nothing, there is no checkpoint: the follower
+// then begins a new span at the replica's position, and nothing it never
+// read is vouched for.
 func (r *rebuild) finish() error {
-	if len(r.gtids) > 0 && r.flavor != "" {
-		set, err := mysql.ParseGTIDSet(r.flavor, r.base)
-		if err != nil {
-			return fmt.Errorf("the last message's %s %q: %w", HeaderGTIDBase, r.base, err)
+	if err := r.commit(); err != nil {
+		return err
+	}
+	spans := unionOf(r.claims)
+	for i, s := range spans {
+		b := &journal.Batch{NewSpan: &journal.SpanStart{Start: s.Start}, CoveredTo: s.End}
+		if i > 0 {
+			b.NewSpan.GapReason = "not vouched for by the NATS stream: no journal that published to it covered this stretch"
 		}
-		for _, g := range r.gtids { // each transaction's, once
-			one, err := mysql.ParseGTIDSet(r.flavor, g)
-			if err != nil {
+		if err := r.j.Commit(b); err != nil {
+			return err
+		}
+	}
+	if len(r.gtids) == 0 || r.flavor == "" || r.hole != "" || !r.lastClaims || len(spans) == 0 {
+		// A checkpoint without a position: the follower begins a new span
+		// at the replica's current position (binlog.Follower, planResume).
+		// The flavor is the stream's, or any: the follower reads none of it.
+		flavor := r.flavor
+		if flavor == "" {
+			flavor = "mysql"
+		}
+		r.batch.Checkpoint = &journal.Checkpoint{Flavor: flavor}
+		return r.commit()
+	}
+	set, err := mysql.ParseGTIDSet(r.flavor, r.base)
+	if err != nil {
+		return fmt.Errorf("the last message's %s %q: %w", HeaderGTIDBase, r.base, err)
+	}
+	for _, g := range r.gtids { // each transaction's, once
+		one, err := mysql.ParseGTIDSet(r.flavor, g)
+		if err != nil {
+			return fmt.Errorf("GTID %q: %w", g, err)
+		}
+		if !set.Contain(one) {
+			if err := set.Update(g); err != nil {
 				return fmt.Errorf("GTID %q: %w", g, err)
 			}
-			if !set.Contain(one) {
-				if err := set.Update(g); err != nil {
-					return fmt.Errorf("GTID %q: %w", g, err)
-				}
-			}
 		}
-		r.checkpoint = &journal.Checkpoint{Flavor: r.flavor, GTIDSet: set.String()}
-		r.batch.Checkpoint = r.checkpoint
 	}
+	r.checkpoint = &journal.Checkpoint{Flavor: r.flavor, GTIDSet: set.String()}
+	r.batch.Checkpoint = r.checkpoint
 	return r.commit()
 }

@@ -39,9 +39,12 @@ func runJournalRestore(args []string) error {
 	if err != nil {
 		return fmt.Errorf("restore from stream %s at %s: %w", cfg.Stream, cfg.URL, err)
 	}
-	resume := "no GTIDs in the stream: the follower starts a new coverage span at the replica's current position"
-	if res.Checkpoint != nil {
+	resume := "the stream proves no position to resume from (it has no GTIDs, or its last message vouches for no coverage): the follower starts a new coverage span at the replica's current position"
+	switch {
+	case res.Checkpoint != nil:
 		resume = "the follower resumes at GTID " + res.Checkpoint.GTIDSet
+	case res.Missing != "":
+		resume = "the stream no longer holds " + res.Missing + " (deleted, purged or discarded by its limits): no coverage after them, and the follower starts a new coverage span at the replica's current position"
 	}
 	fmt.Printf("restored %s events into %s (%d coverage span(s), journal %s, verified); %s\n",
 		groupDigits(res.Events), *out, res.Spans, res.Identity, resume)

@@ -43,12 +43,14 @@ type publishFlags struct {
 	natsFlags
 	dedupWindow time.Duration
 	replicas    int
+	acceptGap   string
 }
 
 func (p *publishFlags) add(fs *flag.FlagSet) {
 	p.natsFlags.add(fs, "publish", "NATS URL (nats://host:4222) to publish every journal event to a JetStream stream; empty (the default) publishes nothing", "publish-")
 	fs.DurationVar(&p.dedupWindow, "publish-dedup-window", nats.DefaultDedupWindow, "duplicate window of a stream the bridge creates: size it to the longest lag allowed between two bridges sharing the stream")
 	fs.IntVar(&p.replicas, "publish-replicas", 1, "replicas of a stream the bridge creates (3 on a NATS cluster)")
+	fs.StringVar(&p.acceptGap, "publish-accept-gap", "", "GTID: when the stream ends with this transaction and the journal never read it (a coverage gap), publish the journal after it anyway; what only the bridge that published it held stays missing from the stream")
 }
 
 // check validates the flags, without connecting.
@@ -67,7 +69,7 @@ func (p *publishFlags) check(journalPath string) error {
 
 func (p *publishFlags) config(log *slog.Logger) nats.Config {
 	c := p.natsFlags.config(log)
-	c.DedupWindow, c.Replicas = p.dedupWindow, p.replicas
+	c.DedupWindow, c.Replicas, c.AcceptGapAfter = p.dedupWindow, p.replicas, p.acceptGap
 	return c
 }
 
@@ -78,7 +80,7 @@ func publisherHealth(p *nats.Publisher) map[string]any {
 	s := p.Status()
 	h := map[string]any{
 		"state": s.State, "url": s.URL, "stream": s.Stream, "position": s.Position,
-		"pending": s.Pending, "published": s.Published, "duplicates": s.Duplicates,
+		"pending": s.Pending, "published": s.Published, "duplicates": s.Duplicates, "overtaken": s.Overtaken,
 	}
 	if s.Error != "" {
 		h["error"], h["error_at"] = s.Error, s.ErrorAt
@@ -90,7 +92,8 @@ func publisherHealth(p *nats.Publisher) map[string]any {
 func publisherStats(p *nats.Publisher) func() metrics.PublisherStats {
 	return func() metrics.PublisherStats {
 		s := p.Status()
-		return metrics.PublisherStats{Published: s.Published, Duplicates: s.Duplicates, Pending: s.Pending, Errors: s.Errors, LastErrorAt: s.ErrorAt}
+		return metrics.PublisherStats{Published: s.Published, Duplicates: s.Duplicates, Pending: s.Pending, Overtaken: s.Overtaken,
+			Held: s.State == nats.StateHeld, Errors: s.Errors, LastErrorAt: s.ErrorAt}
 	}
 }
 

@@ -84,6 +84,29 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// StartWith runs a single JetStream server as Start does, with extra
+// lines of server configuration (such as "max_payload: 1024"); Reconfigure
+// changes them for the next Restart.
+func StartWith(t testing.TB, extra string) *Server {
+	t.Helper()
+	s := &Server{Name: "single", Port: freePort(t), Dir: t.TempDir(), t: t, binary: Binary(t)}
+	s.conf = filepath.Join(t.TempDir(), "nats.conf")
+	s.Reconfigure(extra)
+	t.Cleanup(s.Kill)
+	s.Restart()
+	return s
+}
+
+// Reconfigure rewrites a StartWith server's configuration with other
+// extra lines; they take effect at its next Restart.
+func (s *Server) Reconfigure(extra string) {
+	s.t.Helper()
+	conf := fmt.Sprintf("server_name: %s\nlisten: 127.0.0.1:%d\njetstream { store_dir: %q }\n%s\n", s.Name, s.Port, s.Dir, extra)
+	if err := os.WriteFile(s.conf, []byte(conf), 0o600); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
 // StartServer runs a single JetStream server outside a test (the
 // benchmarks): on a free loopback port, its store in dir, and returns once
 // JetStream answers. The caller ends it with Kill and removes dir.

@@ -2,6 +2,7 @@ package natstest
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -30,7 +31,8 @@ func StreamInfo(url, name string) (*jetstream.StreamInfo, error) {
 	return s.CachedInfo(), nil
 }
 
-// Messages reads every message of the stream, in order.
+// Messages reads every message the stream holds, in order, stepping over
+// the sequences of deleted ones.
 func Messages(t testing.TB, url, name string) []*jetstream.RawStreamMsg {
 	t.Helper()
 	nc, err := natsgo.Connect(url)
@@ -50,12 +52,19 @@ func Messages(t testing.TB, url, name string) []*jetstream.RawStreamMsg {
 	}
 	state := s.CachedInfo().State
 	var out []*jetstream.RawStreamMsg
-	for seq := state.FirstSeq; state.Msgs > 0 && seq <= state.LastSeq; seq++ {
-		m, err := s.GetMsg(ctx, seq)
+	for seq := state.FirstSeq; state.Msgs > 0 && seq <= state.LastSeq; {
+		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(">")) // the next at or after seq
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
 		if err != nil {
-			t.Fatalf("stream %s message %d: %v", name, seq, err)
+			t.Fatalf("stream %s message %d or after: %v", name, seq, err)
+		}
+		if m.Sequence > state.LastSeq {
+			break
 		}
 		out = append(out, m)
+		seq = m.Sequence + 1
 	}
 	return out
 }
