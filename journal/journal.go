@@ -80,6 +80,7 @@ type Journal struct {
 
 	probe probeState
 	readHints
+	reconcileState
 }
 
 // Open opens or creates the journal at path.
