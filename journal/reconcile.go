@@ -123,19 +123,20 @@ func (j *Journal) noteRows(b *Batch, rows *rowSet) {
 	}
 }
 
-// MonitorRange calls fn with every row the journal keeps whose primary key
-// lies in (after, through], in key order, as the binlog last showed it,
-// from one read transaction. A reconcile reads the rows a range at a time
-// so that no read transaction lasts long: bbolt cannot grow the file while
-// one is open, and the follower would wait.
-func (j *Journal) MonitorRange(after, through uint64, fn func(bridge.Monitor) error) (err error) {
+// MonitorsAfter appends to dst the rows the journal keeps whose primary
+// key is greater than after, at most limit of them, in key order, as the
+// binlog last showed them, from one read transaction. A reconcile reads
+// the rows a page at a time so that no read transaction lasts long: bbolt
+// cannot grow the file while one is open, and the follower would wait.
+func (j *Journal) MonitorsAfter(after uint64, limit int, dst []bridge.Monitor) (_ []bridge.Monitor, err error) {
 	defer guard(j.path, &err)()
-	if through <= after {
-		return nil
+	if after == ^uint64(0) || limit <= 0 {
+		return dst, nil
 	}
-	return j.db.View(func(tx *bolt.Tx) error {
+	err = j.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketMonitors).Cursor()
 		var page []monitorRecord
+		n := 0
 		for k, v := c.Seek(monitorPageKey(nil, after+1)); k != nil; k, v = c.Next() {
 			var err error
 			if page, err = decodeMonitorPage(page[:0], k, v); err != nil {
@@ -145,20 +146,19 @@ func (j *Journal) MonitorRange(after, through uint64, fn func(bridge.Monitor) er
 				if r.site <= after {
 					continue
 				}
-				if r.site > through {
-					return nil
-				}
 				m, err := decodeMonitor(r.site, r.rec)
 				if err != nil {
 					return err
 				}
-				if err := fn(m); err != nil {
-					return err
+				dst = append(dst, m)
+				if n++; n == limit {
+					return nil
 				}
 			}
 		}
 		return nil
 	})
+	return dst, err
 }
 
 // OpenSpan returns the open span as it stands now (its end as far as it is

@@ -137,8 +137,9 @@ func TestRowWatchSeesEveryCommittedRow(t *testing.T) {
 	}
 }
 
-// TestMonitorRangeReadsARangeInKeyOrder across page boundaries.
-func TestMonitorRangeReadsARangeInKeyOrder(t *testing.T) {
+// TestMonitorsAfterReadsInKeyOrder across page boundaries, a limited
+// number at a time.
+func TestMonitorsAfterReadsInKeyOrder(t *testing.T) {
 	j, _ := openTemp(t)
 	var rows []bridge.Monitor
 	for _, site := range []uint64{1, 5, 63, 64, 65, 127, 128, 1000, 1 << 40} {
@@ -148,29 +149,28 @@ func TestMonitorRangeReadsARangeInKeyOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
-		after, through uint64
-		want           []uint64
+		after uint64
+		limit int
+		want  []uint64
 	}{
-		{0, ^uint64(0), []uint64{1, 5, 63, 64, 65, 127, 128, 1000, 1 << 40}},
-		{5, 127, []uint64{63, 64, 65, 127}},
-		{63, 64, []uint64{64}},
-		{128, 999, nil},
-		{1000, 1000, nil},
-		{999, 1 << 40, []uint64{1000, 1 << 40}},
+		{0, 100, []uint64{1, 5, 63, 64, 65, 127, 128, 1000, 1 << 40}},
+		{5, 4, []uint64{63, 64, 65, 127}},
+		{63, 1, []uint64{64}},
+		{128, 1, []uint64{1000}},
+		{1 << 40, 10, nil},
+		{^uint64(0), 10, nil},
+		{0, 0, nil},
 	} {
-		var got []uint64
-		if err := j.MonitorRange(c.after, c.through, func(m bridge.Monitor) error {
-			got = append(got, m.SiteID)
-			return nil
-		}); err != nil {
+		got, err := j.MonitorsAfter(c.after, c.limit, nil)
+		if err != nil {
 			t.Fatal(err)
 		}
 		if len(got) != len(c.want) {
-			t.Fatalf("(%d, %d]: %v, want %v", c.after, c.through, got, c.want)
+			t.Fatalf("after %d limit %d: %v, want %v", c.after, c.limit, got, c.want)
 		}
 		for i := range got {
-			if got[i] != c.want[i] {
-				t.Fatalf("(%d, %d]: %v, want %v", c.after, c.through, got, c.want)
+			if got[i].SiteID != c.want[i] || got[i].BlogID != c.want[i] {
+				t.Fatalf("after %d limit %d: %v, want %v", c.after, c.limit, got, c.want)
 			}
 		}
 	}
