@@ -38,6 +38,7 @@ type serveConfig struct {
 	serverID        uint
 	heartbeat       time.Duration
 	monitorInterval time.Duration
+	reconcile       time.Duration
 
 	publish publishFlags
 	dbTLS   dbTLSFlags
@@ -62,6 +63,7 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.UintVar(&c.serverID, "server-id", 0, "replication server id, unique among the replica's replicas; 0 chooses one once and keeps it in the journal")
 	fs.DurationVar(&c.heartbeat, "heartbeat", 30*time.Second, "replication heartbeat period; a silent connection is dropped after 3")
 	fs.DurationVar(&c.monitorInterval, "monitor-interval", 10*time.Second, "Monitor sampling and health-check interval")
+	fs.DurationVar(&c.reconcile, "reconcile", defaultReconcileInterval, "interval of the self-check that compares the journal's rows with the table at a consistent point; a difference takes coverage back and restarts it; 0 turns it off")
 	c.publish.add(fs)
 	c.dbTLS.add(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -87,6 +89,8 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 		return nil, usageError{errors.New("-heartbeat must be at least 100ms")}
 	case c.monitorInterval < 10*time.Millisecond:
 		return nil, usageError{errors.New("-monitor-interval must be at least 10ms")}
+	case c.reconcile < 0 || (c.reconcile > 0 && c.reconcile < 100*time.Millisecond):
+		return nil, usageError{errors.New("-reconcile must be 0 (off) or at least 100ms")}
 	}
 	if err := c.publish.check(c.journalPath); err != nil {
 		return nil, err
@@ -166,6 +170,9 @@ func runServe(args []string) error {
 		if f.watch != nil {
 			g.addContext(ctx, func(ctx context.Context) error { f.watch.Run(ctx); return nil })
 		}
+		if c.reconcile > 0 {
+			g.addContext(ctx, func(ctx context.Context) error { f.reconciler.Run(ctx); return nil })
+		}
 		if c.publish.url != "" {
 			// A service of its own: the follower never waits for NATS.
 			if f.publisher, err = nats.New(f.journal, c.publish.config(log)); err != nil {
@@ -208,6 +215,10 @@ func runServe(args []string) error {
 		j = f.journal
 	}
 	api, rpc := newAPI(cfg, j, sup, log)
+	if f != nil {
+		server.MountReconcile(api.Router, f.reconcileNow(ctx))
+		rpc.ServeReconcile(f.reconcileNow(ctx))
+	}
 	src := f.metricSources(api.Router, sup, replica)
 	if c.write {
 		src.Services = append(src.Services, servicePrimary)
