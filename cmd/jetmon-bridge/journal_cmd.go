@@ -51,7 +51,7 @@ func runJournal(args []string) error {
 func journalUsage() {
 	fmt.Fprintf(os.Stderr, "usage: jetmon-bridge journal SUBCOMMAND -journal PATH [flags]\n\nsubcommands (each takes -h):\n")
 	for _, c := range journalCommands {
-		fmt.Fprintf(os.Stderr, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(os.Stderr, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(os.Stderr, "\nA journal held by a running daemon cannot be opened: stop the daemon, or work on\na copy from its GET /journal/snapshot.\n")
 }
