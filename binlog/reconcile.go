@@ -379,7 +379,11 @@ func (r *Reconciler) reconcile(ctx context.Context, rep *ReconcileReport) error 
 		return err
 	}
 	rep.TakenBackFrom = &from
-	j.Suspect(span.Start, from)
+	if _, err := j.Suspect(span.Start, from); err != nil {
+		// Taken back in memory all the same; the follower closes the
+		// span in the file when it starts the fresh one.
+		r.log.Warn("could not record the divergence in the journal", "error", err)
+	}
 	f.RestartCoverage(span.Start, ReasonDiverged, from)
 	return nil
 }

@@ -233,3 +233,79 @@ func TestReconcileUnderLiveWritesFindsNothing(t *testing.T) {
 	}
 	t.Logf("16 runs agreed under %d writes; %d rows set aside as changed meanwhile", total, skipped)
 }
+
+// TestADivergenceOutlivesARestart: a bridge stopped after a reconcile found
+// the journal diverged, before its follower began the fresh span, still
+// doubts the span when it starts again, and its follower first ends the
+// span where it was taken back and starts the fresh one.
+func TestADivergenceOutlivesARestart(t *testing.T) {
+	db := testdb.NewDB(t)
+	insertSites(t, db, 5)
+	replica, err := store.Open("-dsn", db.DSN(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer replica.Close()
+	info, err := Preflight(context.Background(), replica.SQL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "restart.journal")
+	// follow runs a follower on the journal at path until cond holds.
+	follow := func(cond func(j *journal.Journal) bool) {
+		t.Helper()
+		j, err := journal.Open(path, journal.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer j.Close()
+		f, err := New(Config{Replica: replica, Journal: j, Info: info, ServerID: 4344, Heartbeat: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- f.Run(ctx, nil) }()
+		for deadline := time.Now().Add(30 * time.Second); !cond(j); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out; spans %v", j.Spans(time.Time{}))
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var span bridge.Span
+	follow(func(j *journal.Journal) bool {
+		s := j.Spans(time.Time{})
+		if len(s) == 1 && s[0].End.After(s[0].Start.Add(2*time.Second)) {
+			span = s[0]
+			return true
+		}
+		return false
+	})
+	// A reconcile found the divergence and the bridge stopped at once.
+	from := span.Start.Add(time.Second)
+	j, err := journal.Open(path, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := j.Suspect(span.Start, from); !ok || err != nil {
+		t.Fatalf("Suspect: %v %v", ok, err)
+	}
+	j.Close()
+	follow(func(j *journal.Journal) bool { return len(j.Spans(time.Time{})) == 2 })
+	j, err = journal.Open(path, journal.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	st, err := j.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Gaps) != 1 || !st.Gaps[0].Start.Equal(from) || st.Gaps[0].Reason != ReasonDiverged {
+		t.Fatalf("gaps %+v, want one from %s with the reason %q", st.Gaps, from, ReasonDiverged)
+	}
+}

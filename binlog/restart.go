@@ -32,12 +32,12 @@ type restarts struct {
 // errRestartCoverage is the cause a stream is interrupted with.
 var errRestartCoverage = errors.New("coverage restarts from a fresh snapshot")
 
-// RestartCoverage ends the open span, which starts at span, at closeAt with reason and starts a
-// fresh one from a new snapshot of the table, as a purged binlog does
-// (beginSpan): the running stream commits what it has read and stops, and
-// the follower's own goroutine carries the request out before it streams
-// again. It returns at once. Of several requests before one is carried
-// out, the earliest closeAt wins.
+// RestartCoverage ends the open span, which starts at span, at closeAt
+// with reason, and starts a fresh one from a new snapshot of the table, as
+// a purged binlog does (beginSpan): the running stream commits what it has
+// read and stops, and the follower's own goroutine carries the request out
+// before it streams again. It returns at once. Of several requests before
+// one is carried out, the earliest closeAt wins.
 func (f *Follower) RestartCoverage(span time.Time, reason string, closeAt time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -51,14 +51,20 @@ func (f *Follower) RestartCoverage(span time.Time, reason string, closeAt time.T
 
 // takeRestart returns the pending request and forgets it; a request for a
 // span that is no longer the open one (a gap has started another since)
-// is forgotten too.
+// is forgotten too. With none pending, a span the journal keeps in doubt
+// (a divergence found before the bridge stopped, its fresh span not yet
+// begun) is restarted now.
 func (f *Follower) takeRestart() *coverageRestart {
 	f.mu.Lock()
 	p := f.restarts.pending
 	f.restarts.pending = nil
 	f.mu.Unlock()
 	if p == nil {
-		return nil
+		span, from, ok := f.cfg.Journal.Suspected()
+		if !ok {
+			return nil
+		}
+		p = &coverageRestart{span: span, reason: ReasonDiverged, closeAt: from}
 	}
 	if open, ok := f.cfg.Journal.OpenSpan(); !ok || !open.Start.Equal(p.span) {
 		return nil

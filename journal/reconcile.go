@@ -25,6 +25,24 @@ import (
 // taking that snapshot: start(8) | agreed(8), Unix nanoseconds.
 var keyReconciled = []byte("reconciled")
 
+// keyDiverged holds, in meta, the start of the open span a reconcile found
+// diverged from the table and where its claims end (Suspect): start(8) |
+// from(8), Unix nanoseconds. It lapses when another span opens.
+var keyDiverged = []byte("diverged")
+
+// pairValue encodes two instants as keyReconciled and keyDiverged hold them.
+func pairValue(a, b time.Time) []byte {
+	return binary.BigEndian.AppendUint64(u64(uint64(a.UnixNano())), uint64(b.UnixNano()))
+}
+
+// pair decodes pairValue; ok is false for any other value.
+func pair(v []byte) (a, b time.Time, ok bool) {
+	if len(v) != 16 {
+		return time.Time{}, time.Time{}, false
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC(), time.Unix(0, int64(binary.BigEndian.Uint64(v[8:]))).UTC(), true
+}
+
 // reconcileState is the journal's part of the self-check.
 type reconcileState struct {
 	// suspect is the start of the open span that a reconcile found
@@ -179,7 +197,7 @@ func (j *Journal) OpenSpan() (bridge.Span, bool) {
 // span was vouched for up to at. It is kept in the file, so that a
 // divergence found after a restart takes back no more than it must.
 func (j *Journal) MarkAgreed(spanStart, at time.Time) error {
-	v := binary.BigEndian.AppendUint64(u64(uint64(spanStart.UnixNano())), uint64(at.UnixNano()))
+	v := pairValue(spanStart, at)
 	err := j.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyReconciled, v) })
 	if err != nil {
 		return fmt.Errorf("record the reconcile in journal %s: %w", j.path, err)
@@ -194,13 +212,8 @@ func (j *Journal) Agreed(spanStart time.Time) (at time.Time, err error) {
 	defer guard(j.path, &err)()
 	at = spanStart
 	err = j.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketMeta).Get(keyReconciled)
-		if len(v) != 16 {
-			return nil
-		}
-		start := time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()
-		agreed := time.Unix(0, int64(binary.BigEndian.Uint64(v[8:]))).UTC()
-		if start.Equal(spanStart) && agreed.After(spanStart) {
+		start, agreed, ok := pair(tx.Bucket(bucketMeta).Get(keyReconciled))
+		if ok && start.Equal(spanStart) && agreed.After(spanStart) {
 			at = agreed
 		}
 		return nil
@@ -208,22 +221,50 @@ func (j *Journal) Agreed(spanStart time.Time) (at time.Time, err error) {
 	return at, err
 }
 
-// Suspect takes back, at once and in memory, what the open span starting
-// at spanStart vouches for from `from` on: a reconcile found the journal
-// diverged from the table. Answers over that stretch turn mixed until the
-// follower has closed the span in the file (SpanStart.CloseAt) and started
-// a fresh one, which ends the suspicion. It reports false when that span
-// is no longer the open one.
-func (j *Journal) Suspect(spanStart, from time.Time) bool {
+// Suspect takes back, at once, what the open span starting at spanStart
+// vouches for from `from` on: a reconcile found the journal diverged from
+// the table. Answers over that stretch turn mixed until the follower has
+// closed the span in the file (SpanStart.CloseAt) and started a fresh one,
+// which ends the suspicion. It is kept in the file too, so that a bridge
+// stopped or killed before the fresh span began still doubts the span when
+// it starts again, and its follower starts the fresh span first
+// (Suspected). It reports false when that span is no longer the open one.
+func (j *Journal) Suspect(spanStart, from time.Time) (bool, error) {
+	j.mu.Lock()
+	n := len(j.spans)
+	open := n > 0 && !j.spans[n-1].Closed && j.spans[n-1].Start.Equal(spanStart)
+	if open {
+		j.suspect, j.suspectFrom = spanStart, from
+		j.notifyLocked()
+	}
+	j.mu.Unlock()
+	if !open {
+		return false, nil
+	}
+	v := pairValue(spanStart, from)
+	if err := j.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyDiverged, v) }); err != nil {
+		return true, fmt.Errorf("record the divergence in journal %s: %w", j.path, err)
+	}
+	return true, nil
+}
+
+// Suspected returns the open span's start and where its claims end when a
+// reconcile has put it in doubt and no fresh span has followed yet.
+func (j *Journal) Suspected() (spanStart, from time.Time, ok bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	n := len(j.spans)
-	if n == 0 || j.spans[n-1].Closed || !j.spans[n-1].Start.Equal(spanStart) {
-		return false
+	if _, ok := j.suspectedEndLocked(); !ok {
+		return time.Time{}, time.Time{}, false
 	}
-	j.suspect, j.suspectFrom = spanStart, from
-	j.notifyLocked()
-	return true
+	return j.suspect, j.suspectFrom, true
+}
+
+// loadSuspicion restores a suspicion kept in the file (Suspect); a stale
+// one, of a span that is no longer the open one, lapses by itself.
+func (j *Journal) loadSuspicion(meta *bolt.Bucket) {
+	if start, from, ok := pair(meta.Get(keyDiverged)); ok {
+		j.suspect, j.suspectFrom = start, from
+	}
 }
 
 // suspectedEndLocked returns where the open span's claims end while it is

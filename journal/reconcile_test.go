@@ -38,11 +38,14 @@ func TestDivergenceTakesBackTheOpenSpan(t *testing.T) {
 	if at, _ := j.Agreed(sec(99)); !at.Equal(sec(99)) {
 		t.Fatalf("an agreement on another span counts for this one: %v", at)
 	}
-	if j.Suspect(sec(99), sec(150)) {
-		t.Fatal("Suspect took a span that is not the open one")
+	if ok, err := j.Suspect(sec(99), sec(150)); ok || err != nil {
+		t.Fatalf("Suspect took a span that is not the open one: %v %v", ok, err)
 	}
-	if !j.Suspect(sec(100), sec(150)) {
-		t.Fatal("Suspect refused the open span")
+	if ok, err := j.Suspect(sec(100), sec(150)); !ok || err != nil {
+		t.Fatalf("Suspect refused the open span: %v", err)
+	}
+	if start, from, ok := j.Suspected(); !ok || !start.Equal(sec(100)) || !from.Equal(sec(150)) {
+		t.Fatalf("Suspected = %v %v %v", start, from, ok)
 	}
 	for _, asOf := range []time.Time{{}, sec(250), sec(400)} {
 		if s := j.Spans(asOf); len(s) != 1 || !s[0].End.Equal(sec(150)) {
@@ -52,6 +55,20 @@ func TestDivergenceTakesBackTheOpenSpan(t *testing.T) {
 	if _, _, ok, _ := j.FollowedRow(1); ok {
 		t.Fatal("FollowedRow vouches for a row of a span in doubt")
 	}
+	// Kept in the file: a bridge stopped now still doubts the span.
+	j.Close()
+	j, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if s := j.Spans(time.Time{}); len(s) != 1 || !s[0].End.Equal(sec(150)) {
+		t.Fatalf("reopened, suspect: %v, want [100, 150)", s)
+	}
+	if _, _, ok := j.Suspected(); !ok {
+		t.Fatal("the suspicion did not outlive a reopen")
+	}
+	j.Attach(nil)
 	// The follower's restart: the span closes at 150 in the file.
 	if err := j.Commit(&Batch{NewSpan: &SpanStart{Start: sec(310), GapReason: "journal diverged from the table", CloseAt: sec(150)},
 		ResetMonitors: true, Monitors: []bridge.Monitor{mon(1, 7, 2, 120)}}); err != nil {
@@ -64,6 +81,9 @@ func TestDivergenceTakesBackTheOpenSpan(t *testing.T) {
 	}
 	if _, since, ok, _ := j.FollowedRow(1); !ok || !since.Equal(sec(310)) {
 		t.Fatalf("FollowedRow after the fresh span: since %v ok %v", since, ok)
+	}
+	if _, _, ok := j.Suspected(); ok {
+		t.Fatal("the suspicion outlived the fresh span")
 	}
 	j.Close()
 	j2, err := Open(path, Options{ReadOnly: true})
