@@ -56,8 +56,9 @@ type ReconcileOptions struct {
 	// skipped past it. Default one minute.
 	Wait time.Duration
 	// MaxChanged bounds the rows the journal may change during a run
-	// (RowWatch); past it the run is skipped. Default 1,048,576 (8 bytes and
-	// a map entry each).
+	// (RowWatch), and so the memory of the record of them; past it the run
+	// is skipped. Default 65,536 (a few MiB at most): a live follower
+	// changes a handful during a run, one catching up is skipped anyway.
 	MaxChanged int
 	// Logger receives the outcome of every run; nil means the follower's.
 	Logger *slog.Logger
@@ -73,7 +74,7 @@ type Reconciler struct {
 	log  *slog.Logger
 	now  func() time.Time
 
-	running sync.Mutex // held for a whole run
+	running chan struct{} // holds a token for a whole run
 
 	mu    sync.Mutex
 	last  ReconcileReport
@@ -86,9 +87,9 @@ func NewReconciler(f *Follower, opts ReconcileOptions) *Reconciler {
 		opts.Wait = time.Minute
 	}
 	if opts.MaxChanged <= 0 {
-		opts.MaxChanged = 1 << 20
+		opts.MaxChanged = 1 << 16
 	}
-	r := &Reconciler{f: f, opts: opts, log: opts.Logger, now: opts.Now}
+	r := &Reconciler{f: f, opts: opts, log: opts.Logger, now: opts.Now, running: make(chan struct{}, 1)}
 	if r.log == nil {
 		r.log = f.log
 	}
@@ -253,9 +254,15 @@ func skip(format string, args ...any) error { return errSkip{fmt.Sprintf(format,
 // already taken back the open span's coverage and asked the follower for a
 // fresh span when it returns.
 func (r *Reconciler) Reconcile(ctx context.Context) ReconcileReport {
-	r.running.Lock()
-	defer r.running.Unlock()
 	rep := ReconcileReport{At: r.now().UTC()}
+	select {
+	case r.running <- struct{}{}:
+	case <-ctx.Done():
+		rep.Outcome, rep.Reason = ReconcileSkipped, "gave up waiting for the run in progress: "+ctx.Err().Error()
+		return rep
+	}
+	defer func() { <-r.running }()
+	rep.At = r.now().UTC()
 	err := r.reconcile(ctx, &rep)
 	rep.Seconds = r.now().Sub(rep.At).Seconds()
 	var s errSkip
@@ -310,6 +317,9 @@ func (r *Reconciler) reconcile(ctx context.Context, rep *ReconcileReport) error 
 	span, ok := j.OpenSpan()
 	if !ok {
 		return skip("the journal has no open coverage span yet")
+	}
+	if _, _, doubt := j.Suspected(); doubt {
+		return skip("the open span already diverged; the follower is starting a fresh one")
 	}
 	f.mu.Lock()
 	server := f.server
