@@ -44,7 +44,12 @@ const ReasonDiverged = "journal diverged from the table"
 // MySQL 8 offers a consistent point too (performance_schema.log_status
 // under LOCK INSTANCE FOR BACKUP), but it needs BACKUP_ADMIN and stalls the
 // replica's applier while held; the bracket needs no grant beyond the
-// bridge's and stalls nothing, and the row watch is needed anyway.
+// bridge's and stalls nothing, and the row watch is needed anyway. (MySQL
+// writes a transaction to the binlog just before its engine commit makes
+// it visible. A transaction the journal had committed before the run began
+// and that a later snapshot still could not see would need the follower to
+// receive, apply and fsync it within that gap; a row changed by one that
+// the journal commits after the run began is set aside like any other.)
 
 // ReconcileOptions tune a Reconciler.
 type ReconcileOptions struct {
