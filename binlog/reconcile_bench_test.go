@@ -38,7 +38,7 @@ func BenchmarkReconcile(b *testing.B) {
 			"SELECT blog_id + ?, bucket_no, CONCAT('https://bench-', blog_id + ?, '.example.com'), site_status, last_status_change "+
 			"FROM jetpack_monitor_sites WHERE blog_id <= ?", n, n, min(n, rows-n))
 	}
-	r := startReconcileRig(b, db, ReconcileOptions{Wait: 10 * time.Minute})
+	r := startReconcileRig(b, db.DSN(), ReconcileOptions{Wait: 10 * time.Minute})
 	runtime.GC()
 	var base runtime.MemStats
 	runtime.ReadMemStats(&base)

@@ -23,9 +23,9 @@ type reconcileRig struct {
 	rec     *Reconciler
 }
 
-func startReconcileRig(t testing.TB, db *testdb.DB, opts ReconcileOptions) *reconcileRig {
+func startReconcileRig(t testing.TB, dsn string, opts ReconcileOptions) *reconcileRig {
 	t.Helper()
-	replica, err := store.Open("-dsn", db.DSN(), 10*time.Second)
+	replica, err := store.Open("-dsn", dsn, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func insertSites(t *testing.T, db *testdb.DB, n int) {
 func TestReconcileFindsAWriteTheBinlogNeverShows(t *testing.T) {
 	db := testdb.NewDB(t)
 	insertSites(t, db, 50)
-	r := startReconcileRig(t, db, ReconcileOptions{})
+	r := startReconcileRig(t, db.DSN(), ReconcileOptions{})
 	ctx := context.Background()
 
 	// Let coverage move past the span's start, so that what an agreeing
@@ -181,7 +181,7 @@ func TestReconcileFindsAWriteTheBinlogNeverShows(t *testing.T) {
 func TestReconcileUnderLiveWritesFindsNothing(t *testing.T) {
 	db := testdb.NewDB(t)
 	insertSites(t, db, 300)
-	r := startReconcileRig(t, db, ReconcileOptions{})
+	r := startReconcileRig(t, db.DSN(), ReconcileOptions{})
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var writes sync.Map
