@@ -211,14 +211,11 @@ func runServe(args []string) error {
 		sup.Add(servicePrimary, supervisor.PingService{Ping: primary.Ping, Interval: c.monitorInterval, Timeout: c.readTimeout}, limits)
 	}
 	var j *journal.Journal
+	var reconcile server.ReconcileFunc
 	if f != nil {
-		j = f.journal
+		j, reconcile = f.journal, f.reconcileNow(ctx)
 	}
-	api, rpc := newAPI(cfg, j, sup, log)
-	if f != nil {
-		server.MountReconcile(api.Router, f.reconcileNow(ctx))
-		rpc.ServeReconcile(f.reconcileNow(ctx))
-	}
+	api, rpc := newAPI(cfg, j, reconcile, sup, log)
 	src := f.metricSources(api.Router, sup, replica)
 	if c.write {
 		src.Services = append(src.Services, servicePrimary)
@@ -242,15 +239,21 @@ func runServe(args []string) error {
 }
 
 // newAPI builds the daemon's routes: the API, the journal's routes when
-// there is a journal (GET /journal/snapshot, /events/timeline.svg), and the
-// Monitor interface; addAPI adds /metrics. docs/openapi.yaml describes them
-// all (TestOpenAPIDescribesEveryRoute).
-func newAPI(cfg server.Config, j *journal.Journal, monitor server.MonitorAPI, log *slog.Logger) (*server.Server, *server.JSONRPC) {
+// there is a journal (GET /journal/snapshot, /events/timeline.svg, and with
+// reconcile POST /journal/reconcile), and the Monitor interface (with its
+// reconcile method when reconcile is set); addAPI adds /metrics.
+// docs/openapi.yaml describes them all (TestOpenAPIDescribesEveryRoute).
+func newAPI(cfg server.Config, j *journal.Journal, reconcile server.ReconcileFunc, monitor server.MonitorAPI, log *slog.Logger) (*server.Server, *server.JSONRPC) {
 	api := server.New(cfg)
 	if j != nil {
 		server.MountJournal(api.Router, j, log)
 	}
-	return api, server.MountJSONRPC(api.Router, monitor, log)
+	rpc := server.MountJSONRPC(api.Router, monitor, log)
+	if j != nil && reconcile != nil {
+		server.MountReconcile(api.Router, reconcile)
+		rpc.ServeReconcile(reconcile)
+	}
+	return api, rpc
 }
 
 // mountMetrics serves m on GET /metrics, behind the API's access rules.
