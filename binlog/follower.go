@@ -68,6 +68,7 @@ type Follower struct {
 	state    bridge.FollowerState
 	lastErr  error
 	moved    chan struct{} // closed when settled advances
+	restarts               // RestartCoverage (restart.go)
 }
 
 // New returns a follower; Run starts it.
@@ -192,7 +193,16 @@ func (f *Follower) run(ctx context.Context, ready func()) error {
 		cp, ok := f.cfg.Journal.Checkpoint()
 		if !ok {
 			f.log.Info("fresh journal: following from the replica's current position", "server", id.String())
-			if err := f.beginSpan(ctx, id, ""); err != nil {
+			if err := f.beginSpan(ctx, id, "", time.Time{}); err != nil {
+				return err
+			}
+			continue
+		}
+		if r := f.takeRestart(); r != nil {
+			f.log.Warn("coverage span ends and a fresh one starts from a new snapshot of the table",
+				"reason", r.reason, "span_ends_at", r.closeAt)
+			if err := f.beginSpan(ctx, id, r.reason, r.closeAt); err != nil {
+				f.RestartCoverage(r.span, r.reason, r.closeAt) // carried out at the next attempt
 				return err
 			}
 			continue
@@ -206,19 +216,24 @@ func (f *Follower) run(ctx context.Context, ready func()) error {
 				"(no GTIDs, or not the same replication history); recording a gap and following from the new server's current position; "+
 				"/events falls back to synthesis inside the gap",
 				"checkpoint", cp.String(), "server", id.String())
-			if err := f.beginSpan(ctx, id, ReasonServerChanged); err != nil {
+			if err := f.beginSpan(ctx, id, ReasonServerChanged, time.Time{}); err != nil {
 				return err
 			}
 			continue
 		}
-		err = f.stream(ctx, cp, id, how == resumeByGTID, ready)
+		sctx, streamed := f.streamContext(ctx)
+		err = f.stream(sctx, cp, id, how == resumeByGTID, ready)
+		streamed()
+		if ctx.Err() == nil && f.restartPending() {
+			continue
+		}
 		var me *mysql.MyError
 		if errors.As(err, &me) && me.Code == mysql.ER_MASTER_FATAL_ERROR_READING_BINLOG {
 			reason := fmt.Sprintf("binlog from %s can no longer be read (%s)", cp, me.Message)
 			f.log.Error("COVERAGE GAP: the journal's checkpoint cannot be resumed (binlog purged?); "+
 				"recording a gap and following from the replica's current position; /events falls back to synthesis inside the gap",
 				"checkpoint", cp.String(), "error", me.Message)
-			if err := f.beginSpan(ctx, id, reason); err != nil {
+			if err := f.beginSpan(ctx, id, reason, time.Time{}); err != nil {
 				return err
 			}
 			continue
@@ -229,8 +244,8 @@ func (f *Follower) run(ctx context.Context, ready func()) error {
 
 // beginSpan starts coverage at the current position of the server id with
 // a fresh snapshot of the table's rows, closing the previous span with
-// reason.
-func (f *Follower) beginSpan(ctx context.Context, id journal.ServerIdentity, reason string) error {
+// reason (and, when closeAt is set, at closeAt: see RestartCoverage).
+func (f *Follower) beginSpan(ctx context.Context, id journal.ServerIdentity, reason string, closeAt time.Time) error {
 	f.setState(bridge.FollowerSnapshotting, nil)
 	pos, err := CurrentPosition(ctx, f.db, f.cfg.Info.Flavor)
 	if err != nil {
@@ -248,7 +263,7 @@ func (f *Follower) beginSpan(ctx context.Context, id journal.ServerIdentity, rea
 		Checkpoint: &journal.Checkpoint{
 			Flavor: string(f.cfg.Info.Flavor), File: pos.File, Pos: pos.Pos, Columns: cols, Server: &id,
 		},
-		NewSpan: &journal.SpanStart{Start: start, GapReason: reason, Server: id.String()},
+		NewSpan: &journal.SpanStart{Start: start, GapReason: reason, Server: id.String(), CloseAt: closeAt},
 	}
 	if f.cfg.Info.GTID {
 		b.Checkpoint.GTIDSet = pos.GTIDSet

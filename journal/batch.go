@@ -102,6 +102,10 @@ type SpanStart struct {
 	// Server is the identity (ServerIdentity.String) of the server the
 	// span follows.
 	Server string
+	// CloseAt, when set, ends the span being closed there if it reached
+	// further: the journal takes back what it vouched for after CloseAt (a
+	// reconcile found it diverged from the table after its last agreement).
+	CloseAt time.Time
 }
 
 // Empty reports whether committing b would change nothing.
@@ -173,6 +177,7 @@ func (j *Journal) Commit(b *Batch) error {
 		if err := writeMonitors(tx, b.ResetMonitors, &b.prep.rows); err != nil {
 			return err
 		}
+		j.noteRows(b, &b.prep.rows)
 		if b.Discard {
 			b.discard()
 		}
@@ -344,6 +349,12 @@ func writeSpans(tx *bolt.Tx, spans []spanRecord, b *Batch) ([]spanRecord, error)
 		if n := len(spans); n > 0 && !spans[n-1].Closed {
 			last := &spans[n-1]
 			last.Closed, last.Reason = true, b.NewSpan.GapReason
+			if at := b.NewSpan.CloseAt; !at.IsZero() && at.Before(last.End) {
+				last.End = at.UTC()
+				if at.Before(last.Start) {
+					last.End = last.Start
+				}
+			}
 			if err := put(*last); err != nil {
 				return nil, err
 			}

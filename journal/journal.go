@@ -80,6 +80,7 @@ type Journal struct {
 
 	probe probeState
 	readHints
+	reconcileState
 }
 
 // Open opens or creates the journal at path.
@@ -169,6 +170,7 @@ func (j *Journal) load(tx *bolt.Tx) error {
 	if err := checkFormat(meta, j.path); err != nil {
 		return err
 	}
+	j.loadSuspicion(meta)
 	if v := meta.Get(keySeq); v != nil {
 		if len(v) != 8 {
 			return fmt.Errorf("%w: sequence %x", ErrCorrupt, v)

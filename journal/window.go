@@ -75,6 +75,12 @@ func (j *Journal) spansLocked(asOf time.Time) []bridge.Span {
 	for _, s := range j.spans {
 		out = append(out, s.Span)
 	}
+	if end, ok := j.suspectedEndLocked(); ok {
+		// A reconcile found the span diverged: it vouches for nothing
+		// after the last agreement, whatever was confirmed.
+		out[len(out)-1].End = end
+		return out
+	}
 	if n := len(out); n > 0 && !j.spans[n-1].Closed && j.following && !j.confirmed.IsZero() {
 		if !asOf.IsZero() && !j.confirmed.Before(asOf) {
 			out[n-1].End = forever

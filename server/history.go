@@ -58,22 +58,71 @@ func (h *History) Events(ctx context.Context, blogID uint64, since, until time.T
 		return nil, "", err
 	}
 	for _, gap := range gaps {
-		if e, ok := bridge.Synthesize(m, gap.Start, gap.End); ok && !journaled(events, e) {
+		e, ok := bridge.Synthesize(m, gap.Start, gap.End)
+		if !ok {
+			continue
+		}
+		held, err := h.holds(events, m, e)
+		if err != nil {
+			return nil, "", err
+		}
+		if !held {
 			events = insertSorted(events, e)
 		}
 	}
 	return events, coverage, nil
 }
 
-// journaled reports whether the journal already holds the transition a
-// synthesized event stands for: one committed just before its span began.
-func journaled(events []bridge.Event, e bridge.Event) bool {
+// FollowedRows is the part of the journal that says whether it has itself
+// followed a row's last change; *journal.Journal satisfies it. A Journal
+// without it is judged by its events alone.
+type FollowedRows interface {
+	// FollowedRow returns site's row as the binlog last showed it and the
+	// instant since which the journal has read every change to the table
+	// without a break; ok is false when it cannot say.
+	FollowedRow(site uint64) (row bridge.Monitor, since time.Time, ok bool, err error)
+}
+
+// holds reports whether the journal already holds the change a synthesized
+// event e speaks for. Synthesis speaks for the replica row m's last change:
+// status m.Status since m.LastStatusChange. The journal holds it
+//   - when it has an event of the blog into that status stamped in the same
+//     second (a transition committed just before its span began, or one
+//     journaled in the stretch coverage has not yet vouched for);
+//   - or when it has followed that change of the row itself: its own copy of
+//     the row shows the same state or a later one, and the change lies in
+//     the stretch it has read from the binlog without a break. Whatever
+//     transition led into the row's status then passed through the journal,
+//     which holds its event; and a change that moved last_status_change
+//     alone (Jetmon's UPDATE run again with the status the row already has)
+//     was no transition at all. The replica's row may be behind the journal
+//     (read before the follower committed a later change) or ahead of it
+//     (the journal has not yet read the change): behind, it speaks for a
+//     change the journal has passed; ahead, the journal's copy is older and
+//     the synthesized event stays.
+//
+// A row the journal took from a snapshot (the start of a span after a gap)
+// changed before the span began: the change is not one the journal has
+// followed, and the synthesized event stays.
+func (h *History) holds(events []bridge.Event, m bridge.Monitor, e bridge.Event) (bool, error) {
 	for _, j := range events {
-		if j.CreatedAt.Equal(e.CreatedAt) && j.NewStatus == e.NewStatus {
-			return true
+		if j.CreatedAt.Unix() == e.CreatedAt.Unix() && j.NewStatus == e.NewStatus {
+			return true, nil
 		}
 	}
-	return false
+	rows, ok := h.Journal.(FollowedRows)
+	if !ok {
+		return false, nil
+	}
+	row, since, ok, err := rows.FollowedRow(m.SiteID)
+	if err != nil || !ok {
+		return false, err
+	}
+	changed, seen := m.LastStatusChange.Unix(), row.LastStatusChange.Unix()
+	if row.LastStatusChange.IsZero() || m.LastStatusChange.Before(since) {
+		return false, nil
+	}
+	return seen > changed || (seen == changed && row.Status == m.Status), nil
 }
 
 func insertSorted(events []bridge.Event, e bridge.Event) []bridge.Event {

@@ -59,10 +59,11 @@ type JSONRPC struct {
 	log      *slog.Logger
 	upgrader websocket.Upgrader
 
-	mu     sync.Mutex
-	conns  map[*wsConn]struct{}
-	closed bool
-	active sync.WaitGroup // one per connection in conns
+	mu          sync.Mutex
+	conns       map[*wsConn]struct{}
+	closed      bool
+	reconcileFn ReconcileFunc  // ServeReconcile
+	active      sync.WaitGroup // one per connection in conns
 }
 
 // MountJSONRPC adds the Monitor JSON-RPC interface to router on JSONRPCPath

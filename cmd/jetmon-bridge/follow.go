@@ -33,6 +33,9 @@ type follower struct {
 	primary *store.DB
 	// publisher publishes the journal to NATS (-publish); nil when off.
 	publisher *nats.Publisher
+	// reconciler compares the journal with the table (-reconcile, and on
+	// demand).
+	reconciler *binlog.Reconciler
 }
 
 // replicationPollInterval paces the replication-status reads behind the
@@ -85,6 +88,7 @@ func openFollower(ctx context.Context, c *serveConfig, replica *store.DB, log *s
 		return nil, err
 	}
 	fl.follower = f
+	fl.reconciler = binlog.NewReconciler(f, binlog.ReconcileOptions{Interval: c.reconcile, Logger: log})
 	log.Info("journal open", "path", c.journalPath, "events", j.LastSeq(), "flavor", info.Flavor, "version", info.Version,
 		"server_id", serverID, "replica", info.Replica, "coverage_proof", fl.proof)
 	return fl, nil
@@ -194,7 +198,7 @@ func (f *follower) health(replica *store.DB) func(context.Context) (map[string]a
 			jour["coverage"] = map[string]any{"spans": len(spans), "start": last.Start, "end": last.End}
 			jour["coverage_trail_seconds"] = coverageTrail(spans, now).Seconds()
 		}
-		extra := map[string]any{"follower": fol, "journal": jour}
+		extra := map[string]any{"follower": fol, "journal": jour, "reconcile": f.reconcileHealth()}
 		fol["coverage_proof"] = f.proof
 		if f.watch != nil {
 			extra["replication"] = f.replicationHealth()
@@ -285,6 +289,7 @@ func (f *follower) metricSources(router *mux.Router, sup *supervisor.Supervisor,
 		src.Publisher = publisherStats(f.publisher)
 	}
 	src.FollowerState = func() bridge.FollowerState { return f.follower.Status().State }
+	src.Reconcile = f.reconcileStats
 	src.Behind = func(ctx context.Context) (uint64, bool) {
 		end, err := binlog.CurrentPosition(ctx, replica.SQL(), f.info.Flavor)
 		pos, ok := f.follower.Settled()

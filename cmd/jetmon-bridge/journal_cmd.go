@@ -15,7 +15,8 @@ import (
 
 // journalCommands are the "jetmon-bridge journal" subcommands. Each works
 // on a journal file alone, without any database, and opens it read-only
-// (compact writes only its new output file).
+// (compact writes only its new output file); reconcile alone asks a
+// running daemon instead.
 var journalCommands = []struct {
 	name, summary string
 	run           func(args []string) error
@@ -27,6 +28,7 @@ var journalCommands = []struct {
 	{"timeline", "draw blogs' status over time as an SVG", runJournalTimeline},
 	{"upgrade", "write a copy of a format 1 journal (from an earlier jetmon-bridge) in this build's format", runJournalUpgrade},
 	{"restore", "rebuild a journal from the NATS JetStream stream a bridge published it to", runJournalRestore},
+	{"reconcile", "ask a running daemon to compare its journal with the table now; exit 0 only when they agree", runJournalReconcile},
 }
 
 // runJournal dispatches "jetmon-bridge journal SUBCOMMAND".
@@ -34,7 +36,7 @@ func runJournal(args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
 		journalUsage()
 		if len(args) == 0 {
-			return usageError{errors.New("journal needs a subcommand: stats, export, verify, compact, timeline, upgrade or restore")}
+			return usageError{errors.New("journal needs a subcommand: stats, export, verify, compact, timeline, upgrade, restore or reconcile")}
 		}
 		return errHelp
 	}
@@ -43,13 +45,13 @@ func runJournal(args []string) error {
 			return c.run(args[1:])
 		}
 	}
-	return usageError{fmt.Errorf("unknown journal subcommand %q: use stats, export, verify, compact, timeline, upgrade or restore (jetmon-bridge journal -h lists them)", args[0])}
+	return usageError{fmt.Errorf("unknown journal subcommand %q: use stats, export, verify, compact, timeline, upgrade, restore or reconcile (jetmon-bridge journal -h lists them)", args[0])}
 }
 
 func journalUsage() {
 	fmt.Fprintf(os.Stderr, "usage: jetmon-bridge journal SUBCOMMAND -journal PATH [flags]\n\nsubcommands (each takes -h):\n")
 	for _, c := range journalCommands {
-		fmt.Fprintf(os.Stderr, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(os.Stderr, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(os.Stderr, "\nA journal held by a running daemon cannot be opened: stop the daemon, or work on\na copy from its GET /journal/snapshot.\n")
 }

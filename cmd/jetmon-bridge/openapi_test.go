@@ -44,7 +44,8 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		{"read-only", server.Config{}},
 		{"write mode", server.Config{Writer: writerStub{}}},
 	} {
-		api, _ := newAPI(mode.cfg, j, supervisor.New(supervisor.Options{Logger: log}), log)
+		reconcile := func(context.Context) any { return nil }
+		api, _ := newAPI(mode.cfg, j, reconcile, supervisor.New(supervisor.Options{Logger: log}), log)
 		mountMetrics(api, metrics.New(metrics.Sources{}))
 		registered := routerRoutes(t, api.Router)
 		for _, r := range registered {

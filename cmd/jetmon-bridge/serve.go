@@ -38,6 +38,7 @@ type serveConfig struct {
 	serverID        uint
 	heartbeat       time.Duration
 	monitorInterval time.Duration
+	reconcile       time.Duration
 
 	publish publishFlags
 	dbTLS   dbTLSFlags
@@ -62,6 +63,7 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.UintVar(&c.serverID, "server-id", 0, "replication server id, unique among the replica's replicas; 0 chooses one once and keeps it in the journal")
 	fs.DurationVar(&c.heartbeat, "heartbeat", 30*time.Second, "replication heartbeat period; a silent connection is dropped after 3")
 	fs.DurationVar(&c.monitorInterval, "monitor-interval", 10*time.Second, "Monitor sampling and health-check interval")
+	fs.DurationVar(&c.reconcile, "reconcile", defaultReconcileInterval, "interval of the self-check that compares the journal's rows with the table at a consistent point; a difference takes coverage back and restarts it; 0 turns it off")
 	c.publish.add(fs)
 	c.dbTLS.add(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -87,6 +89,8 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 		return nil, usageError{errors.New("-heartbeat must be at least 100ms")}
 	case c.monitorInterval < 10*time.Millisecond:
 		return nil, usageError{errors.New("-monitor-interval must be at least 10ms")}
+	case c.reconcile < 0 || (c.reconcile > 0 && c.reconcile < 100*time.Millisecond):
+		return nil, usageError{errors.New("-reconcile must be 0 (off) or at least 100ms")}
 	}
 	if err := c.publish.check(c.journalPath); err != nil {
 		return nil, err
@@ -166,6 +170,9 @@ func runServe(args []string) error {
 		if f.watch != nil {
 			g.addContext(ctx, func(ctx context.Context) error { f.watch.Run(ctx); return nil })
 		}
+		if c.reconcile > 0 {
+			g.addContext(ctx, func(ctx context.Context) error { f.reconciler.Run(ctx); return nil })
+		}
 		if c.publish.url != "" {
 			// A service of its own: the follower never waits for NATS.
 			if f.publisher, err = nats.New(f.journal, c.publish.config(log)); err != nil {
@@ -204,10 +211,11 @@ func runServe(args []string) error {
 		sup.Add(servicePrimary, supervisor.PingService{Ping: primary.Ping, Interval: c.monitorInterval, Timeout: c.readTimeout}, limits)
 	}
 	var j *journal.Journal
+	var reconcile server.ReconcileFunc
 	if f != nil {
-		j = f.journal
+		j, reconcile = f.journal, f.reconcileNow(ctx)
 	}
-	api, rpc := newAPI(cfg, j, sup, log)
+	api, rpc := newAPI(cfg, j, reconcile, sup, log)
 	src := f.metricSources(api.Router, sup, replica)
 	if c.write {
 		src.Services = append(src.Services, servicePrimary)
@@ -231,15 +239,21 @@ func runServe(args []string) error {
 }
 
 // newAPI builds the daemon's routes: the API, the journal's routes when
-// there is a journal (GET /journal/snapshot, /events/timeline.svg), and the
-// Monitor interface; addAPI adds /metrics. docs/openapi.yaml describes them
-// all (TestOpenAPIDescribesEveryRoute).
-func newAPI(cfg server.Config, j *journal.Journal, monitor server.MonitorAPI, log *slog.Logger) (*server.Server, *server.JSONRPC) {
+// there is a journal (GET /journal/snapshot, /events/timeline.svg, and with
+// reconcile POST /journal/reconcile), and the Monitor interface (with its
+// reconcile method when reconcile is set); addAPI adds /metrics.
+// docs/openapi.yaml describes them all (TestOpenAPIDescribesEveryRoute).
+func newAPI(cfg server.Config, j *journal.Journal, reconcile server.ReconcileFunc, monitor server.MonitorAPI, log *slog.Logger) (*server.Server, *server.JSONRPC) {
 	api := server.New(cfg)
 	if j != nil {
 		server.MountJournal(api.Router, j, log)
 	}
-	return api, server.MountJSONRPC(api.Router, monitor, log)
+	rpc := server.MountJSONRPC(api.Router, monitor, log)
+	if j != nil && reconcile != nil {
+		server.MountReconcile(api.Router, reconcile)
+		rpc.ServeReconcile(reconcile)
+	}
+	return api, rpc
 }
 
 // mountMetrics serves m on GET /metrics, behind the API's access rules.

@@ -70,6 +70,9 @@ type Sources struct {
 	// Publisher reports the NATS publisher (-publish); nil leaves the
 	// jetmon_bridge_publish_* metrics out.
 	Publisher func() PublisherStats
+	// Reconcile reports the reconcile self-check; nil leaves the
+	// jetmon_bridge_reconcile_* metrics out.
+	Reconcile func() ReconcileStats
 
 	// Services are the supervised services' callsigns; each gets a
 	// jetmon_bridge_service_restarts_total series from the start.
@@ -205,6 +208,9 @@ func New(src Sources) *Metrics {
 	}
 	if src.Publisher != nil {
 		reg.MustRegister(publisherCollector{stats: src.Publisher})
+	}
+	if src.Reconcile != nil {
+		reg.MustRegister(reconcileCollector{stats: src.Reconcile})
 	}
 	return m
 }

@@ -22,6 +22,7 @@ func Names() []string {
 		Journal:             describedJournal{},
 		Replication:         func() (Replication, bool) { return Replication{}, true },
 		Publisher:           func() PublisherStats { return PublisherStats{} },
+		Reconcile:           func() ReconcileStats { return ReconcileStats{} },
 		Services:            []string{"Replica"},
 		ServiceUp:           up,
 		RestartLimitCrossed: up,
