@@ -144,8 +144,11 @@ func (j *Journal) Commit(b *Batch) error {
 		return nil
 	}
 	events, coverageOnly := b.EventCount(), b.coverageOnly()
+	j.gate.lockCommit()
+	defer j.gate.unlock()
 	j.mu.Lock()
 	seq := j.seq
+	cutoff := j.trim.cutoffTime()
 	spans := append([]spanRecord(nil), j.spans...)
 	var base string
 	if j.checkpoint != nil {
@@ -190,7 +193,7 @@ func (j *Journal) Commit(b *Batch) error {
 				return err
 			}
 		}
-		spans, err = writeSpans(tx, spans, b)
+		spans, err = writeSpans(tx, spans, b, cutoff)
 		return err
 	})
 
@@ -337,8 +340,10 @@ func putEvents(tx *bolt.Tx, b *Batch, seq uint64) (uint64, error) {
 // chunks are large enough for that to be nothing.
 const eventChunk = 1 << 14
 
-// writeSpans applies b's span changes to spans and stores what changed.
-func writeSpans(tx *bolt.Tx, spans []spanRecord, b *Batch) ([]spanRecord, error) {
+// writeSpans applies b's span changes to spans and stores what changed. A
+// new span starts no earlier than the retention cutoff (zero: none), where
+// the journal's coverage begins.
+func writeSpans(tx *bolt.Tx, spans []spanRecord, b *Batch, cutoff time.Time) ([]spanRecord, error) {
 	bucket := tx.Bucket(bucketSpans)
 	put := func(s spanRecord) error {
 		k, v := encodeSpan(s)
@@ -346,6 +351,9 @@ func writeSpans(tx *bolt.Tx, spans []spanRecord, b *Batch) ([]spanRecord, error)
 	}
 	if b.NewSpan != nil {
 		start := b.NewSpan.Start.UTC()
+		if start.Before(cutoff) {
+			start = cutoff
+		}
 		if n := len(spans); n > 0 && !spans[n-1].Closed {
 			last := &spans[n-1]
 			last.Closed, last.Reason = true, b.NewSpan.GapReason
