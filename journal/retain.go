@@ -158,3 +158,31 @@ func (r *Retainer) trim(ctx context.Context, log *slog.Logger) error {
 	}
 	return nil
 }
+
+// TrimFile trims the journal file at path offline (jetmon-bridge journal
+// trim) to the cutoff before, which must not be in the future. Like the
+// tools that copy a journal, it first proves the file's structure sound;
+// a file a daemon holds fails with ErrLocked. It holds nothing back for a
+// publisher: it cannot know what the stream holds (docs/journal-tools.md).
+func TrimFile(ctx context.Context, path string, before time.Time, opts TrimOptions) (res TrimResult, err error) {
+	lock, err := openRaw(path, 0)
+	if err != nil {
+		return res, err
+	}
+	err = checkSound(path, "trim")
+	lock.Close()
+	if err != nil {
+		return res, err
+	}
+	defer guard(path, &err)()
+	j, err := Open(path, Options{})
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if cerr := j.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("close %s: %w", path, cerr)
+		}
+	}()
+	return j.Trim(ctx, before, opts)
+}
