@@ -33,7 +33,9 @@ var (
 )
 
 // retentionCollector reads the journal's reach on each scrape.
-type retentionCollector struct{ stats func() (RetentionStats, error) }
+type retentionCollector struct {
+	stats func() (RetentionStats, error)
+}
 
 func (c retentionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descOldestEvent
