@@ -144,8 +144,18 @@ func (j *Journal) Commit(b *Batch) error {
 		return nil
 	}
 	events, coverageOnly := b.EventCount(), b.coverageOnly()
+	started := time.Now()
+	pages, committed := 0, false
 	j.gate.lockCommit()
 	defer j.gate.unlock()
+	if j.opts.OnCommit != nil {
+		// Deferred before j.mu is taken below: it runs once that is released.
+		defer func() {
+			if committed {
+				j.opts.OnCommit(CommitStats{Events: events, Took: time.Since(started), Pages: pages})
+			}
+		}()
+	}
 	j.mu.Lock()
 	seq := j.seq
 	cutoff := j.trim.cutoffTime()
@@ -194,6 +204,9 @@ func (j *Journal) Commit(b *Batch) error {
 			}
 		}
 		spans, err = writeSpans(tx, spans, b, cutoff)
+		if j.opts.OnCommit != nil {
+			tx.OnCommit(func() { st := tx.Stats(); pages = int(st.GetWrite()) })
+		}
 		return err
 	})
 
@@ -219,6 +232,7 @@ func (j *Journal) Commit(b *Batch) error {
 		j.checkpoint = &cp
 	}
 	j.notifyLocked()
+	committed = true
 	return nil
 }
 

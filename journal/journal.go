@@ -59,6 +59,20 @@ type Options struct {
 	NoSync bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OnCommit, when set, is called after each successful Commit that
+	// wrote something, with what it cost (the benchmarks' commit
+	// latencies). It runs on the committing goroutine: keep it short.
+	OnCommit func(CommitStats)
+}
+
+// CommitStats is what one Commit cost.
+type CommitStats struct {
+	// Events is the batch's events (0 for coverage or rows alone).
+	Events int
+	// Took is the Commit call's time, waiting for a trim step included.
+	Took time.Duration
+	// Pages is the pages bbolt wrote.
+	Pages int
 }
 
 // Journal is an open journal file.

@@ -105,6 +105,9 @@ func Rows(r *Results) []Row {
 				yesNo(p.PublishedRate() >= p.JournaledRate())})
 		}
 	}
+	if g := r.Growth; g != nil {
+		rows = append(rows, growthRows(g)...)
+	}
 	return rows
 }
 
@@ -251,6 +254,9 @@ func Markdown(r *Results, runErr error) string {
 	}
 	if pr := r.Publish; pr != nil {
 		publishSection(&b, pr)
+	}
+	if g := r.Growth; g != nil {
+		growthSection(&b, g)
 	}
 	if r.Micro != "" {
 		p("\n## Micro-benchmarks (`go test -run '^$' -bench . -benchmem`)\n\n")
