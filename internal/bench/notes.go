@@ -168,12 +168,23 @@ const undone = `- **The publisher during a catch-up** (part 7): it publishes at 
   near 5x: a run lands above or below it with the machine's other load (across this session's runs the
   synthesis path measured between 9,000 and 12,100 requests a second, the journal 51,000 to 59,000). The CPU cost per request, which the
   generator does not affect, is the sturdier comparison (about 7x).
-- **Catch-up memory on a large journal**: parts 1 and 1c catch up into fresh journals. A commit holds
-  bbolt's copy of every page it rewrites, and it rewrites the last run of every blog it touches: a batch
-  touching most of 100,000 blogs in a journal of part 3's size (a blogs bucket of about 100 MiB) would
-  dirty most of that bucket's leaves, and hold them until the commit is written. The batch caps (3x2^17
-  events, 2^18 rows) bound the blogs a commit touches, not the journal's size; smaller caps trade CPU per
-  transition for it (catch-up note 8). Not measured here.
+- **Catch-up memory on a large journal**: parts 1 and 1c catch up into fresh journals; part 8 catches the
+  same stretch up into journals of 1M, 10M and 100M events. A commit holds bbolt's copy of every page it
+  rewrites, and it rewrites the last run of every blog it touches: the batch caps (3x2^17 events, 2^18
+  rows) bound the blogs a commit touches, not the journal's size, so the pages a commit dirties grow with
+  the depth of the blogs bucket only (part 8 has the figures).
+- **The header-only reader** (part 1): the bridge reaches a fraction of its rate. The reader parses 19
+  bytes per event and skips the rest (about 0.1 us of CPU per transition of the bulk stretch), where the
+  bridge decodes the table's row images, builds the batch and commits it (about 1.2 us): the gap is the
+  work a follower must do, not waiting. At small scale on this 2-CPU machine (one CPU taken by mariadbd
+  sending the stream) the bridge measured 16% (bulk) and 22% (shared replica) of the reader's rate. The
+  profile divides the bridge's CPU roughly into the stream (go-mysql's packet reads, one allocation and
+  copy per event, the lazy deadlines: about a fifth), row decoding (a third) and the journal (the batch's
+  orders, the runs, bbolt: under half). 80% of the reader would need all three cut about five-fold: a
+  reader of our own on the replication protocol handing the applier the socket buffer's bytes (no event
+  copy), comparing site_status in the row images in place before decoding a row, and a commit that
+  appends runs without re-reading the blogs' last runs. None of that was done here: no change was measured
+  to move the ratio side by side on this machine.
 - **Latency on a slower machine** (parts 2, 3 and 7): on an Intel Xeon VM about half as fast as the AMD EPYC
   of earlier runs (part 3's journal server: about 32k against 62k requests a second), the probes' p99 was
   12-16 ms on disk and about 6 ms on tmpfs, against 2.3 and 1.2 ms there. The code before catch-up note 8
