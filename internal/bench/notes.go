@@ -174,17 +174,20 @@ const undone = `- **The publisher during a catch-up** (part 7): it publishes at 
   rows) bound the blogs a commit touches, not the journal's size, so the pages a commit dirties grow with
   the depth of the blogs bucket only (part 8 has the figures).
 - **The header-only reader** (part 1): the bridge reaches a fraction of its rate. The reader parses 19
-  bytes per event and skips the rest (about 0.1 us of CPU per transition of the bulk stretch), where the
-  bridge decodes the table's row images, builds the batch and commits it (about 1.2 us): the gap is the
-  work a follower must do, not waiting. At small scale on this 2-CPU machine (one CPU taken by mariadbd
-  sending the stream) the bridge measured 16% (bulk) and 22% (shared replica) of the reader's rate. The
-  profile divides the bridge's CPU roughly into the stream (go-mysql's packet reads, one allocation and
-  copy per event, the lazy deadlines: about a fifth), row decoding (a third) and the journal (the batch's
-  orders, the runs, bbolt: under half). 80% of the reader would need all three cut about five-fold: a
-  reader of our own on the replication protocol handing the applier the socket buffer's bytes (no event
-  copy), comparing site_status in the row images in place before decoding a row, and a commit that
-  appends runs without re-reading the blogs' last runs. None of that was done here: no change was measured
-  to move the ratio side by side on this machine.
+  bytes per event and skips the rest (about 0.1 us of CPU per transition of the bulk stretch; mariadbd sends
+  the 127 MiB stretch in about 0.13 s), where the bridge decodes the table's row images, builds the batch
+  and commits it (about 1.2 us). The gap is the work a follower must do, not waiting: in this work's runs
+  (loaded machine) the bridge measured 16% (bulk) and 22% (shared replica) of the reader's rate at a fifth
+  of the scale, about 5% at full scale. A CPU profile of the bulk run at full scale splits the bridge's
+  samples into the committing goroutine, about 45% (the runs' merge into bbolt, cursor seeks, the
+  transaction's writes), and the applying goroutine, about 42%: the stream (go-mysql's packet reads and
+  the socket) about 8%, decoding the row images about 15%, recording the batch's rows (` + "`rowSet.set`" + `)
+  about 16%. The two run in parallel, so the wall time is the slower of them, on CPUs mariadbd shares:
+  80% of the reader would need each cut about four-fold: a reader of our own on the replication protocol
+  handing the applier the socket buffer's bytes (no copy per event), site_status compared in the row images
+  in place and the rows kept as the images' bytes, and commits that append whole runs without re-reading
+  each blog's last run (a journal format change). None of that was done here: no change was measured to
+  move the ratio side by side on this machine.
 - **Latency on a slower machine** (parts 2, 3 and 7): on an Intel Xeon VM about half as fast as the AMD EPYC
   of earlier runs (part 3's journal server: about 32k against 62k requests a second), the probes' p99 was
   12-16 ms on disk and about 6 ms on tmpfs, against 2.3 and 1.2 ms there. The code before catch-up note 8
