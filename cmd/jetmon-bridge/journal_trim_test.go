@@ -107,3 +107,20 @@ func TestRetainFlagsRefuseBadInput(t *testing.T) {
 		refusalAfterUsage(t, 2, stderr, code, c.usage, c.want...)
 	}
 }
+
+// TestToolsCountWhatATrimmedJournalHolds: compact and export count the
+// events a trimmed journal holds, not its last id.
+func TestToolsCountWhatATrimmedJournalHolds(t *testing.T) {
+	t.Parallel()
+	path, all := toolJournal(t)
+	if code, _, stderr := run(t, nil, "journal", "trim", "-journal", path, "-before", tj0.Add(300*time.Second).Format(time.RFC3339)); code != 0 {
+		t.Fatalf("trim: exit %d: %s", code, stderr)
+	}
+	code, stdout, stderr := run(t, nil, "journal", "compact", "-journal", path, "-o", path+".compact")
+	if want := ", " + strconv.Itoa(len(all)-30) + " events)"; code != 0 || !strings.Contains(stdout, want) {
+		t.Errorf("compact of a trimmed journal: exit %d, %q (want %q) %s", code, stdout, want, stderr)
+	}
+	if code, stdout, _ := run(t, nil, "journal", "verify", "-journal", path+".compact"); code != 0 {
+		t.Errorf("the compacted trimmed journal: exit %d\n%s", code, stdout)
+	}
+}
