@@ -83,16 +83,16 @@ func growthSection(b *strings.Builder, g *GrowthResult) {
 	p("- **/events**: with the follower stopped, `jetmon-bench serve` (part 3's server) on the file answers %d requests/s offered (open loop, up to 256 in flight, 2 s warm-up) for uniformly random blogs and windows of the history holding about ten events each, from send to answer.\n", FixedRate)
 	p("- **file**: its size and the pages in use (file minus free pages) after the work.\n\n")
 	p("Goals: every figure at the largest journal within %.1fx of its value at the smallest (a rate: its inverse); the catch-up heap <= 64 MiB at every size.\n\n", growthLimit)
-	p("| history | built in | catch-up /s | catch-up commits p50 / p99 / max | catch-up heap | live committed/s | lag p50 / p99 (lost) | live commits p50 / p99 | live heap | /events p50 / p99 (events/answer, errors) | file (in use), bytes/event |\n")
+	p("| history | built in | catch-up /s | catch-up commits p50 / p99 / max (most pages) | catch-up heap | live committed/s | lag p50 / p99 (lost) | live commits p50 / p99 | live heap | /events p50 / p99 (events/answer, errors) | file (in use), bytes/event |\n")
 	p("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range g.Sizes {
 		fixed := "not measured"
 		if f := s.Fixed; f != nil {
 			fixed = fmt.Sprintf("%s / %s (%.1f, %d)", msShort(f.Service.P50), msShort(f.Service.P99), f.EventsPerAnswer(), f.Errors)
 		}
-		p("| %s | %s | %s | %s / %s / %s | %s | %.0f | %s / %s (%d) | %s / %s | %s | %s | %s (%s), %.1f |\n",
+		p("| %s | %s | %s | %s / %s / %s (%d) | %s | %.0f | %s / %s (%d) | %s / %s | %s | %s | %s (%s), %.1f |\n",
 			kfmt(float64(s.Events)), s.Build.Round(time.Second), kfmt(s.CatchupRate(g.Stretch)),
-			msShort(s.CatchupCommits.P50), msShort(s.CatchupCommits.P99), msShort(s.CatchupCommits.Max), mib(s.CatchupHeap),
+			msShort(s.CatchupCommits.P50), msShort(s.CatchupCommits.P99), msShort(s.CatchupCommits.Max), s.CatchupPages, mib(s.CatchupHeap),
 			s.LiveAchieved, msShort(s.Live.P50), msShort(s.Live.P99), s.LiveLost, msShort(s.LiveCommits.P50), msShort(s.LiveCommits.P99), mib(s.LiveHeap),
 			fixed, mib(uint64(s.FileBytes)), mib(uint64(s.InUseBytes)), float64(s.FileBytes)/float64(max(s.Events, 1)))
 	}
