@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,11 +104,13 @@ func TestPublishingAndRestoreAcrossTrims(t *testing.T) {
 	}
 }
 
-// TestTrimOfUnpublishedEventsSkipsThem states what happens when a trim
-// without the publisher's hold (journal trim, offline) deletes events the
-// stream never received: the publisher goes on without an error from the
-// first event kept, and the stream lacks the deleted ones for good.
-func TestTrimOfUnpublishedEventsSkipsThem(t *testing.T) {
+// TestTrimOfUnpublishedEvents states what happens when a trim without the
+// publisher's hold (journal trim, offline) deletes events the stream never
+// received: the publisher cannot place the stream's end in its journal any
+// more and holds, naming -publish-accept-gap; told to accept the gap, it
+// still skips nothing and says to publish to a new stream; a new stream
+// begins with the first event the journal kept.
+func TestTrimOfUnpublishedEvents(t *testing.T) {
 	srv := natstest.Start(t)
 	j := openJournal(t)
 	src := newSource(12)
@@ -117,6 +120,7 @@ func TestTrimOfUnpublishedEventsSkipsThem(t *testing.T) {
 	waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
 	r.stop()
 	published := j.LastSeq()
+	last := src.txns[99].gtid
 
 	src.feed(t, j, 100, 200, 5, true)
 	res, err := j.Trim(context.Background(), src.txns[150].events[0].CreatedAt, journal.TrimOptions{})
@@ -127,19 +131,40 @@ func TestTrimOfUnpublishedEventsSkipsThem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+
 	r = start(t, j, testConfig(srv.URL()))
-	waitStream(t, srv.URL(), "T", int(published)+len(kept), r)
+	waitState(t, r, StateHeld)
+	r.stop()
+	if st := r.p.Status(); st.Published != 0 || !strings.Contains(st.Error, "-publish-accept-gap "+last) {
+		t.Fatalf("the publisher after the trim: %+v; want it held, naming -publish-accept-gap %s", st, last)
+	}
+	cfg := testConfig(srv.URL())
+	cfg.AcceptGapAfter = last
+	r = start(t, j, cfg)
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(r.p.Status().Error, "publish to a new stream"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("told to accept the gap, the publisher: %+v; want it to refuse to skip the deleted events", r.p.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.stop()
+	if n := len(natstest.Messages(t, srv.URL(), "T")); n != int(published) {
+		t.Fatalf("the stream holds %d messages, want the %d published before the trim", n, published)
+	}
+
+	// A new stream: the journal from its first event kept.
+	cfg = testConfig(srv.URL())
+	cfg.Stream, cfg.Subject = "T2", "t2"
+	r = start(t, j, cfg)
+	waitStream(t, srv.URL(), "T2", len(kept), r)
 	waitState(t, r, StatePublishing)
 	r.stop()
-	if st := r.p.Status(); st.Errors != 0 || st.Position != j.LastSeq() {
-		t.Fatalf("the publisher after the trim: %+v", st)
-	}
-	msgs := natstest.Messages(t, srv.URL(), "T")
-	if len(msgs) != int(published)+len(kept) {
-		t.Fatalf("the stream holds %d messages: want the %d published before the trim and the %d kept", len(msgs), published, len(kept))
+	msgs := natstest.Messages(t, srv.URL(), "T2")
+	if st := r.p.Status(); st.Position != j.LastSeq() || len(msgs) != len(kept) {
+		t.Fatalf("a new stream after the trim: %+v, %d messages; want the %d kept", st, len(msgs), len(kept))
 	}
 	for i, e := range kept {
-		if m := msgs[int(published)+i]; m.Header.Get(HeaderEventID) != strconv.FormatUint(e.ID, 10) {
+		if m := msgs[i]; m.Header.Get(HeaderEventID) != strconv.FormatUint(e.ID, 10) {
 			t.Fatalf("message %d is event %s, want %d", m.Sequence, m.Header.Get(HeaderEventID), e.ID)
 		}
 	}
