@@ -227,8 +227,11 @@ func (j *Journal) trimStep(opts TrimOptions) (step TrimStep, more bool, pending 
 	var plan trimPlan
 	err = j.db.Update(func(tx *bolt.Tx) error {
 		var err error
-		if plan, err = planTrim(tx, t, opts); err != nil || len(plan.events) == 0 {
+		if plan, err = planTrim(tx, t, opts); err != nil {
 			return err
+		}
+		if len(plan.events) == 0 {
+			return errNothingToTrim // rolled back: no commit, no fsync
 		}
 		if err := plan.apply(tx); err != nil {
 			return err
@@ -236,6 +239,9 @@ func (j *Journal) trimStep(opts TrimOptions) (step TrimStep, more bool, pending 
 		tx.OnCommit(func() { st := tx.Stats(); step.Pages = int(st.GetWrite()) })
 		return nil
 	})
+	if errors.Is(err, errNothingToTrim) {
+		err = nil
+	}
 	if err != nil {
 		return step, false, "", fmt.Errorf("trim journal %s before %s: %w", j.path, t.cutoffTime().Format(time.RFC3339), err)
 	}
@@ -247,6 +253,9 @@ func (j *Journal) trimStep(opts TrimOptions) (step TrimStep, more bool, pending 
 	step.Events, step.Blogs, step.Records, step.Took = len(plan.events), plan.blogs, plan.records, time.Since(start)
 	return step, plan.more, plan.pending, nil
 }
+
+// errNothingToTrim rolls back a step that found nothing to delete.
+var errNothingToTrim = errors.New("nothing to trim")
 
 // testHookTrimStep, when set by a test, runs as each step begins, inside
 // the writer gate.
