@@ -44,7 +44,7 @@ func growthRows(g *GrowthResult) []Row {
 		rows = append(rows,
 			Row{"8", fmt.Sprintf("steady state under retention (%d cycles): pages in use, last third vs middle third of the cycles", s.Cycles), "flat (within 5%)",
 				fmt.Sprintf("%s vs %s (file %s throughout: %s)", mib(uint64(last)), mib(uint64(middle)), mib(uint64(s.Sizes[len(s.Sizes)-1])), sizeRange(s.Sizes)), yesNo(flat)},
-			Row{"8", "steady state: trim step vs commit (100 events), p99 time; pages written, p99", "",
+			Row{"8", fmt.Sprintf("steady state: trim step vs commit (%d events), p99 time; pages written, p99", s.Batch), "",
 				fmt.Sprintf("%s vs %s; %d vs %d pages (commits while a trim ran: p99 %s)", msShort(s.Steps.P99), msShort(s.Commits.P99), s.StepPagesP99, s.CommitPagesP99, msShort(s.CommitsDuringTrim.P99)), ""},
 		)
 	}

@@ -64,7 +64,7 @@ const steadyTick = 10 * time.Millisecond
 // it. The writes come far faster than a follower's live rate, so the
 // trims interleave with commits all the time.
 func RunSteady(ctx context.Context, cfg Config) (*SteadyResult, error) {
-	s := &SteadyResult{Blogs: cfg.scaled(100_000, 2_000), Retained: cfg.scaled(2_000_000, 50_000), Cycles: 30, Batch: 100}
+	s := &SteadyResult{Blogs: cfg.scaled(100_000, 2_000), Retained: cfg.scaled(1_000_000, 50_000), Cycles: 30, Batch: 200}
 	s.PerCycle = s.Retained / 10
 	s.Retain = time.Duration(s.Retained) * steadyTick
 	path := cfg.path("steady.journal")
