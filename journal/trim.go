@@ -152,6 +152,33 @@ func (j *Journal) retentionCutoff() time.Time {
 	return j.trim.cutoffTime()
 }
 
+// SameSpan reports whether the spans that started at a and at b, as read at
+// different times, are one span. Retention starts the span its cutoff falls
+// in at the cutoff (cutSpans), so the start of the open span read before a
+// trim names the span that now starts at the cutoff: the reconcile
+// self-check and the follower's coverage restarts name the open span by
+// its start, and must still find it after a trim. A start before the
+// cutoff names whichever span starts at the cutoff, which is that span or,
+// when it was dropped whole, the next one: taking that one's coverage back
+// too is the safe side.
+func (j *Journal) SameSpan(a, b time.Time) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.sameSpanLocked(a, b)
+}
+
+// sameSpanLocked is SameSpan; j.mu is held.
+func (j *Journal) sameSpanLocked(a, b time.Time) bool {
+	c := j.trim.cutoffTime()
+	clamp := func(t time.Time) time.Time {
+		if t.Before(c) {
+			return c
+		}
+		return t
+	}
+	return clamp(a).Equal(clamp(b))
+}
+
 // moveCutoff is step 1: the cutoff recorded, the spans cut at it.
 func (j *Journal) moveCutoff(cutoff time.Time) error {
 	j.gate.lockTrim()

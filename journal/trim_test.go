@@ -768,3 +768,62 @@ func TestTrimmedIDs(t *testing.T) {
 		t.Fatalf("all of 1..%d trimmed: %+v", n, tr)
 	}
 }
+
+// TestTrimKeepsTheReconcilesHoldOnTheOpenSpan: the reconcile self-check
+// names the open span by its start; a trim that starts the open span at the
+// cutoff must not lapse a divergence it recorded (the span would vouch
+// again for what it took back), nor lose its last agreement, nor make it
+// look like another span.
+func TestTrimKeepsTheReconcilesHoldOnTheOpenSpan(t *testing.T) {
+	j, path := openTrimmable(t, "doubt.journal")
+	if err := j.Commit(&Batch{NewSpan: &SpanStart{Start: sec(100)}, CoveredTo: sec(1000),
+		Events: []bridge.Event{ev(1, 1, 0, 200), ev(1, 0, 1, 600)}, Monitors: []bridge.Monitor{mon(1, 1, 1, 600)}}); err != nil {
+		t.Fatal(err)
+	}
+	j.Attach(nil)
+	j.Confirm(sec(1100))
+	if err := j.MarkAgreed(sec(100), sec(400)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Trim(context.Background(), sec(300), TrimOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	open, ok := j.OpenSpan()
+	if !ok || !open.Start.Equal(sec(300)) || !j.SameSpan(sec(100), open.Start) || j.SameSpan(sec(400), open.Start) {
+		t.Fatalf("after the trim the open span is %v %v; want it to start at the cutoff and be the span that started at 100", open, ok)
+	}
+	if at, err := j.Agreed(open.Start); err != nil || !at.Equal(sec(400)) {
+		t.Fatalf("the last agreement after the trim: %v %v, want 400", at, err)
+	}
+	// A reconcile that read the span before the trim finds it diverged.
+	if ok, err := j.Suspect(sec(100), sec(400)); !ok || err != nil {
+		t.Fatalf("Suspect of the trimmed open span by its old start: %v %v", ok, err)
+	}
+	check := func(when string) {
+		t.Helper()
+		if s := j.Spans(sec(1050)); len(s) != 1 || !s[0].End.Equal(sec(400)) {
+			t.Fatalf("%s: spans %v; want [300, 400): the divergence takes back what followed 400", when, s)
+		}
+		if _, _, ok, _ := j.FollowedRow(1); ok {
+			t.Fatalf("%s: FollowedRow vouches for a row of a span in doubt", when)
+		}
+	}
+	check("suspected")
+	// Another trim moves the span again; the doubt stays, also in the file.
+	if _, err := j.Trim(context.Background(), sec(350), TrimOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	check("trimmed again")
+	j.Close()
+	j, err := Open(path, Options{Now: farFuture})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	j.Attach(nil)
+	j.Confirm(sec(1100))
+	check("reopened")
+	if start, _, ok := j.Suspected(); !ok || !j.SameSpan(start, sec(350)) {
+		t.Fatalf("Suspected after reopening: %v %v", start, ok)
+	}
+}
