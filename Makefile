@@ -80,7 +80,7 @@ FUZZ_TARGETS := \
 	server:FuzzJSONRPC server:FuzzParseEventsQuery server:FuzzParseMonitorBody \
 	server:FuzzParseAllowedOrigins binlog:FuzzParseReplicationStatus \
 	binlog:FuzzCompareHistory binlog:FuzzSelectiveDecoder \
-	journal:FuzzDecodeSource
+	journal:FuzzDecodeSource journal:FuzzDecodeTrimmed
 
 .PHONY: fuzz
 fuzz:

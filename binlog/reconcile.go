@@ -383,7 +383,7 @@ func (r *Reconciler) reconcile(ctx context.Context, rep *ReconcileReport) error 
 	if err := watch.Disturbed(); err != nil {
 		return skip("%v", err)
 	}
-	if now, ok := j.OpenSpan(); !ok || !now.Start.Equal(span.Start) {
+	if now, ok := j.OpenSpan(); !ok || !j.SameSpan(now.Start, span.Start) {
 		return skip("a new coverage span started meanwhile")
 	}
 	if rep.Differences == 0 {

@@ -41,7 +41,7 @@ var errRestartCoverage = errors.New("coverage restarts from a fresh snapshot")
 func (f *Follower) RestartCoverage(span time.Time, reason string, closeAt time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if p := f.restarts.pending; p == nil || !p.span.Equal(span) || closeAt.Before(p.closeAt) {
+	if p := f.restarts.pending; p == nil || !f.cfg.Journal.SameSpan(p.span, span) || closeAt.Before(p.closeAt) {
 		f.restarts.pending = &coverageRestart{span: span, reason: reason, closeAt: closeAt}
 	}
 	if f.restarts.interrupt != nil {
@@ -66,7 +66,7 @@ func (f *Follower) takeRestart() *coverageRestart {
 		}
 		p = &coverageRestart{span: span, reason: ReasonDiverged, closeAt: from}
 	}
-	if open, ok := f.cfg.Journal.OpenSpan(); !ok || !open.Start.Equal(p.span) {
+	if open, ok := f.cfg.Journal.OpenSpan(); !ok || !f.cfg.Journal.SameSpan(open.Start, p.span) {
 		return nil
 	}
 	return p

@@ -144,8 +144,21 @@ func (j *Journal) Commit(b *Batch) error {
 		return nil
 	}
 	events, coverageOnly := b.EventCount(), b.coverageOnly()
+	started := time.Now()
+	pages, committed := 0, false
+	j.gate.lockCommit()
+	defer j.gate.unlock()
+	if j.opts.OnCommit != nil {
+		// Deferred before j.mu is taken below: it runs once that is released.
+		defer func() {
+			if committed {
+				j.opts.OnCommit(CommitStats{Events: events, Took: time.Since(started), Pages: pages})
+			}
+		}()
+	}
 	j.mu.Lock()
 	seq := j.seq
+	cutoff := j.trim.cutoffTime()
 	spans := append([]spanRecord(nil), j.spans...)
 	var base string
 	if j.checkpoint != nil {
@@ -190,7 +203,10 @@ func (j *Journal) Commit(b *Batch) error {
 				return err
 			}
 		}
-		spans, err = writeSpans(tx, spans, b)
+		spans, err = writeSpans(tx, spans, b, cutoff)
+		if j.opts.OnCommit != nil {
+			tx.OnCommit(func() { st := tx.Stats(); pages = int(st.GetWrite()) })
+		}
 		return err
 	})
 
@@ -216,6 +232,7 @@ func (j *Journal) Commit(b *Batch) error {
 		j.checkpoint = &cp
 	}
 	j.notifyLocked()
+	committed = true
 	return nil
 }
 
@@ -337,8 +354,10 @@ func putEvents(tx *bolt.Tx, b *Batch, seq uint64) (uint64, error) {
 // chunks are large enough for that to be nothing.
 const eventChunk = 1 << 14
 
-// writeSpans applies b's span changes to spans and stores what changed.
-func writeSpans(tx *bolt.Tx, spans []spanRecord, b *Batch) ([]spanRecord, error) {
+// writeSpans applies b's span changes to spans and stores what changed. A
+// new span starts no earlier than the retention cutoff (zero: none), where
+// the journal's coverage begins.
+func writeSpans(tx *bolt.Tx, spans []spanRecord, b *Batch, cutoff time.Time) ([]spanRecord, error) {
 	bucket := tx.Bucket(bucketSpans)
 	put := func(s spanRecord) error {
 		k, v := encodeSpan(s)
@@ -346,6 +365,9 @@ func writeSpans(tx *bolt.Tx, spans []spanRecord, b *Batch) ([]spanRecord, error)
 	}
 	if b.NewSpan != nil {
 		start := b.NewSpan.Start.UTC()
+		if start.Before(cutoff) {
+			start = cutoff
+		}
 		if n := len(spans); n > 0 && !spans[n-1].Closed {
 			last := &spans[n-1]
 			last.Closed, last.Reason = true, b.NewSpan.GapReason

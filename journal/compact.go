@@ -73,7 +73,7 @@ func checkSound(src, tool string) error {
 		return err
 	}
 	if r := (&Report{Path: src}); !r.checkStructure(src, fi.Size()) {
-		return fmt.Errorf("%w: %s: %s (run 'jetmon-bridge journal verify -journal %s'; %s copies only sound files)", ErrDamaged, src, r.Problems[0], src, tool)
+		return fmt.Errorf("%w: %s: %s (run 'jetmon-bridge journal verify -journal %s'; %s works only on sound files)", ErrDamaged, src, r.Problems[0], src, tool)
 	}
 	return nil
 }

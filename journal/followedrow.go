@@ -32,7 +32,7 @@ func (j *Journal) FollowedRow(site uint64) (row bridge.Monitor, since time.Time,
 			return nil
 		}
 		span, err := decodeSpan(k, v)
-		if err != nil || span.Closed || (!suspect.IsZero() && suspect.Equal(span.Start)) {
+		if err != nil || span.Closed || (!suspect.IsZero() && j.SameSpan(suspect, span.Start)) {
 			return err
 		}
 		page := tx.Bucket(bucketMonitors).Get(monitorPageKey(nil, site))

@@ -245,3 +245,24 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeTrimmed: the meta/trim decoder accepts only what encode writes.
+func FuzzDecodeTrimmed(f *testing.F) {
+	for _, tr := range []trimmed{
+		{cutoff: 1776866733, first: 1},
+		{cutoff: 1776866733, first: 1 << 40, above: []idRange{{1<<40 + 2, 1<<40 + 9}, {1<<41 + 1, 1 << 42}}},
+	} {
+		f.Add(tr.encode())
+	}
+	f.Add([]byte{5, 3, 1, 0, 0}) // a range that touches the prefix
+	f.Add([]byte{0x80, 0x00, 1, 0})
+	f.Fuzz(func(t *testing.T, v []byte) {
+		tr, err := decodeTrimmed(v)
+		if err != nil {
+			return
+		}
+		if again := tr.encode(); !bytes.Equal(again, v) {
+			t.Fatalf("decoded %x as %+v, which encodes to %x", v, tr, again)
+		}
+	})
+}

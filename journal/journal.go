@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -58,6 +59,20 @@ type Options struct {
 	NoSync bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OnCommit, when set, is called after each successful Commit that
+	// wrote something, with what it cost (the benchmarks' commit
+	// latencies). It runs on the committing goroutine: keep it short.
+	OnCommit func(CommitStats)
+}
+
+// CommitStats is what one Commit cost.
+type CommitStats struct {
+	// Events is the batch's events (0 for coverage or rows alone).
+	Events int
+	// Took is the Commit call's time, waiting for a trim step included.
+	Took time.Duration
+	// Pages is the pages bbolt wrote.
+	Pages int
 }
 
 // Journal is an open journal file.
@@ -67,8 +82,12 @@ type Journal struct {
 	opts Options
 	now  func() time.Time
 
+	// gate orders the writers: Commit and the steps of Trim.
+	gate writeGate
+
 	mu         sync.Mutex
 	seq        uint64
+	trim       trimmed // what retention removed (trimmed.go)
 	checkpoint *Checkpoint
 	spans      []spanRecord // sorted by start; only the last may be open
 	confirmed  time.Time    // when the follower last proved it had applied everything
@@ -77,6 +96,10 @@ type Journal struct {
 	commitErr  error // the last Commit's failure, cleared by a success (see Healthy)
 	errChanges bool  // commitErr is the failure of a batch that carried changes
 	commits    uint64
+
+	// cutoff is trim.cutoff for readers, which clip every window at it
+	// (trim.go explains why they read it inside their transaction).
+	cutoff atomic.Int64
 
 	probe probeState
 	readHints
@@ -184,6 +207,12 @@ func (j *Journal) load(tx *bolt.Tx) error {
 		}
 		j.checkpoint = &cp
 	}
+	t, err := decodeTrimmed(meta.Get(keyTrim))
+	if err != nil {
+		return err
+	}
+	j.trim = t
+	j.cutoff.Store(t.cutoff)
 	j.spans = nil
 	return tx.Bucket(bucketSpans).ForEach(func(k, v []byte) error {
 		s, err := decodeSpan(k, v)
@@ -212,8 +241,10 @@ func (j *Journal) Checkpoint() (Checkpoint, bool) {
 	return j.checkpoint.Clone(), true
 }
 
-// LastSeq is the id of the newest event (0 when empty); it is also the
-// number of events, since ids are dense.
+// LastSeq is the id of the newest event (0 when empty). Ids are dense in
+// commit order; retention (Trim) deletes the oldest events without reusing
+// or renumbering their ids, so LastSeq is the number of events ever
+// journaled, and the number stored when nothing was trimmed.
 func (j *Journal) LastSeq() uint64 {
 	j.mu.Lock()
 	defer j.mu.Unlock()

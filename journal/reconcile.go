@@ -213,7 +213,7 @@ func (j *Journal) Agreed(spanStart time.Time) (at time.Time, err error) {
 	at = spanStart
 	err = j.db.View(func(tx *bolt.Tx) error {
 		start, agreed, ok := pair(tx.Bucket(bucketMeta).Get(keyReconciled))
-		if ok && start.Equal(spanStart) && agreed.After(spanStart) {
+		if ok && j.SameSpan(start, spanStart) && agreed.After(spanStart) {
 			at = agreed
 		}
 		return nil
@@ -232,7 +232,7 @@ func (j *Journal) Agreed(spanStart time.Time) (at time.Time, err error) {
 func (j *Journal) Suspect(spanStart, from time.Time) (bool, error) {
 	j.mu.Lock()
 	n := len(j.spans)
-	open := n > 0 && !j.spans[n-1].Closed && j.spans[n-1].Start.Equal(spanStart)
+	open := n > 0 && !j.spans[n-1].Closed && j.sameSpanLocked(j.spans[n-1].Start, spanStart)
 	if open {
 		j.suspect, j.suspectFrom = spanStart, from
 		j.notifyLocked()
@@ -271,7 +271,7 @@ func (j *Journal) loadSuspicion(meta *bolt.Bucket) {
 // in doubt, and false when it is not. j.mu is held.
 func (j *Journal) suspectedEndLocked() (time.Time, bool) {
 	n := len(j.spans)
-	if n == 0 || j.spans[n-1].Closed || j.suspect.IsZero() || !j.spans[n-1].Start.Equal(j.suspect) {
+	if n == 0 || j.spans[n-1].Closed || j.suspect.IsZero() || !j.sameSpanLocked(j.spans[n-1].Start, j.suspect) {
 		return time.Time{}, false
 	}
 	end := j.spans[n-1].End

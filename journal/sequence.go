@@ -3,6 +3,7 @@ package journal
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	bridge "github.com/automattic/jetmon-bridge"
 	bolt "go.etcd.io/bbolt"
@@ -26,6 +27,9 @@ type SourcedEvent struct {
 // EventsAfter returns the events with ids after..after+limit, in id order
 // (the order the follower committed them), with their sources. It returns
 // fewer when the journal ends sooner, none when it has nothing after after.
+// Ids retention deleted (trimmed.go) are passed over: the events returned
+// are those of after+1.. still stored, from the first of them on, and the
+// limit counts from there.
 //
 // A call that continues where the previous one ended (after is the last id
 // it returned, or later within the same commits) starts where that one
@@ -33,16 +37,22 @@ type SourcedEvent struct {
 // time in proportion to its events, not to its events times the batches.
 func (j *Journal) EventsAfter(after uint64, limit int) (out []SourcedEvent, err error) {
 	defer guard(j.path, &err)()
-	last := min(j.LastSeq(), after+uint64(max(limit, 0)))
-	if last <= after {
-		return nil, nil
-	}
-	n := int(last - after)
-	out = make([]SourcedEvent, n)
-	hint, hinted := j.readHintFor(after)
+	seq := j.LastSeq() // read before the snapshot, which holds every event up to it
 	var next readHint
 	read := 0 // events and transactions decoded, for eventsAfterReads
 	err = j.db.View(func(tx *bolt.Tx) error {
+		t, err := decodeTrimmed(tx.Bucket(bucketMeta).Get(keyTrim))
+		if err != nil {
+			return err
+		}
+		after := t.skip(after)
+		last := min(seq, after+uint64(max(limit, 0)))
+		if last <= after {
+			return nil
+		}
+		out = make([]SourcedEvent, last-after)
+		want := int(last-after) - int(t.countIn(after+1, last))
+		hint, hinted := j.readHintFor(after)
 		src, err := sourcesFrom(tx, after+1, last, hint.record, hint.mark)
 		if err != nil {
 			return err
@@ -52,48 +62,50 @@ func (j *Journal) EventsAfter(after uint64, limit int) (out []SourcedEvent, err 
 		// among the wanted ids: the hint says it for those up to its end,
 		// the records' earliest created_at for the rest, unless some id
 		// has no record (an older journal), when only a scan from the
-		// start finds it.
+		// start finds it. Trimmed ids need no position.
 		start, covered := entry{created: maxCreated}, after
 		if hinted {
 			start, covered = hint.from, hint.end
 		}
 		for _, r := range src.records {
-			if r.first > covered+1 {
+			if covered = t.skip(covered); r.first > covered+1 {
 				break
 			}
 			if r.first+r.count-1 > covered {
 				start, covered = minEntry(start, entry{created: r.minCreated}), r.first+r.count-1
 			}
 		}
-		if covered < last {
+		if covered = t.skip(covered); covered < last {
 			start = entry{}
 		}
 		// Continuing after last, the ids last+1..covered sort at or after
 		// the first of them the scan meets, or after where it stops.
 		next = readHint{after: last, end: covered, record: src.markRecord, mark: src.mark}
 		found, seenNext := 0, false
-		err = scanRunsAt(tx, eventRuns, start, -1, func(e entry) error {
-			read++
-			if e.id > last && e.id <= covered && !seenNext {
-				next.from, seenNext = e, true
-			}
-			if e.id <= after || e.id > last {
-				return nil
-			}
-			out[e.id-after-1].Event = e.event()
-			if found++; found == n {
-				if !seenNext {
-					next.from = e
+		if want > 0 {
+			err = scanRunsAt(tx, eventRuns, start, -1, func(e entry) error {
+				read++
+				if e.id > last && e.id <= covered && !seenNext {
+					next.from, seenNext = e, true
 				}
-				return errScanDone
+				if e.id <= after || e.id > last {
+					return nil
+				}
+				out[e.id-after-1].Event = e.event()
+				if found++; found == want {
+					if !seenNext {
+						next.from = e
+					}
+					return errScanDone
+				}
+				return nil
+			})
+			if err != nil && !errors.Is(err, errScanDone) {
+				return err
 			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, errScanDone) {
-			return err
 		}
-		if found != n {
-			return fmt.Errorf("%w: events %d..%d: %d of them are missing from the events bucket", ErrCorrupt, after+1, last, n-found)
+		if found != want {
+			return fmt.Errorf("%w: events %d..%d: %d of them are missing from the events bucket", ErrCorrupt, after+1, last, want-found)
 		}
 		for _, r := range src.records {
 			txns := r.txns
@@ -107,6 +119,9 @@ func (j *Journal) EventsAfter(after uint64, limit int) (out []SourcedEvent, err 
 					e.GTID, e.Ordinal = txns[0].gtid, int(id-txns[0].first)
 				}
 			}
+		}
+		if want < len(out) {
+			out = slices.DeleteFunc(out, func(e SourcedEvent) bool { return e.ID == 0 })
 		}
 		return nil
 	})

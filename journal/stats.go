@@ -16,10 +16,23 @@ type Stats struct {
 	// pages take (bbolt grows the file ahead of need, up to 16 MiB at a time).
 	FileSize  int64 `json:"file_size"`
 	UsedBytes int64 `json:"used_bytes"`
-	// Events counts the stored events; Seq is the id of the newest one.
-	// They are equal in a sound journal (ids are dense).
-	Events uint64 `json:"events"`
-	Seq    uint64 `json:"seq"`
+	// Events counts the stored events; Seq is the id of the newest one;
+	// Trimmed counts the events retention deleted (Trim). In a sound
+	// journal Events + Trimmed = Seq (ids are dense, never reused).
+	Events  uint64 `json:"events"`
+	Seq     uint64 `json:"seq"`
+	Trimmed uint64 `json:"trimmed"`
+	// FirstID is the smallest id that may still be stored: every id below
+	// it was trimmed.
+	FirstID uint64 `json:"first_id"`
+	// RetainedFrom is the retention cutoff: the journal answers for
+	// nothing created before it, and its coverage starts there. Nil when
+	// it was never trimmed.
+	RetainedFrom *time.Time `json:"retained_from,omitempty"`
+	// BeforeCutoff counts stored events created before RetainedFrom: held
+	// back for the NATS publisher, or committed after the last trim. No
+	// answer shows them; the next trim deletes them.
+	BeforeCutoff uint64 `json:"before_cutoff,omitempty"`
 	// BytesPerEvent is FileSize / Events (0 when there are none).
 	BytesPerEvent float64 `json:"bytes_per_event"`
 	// Blogs counts the distinct blogs with at least one event.
@@ -27,8 +40,8 @@ type Stats struct {
 	// Monitors and ActiveMonitors count the monitor rows the journal keeps.
 	Monitors       uint64 `json:"monitors"`
 	ActiveMonitors uint64 `json:"active_monitors"`
-	// FirstEvent and LastEvent are the oldest and newest created_at; nil
-	// when there are no events.
+	// FirstEvent and LastEvent are the oldest and newest created_at of the
+	// stored events; nil when there are none.
 	FirstEvent *time.Time `json:"first_event,omitempty"`
 	LastEvent  *time.Time `json:"last_event,omitempty"`
 	// Checkpoint is the binlog position the follower resumes from; nil for
@@ -83,8 +96,16 @@ func (j *Journal) Stats() (st Stats, err error) {
 		if v := meta.Get(keyServerID); len(v) == 8 {
 			st.ServerID = uint32(binary.BigEndian.Uint64(v))
 		}
-		var err error
-		if st.Events, st.FirstEvent, st.LastEvent, err = countEvents(tx); err != nil {
+		t, err := decodeTrimmed(meta.Get(keyTrim))
+		if err != nil {
+			return err
+		}
+		st.Trimmed, st.FirstID = t.count(), t.firstID()
+		if t.cutoff > 0 {
+			c := t.cutoffTime()
+			st.RetainedFrom = &c
+		}
+		if st.Events, st.BeforeCutoff, st.FirstEvent, st.LastEvent, err = countEvents(tx, t.cutoff); err != nil {
 			return err
 		}
 		st.Blogs = countBlogs(tx.Bucket(bucketBlogs))
@@ -116,26 +137,33 @@ func (j *Journal) Stats() (st Stats, err error) {
 	return st, nil
 }
 
-// countEvents counts the events bucket's events and returns the first and
-// last created_at (nil when there are none).
-func countEvents(tx *bolt.Tx) (n uint64, first, last *time.Time, err error) {
+// countEvents counts the events bucket's events and those created before
+// cutoff, and returns the first and last created_at (nil when there are
+// none).
+func countEvents(tx *bolt.Tx, cutoff int64) (n, before uint64, first, last *time.Time, err error) {
 	c := tx.Bucket(bucketEvents).Cursor()
 	var buf []entry
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if buf, err = eventRuns.decode(buf[:0], k, v); err != nil {
-			return 0, nil, nil, err
+			return 0, 0, nil, nil, err
 		}
 		if first == nil {
 			t := buf[0].event().CreatedAt
 			first = &t
 		}
 		n += uint64(len(buf))
+		for _, e := range buf {
+			if e.created >= cutoff {
+				break
+			}
+			before++
+		}
 	}
 	if n > 0 {
 		t := buf[len(buf)-1].event().CreatedAt
 		last = &t
 	}
-	return n, first, last, nil
+	return n, before, first, last, nil
 }
 
 // countBlogs counts the distinct blog prefixes of the blogs index by

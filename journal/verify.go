@@ -179,15 +179,25 @@ func (r *Report) checkRecords(tx *bolt.Tx) {
 	if r.otherFormat {
 		return // its records would all look damaged
 	}
+	var trim trimmed
+	if meta := buckets["meta"]; meta != nil {
+		var err error
+		if trim, err = decodeTrimmed(meta.Get(keyTrim)); err != nil {
+			r.add("%v", err)
+		} else if haveSeq && trim.maxID() > seq {
+			r.add("meta trim says event %d was trimmed, beyond the sequence %d kept in meta", trim.maxID(), seq)
+		}
+	}
 	events, blogs := buckets["events"], buckets["blogs"]
 	if events != nil && blogs != nil {
-		r.checkIndex(blogs, r.checkEvents(events, seq, haveSeq))
+		seen, base := r.checkEvents(events, seq, haveSeq, trim)
+		r.checkIndex(blogs, seen, base)
 	}
 	if b := buckets["monitors"]; b != nil {
 		r.checkMonitors(b)
 	}
 	if b := buckets["spans"]; b != nil {
-		r.checkSpans(b)
+		r.checkSpans(b, trim.cutoffTime())
 	}
 	if b := tx.Bucket(bucketSources); b != nil {
 		r.checkSources(b, seq)
@@ -250,17 +260,19 @@ func (r *Report) checkMeta(meta *bolt.Bucket) (seq uint64, haveSeq bool) {
 }
 
 // checkEvents walks the events bucket: every run decodes, runs follow one
-// another in order, and the ids are exactly 1..seq. It returns each id's
-// fingerprint (0 for an id not seen) for checkIndex.
-func (r *Report) checkEvents(events *bolt.Bucket, seq uint64, haveSeq bool) []uint32 {
+// another in order, and the ids are exactly 1..seq but those retention
+// trimmed. It returns each id's fingerprint (0 for an id not seen), from
+// id base on, for checkIndex.
+func (r *Report) checkEvents(events *bolt.Bucket, seq uint64, haveSeq bool, trim trimmed) (seen []uint32, base uint64) {
 	// The fingerprints are bounded by the events the runs can hold (at
 	// least two bytes each), so a damaged sequence cannot make them huge.
+	base = trim.firstID()
 	stored := events.Stats().LeafInuse
-	limit := uint64(stored)/2 + 1<<20
-	if haveSeq && seq < limit {
-		limit = seq
+	limit := uint64(stored)/2 + 1<<20 // ids from base on
+	if haveSeq && seq < base+limit {
+		limit = seq + 1 - min(base, seq+1)
 	}
-	seen := make([]uint32, 0, min(limit, 1<<24)+1)
+	seen = make([]uint32, 0, min(limit, 1<<24)+1)
 	var buf []entry
 	var last entry // the previous run's last event; id 0 when none
 	c := events.Cursor()
@@ -282,37 +294,40 @@ func (r *Report) checkEvents(events *bolt.Bucket, seq uint64, haveSeq bool) []ui
 			switch {
 			case haveSeq && e.id > seq:
 				r.add("event %d (blog %d) lies beyond the sequence %d kept in meta", e.id, e.blog, seq)
-			case e.id > limit:
+			case trim.has(e.id):
+				r.add("event %d (blog %d) is stored, but meta trim says retention deleted it", e.id, e.blog)
+			case e.id-base >= limit:
 				r.add("event %d (blog %d) has an implausible id for %d bytes of events", e.id, e.blog, stored)
 			default:
-				for uint64(len(seen)) <= e.id {
+				i := e.id - base
+				for uint64(len(seen)) <= i {
 					seen = append(seen, 0)
 				}
-				if seen[e.id] != 0 {
+				if seen[i] != 0 {
 					r.add("event id %d appears more than once", e.id)
 				}
-				seen[e.id] = fingerprint(e)
+				seen[i] = fingerprint(e)
 			}
 		}
 	}
 	if !haveSeq {
-		return seen
+		return seen, base
 	}
-	if r.Events != seq {
-		r.add("meta seq is %d but the events bucket holds %d events: ids must be exactly 1..%d", seq, r.Events, seq)
+	if trimmed := trim.count(); r.Events+trimmed != seq {
+		r.add("meta seq is %d but the events bucket holds %d events and %d were trimmed: ids must be exactly 1..%d", seq, r.Events, trimmed, seq)
 	}
 	missing := 0
-	for id := uint64(1); id <= seq && id <= limit; id++ {
-		if id >= uint64(len(seen)) || seen[id] == 0 {
+	for id := base; id <= seq && id-base < limit; id++ {
+		if i := id - base; (i >= uint64(len(seen)) || seen[i] == 0) && !trim.has(id) {
 			if missing++; missing <= 10 {
-				r.add("event id %d is missing (ids must be dense 1..%d)", id, seq)
+				r.add("event id %d is missing (ids must be dense 1..%d, but for those retention trimmed)", id, seq)
 			}
 		}
 	}
 	if missing > 10 {
 		r.add("%d more event ids are missing", missing-10)
 	}
-	return seen
+	return seen, base
 }
 
 // fingerprint condenses an event's blog, time and status into a non-zero
@@ -328,7 +343,7 @@ func fingerprint(e entry) uint32 {
 // checkIndex walks the blogs bucket: every run decodes, each blog's runs
 // follow one another in order, and every entry matches an event of the
 // events bucket, which in turn has exactly one entry here.
-func (r *Report) checkIndex(blogs *bolt.Bucket, events []uint32) {
+func (r *Report) checkIndex(blogs *bolt.Bucket, events []uint32, base uint64) {
 	var buf []entry
 	var last entry // as in checkEvents
 	c := blogs.Cursor()
@@ -348,24 +363,25 @@ func (r *Report) checkIndex(blogs *bolt.Bucket, events []uint32) {
 		for _, e := range buf {
 			r.IndexEntries++
 			at := e.event().CreatedAt.Format(time.RFC3339)
+			i := e.id - base
 			switch {
-			case e.id >= uint64(len(events)) || events[e.id] == 0:
+			case e.id < base || i >= uint64(len(events)) || events[i] == 0:
 				r.add("the blogs bucket's entry for blog %d, event %d at %s has no event", e.blog, e.id, at)
-			case events[e.id] == 1: // matched by an earlier entry
+			case events[i] == 1: // matched by an earlier entry
 				r.add("event %d appears more than once in the blogs bucket", e.id)
-			case events[e.id] != fingerprint(e):
+			case events[i] != fingerprint(e):
 				r.add("event %d does not match the blogs bucket's entry for it (blog %d at %s, status %#x)", e.id, e.blog, at, e.status)
-				events[e.id] = 1
+				events[i] = 1
 			default:
-				events[e.id] = 1
+				events[i] = 1
 			}
 		}
 	}
 	missing := 0
-	for id, f := range events {
+	for i, f := range events {
 		if f > 1 {
 			if missing++; missing <= 10 {
-				r.add("event %d has no entry in the blogs bucket", id)
+				r.add("event %d has no entry in the blogs bucket", base+uint64(i))
 			}
 		}
 	}
@@ -394,9 +410,9 @@ func (r *Report) checkMonitors(b *bolt.Bucket) {
 }
 
 // checkSpans checks that spans are sorted (bbolt keeps keys in order; the
-// check is that each decodes), do not overlap, and that only the last one
-// is open.
-func (r *Report) checkSpans(b *bolt.Bucket) {
+// check is that each decodes), do not overlap, that only the last one is
+// open, and that none starts before the retention cutoff (zero: none).
+func (r *Report) checkSpans(b *bolt.Bucket, cutoff time.Time) {
 	var prev *spanRecord
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -406,6 +422,9 @@ func (r *Report) checkSpans(b *bolt.Bucket) {
 		if err != nil {
 			r.add("span %d: %v", r.Spans, err)
 			continue
+		}
+		if s.Start.Before(cutoff) {
+			r.add("span %d starts at %s, before the retention cutoff %s where coverage begins", r.Spans, s.Start.Format(time.RFC3339Nano), cutoff.Format(time.RFC3339))
 		}
 		if prev != nil {
 			if !prev.Closed {

@@ -134,15 +134,25 @@ func (j *Journal) WindowAsOf(ctx context.Context, blogID uint64, since, until, a
 			return nil, nil, ctx.Err()
 		}
 	}
+	if testHookWindowRead != nil {
+		testHookWindowRead()
+	}
+	events, cutoff, err := j.blogEvents(blogID, since, until)
+	// The spans were read before the events: retention may have moved the
+	// coverage start since; the events were read as of cutoff.
 	var meeting []bridge.Span
 	for _, s := range spans {
-		if s.End.After(since) && s.Start.Before(until) {
+		s, ok := spanWithin(s, cutoff)
+		if ok && s.End.After(since) && s.Start.Before(until) {
 			meeting = append(meeting, s)
 		}
 	}
-	events, err := j.BlogEvents(blogID, since, until)
 	return events, meeting, err
 }
+
+// testHookWindowRead, when set by a test, runs in WindowAsOf between
+// reading the spans and reading the events.
+var testHookWindowRead func()
 
 // proveCaughtUp returns once a probe that started at or after asOf has
 // finished, starting one when none has (waiting for the clock to reach asOf
@@ -209,22 +219,39 @@ func isClosed(c chan struct{}) bool {
 	}
 }
 
-// BlogEvents returns the blog's events with since <= created_at < until.
+// BlogEvents returns the blog's events with since <= created_at < until,
+// none before the retention cutoff (Trim).
 func (j *Journal) BlogEvents(blogID uint64, since, until time.Time) ([]bridge.Event, error) {
+	events, _, err := j.blogEvents(blogID, since, until)
+	return events, err
+}
+
+// blogEvents is BlogEvents, also returning the retention cutoff it
+// clipped the window at (zero: none).
+func (j *Journal) blogEvents(blogID uint64, since, until time.Time) ([]bridge.Event, time.Time, error) {
 	from, to := ceilSeconds(since), ceilSeconds(until)
-	if from >= to {
-		return []bridge.Event{}, nil
-	}
 	// Room for a typical answer at once: growing by appends from empty
 	// was most of a query's allocation.
 	events := make([]bridge.Event, 0, 16)
+	var cutoff int64
 	err := j.db.View(func(tx *bolt.Tx) error {
+		// Read after the snapshot began (trim.go): events before it may
+		// be gone from the snapshot, events after it are all there.
+		cutoff = j.cutoff.Load()
+		from := max(from, cutoff)
+		if from >= to {
+			return nil
+		}
 		return scanRuns(tx, blogRuns, blogID, from, to, func(e entry) error {
 			events = append(events, e.event())
 			return nil
 		})
 	})
-	return events, err
+	var at time.Time
+	if cutoff > 0 {
+		at = time.Unix(cutoff, 0).UTC()
+	}
+	return events, at, err
 }
 
 // ceilSeconds is the first whole second at or after t: created_at values are

@@ -271,7 +271,11 @@ func (p *Publisher) publish(ctx context.Context, r *publishRun, at position) err
 				if len(events) == 0 {
 					break
 				}
-				if events[0].ID != next+1 {
+				// A stream that holds nothing (new, or purged) begins with
+				// the journal's first event, which after retention is not 1
+				// (journal/trim.go); any other stream must go on with the
+				// event after its last.
+				if events[0].ID != next+1 && (next != 0 || at.present != 0) {
 					settle()
 					return fmt.Errorf("the journal no longer holds events %d to %d, which the stream lacks (it ends with event %d): the publisher never skips an event; publish to a new stream, which then begins with event %d",
 						next+1, events[0].ID-1, next, events[0].ID)

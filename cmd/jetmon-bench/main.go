@@ -1,7 +1,7 @@
 // Command jetmon-bench runs jetmon-bridge's benchmark suite against a
 // throwaway MariaDB and writes docs/BENCHMARKS.md (make bench).
 //
-//	jetmon-bench [-scale 1] [-out docs/BENCHMARKS.md] [-dir bin/bench-out] [-micro FILE] [-only catchup,shared,live,events,completeness,chain,publish]
+//	jetmon-bench [-scale 1] [-out docs/BENCHMARKS.md] [-dir bin/bench-out] [-micro FILE] [-only catchup,shared,live,events,completeness,chain,publish,growth]
 //
 // BENCH_SCALE sets the default scale (0.1 for a quick look). The
 // subcommand "serve" is the /events server the suite loads; it is started
@@ -51,7 +51,7 @@ func run() error {
 	out := fs.String("out", "docs/BENCHMARKS.md", "report to write")
 	dir := fs.String("dir", "bin/bench-out", "directory for journals, profiles and raw results")
 	micro := fs.String("micro", "", "go test -bench output to include in the report")
-	only := fs.String("only", "", "comma-separated parts to run: catchup, shared, live, events, completeness, chain, publish")
+	only := fs.String("only", "", "comma-separated parts to run: catchup, shared, live, events, completeness, chain, publish, growth")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}

@@ -36,6 +36,8 @@ type follower struct {
 	// reconciler compares the journal with the table (-reconcile, and on
 	// demand).
 	reconciler *binlog.Reconciler
+	// retain trims the journal (-retain); nil when off.
+	retain *journal.Retainer
 }
 
 // replicationPollInterval paces the replication-status reads behind the
@@ -288,6 +290,10 @@ func (f *follower) metricSources(router *mux.Router, sup *supervisor.Supervisor,
 		src.Services = append(src.Services, servicePublisher)
 		src.Publisher = publisherStats(f.publisher)
 	}
+	if f.retain != nil {
+		src.Services = append(src.Services, serviceRetention)
+	}
+	src.Retention = f.retentionStats()
 	src.FollowerState = func() bridge.FollowerState { return f.follower.Status().State }
 	src.Reconcile = f.reconcileStats
 	src.Behind = func(ctx context.Context) (uint64, bool) {

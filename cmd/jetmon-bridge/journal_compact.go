@@ -21,9 +21,12 @@ func runJournalCompact(args []string) error {
 	if err != nil {
 		return fmt.Errorf("the compacted copy %s does not open: %w", out, err)
 	}
-	seq := j.LastSeq()
+	events := j.LastSeq()
+	if r, err := j.Retention(); err == nil {
+		events -= min(events, r.Trimmed) // ids retention deleted are no events
+	}
 	j.Close()
-	fmt.Printf("compacted %s (%s) into %s (%s, %s events)\n", path, humanBytes(before), out, humanBytes(after), groupDigits(seq))
+	fmt.Printf("compacted %s (%s) into %s (%s, %s events)\n", path, humanBytes(before), out, humanBytes(after), groupDigits(events))
 	return nil
 }
 

@@ -51,7 +51,11 @@ func runJournalExport(args []string) error {
 	if *format == "csv" {
 		out.WriteString(csvHeader)
 	}
-	p := newProgress(j.LastSeq(), *blog == 0 && since.IsZero() && until.IsZero())
+	total := j.LastSeq()
+	if r, err := j.Retention(); err == nil {
+		total -= min(total, r.Trimmed) // ids retention deleted are no events
+	}
+	p := newProgress(total, *blog == 0 && since.IsZero() && until.IsZero())
 	var line []byte
 	err = j.Export(journal.ExportFilter{BlogID: *blog, Since: since, Until: until}, func(e bridge.Event) error {
 		line = line[:0]

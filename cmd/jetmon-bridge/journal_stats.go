@@ -47,12 +47,22 @@ func printStats(out io.Writer, st journal.Stats) error {
 	fmt.Fprintf(w, "file size\t%s\n", size)
 	events := groupDigits(st.Events)
 	if st.Events > 0 {
-		events += fmt.Sprintf(" (ids 1..%d)", st.Seq)
+		events += fmt.Sprintf(" (ids %d..%d)", st.FirstID, st.Seq)
 	}
-	if st.Seq != st.Events {
+	if st.Trimmed > 0 {
+		events += fmt.Sprintf(", %s trimmed by retention", groupDigits(st.Trimmed))
+	}
+	if st.Seq != st.Events+st.Trimmed {
 		events += fmt.Sprintf(" -- but the sequence is %d: run 'jetmon-bridge journal verify'", st.Seq)
 	}
 	fmt.Fprintf(w, "events\t%s\n", events)
+	if st.RetainedFrom != nil {
+		retained := st.RetainedFrom.Format(time.RFC3339) + " (the journal answers for nothing before it)"
+		if st.BeforeCutoff > 0 {
+			retained += fmt.Sprintf("; %s older events await the next trim (held for the publisher, or committed late)", groupDigits(st.BeforeCutoff))
+		}
+		fmt.Fprintf(w, "retained from\t%s\n", retained)
+	}
 	fmt.Fprintf(w, "blogs\t%s with events\n", groupDigits(st.Blogs))
 	fmt.Fprintf(w, "monitors\t%s rows kept, %s active\n", groupDigits(st.Monitors), groupDigits(st.ActiveMonitors))
 	if st.FirstEvent != nil {

@@ -42,6 +42,7 @@ type serveConfig struct {
 
 	publish publishFlags
 	dbTLS   dbTLSFlags
+	retain  retentionFlags
 }
 
 func parseServeFlags(args []string) (*serveConfig, error) {
@@ -66,6 +67,7 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.DurationVar(&c.reconcile, "reconcile", defaultReconcileInterval, "interval of the self-check that compares the journal's rows with the table at a consistent point; a difference takes coverage back and restarts it; 0 turns it off")
 	c.publish.add(fs)
 	c.dbTLS.add(fs)
+	c.retain.add(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -93,6 +95,9 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 		return nil, usageError{errors.New("-reconcile must be 0 (off) or at least 100ms")}
 	}
 	if err := c.publish.check(c.journalPath); err != nil {
+		return nil, err
+	}
+	if err := c.retain.check(c.journalPath); err != nil {
 		return nil, err
 	}
 	host, _, err := net.SplitHostPort(c.addr)
@@ -180,6 +185,10 @@ func runServe(args []string) error {
 			}
 			health = withPublisher(health, f.publisher)
 			sup.Add(servicePublisher, f.publisher, limits)
+		}
+		health = healthWithRetention(health, f)
+		if f.retain = f.retainer(c.retain); f.retain != nil {
+			sup.Add(serviceRetention, f.retain, limits)
 		}
 	} else {
 		log.Warn("-journal is empty: the binlog follower is off and /events only synthesizes, as the v1 bridge did")

@@ -15,4 +15,6 @@ const (
 	servicePrimary = "Primary"
 	// servicePublisher publishes the journal to NATS (-publish).
 	servicePublisher = "Publisher"
+	// serviceRetention trims the journal to -retain.
+	serviceRetention = "Retention"
 )

@@ -37,7 +37,7 @@ type Config struct {
 	// /events server (jetmon-bench serve).
 	Self string
 	// Only, when non-empty, names the parts to run (catchup, shared, live,
-	// events, completeness, chain, publish).
+	// events, completeness, chain, publish, growth).
 	Only []string
 	// Log receives progress lines.
 	Log io.Writer
@@ -59,6 +59,7 @@ type Results struct {
 	Completeness      *CompletenessResult
 	Chain             *ChainResult
 	Publish           *PublishResult
+	Growth            *GrowthResult
 	Micro             string
 	Notes             []string
 }
@@ -91,7 +92,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 
 	// The chain part starts servers of its own; the others share one.
 	var srv *testdb.Server
-	if cfg.wantAny("catchup", "shared", "live", "events", "completeness", "publish") {
+	if cfg.wantAny("catchup", "shared", "live", "events", "completeness", "publish", "growth") {
 		logf(cfg, "starting MariaDB")
 		if srv, err = StartMariaDB(); err != nil {
 			return nil, err
@@ -140,6 +141,11 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	if cfg.want("publish") {
 		if r.Publish, err = RunPublish(ctx, cfg, srv); err != nil {
 			return r, fmt.Errorf("publishing to NATS: %w", err)
+		}
+	}
+	if cfg.want("growth") {
+		if r.Growth, err = RunGrowth(ctx, cfg, srv); err != nil {
+			return r, fmt.Errorf("growth: %w", err)
 		}
 	}
 	r.Finished = time.Now().UTC()

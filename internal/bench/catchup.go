@@ -47,6 +47,11 @@ type CatchupResult struct {
 	// BareNoTimeout is the bare decoder without a read timeout: what the
 	// read deadlines cost it (information; no follower can run so).
 	BareNoTimeout []time.Duration
+	// Headers is the header-only reader (headers.go): the same stream,
+	// nothing parsed but each event's header, the limit of following this
+	// server; HeaderCount is what it saw.
+	Headers, HeadersCPU []time.Duration
+	HeaderCount         HeaderCount
 	// CPU time (user+system) each reader used, from rusage: robust to a
 	// busy machine, where wall time is not.
 	BareCPU, MariadbBinlogCPU, BridgeCPU, BareNoTimeoutCPU []time.Duration
@@ -74,6 +79,7 @@ func rate(n int, ds []time.Duration) float64 {
 func (c *CatchupResult) BareRate() float64    { return rate(c.Transitions, c.Bare) }
 func (c *CatchupResult) BridgeRate() float64  { return rate(c.Transitions, c.Bridge) }
 func (c *CatchupResult) MariadbRate() float64 { return rate(c.Transitions, c.MariadbBinlog) }
+func (c *CatchupResult) HeadersRate() float64 { return rate(c.Transitions, c.Headers) }
 
 // catchupColumns is Jetmon 1's column order (bridge.Schema).
 var catchupColumns = []string{"jetpack_monitor_site_id", "blog_id", "bucket_no", "monitor_url", "monitor_active", "site_status", "last_status_change", "check_interval"}
@@ -155,6 +161,12 @@ func measureCatchup(ctx context.Context, cfg Config, srv *testdb.Server, db *sql
 			return fmt.Errorf("bare decoder without a read timeout: %w", err)
 		}
 		c.BareNoTimeout, c.BareNoTimeoutCPU = append(c.BareNoTimeout, d), append(c.BareNoTimeoutCPU, cpu)
+		cpu0 := processCPU()
+		d, c.HeaderCount, err = headerRead(ctx, srv, c.Start, c.End, uint32(5400+round))
+		if err != nil {
+			return fmt.Errorf("header-only reader: %w", err)
+		}
+		c.Headers, c.HeadersCPU = append(c.Headers, d), append(c.HeadersCPU, processCPU()-cpu0)
 
 		if withMariadbBinlog {
 			d, cpu, err = mariadbBinlog(ctx, srv, db, c.Start, c.End)
@@ -166,7 +178,7 @@ func measureCatchup(ctx context.Context, cfg Config, srv *testdb.Server, db *sql
 		}
 
 		path := cfg.path(fmt.Sprintf("catchup-%s-%d.journal", c.Name, round))
-		cpu0 := processCPU()
+		cpu0 = processCPU()
 		d, size, err := bridgeCatchup(ctx, srv, c, path, uint32(6000+round), catchupExtras{peak: &peak})
 		c.BridgeCPU = append(c.BridgeCPU, processCPU()-cpu0)
 		if err != nil {
@@ -175,8 +187,8 @@ func measureCatchup(ctx context.Context, cfg Config, srv *testdb.Server, db *sql
 		c.Bridge = append(c.Bridge, d)
 		c.JournalBytes = size
 		os.Remove(path)
-		logf(cfg, "catch-up %s round %d: bare %s, mariadb-binlog %s, bridge %s", c.Name, round+1,
-			c.Bare[round].Round(time.Millisecond), last(c.MariadbBinlog).Round(time.Millisecond), d.Round(time.Millisecond))
+		logf(cfg, "catch-up %s round %d: headers only %s, bare %s, mariadb-binlog %s, bridge %s", c.Name, round+1,
+			c.Headers[round].Round(time.Millisecond), c.Bare[round].Round(time.Millisecond), last(c.MariadbBinlog).Round(time.Millisecond), d.Round(time.Millisecond))
 	}
 	c.BridgeHeapPeak = peak.Load()
 

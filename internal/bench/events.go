@@ -214,21 +214,42 @@ type blogState struct {
 // would; the journal's one span covers them all. It returns the span and
 // each blog's final state.
 func buildEventsJournal(path string, events, blogs, batchSize int) (bridge.Span, []blogState, error) {
+	return buildHistory(path, history{
+		events: events, blogs: blogs, batch: batchSize,
+		start:      time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		length:     30 * 24 * time.Hour, // 30 days of history, events spread evenly in time
+		checkpoint: journal.Checkpoint{Flavor: "mariadb", File: "binlog.000001", Pos: 4},
+	})
+}
+
+// history shapes a synthetic journal (buildHistory).
+type history struct {
+	events, blogs, batch int
+	start                time.Time
+	length               time.Duration
+	// checkpoint is the position the journal resumes from; each batch
+	// otherwise advances a made-up position in its file.
+	checkpoint journal.Checkpoint
+	resume     bool // keep checkpoint as the last one (a follower resumes there)
+}
+
+// buildHistory commits h.events events in time order for uniformly random
+// blogs 1..h.blogs (site i is blog i), each walking Jetmon's status cycle,
+// in batches of h.batch, through the journal's own Commit; the journal's
+// one span covers them all. It returns the span and each blog's final
+// state.
+func buildHistory(path string, h history) (bridge.Span, []blogState, error) {
 	// NoSync: this builds a fixture; durability is not what is measured.
 	j, err := journal.Open(path, journal.Options{NoSync: true})
 	if err != nil {
 		return bridge.Span{}, nil, err
 	}
 	defer j.Close()
-	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	// 30 days of history, events spread evenly in time.
-	length := 30 * 24 * time.Hour
-	step := length / time.Duration(events)
-	state := make([]blogState, blogs)
-	first := &journal.Batch{
-		Checkpoint: &journal.Checkpoint{Flavor: "mariadb", File: "binlog.000001", Pos: 4},
-		NewSpan:    &journal.SpanStart{Start: start},
-	}
+	start := h.start
+	step := h.length / time.Duration(h.events)
+	state := make([]blogState, h.blogs)
+	cp := h.checkpoint
+	first := &journal.Batch{Checkpoint: &cp, NewSpan: &journal.SpanStart{Start: start}}
 	for i := range state {
 		state[i] = blogState{status: bridge.StatusRunning, at: start.Unix()}
 		first.Monitors = append(first.Monitors, bridge.Monitor{SiteID: uint64(i + 1), BlogID: uint64(i + 1), URL: siteURL(uint64(i + 1)),
@@ -240,10 +261,10 @@ func buildEventsJournal(path string, events, blogs, batchSize int) (bridge.Span,
 	rng := rand.New(rand.NewPCG(10, 20))
 	var b journal.Batch
 	at := start
-	for done := 0; done < events; {
+	for done := 0; done < h.events; {
 		b.Reset()
-		for n := 0; n < batchSize && done < events; n, done = n+1, done+1 {
-			i := rng.IntN(blogs)
+		for n := 0; n < h.batch && done < h.events; n, done = n+1, done+1 {
+			i := rng.IntN(h.blogs)
 			old := state[i].status
 			next := bridge.StatusRunning
 			switch old {
@@ -254,12 +275,14 @@ func buildEventsJournal(path string, events, blogs, batchSize int) (bridge.Span,
 			}
 			created := at.Truncate(time.Second)
 			state[i] = blogState{status: next, at: created.Unix()}
-			b.Events = append(b.Events, bridge.Event{BlogID: uint64(i + 1), OldStatus: old, NewStatus: next, CreatedAt: created})
+			b.AddEvent(bridge.Event{BlogID: uint64(i + 1), OldStatus: old, NewStatus: next, CreatedAt: created})
 			at = at.Add(step)
 		}
 		b.CoveredTo = at.Truncate(time.Second)
-		b.Transactions = len(b.Events)
-		b.Checkpoint = &journal.Checkpoint{Flavor: "mariadb", File: "binlog.000001", Pos: uint32(4 + done)}
+		b.Transactions = b.EventCount()
+		if !h.resume {
+			b.Checkpoint = &journal.Checkpoint{Flavor: cp.Flavor, File: cp.File, Pos: uint32(4 + done)}
+		}
 		if err := j.Commit(&b); err != nil {
 			return bridge.Span{}, nil, err
 		}

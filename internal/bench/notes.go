@@ -168,12 +168,35 @@ const undone = `- **The publisher during a catch-up** (part 7): it publishes at 
   near 5x: a run lands above or below it with the machine's other load (across this session's runs the
   synthesis path measured between 9,000 and 12,100 requests a second, the journal 51,000 to 59,000). The CPU cost per request, which the
   generator does not affect, is the sturdier comparison (about 7x).
-- **Catch-up memory on a large journal**: parts 1 and 1c catch up into fresh journals. A commit holds
-  bbolt's copy of every page it rewrites, and it rewrites the last run of every blog it touches: a batch
-  touching most of 100,000 blogs in a journal of part 3's size (a blogs bucket of about 100 MiB) would
-  dirty most of that bucket's leaves, and hold them until the commit is written. The batch caps (3x2^17
-  events, 2^18 rows) bound the blogs a commit touches, not the journal's size; smaller caps trade CPU per
-  transition for it (catch-up note 8). Not measured here.
+- **Catch-up memory on a large journal**: parts 1 and 1c catch up into fresh journals; part 8 catches the
+  same stretch up into journals of 1M, 10M and 100M events. A commit holds bbolt's copy of every page it
+  rewrites, and it rewrites the last run of every blog it touches. In a small journal the last runs of
+  many blogs share a leaf; in a large one each blog's runs fill leaves of their own, so a catch-up batch
+  touching most blogs dirties about one leaf per blog. Measured during this work with ` + "`journal.Commit`" + ` alone
+  (100,000 blogs, one batch of 200,000 events over all of them): into a journal of 1M events it wrote
+  4,553 pages and the live heap peaked at 41 MiB; into one of 5M, 14,953 pages and 97 MiB (0.9 s and
+  1.5 s). At 100M events (1,000 per blog) a batch touching all 100,000 blogs would write about 100,000
+  pages (400 MiB) and hold them until written: the batch caps (3x2^17 events, 2^18 rows) bound the blogs
+  a commit touches only through its events. What would bound it: a cap on the distinct blogs a batch
+  touches (the applier's, binlog/apply.go; more commits for a catch-up over many blogs, each re-reading the
+  blogs' last runs), or a journal format that keeps each blog's newest run in a bucket of its own, dense
+  (100,000 runs in a few thousand leaves), moving a run to the blogs bucket once it is full. Part 8 has the
+  figures of the follower itself.
+- **The header-only reader** (part 1): the bridge reaches a fraction of its rate. The reader parses 19
+  bytes per event and skips the rest (about 0.1 us of CPU per transition of the bulk stretch; mariadbd sends
+  the 127 MiB stretch in about 0.13 s), where the bridge decodes the table's row images, builds the batch
+  and commits it (about 1.2 us). The gap is the work a follower must do, not waiting: in this work's runs
+  (loaded machine) the bridge measured 16% (bulk) and 22% (shared replica) of the reader's rate at a fifth
+  of the scale, about 5% at full scale. A CPU profile of the bulk run at full scale splits the bridge's
+  samples into the committing goroutine, about 45% (the runs' merge into bbolt, cursor seeks, the
+  transaction's writes), and the applying goroutine, about 42%: the stream (go-mysql's packet reads and
+  the socket) about 8%, decoding the row images about 15%, recording the batch's rows (` + "`rowSet.set`" + `)
+  about 16%. The two run in parallel, so the wall time is the slower of them, on CPUs mariadbd shares:
+  80% of the reader would need each cut about four-fold: a reader of our own on the replication protocol
+  handing the applier the socket buffer's bytes (no copy per event), site_status compared in the row images
+  in place and the rows kept as the images' bytes, and commits that append whole runs without re-reading
+  each blog's last run (a journal format change). None of that was done here: no change was measured to
+  move the ratio side by side on this machine.
 - **Latency on a slower machine** (parts 2, 3 and 7): on an Intel Xeon VM about half as fast as the AMD EPYC
   of earlier runs (part 3's journal server: about 32k against 62k requests a second), the probes' p99 was
   12-16 ms on disk and about 6 ms on tmpfs, against 2.3 and 1.2 ms there. The code before catch-up note 8

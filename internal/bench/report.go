@@ -105,6 +105,9 @@ func Rows(r *Results) []Row {
 				yesNo(p.PublishedRate() >= p.JournaledRate())})
 		}
 	}
+	if g := r.Growth; g != nil {
+		rows = append(rows, growthRows(g)...)
+	}
 	return rows
 }
 
@@ -122,12 +125,18 @@ func signedMs(d time.Duration) string { return fmt.Sprintf("%+.2f ms", float64(d
 func catchupRows(part, name string, c *CatchupResult, goal float64) []Row {
 	ratio := c.BridgeRate() / c.BareRate()
 	bridgeCPU, bareCPU := usPer(median(c.BridgeCPU), c.Transitions), usPer(median(c.BareCPU), c.Transitions)
-	return []Row{
+	rows := []Row{
 		{part, name + ", bridge vs bare go-mysql decoder (wall rate)", fmt.Sprintf(">= %.0f%%", 100*goal),
 			fmt.Sprintf("%.0f%% (%s vs %s /s)", 100*ratio, kfmt(c.BridgeRate()), kfmt(c.BareRate())), yesNo(ratio >= goal)},
 		{part, name + ", CPU per transition: bridge vs bare", "below bare",
 			fmt.Sprintf("%.2f vs %.2f us", bridgeCPU, bareCPU), yesNo(bridgeCPU < bareCPU)},
 	}
+	if len(c.Headers) > 0 {
+		limit := c.BridgeRate() / c.HeadersRate()
+		rows = append(rows, Row{part, name + ", bridge vs the header-only reader (the limit: the same stream, event headers parsed, nothing else)", ">= 80%",
+			fmt.Sprintf("%.0f%% (%s vs %s /s)", 100*limit, kfmt(c.BridgeRate()), kfmt(c.HeadersRate())), yesNo(limit >= 0.8)})
+	}
+	return rows
 }
 
 // Summary is the one-screen table printed at the end of make bench.
@@ -246,6 +255,9 @@ func Markdown(r *Results, runErr error) string {
 	if pr := r.Publish; pr != nil {
 		publishSection(&b, pr)
 	}
+	if g := r.Growth; g != nil {
+		growthSection(&b, g)
+	}
 	if r.Micro != "" {
 		p("\n## Micro-benchmarks (`go test -run '^$' -bench . -benchmem`)\n\n")
 		p("Hot paths in isolation: row decode to event (`binlog`), journal append and index scan (`journal`), JSON encoding (root package). " +
@@ -269,13 +281,17 @@ func catchupSection(b *strings.Builder, c *CatchupResult) {
 		p("The binlog is filled with %s transitions over %s monitors: %d multi-row `UPDATE`s of %d consecutive rows, each moving every row one step along Jetmon's cycle 1 -> 0 -> 2 -> 1 "+
 			"(every row change is a transition), on four connections, after the rows' inserts. Filled in %s; the stretch is %s of binlog (%.0f bytes per transition).\n\n",
 			kfmt(float64(c.Transitions)), kfmt(float64(c.Monitors)), c.Transactions, c.RowsPerTxn, c.Fill.Round(time.Millisecond), mib(uint64(c.BinlogBytes)), float64(c.BinlogBytes)/float64(c.Transitions))
-		p("Four readers take the same stretch, from the binlog's first file at position 4 to the end position read after the fill:\n\n")
+		p("Five readers take the same stretch, from the binlog's first file at position 4 to the end position read after the fill:\n\n")
 		p("- **bridge**: `binlog.New` + `Run` into a fresh journal (fsync on) whose first commit is a checkpoint at `%s:4` and a new coverage span, as `beginSpan` writes it; timed from `Run` until `journal.LastSeq()` equals the number of transitions (then checked to be exactly that).\n", c.Start.File)
 		p("- **bare go-mysql**: `BinlogSyncer` with the follower's settings (`ParseTime`, same flavor), `StartSync` from the same position, a synchronous handler that counts the table's updated rows and stops at the end position: decoding and nothing else, the limit of this stack. Its `ReadTimeout` (30 s; the follower's is three heartbeats) is how a go-mysql reader notices a dead connection.\n")
 		p("- **bare go-mysql, no read timeout**: the same without `ReadTimeout`. go-mysql then arms no read deadline, where it otherwise arms one three times per event; it could wait forever on a dead connection, so no follower can run so, but it shows what the deadlines cost the bare decoder. The bridge keeps its timeout and arms its deadlines lazily (catch-up note 8).\n")
-		p("- **mariadb-binlog**: `mariadb-binlog --base64-output=decode-rows -v` on the binlog files (local read, rows decoded to pseudo-SQL) to /dev/null.\n\n")
+		p("- **mariadb-binlog**: `mariadb-binlog --base64-output=decode-rows -v` on the binlog files (local read, rows decoded to pseudo-SQL) to /dev/null.\n")
+		p("- **header-only reader** (the limit, `internal/bench/headers.go`): the same stream from the server (`COM_BINLOG_DUMP` from the same position, checksums on, as the follower asks for it), read straight from the socket through a 1 MiB buffer; each event's 19-byte header is parsed and its body skipped (a rotation's file name aside), until the end position. No row decoding, no table map, no channel, no journal, no read deadline: nothing that follows this server can be faster, so the bridge's rate against it is how close the bridge comes to what the server and the network deliver (goal >= 80%%). It counts the update-rows events, not the table's rows, so it cannot check a count; it stops only at the end position.\n\n")
 	case "single-row":
 		goal = "no goal"
+		if len(c.Headers) > 0 {
+			defer p("\nThe header-only reader: the bridge reaches %.0f%% of its rate here (no goal for this part).\n", 100*c.BridgeRate()/c.HeadersRate())
+		}
 		p("\n### 1b. Catch-up of single-row transactions\n\n")
 		p("Jetmon's own shape: %s autocommitted `UPDATE ... WHERE blog_id=? AND monitor_url=?`, one row each, on four connections, after the bulk stretch (%s of binlog, %.0f bytes per transition). "+
 			"The bridge's journal starts at the stretch's first position; the bare decoder reads the same stretch.\n\n",
@@ -285,13 +301,16 @@ func catchupSection(b *strings.Builder, c *CatchupResult) {
 		p("\n### 1c. Catch-up on a shared replica\n\n")
 		p("A replica usually carries other applications' writes too. The stretch interleaves %s of Jetmon's autocommitted single-row transitions (as in 1b) with %s row changes of another table, `%s` "+
 			"(six columns: ids, a title, a state, a counter, a DATETIME), each transition followed on its connection by one `UPDATE` of %d of its rows, on four connections: %d transactions, %s of binlog (%.0f bytes per transition), filled in %s. "+
-			"The same four readers take it: the bare decoder decodes every row of both tables (and counts the monitors' updates); the bridge needs only the monitors' rows; mariadb-binlog prints every row.\n\n",
+			"The same five readers take it: the bare decoder decodes every row of both tables (and counts the monitors' updates); the bridge needs only the monitors' rows; mariadb-binlog prints every row; the header-only reader skips every body.\n\n",
 			kfmt(float64(c.Transitions)), kfmt(float64(c.OtherRows)), otherTable, OtherPerTransition, c.Transactions, mib(uint64(c.BinlogBytes)),
 			float64(c.BinlogBytes)/float64(c.Transitions), c.Fill.Round(time.Millisecond))
 	}
 	p("| reader | wall time per round (s) | median | transitions/s | CPU time per round (s) | CPU us per transition |\n|---|---|---|---|---|---|\n")
 	p("| bridge | %s | %.3f | %s | %s | %.2f |\n", durs(c.Bridge), median(c.Bridge).Seconds(), kfmt(c.BridgeRate()), durs(c.BridgeCPU), usPer(median(c.BridgeCPU), c.Transitions))
 	p("| bare go-mysql | %s | %.3f | %s | %s | %.2f |\n", durs(c.Bare), median(c.Bare).Seconds(), kfmt(c.BareRate()), durs(c.BareCPU), usPer(median(c.BareCPU), c.Transitions))
+	if len(c.Headers) > 0 {
+		p("| header-only reader (the limit) | %s | %.3f | %s | %s | %.2f |\n", durs(c.Headers), median(c.Headers).Seconds(), kfmt(c.HeadersRate()), durs(c.HeadersCPU), usPer(median(c.HeadersCPU), c.Transitions))
+	}
 	if len(c.BareNoTimeout) > 0 {
 		p("| bare go-mysql, no read timeout | %s | %.3f | %s | %s | %.2f |\n", durs(c.BareNoTimeout), median(c.BareNoTimeout).Seconds(), kfmt(rate(c.Transitions, c.BareNoTimeout)), durs(c.BareNoTimeoutCPU), usPer(median(c.BareNoTimeoutCPU), c.Transitions))
 	}
@@ -304,6 +323,10 @@ func catchupSection(b *strings.Builder, c *CatchupResult) {
 	}
 	if len(c.MariadbBinlog) > 0 {
 		p("; bridge / mariadb-binlog = %.0f%%; bare / mariadb-binlog = %.0f%%", 100*c.BridgeRate()/c.MariadbRate(), 100*c.BareRate()/c.MariadbRate())
+	}
+	if len(c.Headers) > 0 {
+		p("; bridge / header-only reader = **%.0f%%** by wall time (goal >= 80%%), the header reader's %d events (%d update-rows events, %s)",
+			100*c.BridgeRate()/c.HeadersRate(), c.HeaderCount.Events, c.HeaderCount.UpdateRows, mib(uint64(c.HeaderCount.Bytes)))
 	}
 	p(".\nThe bridge's journal file ends at %s (%.1f bytes per event, including the %s monitor rows and the free pages and file growth increments that large catch-up commits leave; part 4 has the footprint proper), written in %d event-bearing commits (as seen by a waiter); the live Go heap of the bench process (the follower, and nothing else of size) peaked at %s during the bridge runs: "+
 		"it holds the events and rows of the batch being filled and of the batch being committed (up to 3x2^17 events of 17 bytes, plus 8 bytes each for the two orders of the one being committed, and up to 2^18 rows at about 45 bytes and the URL; while catching up a batch is committed after a second or at a cap), bbolt's in-memory copies of the pages a commit rewrites (the committed batch's events and rows are dropped once written into them), and the follower's buffer of up to 256 binlog events (their row images undecoded).\n",

@@ -73,6 +73,9 @@ type Sources struct {
 	// Reconcile reports the reconcile self-check; nil leaves the
 	// jetmon_bridge_reconcile_* metrics out.
 	Reconcile func() ReconcileStats
+	// Retention reports how far back the journal reaches; nil leaves the
+	// oldest-event and retention metrics out.
+	Retention func() (RetentionStats, error)
 
 	// Services are the supervised services' callsigns; each gets a
 	// jetmon_bridge_service_restarts_total series from the start.
@@ -211,6 +214,9 @@ func New(src Sources) *Metrics {
 	}
 	if src.Reconcile != nil {
 		reg.MustRegister(reconcileCollector{stats: src.Reconcile})
+	}
+	if src.Retention != nil {
+		reg.MustRegister(retentionCollector{stats: src.Retention})
 	}
 	return m
 }

@@ -23,6 +23,7 @@ func Names() []string {
 		Replication:         func() (Replication, bool) { return Replication{}, true },
 		Publisher:           func() PublisherStats { return PublisherStats{} },
 		Reconcile:           func() ReconcileStats { return ReconcileStats{} },
+		Retention:           func() (RetentionStats, error) { return RetentionStats{}, nil },
 		Services:            []string{"Replica"},
 		ServiceUp:           up,
 		RestartLimitCrossed: up,

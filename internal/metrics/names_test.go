@@ -15,6 +15,7 @@ func TestNamesListsEveryFamily(t *testing.T) {
 		"jetmon_bridge_follower_state", "jetmon_bridge_follower_lag_seconds", "jetmon_bridge_replica_lag_seconds",
 		"jetmon_bridge_publish_last_error_timestamp_seconds", "jetmon_bridge_service_restart_limit_crossed",
 		"jetmon_bridge_http_request_duration_seconds", "jetmon_bridge_service_restarts_total",
+		"jetmon_bridge_journal_oldest_event_timestamp_seconds", "jetmon_bridge_journal_trimmed_events_total",
 		"go_goroutines", "process_resident_memory_bytes",
 	} {
 		if !slices.Contains(names, want) {
