@@ -1,0 +1,61 @@
+package bench
+
+import (
+	"fmt"
+	"time"
+)
+
+// The suite's goals, stated once. The summary (Rows) judges each result by
+// them and writes their text into its goal column; BENCHMARKS.md, the
+// results file (docs/bench-results.json) and, from that, the README's table
+// show that text. A goal changed here reaches the documents with the next
+// make bench, which writes both files.
+const (
+	// goalCatchupRatio: a bulk catch-up at least as fast as go-mysql
+	// decoding the same binlog alone (wall rate), with less CPU.
+	goalCatchupRatio = 1.0
+	// goalSharedRatio: on a shared replica, where go-mysql decodes every
+	// table's rows and the bridge only its own, twice as fast.
+	goalSharedRatio = 2.0
+	// goalCatchupHeap bounds the follower's live heap while catching up.
+	goalCatchupHeap = 64 << 20
+	// goalLiveP50 and goalLiveP99 bound the live visibility lag, journal
+	// on disk.
+	goalLiveP50 = 2 * time.Millisecond
+	goalLiveP99 = 5 * time.Millisecond
+	// goalEventsRatio: /events from the journal serves this many times the
+	// requests the synthesis path does.
+	goalEventsRatio = 5.0
+	// goalEventsP99 bounds /events from the journal at FixedRate requests a
+	// second, from send.
+	goalEventsP99 = 2 * time.Millisecond
+	// goalBytesPerEvent bounds the journal file per event, index included.
+	goalBytesPerEvent = 100.0
+	// goalServerHeap bounds the /events server's heap over a large journal.
+	goalServerHeap = 64 << 20
+	// goalPublishAddedP99 bounds what publishing to NATS adds to the live
+	// visibility lag at p99.
+	goalPublishAddedP99 = time.Millisecond
+)
+
+// The goals' text, as the summary's goal column shows it.
+var (
+	goalTextExact        = "100.000%"
+	goalTextBelowBare    = "below bare"
+	goalTextKeepsUp      = "keeps up"
+	goalTextCatchupHeap  = fmt.Sprintf("<= %d MiB", goalCatchupHeap>>20)
+	goalTextLive         = fmt.Sprintf("p50 <= %s, p99 <= %s", msGoal(goalLiveP50), msGoal(goalLiveP99))
+	goalTextEventsRatio  = fmt.Sprintf(">= %gx", goalEventsRatio)
+	goalTextEventsP99    = "p99 <= " + msGoal(goalEventsP99)
+	goalTextBytes        = fmt.Sprintf("<= %g", goalBytesPerEvent)
+	goalTextServerHeap   = fmt.Sprintf("<= %d MiB", goalServerHeap>>20)
+	goalTextPublishAdded = "< " + msGoal(goalPublishAddedP99)
+)
+
+// ratioGoal is a ratio goal's text: ">= 100%".
+func ratioGoal(ratio float64) string { return fmt.Sprintf(">= %.0f%%", 100*ratio) }
+
+// msGoal is a duration goal in whole milliseconds: "2 ms".
+func msGoal(d time.Duration) string {
+	return fmt.Sprintf("%g ms", float64(d)/float64(time.Millisecond))
+}
