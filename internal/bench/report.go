@@ -248,7 +248,7 @@ func Markdown(r *Results, runErr error) string {
 	if r.Micro != "" {
 		p("\n## Micro-benchmarks (`go test -run '^$' -bench . -benchmem`)\n\n")
 		p("Hot paths in isolation: row decode to event (`binlog`), journal append and index scan (`journal`), JSON encoding (root package). " +
-			"`BenchmarkCommit` commits batches of events for random blogs among 100,000 into a journal that already holds 500,000 and reports ns/event; the sync variants include bbolt's two fdatasyncs per commit; small batches are the worst case for the blogs bucket (every event rewrites the last run of a different blog), `batch=1` is a live change.\n\n")
+			"`BenchmarkCommit` commits batches of events for random blogs among 100,000 into a journal that already holds 500,000 and reports ns/event, bbolt's two fdatasyncs per commit included (every journal here is opened as the daemon opens it); small batches are the worst case for the blogs bucket (every event rewrites the last run of a different blog), `batch=1` is a live change.\n\n")
 		p("```\n%s```\n", strings.TrimLeft(r.Micro, "\n"))
 	}
 	if len(r.Notes) > 0 {
@@ -339,7 +339,7 @@ func liveSection(b *strings.Builder, ls []*LiveResult) {
 func eventsSection(b *strings.Builder, e *EventsResult) {
 	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	p("\n## 3. /events under load\n\n")
-	p("A journal of %s events over %s blogs (30 days of history, events in time order for uniformly random blogs, each blog walking Jetmon's status cycle) is built with `journal.Commit` batches of %s (NoSync: a fixture) in %s. "+
+	p("A journal of %s events over %s blogs (30 days of history, events in time order for uniformly random blogs, each blog walking Jetmon's status cycle) is built with `journal.Commit` batches of %s (synced, as the daemon commits) in %s. "+
 		"The synthesis path reads an equivalent MySQL table: one row per blog, in the state the journal ends in.\n\n",
 		kfmt(float64(e.Events)), kfmt(float64(e.Blogs)), kfmt(float64(e.BuildBatch)), e.Build.Round(time.Second))
 	p("The server is a separate process, `jetmon-bench serve`, which wires `server.New` over `server.History` exactly as the daemon does, without the follower: "+
