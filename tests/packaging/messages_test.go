@@ -26,7 +26,9 @@ import (
 // its text) can print it: a slot holds a value the document writes as a
 // placeholder or an example (PATH, HOST:PORT, N, OFF, jetmon_db, a quoted
 // string) or another of the code's messages, wrapped as fmt.Errorf does,
-// and "..." or "…" in the quote stands for whatever the code prints there.
+// and "..." or "…" in the quote stands for whatever the code prints there
+// (between two of them, another program's text may fill a slot: "...
+// Error 1045 (28000): Access denied ...: check the user ...").
 func TestDocsQuoteWhatTheCodePrints(t *testing.T) {
 	messages := codeMessages(t)
 	checked := 0
@@ -149,7 +151,7 @@ func docQuotes(text string) []docQuote {
 
 // codeMessages collects every string the repository's Go code (tests and
 // testdata aside) writes: literals, constant sums of them, and fmt.Errorf
-// formats with their errors.New variables written in.
+// formats with their errors.New variables and string constants written in.
 func codeMessages(t *testing.T) *messageSet {
 	t.Helper()
 	fset := token.NewFileSet()
@@ -240,6 +242,8 @@ func codeMessages(t *testing.T) *messageSet {
 						name = a.Sel.Name
 					}
 					if text, ok := errVars[name]; ok && !ambiguous[name] {
+						args[i] = strings.ReplaceAll(text, "%", "%%")
+					} else if text, ok := consts[name]; ok {
 						args[i] = strings.ReplaceAll(text, "%", "%%")
 					}
 				}
@@ -337,12 +341,23 @@ func newMessageSet(formats []string) *messageSet {
 func (m *messageSet) print(quote string) bool {
 	q := quoteTokens(quote)
 	p := &parse{m: m, q: q, memo: map[int]map[int]bool{}}
+	if len(q) > 0 && q[0] == elision { // the end of a message: any may be it
+		for _, msg := range m.all {
+			if p.matchEnds(msg, 0)[len(q)] {
+				return true
+			}
+		}
+		return false
+	}
 	return p.messageEnds(0)[len(q)]
 }
 
-// quoteTokens turns a quote into tokens, "..." and "…" into elisions.
+// quoteTokens turns a quote into tokens, "..." and "…" into elisions; the
+// spaces around an elision are the elision's ("window of W ..." quotes
+// "window of %s: JetStream ...").
 func quoteTokens(quote string) []rune {
 	quote = strings.ReplaceAll(quote, "...", "…")
+	quote = regexp.MustCompile(`\s*…\s*`).ReplaceAllString(quote, "…")
 	var out []rune
 	for _, r := range quote {
 		if r == '…' {
@@ -407,10 +422,15 @@ func (p *parse) matchEnds(msg []rune, i int) map[int]bool {
 		seen[s] = true
 		push := func(k, j int, absorbing bool) { stack = append(stack, state{k, j, absorbing}) }
 		if s.k == len(msg) {
-			if s.absorbing {
-				ends[s.j+1] = true
-			} else {
+			switch {
+			case !s.absorbing:
 				ends[s.j] = true
+			case s.j == len(p.q)-1:
+				// The quote's last elision: the ends of the messages
+				// around this one too.
+				ends[s.j], ends[s.j+1] = true, true
+			default:
+				ends[s.j+1] = true
 			}
 			continue
 		}
@@ -419,6 +439,15 @@ func (p *parse) matchEnds(msg []rune, i int) map[int]bool {
 			push(s.k, s.j+1, false) // the elision ends
 		}
 		switch tok := msg[s.k]; {
+		case tok == slot && s.j < len(p.q) && p.q[s.j] == elision:
+			// "... Error 1045 (28000): Access denied ...": another
+			// program's text, elided on both sides, fills the slot.
+			for j := s.j + 2; j < len(p.q); j++ {
+				if p.q[j] == elision {
+					push(s.k+1, j+1, false)
+					break
+				}
+			}
 		case tok == slot:
 			for j := range p.valueEnds(s.j) {
 				push(s.k+1, j, false)
