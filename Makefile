@@ -61,7 +61,8 @@ down-clean:
 # Fault soak of the real binary (race build) following a throwaway MariaDB
 # replica of a throwaway primary: SOAK_DURATION of faults (every kind at
 # least once, so at least one round of all eleven), SOAK_SEED replays a run.
-# `make test` runs a short one (25s of faults; one round takes about 30s).
+# `make test` runs one round of every fault kind: TestSoak's SOAK_DURATION
+# defaults to 25s, and the first round always completes, which takes longer.
 SOAK_DURATION ?= 3m
 SOAK_SEED     ?=
 SOAK_TIMEOUT  ?= 60m
@@ -91,12 +92,18 @@ fuzz:
 	done
 
 # `make bench` runs the benchmark suite against a throwaway MariaDB and writes
-# docs/BENCHMARKS.md (raw results and CPU profiles go to bin/bench-out).
-# BENCH_SCALE=0.1 shrinks it for a quick look.
-.PHONY: bench
+# docs/BENCHMARKS.md and docs/bench-results.json, then the README's and the
+# pages' figures from the latter (raw results and CPU profiles go to
+# bin/bench-out). BENCH_SCALE=0.1 shrinks it for a quick look.
+# `make bench-docs` only writes the figures again from the results file,
+# and docs/bench-notes.md into BENCHMARKS.md (after editing the notes).
+.PHONY: bench bench-docs
 BENCH_TIME ?= 1s
 bench:
 	$(GO) build -o bin/jetmon-bench ./cmd/jetmon-bench
 	mkdir -p bin/bench-out
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime=$(BENCH_TIME) ./binlog ./journal . | tee bin/bench-out/micro.txt
 	./bin/jetmon-bench -dir bin/bench-out -out docs/BENCHMARKS.md -micro bin/bench-out/micro.txt
+
+bench-docs:
+	$(GO) run ./cmd/jetmon-bench docs

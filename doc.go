@@ -3,5 +3,6 @@
 // monitors it looks up, and how a window of history is covered.
 //
 // Subpackages do the work: binlog follows the replica, journal stores what it
-// saw, store queries MySQL, and server answers HTTP and JSON-RPC.
+// saw, store queries MySQL, server answers HTTP and JSON-RPC, and nats
+// publishes the journal to a NATS JetStream stream and restores one from it.
 package bridge

@@ -360,8 +360,9 @@ func (f *Follower) stream(ctx context.Context, cp journal.Checkpoint, id journal
 	if err != nil {
 		return err
 	}
+	bye := newGoodbye(&scfg, f.log)
 	syncer := replication.NewBinlogSyncer(scfg)
-	defer func() { close(stop); syncer.Close() }()
+	defer func() { close(stop); bye.close(syncer) }()
 
 	var streamer *replication.BinlogStreamer
 	if cp.GTIDSet != "" && f.cfg.Info.GTID {

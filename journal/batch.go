@@ -125,15 +125,6 @@ func (b *Batch) changesRows() bool {
 	return len(b.Monitors) > 0 || len(b.Deleted) > 0 || b.rows.len() > 0
 }
 
-// Reset empties b for reuse, keeping its allocations.
-func (b *Batch) Reset() {
-	added, rows, p := b.added, b.rows, b.prep
-	added.reset()
-	rows.reset()
-	*b = Batch{Events: b.Events[:0], Monitors: b.Monitors[:0], Deleted: b.Deleted[:0], Txns: b.Txns[:0],
-		added: added, rows: rows, prep: prepared{n: -1, byTime: p.byTime[:0], byBlog: p.byBlog[:0]}}
-}
-
 // Commit writes b in one bbolt transaction and assigns the events' ids.
 // On failure nothing of b is written, and the error is kept for Healthy.
 func (j *Journal) Commit(b *Batch) error {

@@ -40,11 +40,6 @@ func (c *batchEvents) appendAll(o *batchEvents) {
 	c.status = append(c.status, o.status...)
 }
 
-// reset empties c, keeping its allocations.
-func (c *batchEvents) reset() {
-	c.created, c.blog, c.status = c.created[:0], c.blog[:0], c.status[:0]
-}
-
 // entry is the event at place i as the runs store it, with its id after seq.
 func (c *batchEvents) entry(i uint32, seq uint64) entry {
 	return entry{created: c.created[i], id: seq + uint64(i) + 1, blog: c.blog[i], status: c.status[i]}

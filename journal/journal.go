@@ -54,9 +54,6 @@ type Options struct {
 	// WaitLimit bounds how long Window waits for the follower to catch up
 	// to a window's end; 0 never waits.
 	WaitLimit time.Duration
-	// NoSync skips fsync (benchmarks of the alternative only; never in
-	// production, where it would void the crash guarantee).
-	NoSync bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// OnCommit, when set, is called after each successful Commit that
@@ -122,7 +119,6 @@ func Open(path string, opts Options) (*Journal, error) {
 	bopts := &bolt.Options{
 		Timeout:      opts.LockTimeout,
 		ReadOnly:     opts.ReadOnly,
-		NoSync:       opts.NoSync,
 		FreelistType: bolt.FreelistMapType,
 	}
 	if !opts.ReadOnly {

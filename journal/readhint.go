@@ -10,8 +10,9 @@ import (
 // publisher reads the journal a batch at a time). Without it, each call
 // finds its first id by scanning the events bucket from the earliest
 // created_at of that id's commit and decoding the commit's sources record
-// from its start: for a catch-up commit of 2^19 events, read in batches,
-// a cost quadratic in the commit's size.
+// from its start: for a catch-up commit of up to 3x2^17 events (the
+// follower's cap, binlog.Config.MaxBatchEvents), read in batches, a cost
+// quadratic in the commit's size.
 //
 // Everything it says is about events already written, which keep their id
 // and position for the journal's life, so a hint never turns false; a

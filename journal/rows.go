@@ -122,9 +122,3 @@ func (s *rowSet) sort() {
 }
 
 func cmpSlots(a, b rowSlot) int { return cmp.Compare(a.site, b.site) }
-
-// reset empties s, keeping its allocations.
-func (s *rowSet) reset() {
-	clear(s.index)
-	*s = rowSet{index: s.index, slots: s.slots[:0], arena: s.arena[:0]}
-}

@@ -150,10 +150,11 @@ func sourceCorrupt(k []byte, what string) error {
 }
 
 // txnDecoder reads a sources record's transactions in id order. A catch-up
-// commit's record names up to 2^19 of them, and a reader that wants a few
-// in its middle must not pay for the others: skipping one builds no
-// string, and a reader that continues where an earlier one stopped starts
-// at its mark (EventsAfter's readHint).
+// commit's record names up to 20,000 of them (the follower's cap,
+// binlog.Config.MaxBatch), holding up to 3x2^17 events, and a reader that
+// wants a few in its middle must not pay for the others: skipping one
+// builds no string, and a reader that continues where an earlier one
+// stopped starts at its mark (EventsAfter's readHint).
 type txnDecoder struct {
 	key, value  []byte
 	first, last uint64 // the record's event ids

@@ -141,7 +141,7 @@ func openRO(t *testing.T, path string) *Journal {
 func buildLargeJournal(t *testing.T, dir string, n int) string {
 	t.Helper()
 	path := filepath.Join(dir, "large.journal")
-	j, err := Open(path, Options{NoSync: true})
+	j, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

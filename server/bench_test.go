@@ -19,7 +19,7 @@ import (
 func BenchmarkGetEvents(b *testing.B) {
 	const blogs, perBatch, batches = 10_000, 100_000, 10
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	j, err := journal.Open(filepath.Join(b.TempDir(), "bench.journal"), journal.Options{NoSync: true})
+	j, err := journal.Open(filepath.Join(b.TempDir(), "bench.journal"), journal.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func Open(flag, dsn string, timeout time.Duration, opts ...Option) (*DB, error) 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", flag, redactErr(err))
 	}
-	db := sql.OpenDB(explainingConnector{Connector: conn, flag: flag, tls: cfg.TLS != nil})
+	db := sql.OpenDB(finishingConnector{explainingConnector{Connector: conn, flag: flag, tls: cfg.TLS != nil}})
 	db.SetMaxOpenConns(32)
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(time.Minute)

@@ -1,11 +1,17 @@
 // Command jetmon-bench runs jetmon-bridge's benchmark suite against a
-// throwaway MariaDB and writes docs/BENCHMARKS.md (make bench).
+// throwaway MariaDB and writes docs/BENCHMARKS.md and docs/bench-results.json,
+// then the README's and the pages' figures from the latter (make bench).
 //
 //	jetmon-bench [-scale 1] [-out docs/BENCHMARKS.md] [-dir bin/bench-out] [-micro FILE] [-only catchup,shared,live,events,completeness,chain,publish,growth]
+//	jetmon-bench docs [-results docs/bench-results.json]
 //
-// BENCH_SCALE sets the default scale (0.1 for a quick look). The
-// subcommand "serve" is the /events server the suite loads; it is started
-// by the suite itself.
+// BENCH_SCALE sets the default scale (0.1 for a quick look). The results
+// file (bench-results.json) is written beside the report; a whole run into
+// docs/BENCHMARKS.md then writes the figures of README.md and docs/*.md
+// from it. The subcommand "docs" (make bench-docs) only does the latter,
+// and writes docs/bench-notes.md into BENCHMARKS.md. The subcommand
+// "serve" is the /events server the suite loads; it is started by the
+// suite itself.
 package main
 
 import (
@@ -24,6 +30,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "docs" {
+		if err := writeDocs(os.Args[2:]); err != nil {
+			fmt.Fprintf(os.Stderr, "jetmon-bench docs: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
 		if err := bench.Serve(os.Args[2:]); err != nil {
 			fmt.Fprintf(os.Stderr, "jetmon-bench serve: %v\n", err)
@@ -77,7 +90,36 @@ func run() error {
 		if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
 			return err
 		}
+		// The results file goes beside the report; only a whole run of the
+		// repository's report rewrites the documents' figures.
+		rf := bench.NewResultsFile(res)
+		if err := rf.Write(filepath.Join(filepath.Dir(*out), "bench-results.json")); err != nil {
+			return err
+		}
+		if *out == "docs/BENCHMARKS.md" && len(cfg.Only) == 0 && runErr == nil {
+			if _, err := bench.WriteDocBlocks(".", rf); err != nil {
+				return err
+			}
+		}
 		fmt.Println(bench.Summary(res))
 	}
 	return runErr
+}
+
+// writeDocs writes the documents' figures from the results file.
+func writeDocs(args []string) error {
+	fs := flag.NewFlagSet("jetmon-bench docs", flag.ContinueOnError)
+	results := fs.String("results", "docs/bench-results.json", "results file the documents' figures are written from")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rf, err := bench.ReadResultsFile(*results)
+	if err != nil {
+		return err
+	}
+	changed, err := bench.WriteDocBlocks(".", rf)
+	for _, page := range changed {
+		fmt.Println("wrote", page)
+	}
+	return err
 }

@@ -70,10 +70,6 @@ func (g *GrowthSize) CatchupRate(stretch int) float64 {
 // growthSizes are the histories part 8 builds, before scaling.
 var growthSizes = []int{1_000_000, 10_000_000, 100_000_000}
 
-// growthLimit is the goal: every figure at the largest size within this
-// factor of its value at the smallest.
-const growthLimit = 1.5
-
 // RunGrowth builds journals of 1M, 10M and 100M events (times the scale)
 // through journal.Commit and measures on each, with the same work: the
 // catch-up of one binlog stretch (rate, commit durations, heap), a live

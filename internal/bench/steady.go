@@ -42,15 +42,22 @@ type SteadyResult struct {
 }
 
 // Flat reports whether the high-water mark of the last third of the
-// cycles stays within 5% of the middle third's, once the freed pages are
-// in steady use (the first third fills the window's free pages).
+// cycles stays within goalSteadyGrowth (5%) of the middle third's, once the
+// freed pages are in steady use (the first third fills the window's free
+// pages).
 func (s *SteadyResult) Flat() (middle, last int64, ok bool) {
 	n := len(s.InUse)
 	if n < 6 {
 		return 0, 0, false
 	}
 	middle, last = slices.Max(s.InUse[n/3:2*n/3]), slices.Max(s.InUse[2*n/3:])
-	return middle, last, last <= middle+middle/20
+	return middle, last, float64(last) <= float64(middle)*(1+goalSteadyGrowth)
+}
+
+// TrimRate is the events retention deleted a second over the cycles,
+// commits coming in meanwhile.
+func (s *SteadyResult) TrimRate() float64 {
+	return float64(s.Deleted) / max(s.Writing+s.Waiting, time.Millisecond).Seconds()
 }
 
 // steadyTick is the synthetic time between two events.
@@ -143,11 +150,10 @@ func RunSteady(ctx context.Context, cfg Config) (*SteadyResult, error) {
 	logf(cfg, "steady: %d cycles of %d events in commits of %d", s.Cycles, s.PerCycle, s.Batch)
 	rng := rand.New(rand.NewPCG(70, 80))
 	t = time.Now()
-	var b journal.Batch
 	for c := range s.Cycles {
 		cycle := time.Now()
 		for written := 0; written < s.PerCycle; {
-			b.Reset()
+			var b journal.Batch
 			for n := 0; n < s.Batch && written < s.PerCycle; n, written = n+1, written+1 {
 				i := rng.IntN(s.Blogs)
 				old := state[i].status
