@@ -12,6 +12,9 @@ const (
 	// (prepared before coverage began) was committed: what it changed is
 	// unknown (xa.go).
 	ReasonUnknownXA = "an XA transaction prepared before coverage began was committed"
+	// ReasonTooManyXA: more XA transactions are prepared and pending than
+	// the checkpoint keeps (journal.CheckPrepared).
+	ReasonTooManyXA = "more XA transactions prepared than the bridge keeps"
 )
 
 // coverageLost ends a stream where the applier can no longer vouch for

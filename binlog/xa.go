@@ -32,7 +32,8 @@ import (
 // COMMIT of a transaction the follower never saw prepared (prepared before
 // its coverage began) commits changes nobody can know: the applier stops
 // with coverageLost (ReasonUnknownXA), and a fresh span starts from a
-// snapshot that holds them.
+// snapshot that holds them. So does a prepare past what the checkpoint
+// keeps (ReasonTooManyXA).
 
 // xaStatement applies an XA statement of a query event.
 func (a *applier) xaStatement(h *replication.EventHeader, e *replication.QueryEvent, st txnStatement) error {
@@ -97,7 +98,7 @@ func (a *applier) xaPrepared(h *replication.EventHeader, xid string, onePhase bo
 	}
 	prepared := append(withoutXA(a.cp.Prepared, xid), p)
 	if err := journal.CheckPrepared(prepared); err != nil {
-		return fmt.Errorf("XA PREPARE at %s: %w", a.pos, err)
+		return &coverageLost{reason: ReasonTooManyXA, detail: fmt.Sprintf("XA PREPARE at %s: %v", a.pos, err)}
 	}
 	a.cp.Prepared = prepared
 	a.txn, a.savepoints = a.txn[:0], nil

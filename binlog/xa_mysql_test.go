@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -240,6 +241,35 @@ func TestMySQLXAShapes(t *testing.T) {
 	}
 	if !asCoverageLost(err, &lost) || lost.reason != ReasonUnknownXA {
 		t.Fatalf("XA COMMIT of an unknown xid: %v, want coverage lost: %s", err, ReasonUnknownXA)
+	}
+}
+
+// TestTooManyPreparedXA: past the prepared XA transactions a checkpoint
+// keeps, the follower records a gap (and starts afresh) rather than stop at
+// a prepare it would meet again at every restart.
+func TestTooManyPreparedXA(t *testing.T) {
+	j, err := journal.Open(filepath.Join(t.TempDir(), "xa.journal"), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	s := newMySQLStream(t)
+	a := testApplier(t, j)
+	for i := range journal.MaxPreparedXA + 1 {
+		xid := fmt.Sprintf("x%d", i)
+		err = nil
+		for _, ev := range []*replication.BinlogEvent{s.gtid(), s.query("XA START '" + xid + "'"), s.query("XA END '" + xid + "'"), s.xaPrepare(xid, false)} {
+			if err == nil {
+				err = a.apply(ev)
+			}
+		}
+		if i < journal.MaxPreparedXA && err != nil {
+			t.Fatalf("prepare %d: %v", i, err)
+		}
+	}
+	var lost *coverageLost
+	if !asCoverageLost(err, &lost) || lost.reason != ReasonTooManyXA || !strings.Contains(err.Error(), "XA RECOVER") {
+		t.Fatalf("prepare past the bound: %v, want coverage lost (%s) naming the fix", err, ReasonTooManyXA)
 	}
 }
 

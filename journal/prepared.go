@@ -19,7 +19,9 @@ import (
 
 // Bounds on what a checkpoint carries (every commit writes it): prepared
 // XA transactions are normally few and short-lived. Past a bound the
-// follower stops with an error naming the fix.
+// follower cannot keep them: it records a gap with the error, which names
+// the fix, and starts afresh (binlog/xa.go); stopping instead would stop it
+// for good, since it would meet the same prepare again at every restart.
 const (
 	MaxPreparedXA      = 256  // prepared transactions, whatever tables they touch
 	MaxPreparedChanges = 4096 // their changes to the followed table, together
@@ -85,7 +87,7 @@ func CheckPrepared(prepared []PreparedXA) error {
 	}
 	if len(prepared) > MaxPreparedXA || changes > MaxPreparedChanges {
 		return fmt.Errorf("%d XA transactions with %d changes to %s are prepared on the server and neither committed nor rolled back, "+
-			"more than the bridge keeps (%d transactions, %d changes): commit or roll them back (XA RECOVER lists them), then restart the bridge",
+			"more than the bridge keeps (%d transactions, %d changes): commit or roll them back (XA RECOVER lists them)",
 			len(prepared), changes, bridge.Table, MaxPreparedXA, MaxPreparedChanges)
 	}
 	return nil
