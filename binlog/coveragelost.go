@@ -15,6 +15,10 @@ const (
 	// ReasonTooManyXA: more XA transactions are prepared and pending than
 	// the checkpoint keeps (journal.CheckPrepared).
 	ReasonTooManyXA = "more XA transactions prepared than the bridge keeps"
+	// ReasonUnknownSavepoint: a transaction rolled back to a savepoint the
+	// follower did not read, so which of its changes stand is unknown
+	// (savepoint.go).
+	ReasonUnknownSavepoint = "a transaction rolled back to a savepoint the bridge did not read"
 )
 
 // coverageLost ends a stream where the applier can no longer vouch for

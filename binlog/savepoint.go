@@ -40,8 +40,10 @@ func (a *applier) savepointStatement(st txnStatement) error {
 		a.savepoints = append(a.savepoints, savepoint{name: st.name, at: len(a.txn)})
 	case stmtRollbackTo:
 		if i < 0 {
-			return fmt.Errorf("ROLLBACK TO SAVEPOINT %s at %s names no savepoint of its transaction: "+
-				"the bridge cannot tell which changes it undid", st.name, a.pos)
+			// Which changes stand is unknown: a gap, rather than a guess or
+			// a follower stopped here at every restart.
+			return &coverageLost{reason: ReasonUnknownSavepoint, detail: fmt.Sprintf(
+				"ROLLBACK TO SAVEPOINT %s at %s names no savepoint of its transaction the bridge read", st.name, a.pos)}
 		}
 		// The changes since are undone; savepoints set after it are gone,
 		// it stays.

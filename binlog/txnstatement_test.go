@@ -33,3 +33,21 @@ func TestTxnStatements(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownSavepointIsAGap: a ROLLBACK TO a savepoint the follower never
+// read leaves unknown which changes stand: a gap, not a stop it would meet
+// at every restart.
+func TestUnknownSavepointIsAGap(t *testing.T) {
+	a := &applier{inTxn: true, txn: make([]change, 3)}
+	if err := a.savepointStatement(txnStatement{kind: stmtSavepoint, name: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	err := a.savepointStatement(txnStatement{kind: stmtRollbackTo, name: "b"})
+	if lost, ok := err.(*coverageLost); !ok || lost.reason != ReasonUnknownSavepoint {
+		t.Fatalf("ROLLBACK TO an unknown savepoint: %v, want coverage lost (%s)", err, ReasonUnknownSavepoint)
+	}
+	a.txn = append(a.txn, change{}, change{})
+	if err := a.savepointStatement(txnStatement{kind: stmtRollbackTo, name: "a"}); err != nil || len(a.txn) != 3 {
+		t.Fatalf("ROLLBACK TO a: %v, %d changes left, want the 3 before it", err, len(a.txn))
+	}
+}
