@@ -42,8 +42,9 @@ import (
 // connects with the same one. It decodes no rows (the server sends one
 // short line per event); its cost is measured in docs/operations.md.
 
-// binlogEventsPage is how many events one SHOW BINLOG EVENTS returns.
-const binlogEventsPage = 10000
+// binlogEventsPage is how many events one SHOW BINLOG EVENTS returns (a
+// variable for tests, which page through a short binlog).
+var binlogEventsPage = 10000
 
 // provenLayout is a layout proven over a stretch of one server's binlog:
 // from is where it was to be proven from, to the binlog's end when it was.
