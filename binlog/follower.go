@@ -244,7 +244,7 @@ func (f *Follower) run(ctx context.Context, ready func()) error {
 		}
 		var lost *coverageLost
 		if errors.As(err, &lost) {
-			f.log.Error("COVERAGE GAP: "+lost.Error()+"; recording a gap and following from the replica's current position "+
+			f.log.Error("COVERAGE GAP: "+lost.reason+": "+lost.detail+"; recording a gap and following from the replica's current position "+
 				"with a fresh snapshot of the table; /events falls back to synthesis inside the gap",
 				"checkpoint", cp.String(), "reason", lost.reason)
 			if err := f.beginSpan(ctx, id, lost.reason, time.Time{}); err != nil {
