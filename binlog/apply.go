@@ -3,8 +3,8 @@ package binlog
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"regexp"
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
@@ -42,11 +42,16 @@ const (
 // commits at once; every return from loop waits for that commit first.
 type applier struct {
 	f       *Follower
+	ctx     context.Context // loop's: for the queries the applier makes itself
 	lay     layout
 	decoder rowDecoder
 	images  []bridge.Monitor // the rows event being applied, decoded
 	schema  []byte
 	table   []byte
+	// layKnown says lay is proven for the rows that follow; until it is,
+	// laySince is where it is to be proven from (layoutproof.go).
+	layKnown bool
+	laySince Position
 
 	pos     Position // after the last event read
 	cp      journal.Checkpoint
@@ -54,6 +59,10 @@ type applier struct {
 	txn     []change
 	txnTime time.Time
 	gtid    string // the transaction's GTID, when announced (txngtid.go)
+	// savepoints are the open transaction's (savepoint.go); xaGSet is the
+	// GTID set an XA transaction being prepared ends with (xa.go).
+	savepoints []savepoint
+	xaGSet     interface{ String() string }
 
 	batch      *journal.Batch
 	batchStart time.Time
@@ -90,12 +99,18 @@ type rowState struct {
 type change struct {
 	rowState
 	hasEvent bool
-	event    bridge.Event
+	// atEventTime says the event's time is its binlog event's (the update
+	// left last_status_change alone): an XA COMMIT gives it its own (xa.go).
+	atEventTime bool
+	event       bridge.Event
 }
 
-func newApplier(f *Follower, cp journal.Checkpoint, lay layout) *applier {
+// newApplier starts applying at cp. known says that lay, the layout cp
+// carries, is proven there; otherwise one is proven from where the stream
+// starts (noteStreamStart) before a row needs it.
+func newApplier(f *Follower, cp journal.Checkpoint, lay layout, known bool) *applier {
 	return &applier{
-		f: f, lay: lay, cp: cp,
+		f: f, lay: lay, cp: cp, layKnown: known,
 		schema:   []byte(f.dsn.DBName),
 		table:    []byte(bridge.Table),
 		pos:      Position{cp.File, cp.Pos},
@@ -138,7 +153,16 @@ func parseGTIDs(flavor Flavor, set string) mysql.GTIDSet {
 // (catchUpTo), a pause in the stream is not the end of a backlog but a
 // network read: batches are then committed by age or size.
 func (a *applier) loop(ctx context.Context, events <-chan *replication.BinlogEvent, streamErr <-chan error, ready func()) error {
+	a.ctx = ctx
 	err := a.run(ctx, events, streamErr, ready)
+	var lost *coverageLost
+	if errors.As(err, &lost) {
+		// The transactions before the one that lost coverage are whole and
+		// were decoded by proven layouts: commit them; the open one goes.
+		if serr := a.sync(); serr != nil {
+			err = serr
+		}
+	}
 	// Never leave a commit running: the caller commits to the journal next.
 	if werr := a.wait(); err == nil {
 		err = werr
@@ -257,6 +281,7 @@ func (a *applier) apply(ev *replication.BinlogEvent) error {
 	if h.LogPos > a.pos.Pos {
 		a.pos.Pos = h.LogPos
 	}
+	a.noteStreamStart(ev)
 	switch e := ev.Event.(type) {
 	case *replication.RotateEvent:
 		a.pos = Position{string(e.NextLogName), uint32(e.Position)}
@@ -289,13 +314,17 @@ func (a *applier) apply(ev *replication.BinlogEvent) error {
 			}
 		}
 		return nil
+	case *replication.GenericEvent:
+		if h.EventType == replication.XA_PREPARE_LOG_EVENT {
+			return a.xaPrepareEvent(h, e.Data)
+		}
 	}
 	a.settleIdle()
 	return nil
 }
 
 func (a *applier) begin(h *replication.EventHeader) {
-	a.inTxn, a.txn, a.txnTime = true, a.txn[:0], time.Unix(int64(h.Timestamp), 0).UTC()
+	a.inTxn, a.txn, a.txnTime, a.savepoints = true, a.txn[:0], time.Unix(int64(h.Timestamp), 0).UTC(), a.savepoints[:0]
 }
 
 // settleIdle advances the checkpoint over an event outside any transaction.
@@ -314,47 +343,41 @@ func (a *applier) markDirty() {
 	a.batchPos = a.pos
 }
 
-var ddlPattern = regexp.MustCompile(`(?i)^\s*(ALTER|RENAME|DROP|TRUNCATE|CREATE)\b`)
-
+// query handles a statement the binlog carries as text. Those that shape
+// a transaction (BEGIN, COMMIT, ROLLBACK, savepoints, XA) do so; any other
+// is part of the open transaction, or, outside one, commits on its own
+// (DDL, or a statement-logged change to a non-transactional table). Any
+// statement that may change the table's layout is a layout boundary
+// (ddl.go, layoutproof.go).
 func (a *applier) query(h *replication.EventHeader, e *replication.QueryEvent) error {
-	q := bytes.TrimSpace(e.Query)
-	switch {
-	case bytes.EqualFold(q, []byte("BEGIN")):
+	st := parseTxnStatement(e.Query)
+	switch st.kind {
+	case stmtBegin:
 		a.begin(h)
 		return nil
-	case bytes.EqualFold(q, []byte("COMMIT")):
+	case stmtCommit:
 		return a.commit(h, e.GSet)
-	}
-	// Any other statement commits on its own (DDL, or a statement-logged
-	// change to a non-transactional table).
-	if ddlPattern.Match(q) && bytes.Contains(bytes.ToLower(q), a.table) {
-		if err := a.reloadLayout(); err != nil {
-			return err
+	case stmtRollback:
+		if !a.inTxn {
+			a.settleIdle()
+			return nil
 		}
+		// The group ends, its changes undone.
+		a.txn, a.savepoints = a.txn[:0], a.savepoints[:0]
+		return a.commit(h, e.GSet)
+	case stmtSavepoint, stmtRollbackTo, stmtRelease:
+		return a.savepointStatement(st)
+	case stmtXAStart, stmtXAEnd, stmtXAPrepare, stmtXACommit, stmtXARollback:
+		return a.xaStatement(h, e, st)
+	}
+	if mayChangeLayout(e.Query, string(e.Schema), a.f.dsn.DBName, bridge.Table) {
+		a.layoutBoundary(e.Query)
+	}
+	if a.inTxn {
+		return nil
 	}
 	a.inTxn = true
 	return a.commit(h, e.GSet)
-}
-
-// reloadLayout re-reads the table's columns after DDL on it, so rows that
-// follow decode by the new layout. A catch-up across several schema changes
-// would read a layout newer than the rows; the column-count check in rows
-// catches that rather than mis-decoding.
-func (a *applier) reloadLayout() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cols, err := readColumns(ctx, a.f.db, a.f.dsn.DBName)
-	if err != nil {
-		return fmt.Errorf("re-read columns after DDL on %s: %w", bridge.Table, err)
-	}
-	lay, err := newLayout(cols)
-	if err != nil {
-		return err
-	}
-	a.lay = lay
-	a.cp.Columns = cols
-	a.f.log.Info("table layout changed", "columns", cols)
-	return nil
 }
 
 func (a *applier) rows(h *replication.EventHeader, e *replication.RowsEvent) error {
@@ -369,8 +392,16 @@ func (a *applier) rows(h *replication.EventHeader, e *replication.RowsEvent) err
 		// Never skip a change to the followed table silently.
 		return fmt.Errorf("rows event of type %s at %s is not understood", h.EventType, a.pos)
 	}
+	if err := a.layoutFor(e.Table); err != nil {
+		return err
+	}
 	imgs, err := a.decoder.images(e, h.EventType, a.lay, a.images[:0])
 	a.images = imgs
+	var mismatch *layoutMismatchError
+	if errors.As(err, &mismatch) {
+		// A proven layout does not fit: never decode by a guess.
+		return &coverageLost{reason: ReasonSchemaChanged, detail: fmt.Sprintf("rows of %s at %s: %v", bridge.Table, a.pos, err)}
+	}
 	if err != nil {
 		return fmt.Errorf("decode the rows of %s at %s: %w", bridge.Table, a.pos, err)
 	}
@@ -392,6 +423,7 @@ func (a *applier) rows(h *replication.EventHeader, e *replication.RowsEvent) err
 			before, after := imgs[i], imgs[i+1]
 			c := change{rowState: rowState{monitor: after}}
 			c.event, c.hasEvent = bridge.Transition(before, after, at)
+			c.atEventTime = c.hasEvent && (after.LastStatusChange.IsZero() || after.LastStatusChange.Equal(before.LastStatusChange))
 			if before.SiteID != after.SiteID {
 				a.txn = append(a.txn, change{rowState: rowState{monitor: before, deleted: true}})
 			}
@@ -422,7 +454,7 @@ func (a *applier) commit(h *replication.EventHeader, gset interface{ String() st
 		}
 	}
 	a.noteGTID(first)
-	a.txn = a.txn[:0]
+	a.txn, a.savepoints = a.txn[:0], a.savepoints[:0]
 	a.cp.File, a.cp.Pos = a.pos.File, a.pos.Pos
 	if gset != nil && a.f.cfg.Info.GTID {
 		if s := gset.String(); s != "" {
@@ -484,6 +516,9 @@ func (a *applier) flush() error {
 		err := a.f.cfg.Journal.Commit(b)
 		if err == nil {
 			a.f.settle(pos, gtids)
+			if a.f.committed != nil {
+				a.f.committed(cp)
+			}
 		}
 		done <- err
 	}()

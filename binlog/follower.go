@@ -69,6 +69,14 @@ type Follower struct {
 	lastErr  error
 	moved    chan struct{} // closed when settled advances
 	restarts               // RestartCoverage (restart.go)
+
+	// lastProof is the last layout the applier proved, so that a stream
+	// restarted inside its stretch proves it again cheaply (layoutproof.go);
+	// only the applier's goroutine uses it.
+	lastProof *provenLayout
+	// committed, when set, is called with each batch's checkpoint once the
+	// batch is durable (tests watch where batches end).
+	committed func(journal.Checkpoint)
 }
 
 // New returns a follower; Run starts it.
@@ -150,6 +158,13 @@ func (f *Follower) settle(p Position, gtids mysql.GTIDSet) {
 	}
 }
 
+// serverName is the identity of the server streamed from.
+func (f *Follower) serverName() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.server.String()
+}
+
 // restart sets where a new stream begins, on the server id: positions of
 // the server streamed from before are not compared with the new server's.
 func (f *Follower) restart(id journal.ServerIdentity, p Position, gtids mysql.GTIDSet) {
@@ -227,6 +242,16 @@ func (f *Follower) run(ctx context.Context, ready func()) error {
 		if ctx.Err() == nil && f.restartPending() {
 			continue
 		}
+		var lost *coverageLost
+		if errors.As(err, &lost) {
+			f.log.Error("COVERAGE GAP: "+lost.reason+": "+lost.detail+"; recording a gap and following from the replica's current position "+
+				"with a fresh snapshot of the table; /events falls back to synthesis inside the gap",
+				"checkpoint", cp.String(), "reason", lost.reason)
+			if err := f.beginSpan(ctx, id, lost.reason, time.Time{}); err != nil {
+				return err
+			}
+			continue
+		}
 		var me *mysql.MyError
 		if errors.As(err, &me) && me.Code == mysql.ER_MASTER_FATAL_ERROR_READING_BINLOG {
 			reason := fmt.Sprintf("binlog from %s can no longer be read (%s)", cp, me.Message)
@@ -254,14 +279,16 @@ func (f *Follower) beginSpan(ctx context.Context, id journal.ServerIdentity, rea
 	// Changes committed before this instant may lie before pos; coverage
 	// starts at the next whole second, when every change is after it.
 	start := f.now().Truncate(time.Second).Add(time.Second)
-	cols, err := readColumns(ctx, f.db, f.dsn.DBName)
-	if err != nil {
+	// The checkpoint carries no layout: the columns read now may be newer
+	// than pos, so the first row that needs one has it proven from there
+	// (layoutproof.go). Reading them says whether the table is there.
+	if _, err := readColumns(ctx, f.db, f.dsn.DBName); err != nil {
 		return err
 	}
 	b := &journal.Batch{
 		ResetMonitors: true,
 		Checkpoint: &journal.Checkpoint{
-			Flavor: string(f.cfg.Info.Flavor), File: pos.File, Pos: pos.Pos, Columns: cols, Server: &id,
+			Flavor: string(f.cfg.Info.Flavor), File: pos.File, Pos: pos.Pos, Server: &id,
 		},
 		NewSpan: &journal.SpanStart{Start: start, GapReason: reason, Server: id.String(), CloseAt: closeAt},
 	}
@@ -331,16 +358,11 @@ func (f *Follower) stream(ctx context.Context, cp journal.Checkpoint, id journal
 	if switched {
 		cp.File, cp.Pos = "", 0 // the other server's coordinates
 	}
+	// A checkpoint without a layout (or with one that lacks a column the
+	// bridge reads) has it proven before the first row needs it
+	// (layoutproof.go).
 	lay, err := newLayout(cp.Columns)
-	if len(cp.Columns) == 0 || err != nil {
-		cols, rerr := readColumns(ctx, f.db, f.dsn.DBName)
-		if rerr != nil {
-			return rerr
-		}
-		if lay, err = newLayout(cols); err != nil {
-			return err
-		}
-	}
+	known := err == nil
 	// A small buffer: one multi-row event can carry thousands of decoded
 	// rows, and the buffer only has to cover a commit's pause.
 	events := make(chan *replication.BinlogEvent, 256)
@@ -386,7 +408,7 @@ func (f *Follower) stream(ctx context.Context, cp journal.Checkpoint, id journal
 		streamErr <- err
 	}()
 
-	a := newApplier(f, cp, lay)
+	a := newApplier(f, cp, lay, known)
 	if switched {
 		f.log.Warn("FOLLOWED SERVER CHANGED: resuming by GTID set on the new server; the old server's binlog positions are not used",
 			"from", previous.String(), "to", id.String(), "gtid_set", cp.GTIDSet)

@@ -33,8 +33,13 @@ type rig struct {
 	proof func(info ServerInfo) Proof
 	// waitLimit is the journal's WaitLimit; default 5s.
 	waitLimit time.Duration
-	// maxEvents and maxRows are the follower's batch limits (0: defaults).
-	maxEvents, maxRows int
+	// maxBatch, maxEvents and maxRows are the follower's batch limits (0:
+	// defaults).
+	maxBatch, maxEvents, maxRows int
+	// committed, when set, sees each batch's checkpoint once durable.
+	committed func(journal.Checkpoint)
+	// follower is the running follower.
+	follower *Follower
 }
 
 func newRig(t *testing.T, db *testdb.DB) *rig {
@@ -67,10 +72,11 @@ func (r *rig) start() {
 		proof = r.proof(info)
 	}
 	f, err := New(Config{Replica: r.replica, Journal: r.journal, Info: info, ServerID: 4242, Heartbeat: r.hb, Proof: proof,
-		MaxBatchEvents: r.maxEvents, MaxBatchRows: r.maxRows})
+		MaxBatch: r.maxBatch, MaxBatchEvents: r.maxEvents, MaxBatchRows: r.maxRows})
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	f.committed, r.follower = r.committed, f
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	r.cancel, r.done = cancel, make(chan error, 1)

@@ -45,7 +45,8 @@ func Preflight(ctx context.Context, db *sql.DB) (ServerInfo, error) {
 	if strings.Contains(strings.ToLower(info.Version), "mariadb") {
 		info.Flavor = FlavorMariaDB
 	}
-	vars, err := globalVariables(ctx, db, "log_bin", "binlog_format", "binlog_row_image", "gtid_mode", "log_slave_updates", "log_replica_updates")
+	vars, err := globalVariables(ctx, db, "log_bin", "binlog_format", "binlog_row_image", "gtid_mode", "log_slave_updates", "log_replica_updates",
+		"binlog_row_metadata")
 	if err != nil {
 		return info, err
 	}
@@ -63,6 +64,7 @@ func Preflight(ctx context.Context, db *sql.DB) (ServerInfo, error) {
 	default:
 		return info, fmt.Errorf("the replica's binlog_row_image is %s: set binlog_row_image=FULL; the bridge needs each updated row's old site_status and blog_id", info.RowImage)
 	}
+	warnRowMetadata(info, vars["binlog_row_metadata"])
 	info.GTID = info.Flavor == FlavorMariaDB || strings.EqualFold(vars["gtid_mode"], "ON")
 	if err := checkGrants(ctx, db); err != nil {
 		return info, err

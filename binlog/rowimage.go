@@ -62,14 +62,25 @@ func (d *rowDecoder) planFor(table *replication.TableMapEvent, lay layout) (*ima
 		}
 		lay = named
 	} else if int(table.ColumnCount) != len(lay.names) {
-		return nil, fmt.Errorf("%s has %d columns in the binlog but %d in the layout the bridge knows (%v): "+
-			"set binlog_row_metadata=FULL on the replica so rows decode across schema changes",
-			bridge.Table, table.ColumnCount, len(lay.names), lay.names)
+		return nil, &layoutMismatchError{binlog: int(table.ColumnCount), layout: lay.names}
 	}
 	if d.plan == nil || !d.plan.matches(table, lay) {
 		d.plan = newImagePlan(table, lay)
 	}
 	return d.plan, nil
+}
+
+// layoutMismatchError says a table map's columns are not the layout the
+// rows were to be decoded by.
+type layoutMismatchError struct {
+	binlog int
+	layout []string
+}
+
+func (e *layoutMismatchError) Error() string {
+	return fmt.Sprintf("%s has %d columns in the binlog but %d in the layout the bridge knows (%v): "+
+		"set binlog_row_metadata=FULL on the replica so rows name their columns",
+		bridge.Table, e.binlog, len(e.layout), e.layout)
 }
 
 // decodeRows reads the rows go-mysql decoded in full.

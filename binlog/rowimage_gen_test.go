@@ -51,6 +51,9 @@ type genColumn struct {
 	meta     uint16 // table-map meta, as go-mysql decodes it
 	unsigned bool
 	value    func(c chooser) []byte // a random value, as a row image holds it
+	// bad, when set, is a value the bridge refuses (a site_status that is
+	// no Jetmon status); value never makes one.
+	bad func(c chooser) []byte
 }
 
 // numeric mirrors go-mysql's IsNumericColumn: the columns the signedness
@@ -96,6 +99,24 @@ func intColumn(c chooser, name string) genColumn {
 	it := pick(c, intType{mysql.MYSQL_TYPE_TINY, 1}, intType{mysql.MYSQL_TYPE_SHORT, 2}, intType{mysql.MYSQL_TYPE_INT24, 3},
 		intType{mysql.MYSQL_TYPE_LONG, 4}, intType{mysql.MYSQL_TYPE_LONGLONG, 8})
 	return genColumn{name: name, tp: it.tp, unsigned: intn(c, 2) == 0, value: smallInt(it.size)}
+}
+
+// statusColumn is an integer site_status: a Jetmon status (0 to 2), or,
+// when the event carries that fault, any other number.
+func statusColumn(c chooser) genColumn {
+	g := intColumn(c, "site_status")
+	size := len(g.value(c))
+	g.value = func(c chooser) []byte {
+		return binary.LittleEndian.AppendUint64(nil, uint64(intn(c, 3)))[:size]
+	}
+	g.bad = func(c chooser) []byte {
+		v := uint64(3 + intn(c, 253))
+		if intn(c, 4) == 0 {
+			v |= c.u64() << 8
+		}
+		return binary.LittleEndian.AppendUint64(nil, v)[:size]
+	}
+	return g
 }
 
 func stringValue(prefix, max int) func(c chooser) []byte {
@@ -234,6 +255,12 @@ func otherColumn(c chooser, name string) genColumn {
 func oddColumn(c chooser, g genColumn) genColumn {
 	o := otherColumn(c, g.name)
 	o.unsigned = g.unsigned
+	if o.name == "site_status" && o.bad == nil && o.numeric() && o.tp != mysql.MYSQL_TYPE_FLOAT &&
+		o.tp != mysql.MYSQL_TYPE_DOUBLE && o.tp != mysql.MYSQL_TYPE_NEWDECIMAL && o.tp != mysql.MYSQL_TYPE_YEAR {
+		// An integer after all: its values must be statuses, except in
+		// the fault that makes them none.
+		o = statusColumn(c)
+	}
 	return o
 }
 
@@ -247,7 +274,7 @@ type genLayout struct {
 func newGenLayout(c chooser) genLayout {
 	cols := []genColumn{
 		intColumn(c, "jetpack_monitor_site_id"), intColumn(c, "blog_id"), textColumn(c, "monitor_url"),
-		intColumn(c, "monitor_active"), intColumn(c, "site_status"), timeColumn(c, "last_status_change"),
+		intColumn(c, "monitor_active"), statusColumn(c), timeColumn(c, "last_status_change"),
 	}
 	if intn(c, 10) == 0 {
 		i := intn(c, len(cols))
@@ -351,74 +378,152 @@ func (g genLayout) tableMap(table string) []byte {
 	return header(replication.TABLE_MAP_EVENT, b)
 }
 
+// faultKind is what a generated rows event does wrong, if anything.
+type faultKind uint8
+
+const (
+	faultNone    faultKind = iota
+	faultNull              // a NULL in a column the bridge needs a value of
+	faultMissing           // a column the bridge reads left out of the images
+	faultStatus            // a site_status that is no Jetmon status
+)
+
+// rowFault is the one fault of a generated rows event: one fault at a
+// time, so that both decoders must refuse the event with the same
+// complaint (with two, each may name the one it meets first).
+type rowFault struct {
+	kind  faultKind
+	image int // the image (in event order) that carries it
+	col   int
+}
+
+// isBridgeColumn reports whether column i is one the bridge reads.
+func (g genLayout) isBridgeColumn(i int) bool { return !strings.HasPrefix(g.cols[i].name, "other_") }
+
+// fault picks the fault of an event of images row images: none for three
+// events in four.
+func (g genLayout) fault(c chooser, images int) rowFault {
+	if intn(c, 4) != 0 {
+		return rowFault{}
+	}
+	var bridgeCols, nullable []int
+	status := -1
+	for i, col := range g.cols {
+		if !g.isBridgeColumn(i) {
+			continue
+		}
+		bridgeCols = append(bridgeCols, i)
+		if col.name != "last_status_change" { // NULL there is the zero time
+			nullable = append(nullable, i)
+		}
+		if col.bad != nil {
+			status = i
+		}
+	}
+	f := rowFault{kind: pick(c, faultNull, faultMissing, faultStatus), image: intn(c, images)}
+	switch {
+	case f.kind == faultMissing:
+		f.col = pick(c, bridgeCols...)
+	case f.kind == faultStatus && status >= 0:
+		f.col = status
+	default:
+		f.kind, f.col = faultNull, pick(c, nullable...)
+	}
+	return f
+}
+
 // bitmap sets a bit per column, leaving out (as binlog_row_image=NOBLOB
-// does) a random column now and then: mostly one the bridge does not read.
-func (g genLayout) bitmap(c chooser) []byte {
+// does) one the bridge does not read now and then, and the fault's column
+// when missing is the fault.
+func (g genLayout) bitmap(c chooser, f rowFault) []byte {
 	b := bytes.Repeat([]byte{0xFF}, (len(g.cols)+7)/8)
 	if intn(c, 6) == 0 {
-		i := intn(c, len(g.cols))
-		if !strings.HasPrefix(g.cols[i].name, "other_") || intn(c, 4) == 0 {
+		if i := intn(c, len(g.cols)); !g.isBridgeColumn(i) {
 			b[i/8] &^= 1 << (i % 8)
 		}
+	}
+	if f.kind == faultMissing {
+		b[f.col/8] &^= 1 << (f.col % 8)
 	}
 	return b
 }
 
 // image encodes one row image of the columns set in bitmap, with NULLs now
-// and then.
-func (g genLayout) image(c chooser, bitmap []byte) []byte {
+// and then where the bridge takes them, and the fault f if it is this
+// image's (n is the image's place in the event).
+func (g genLayout) image(c chooser, bitmap []byte, n int, f rowFault) []byte {
 	var present []int
 	for i := range g.cols {
 		if bitmap[i/8]&(1<<(i%8)) != 0 {
 			present = append(present, i)
 		}
 	}
+	mine := f.image == n
 	nulls := make([]byte, (len(present)+7)/8)
 	var values []byte
 	for k, i := range present {
-		if intn(c, 20) == 0 {
+		col := &g.cols[i]
+		nullable := !g.isBridgeColumn(i) || col.name == "last_status_change"
+		if (nullable && intn(c, 20) == 0) || (mine && f.kind == faultNull && f.col == i) {
 			nulls[k/8] |= 1 << (k % 8)
 			continue
 		}
-		values = append(values, g.cols[i].value(c)...)
+		if mine && f.kind == faultStatus && f.col == i {
+			values = append(values, col.bad(c)...)
+			continue
+		}
+		values = append(values, col.value(c)...)
 	}
 	return append(nulls, values...)
 }
 
 // rowsEvent encodes a rows event of 1 to 4 rows (updates: pairs of
-// images) of a random kind, compressed as MariaDB does now and then. It
-// returns the event and where its row images start in it.
-func (g genLayout) rowsEvent(c chooser) (tp replication.EventType, event []byte, imagesAt int) {
+// images) of a random kind, compressed as MariaDB does now and then, with
+// at most one fault. It returns the event, where its row images start in
+// it, and its fault.
+func (g genLayout) rowsEvent(c chooser) (tp replication.EventType, event []byte, imagesAt int, f rowFault) {
 	tp = pick(c, replication.WRITE_ROWS_EVENTv1, replication.UPDATE_ROWS_EVENTv1, replication.DELETE_ROWS_EVENTv1,
 		replication.WRITE_ROWS_EVENTv2, replication.UPDATE_ROWS_EVENTv2, replication.DELETE_ROWS_EVENTv2,
 		replication.MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1, replication.MARIADB_UPDATE_ROWS_COMPRESSED_EVENT_V1,
 		replication.MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1)
 	update := tp == replication.UPDATE_ROWS_EVENTv1 || tp == replication.UPDATE_ROWS_EVENTv2 ||
 		tp == replication.MARIADB_UPDATE_ROWS_COMPRESSED_EVENT_V1
+	rowCount, perRow := 1+intn(c, 4), 1
+	if update {
+		perRow = 2
+	}
+	f = g.fault(c, rowCount*perRow)
+	// A column missing from the before images of an update is missing
+	// from every before image; from its after images, from every after
+	// image.
+	f1, f2 := f, rowFault{}
+	if update && f.kind == faultMissing && f.image%2 == 1 {
+		f1, f2 = rowFault{}, f
+	}
 	b := []byte{7, 0, 0, 0, 0, 0, 1, 0} // table id 7, flags: end of statement
 	if tp >= replication.WRITE_ROWS_EVENTv2 && tp <= replication.DELETE_ROWS_EVENTv2 {
 		b = append(b, 2, 0) // no extra data
 	}
 	b = mysql.AppendLengthEncodedInteger(b, uint64(len(g.cols)))
-	bm1 := g.bitmap(c)
+	bm1 := g.bitmap(c, f1)
 	b = append(b, bm1...)
 	bm2 := bm1
 	if update {
-		bm2 = g.bitmap(c)
+		bm2 = g.bitmap(c, f2)
 		b = append(b, bm2...)
 	}
 	var rows []byte
-	for range 1 + intn(c, 4) {
-		rows = append(rows, g.image(c, bm1)...)
+	for r := range rowCount {
+		rows = append(rows, g.image(c, bm1, r*perRow, f)...)
 		if update {
-			rows = append(rows, g.image(c, bm2)...)
+			rows = append(rows, g.image(c, bm2, r*perRow+1, f)...)
 		}
 	}
 	if tp >= replication.MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1 {
 		rows = compressMariaDB(rows)
 	}
 	event = header(tp, append(b, rows...))
-	return tp, event, len(event) - len(rows)
+	return tp, event, len(event) - len(rows), f
 }
 
 // compressMariaDB compresses as MariaDB's log_bin_compress does: a header
@@ -438,6 +543,10 @@ type sideResult struct {
 	monitors []bridge.Monitor
 	parseErr error // go-mysql could not parse the event
 	err      error // the rows did not decode into Monitors
+	// selective reports that rowDecoder read the rows itself: the body
+	// deferRows left is still there, undecoded by go-mysql (its DecodeData
+	// replaces it with the decoded rows).
+	selective bool
 }
 
 // decodeSide parses a format description, a table map and a rows event
@@ -467,5 +576,6 @@ func decodeSide(deferring bool, fde, tmap, rows []byte, tp replication.EventType
 	e := ev.Event.(*replication.RowsEvent)
 	var d rowDecoder
 	res.monitors, res.err = d.images(e, tp, lay, nil)
+	_, res.selective = deferred(e)
 	return res
 }

@@ -157,6 +157,11 @@ func FuzzCheckpoint(f *testing.F) {
 		{Flavor: "mysql", File: "binlog.000123", Pos: 1 << 31, GTIDSet: "3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5",
 			Server: &ServerIdentity{Addr: "db:3306", ServerID: 7, UUID: "3e11fa47-71ca-11e1-9e33-c80aa9429562"}},
 		{Flavor: "mariadb", GTIDSet: "0-1-42", Server: &ServerIdentity{Addr: "127.0.0.1:3307", ServerID: 2, GTIDDomain: 1}},
+		{Flavor: "mariadb", File: "bin.000002", Pos: 1126, GTIDSet: "0-1-5", Prepared: []PreparedXA{{XID: "7831,,1", Changes: []PreparedChange{
+			{Row: PreparedRow{Site: 1, Blog: 2, URL: "https://a.example", Status: 2, Changed: time.Unix(1_700_000_000, 0).UTC()},
+				Event: &PreparedEvent{Blog: 2, Old: 1, New: 2, At: time.Unix(1_700_000_000, 0).UTC()}},
+			{Row: PreparedRow{Site: 3, Blog: 4, URL: "https://b.example", Active: true}, Deleted: true},
+		}}, {XID: "7832,,1"}}},
 	} {
 		b, _ := json.Marshal(cp)
 		f.Add(b)

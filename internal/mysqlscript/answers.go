@@ -260,6 +260,9 @@ func (s *Server) byDefault(c *conn, n string, args []any) (*Rows, error) {
 	case up == "SHOW ALL SLAVES STATUS":
 		return nil, syntaxError(n) // MariaDB's
 	}
+	if m := showBinlogEvents.FindStringSubmatch(n); m != nil {
+		return s.binlogEvents(m)
+	}
 	if m := selectVars.FindStringSubmatch(n); m != nil {
 		return s.selectVariables(m[1])
 	}

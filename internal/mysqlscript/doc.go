@@ -62,7 +62,8 @@
 // VERSION(), SELECT @@var (server_id, server_uuid, gtid_mode,
 // gtid_executed...), SHOW GLOBAL VARIABLES, SHOW GRANTS, SHOW BINARY LOG
 // STATUS or SHOW MASTER STATUS (by Options.Version) from the binlog's end,
-// an empty SHOW REPLICA STATUS and empty performance_schema tables,
+// SHOW BINARY LOGS and SHOW BINLOG EVENTS from the binlog itself, an empty
+// SHOW REPLICA STATUS and empty performance_schema tables,
 // information_schema.COLUMNS and SELECTs of the Jetmon table. A test
 // changes them with SetVariable, and with Answer, AnswerRows or Refuse for
 // any statement matching a regular expression:
