@@ -2,6 +2,7 @@ package binlog
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,9 +29,14 @@ type rig struct {
 	path    string
 	cancel  context.CancelFunc
 	done    chan error
-	hb      time.Duration
-	// proof, when set, builds the follower's Proof (default SelfProof).
-	proof func(info ServerInfo) Proof
+	// follower is the running follower (nil before start).
+	follower *Follower
+	hb       time.Duration
+	// primary, when set, is Jetmon's primary for the primary-gtid proof
+	// (the follower derives the proof from the followed server's role).
+	primary *sql.DB
+	// poll is the follower's PollInterval (0: its default).
+	poll time.Duration
 	// waitLimit is the journal's WaitLimit; default 5s.
 	waitLimit time.Duration
 	// maxEvents and maxRows are the follower's batch limits (0: defaults).
@@ -62,15 +68,12 @@ func (r *rig) start() {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	var proof Proof
-	if r.proof != nil {
-		proof = r.proof(info)
-	}
-	f, err := New(Config{Replica: r.replica, Journal: r.journal, Info: info, ServerID: 4242, Heartbeat: r.hb, Proof: proof,
-		MaxBatchEvents: r.maxEvents, MaxBatchRows: r.maxRows})
+	f, err := New(Config{Replica: r.replica, Journal: r.journal, Info: info, ServerID: 4242, Heartbeat: r.hb,
+		Primary: r.primary, PollInterval: r.poll, MaxBatchEvents: r.maxEvents, MaxBatchRows: r.maxRows})
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	r.follower = f
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	r.cancel, r.done = cancel, make(chan error, 1)

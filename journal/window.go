@@ -72,16 +72,6 @@ func (j *Journal) Spans(asOf time.Time) []bridge.Span {
 	return j.spansLocked(asOf)
 }
 
-// Covering reports whether the journal has an open span: one that the
-// follower's commits and confirmations extend. It has none before the first
-// span begins and after Batch.EndSpan closed the last one.
-func (j *Journal) Covering() bool {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	n := len(j.spans)
-	return n > 0 && !j.spans[n-1].Closed
-}
-
 func (j *Journal) spansLocked(asOf time.Time) []bridge.Span {
 	out := make([]bridge.Span, 0, len(j.spans))
 	for _, s := range j.spans {
