@@ -31,6 +31,7 @@ type rig struct {
 	done    chan error
 	// follower is the running follower (nil before start).
 	follower *Follower
+	closed   bool // the journal was closed by stop
 	hb       time.Duration
 	// primary, when set, is Jetmon's primary for the primary-gtid proof
 	// (the follower derives the proof from the followed server's role).
@@ -64,11 +65,15 @@ func (r *rig) start() {
 	if r.journal, err = journal.Open(r.path, journal.Options{WaitLimit: r.waitLimit}); err != nil {
 		r.t.Fatal(err)
 	}
-	info, err := Preflight(context.Background(), r.replica.SQL())
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	f, err := New(Config{Replica: r.replica, Journal: r.journal, Info: info, ServerID: 4242, Heartbeat: r.hb,
+	r.closed = false
+	r.run()
+}
+
+// run starts a follower on the open journal, built as the daemon builds it
+// (Open), and returns once it streams.
+func (r *rig) run() {
+	r.t.Helper()
+	f, err := Open(context.Background(), Config{Replica: r.replica, Journal: r.journal, ServerID: 4242, Heartbeat: r.hb,
 		Primary: r.primary, PollInterval: r.poll, MaxBatchEvents: r.maxEvents, MaxBatchRows: r.maxRows})
 	if err != nil {
 		r.t.Fatal(err)
@@ -96,6 +101,16 @@ func (r *rig) start() {
 }
 
 func (r *rig) stop() {
+	r.halt()
+	if r.journal != nil && !r.closed {
+		r.journal.Close()
+		r.closed = true
+	}
+}
+
+// halt stops the follower and leaves the journal open, as a daemon whose
+// follower stopped serves it.
+func (r *rig) halt() {
 	if r.cancel == nil {
 		return
 	}
@@ -104,7 +119,6 @@ func (r *rig) stop() {
 		r.t.Errorf("follower: %v", err)
 	}
 	r.cancel = nil
-	r.journal.Close()
 }
 
 // events waits until the journal holds want events for blog and returns
