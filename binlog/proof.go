@@ -118,18 +118,22 @@ func (p *SelfProof) Clock(ctx context.Context) (journal.ClockReading, error) {
 	return readServerClock(ctx, p.db, p.host)
 }
 
-// run checks the server's role every interval until ctx ends, calling
-// demoted once it finds the server replicating.
-func (p *SelfProof) run(ctx context.Context, interval time.Duration, demoted func(error)) {
+// run checks the server's role every interval until ctx ends, passing
+// each clock reading to observe, and calling demoted once it finds the
+// server replicating.
+func (p *SelfProof) run(ctx context.Context, interval time.Duration, observe func(journal.ClockReading), demoted func(error)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		rctx, cancel := context.WithTimeout(ctx, max(interval, 5*time.Second))
-		_, err := p.Vouch(rctx)
+		v, err := p.Vouch(rctx)
 		cancel()
 		if errors.Is(err, errNoLongerPrimary) {
 			demoted(err)
 			return
+		}
+		if err == nil {
+			observe(v.Clock)
 		}
 		select {
 		case <-ctx.Done():

@@ -103,7 +103,7 @@ func (f *Follower) connect(ctx context.Context, id journal.ServerIdentity) (*con
 			f.log.Warn(f.cfg.PrimaryFlag + " is not used: the followed server (-dsn) is not a replica, so its own binlog proves coverage")
 		}
 		c.wg.Go(func() {
-			c.self.run(cctx, interval, func(err error) {
+			c.self.run(cctx, interval, f.cfg.Journal.ObserveClock, func(err error) {
 				f.log.Warn("FOLLOWED SERVER CHANGED ROLE: it now replicates from another server; deriving the coverage proof again", "server", id.String())
 				cancel(errRoleChanged)
 			})
@@ -124,6 +124,10 @@ func (f *Follower) connect(ctx context.Context, id journal.ServerIdentity) (*con
 			c.proof = c.primary
 		}
 		c.wg.Go(func() { c.watch.Run(cctx) })
+	}
+	// The journal judges requests by this clock from now on.
+	if clock, err := c.proof.Clock(ctx); err == nil {
+		f.cfg.Journal.ObserveClock(clock)
 	}
 	f.mu.Lock()
 	was := f.proofName
