@@ -151,6 +151,24 @@ func TestParseReplicationStatusMySQL(t *testing.T) {
 	if _, err := parseReplicationStatus(FlavorMySQL, map[string]string{"foo": "bar"}); err == nil {
 		t.Fatal("a row without thread columns parsed")
 	}
+	// The channel's source and filters, as MySQL 8 prints them.
+	row = map[string]string{
+		"channel_name": "", "replica_io_running": "Yes", "replica_sql_running": "Yes",
+		"retrieved_gtid_set":     "3E11FA47-71CA-11E1-9E33-C80AA9429562:1-10",
+		"executed_gtid_set":      "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-10,\n4e11fa47-71ca-11e1-9e33-c80aa9429562:1-2",
+		"replicate_ignore_table": "jetmon_db.jetpack_monitor_sites", "replicate_rewrite_db": "(a,b)",
+	}
+	st, err = parseReplicationStatus(FlavorMySQL, row)
+	if err != nil || !st.SourceKnown || len(st.SourceUUIDs) != 1 || st.SourceUUIDs[0] != "3e11fa47-71ca-11e1-9e33-c80aa9429562" {
+		t.Fatalf("source: %+v err %v", st, err)
+	}
+	if f := st.Filters[0]; len(f.IgnoreTable) != 1 || len(f.RewriteDB) != 1 || f.RewriteDB[0] != (DBRewrite{"a", "b"}) {
+		t.Fatalf("channel filters %+v", f)
+	}
+	st.JudgeFilters("jetmon_db", "jetpack_monitor_sites", 2, FlavorMySQL)
+	if st.Filtered == nil || !strings.Contains(st.Problem(), "CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE = () FOR CHANNEL ''") {
+		t.Fatalf("filtered: %v", st.Problem())
+	}
 }
 
 // TestProvenBy checks what one pair of readings lets the watch vouch for,
