@@ -43,6 +43,7 @@ const (
 type applier struct {
 	f       *Follower
 	ctx     context.Context // loop's: for the queries the applier makes itself
+	conn    *connection     // what the followed server is, and what vouches for it (role.go)
 	lay     layout
 	decoder rowDecoder
 	images  []bridge.Monitor // the rows event being applied, decoded
@@ -121,22 +122,28 @@ func newApplier(f *Follower, cp journal.Checkpoint, lay layout, known bool) *app
 }
 
 // initialGTIDs is the tracked GTID set a stream starts from: the
-// checkpoint's on MariaDB, none on MySQL until a commit brings one.
+// checkpoint's on MariaDB (by domain and server id: origin.go's gtidSeqs),
+// none on MySQL until a commit brings one.
 func initialGTIDs(flavor Flavor, checkpoint string) mysql.GTIDSet {
 	if flavor != FlavorMariaDB {
 		return nil
 	}
-	set, err := mysql.ParseMariadbGTIDSet(checkpoint) // "" is the empty set, to add to
-	if err != nil {
-		return nil
+	if seqs := newGTIDSeqs(checkpoint); seqs != nil { // "" is the empty set, to add to
+		return seqs
 	}
-	return set
+	return nil
 }
 
 // parseGTIDs parses a GTID set as the journal records it: nil when it is
 // empty or not understood.
 func parseGTIDs(flavor Flavor, set string) mysql.GTIDSet {
 	if set == "" {
+		return nil
+	}
+	if flavor == FlavorMariaDB {
+		if seqs := newGTIDSeqs(set); seqs != nil {
+			return seqs
+		}
 		return nil
 	}
 	g, err := mysql.ParseGTIDSet(string(flavor), set)
@@ -441,6 +448,7 @@ func (a *applier) commit(h *replication.EventHeader, gset interface{ String() st
 		return nil
 	}
 	a.inTxn = false
+	gtid := a.gtid
 	first := a.batch.EventCount()
 	for i := range a.txn {
 		c := &a.txn[i]
@@ -462,9 +470,7 @@ func (a *applier) commit(h *replication.EventHeader, gset interface{ String() st
 		}
 	}
 	a.trackGTID(gset)
-	if t := time.Unix(int64(h.Timestamp), 0).UTC(); t.After(a.batch.CoveredTo) {
-		a.batch.CoveredTo = t
-	}
+	a.coverCommit(h, gtid) // origin.go: on a replica, only the source's commits count
 	a.batch.Transactions++
 	a.markDirty()
 	return nil
@@ -473,8 +479,8 @@ func (a *applier) commit(h *replication.EventHeader, gset interface{ String() st
 // trackGTID adds the committed transaction's GTID to a.gtids.
 func (a *applier) trackGTID(gset interface{ String() string }) {
 	if a.pendingGTID != nil {
-		if ms, ok := a.gtids.(*mysql.MariadbGTIDSet); ok {
-			ms.AddSet(a.pendingGTID)
+		if seqs, ok := a.gtids.(gtidSeqs); ok {
+			seqs.add(a.pendingGTID)
 		}
 		a.pendingGTID = nil
 		return

@@ -4,183 +4,111 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
 	"github.com/automattic/jetmon-bridge/internal/testdb"
 	"github.com/automattic/jetmon-bridge/journal"
-	gomysql "github.com/go-mysql-org/go-mysql/mysql"
-	driver "github.com/go-sql-driver/mysql"
 )
 
-// chain is a primary -> replica chain whose replica a rig follows, with
-// the truth recorded on the primary: a trigger writes every change of
-// site_status into the table truth, in the transaction that makes it, so a
-// change rolled back or never committed leaves no truth either.
+// chain is Jetmon's table on a throwaway primary -> replica topology, with
+// the truth recorded on the primary: a trigger writes every site_status
+// transition into a truth table in the transaction that makes it, so the
+// truth's ids are in commit order.
 type chain struct {
-	t       *testing.T
-	tp      *testdb.Topology
-	primary *testdb.DB
-	utc     *sql.DB // the primary database, read in UTC
-	r       *rig
+	t  *testing.T
+	tp *testdb.Topology
+	db *testdb.DB // Jetmon's database, on the primary
+	// primary is a pool on Jetmon's database on the server that is the
+	// primary now (it changes in a failover).
+	primary *sql.DB
 }
 
-const truthTable = `CREATE TABLE truth (
-  id bigint unsigned NOT NULL AUTO_INCREMENT PRIMARY KEY,
-  blog_id bigint unsigned NOT NULL,
-  old_status tinyint unsigned NOT NULL,
-  new_status tinyint unsigned NOT NULL,
-  at timestamp NULL
-) ENGINE=InnoDB`
+const truthSchema = `CREATE TABLE truth (
+  id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,
+  blog_id BIGINT UNSIGNED NOT NULL,
+  old_status TINYINT UNSIGNED NOT NULL,
+  new_status TINYINT UNSIGNED NOT NULL,
+  created_at BIGINT NOT NULL
+)`
 
-// truthTrigger records the transitions of table (by its name when the
-// trigger is created; a trigger follows its table through renames). A
-// transition whose update left last_status_change alone is timed by its
-// binlog event: its at is NULL.
-func truthTrigger(name, table string) string {
-	return fmt.Sprintf("CREATE TRIGGER %s AFTER UPDATE ON %s FOR EACH ROW INSERT INTO truth (blog_id, old_status, new_status, at) "+
-		"SELECT NEW.blog_id, OLD.site_status, NEW.site_status, "+
-		"IF(NEW.last_status_change IS NULL OR NEW.last_status_change <=> OLD.last_status_change, NULL, NEW.last_status_change) "+
-		"FROM DUAL WHERE OLD.site_status <> NEW.site_status", name, table)
-}
+const truthTrigger = `CREATE TRIGGER truth_after_update AFTER UPDATE ON jetpack_monitor_sites FOR EACH ROW
+  IF NOT (OLD.site_status <=> NEW.site_status) THEN
+    INSERT INTO truth (blog_id, old_status, new_status, created_at)
+    VALUES (NEW.blog_id, OLD.site_status, NEW.site_status, UNIX_TIMESTAMP(NEW.last_status_change));
+  END IF`
 
-// newChain starts a chain, creates the table on the primary with blogs
-// 1..sites and its truth, and a rig (not started) on the replica.
-func newChain(t *testing.T, opts testdb.TopologyOptions, sites int) *chain {
+func newChain(t *testing.T, opts testdb.TopologyOptions, blogs int) *chain {
 	t.Helper()
-	c := &chain{t: t, tp: testdb.DedicatedTopology(t, opts)}
-	c.primary = c.tp.NewDB(t)
-	c.primary.MustExec(t, truthTable)
-	c.primary.MustExec(t, truthTrigger("truth_sites", "jetpack_monitor_sites"))
-	for b := 1; b <= sites; b++ {
-		c.primary.MustExec(t, "INSERT INTO jetpack_monitor_sites (blog_id, bucket_no, monitor_url, last_status_change) VALUES (?, 0, ?, NULL)",
-			b, fmt.Sprintf("https://%d.example", b))
+	tp := testdb.DedicatedTopology(t, opts)
+	db := testdb.NewDBOn(t, tp.Primary)
+	db.MustExec(t, truthSchema)
+	db.MustExec(t, truthTrigger)
+	for b := 1; b <= blogs; b++ {
+		db.MustExec(t, "INSERT INTO jetpack_monitor_sites (blog_id, bucket_no, monitor_url) VALUES (?, 0, ?)", b, fmt.Sprintf("https://%d.example", b))
 	}
-	cfg, err := driver.ParseDSN(c.primary.DSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
-	cfg.Loc, cfg.ParseTime = time.UTC, true
-	if c.utc, err = sql.Open("mysql", cfg.FormatDSN()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.utc.Close() })
-	c.replicated()
-	c.r = newRig(t, &testdb.DB{Server: c.tp.Replica().Server, Name: c.primary.Name})
+	c := &chain{t: t, tp: tp, db: db, primary: db.SQL}
+	c.waitCaughtUp()
 	return c
 }
 
-// exec runs statements on the primary, in one session.
-func (c *chain) exec(stmts ...string) {
+// onReplica is Jetmon's database on a replica, for a follower's rig.
+func (c *chain) onReplica(r *testdb.Replica) *testdb.DB {
+	return &testdb.DB{Server: r.Server, Name: c.db.Name}
+}
+
+func (c *chain) waitCaughtUp() {
 	c.t.Helper()
-	conn, err := c.utc.Conn(context.Background())
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer conn.Close()
-	for _, s := range stmts {
-		if _, err := conn.ExecContext(context.Background(), s); err != nil {
-			c.t.Fatalf("%s: %v", s, err)
-		}
-	}
-}
-
-// transition is an UPDATE that changes blog's site_status and stamps it.
-func transition(blog, status int) string {
-	return fmt.Sprintf("UPDATE jetpack_monitor_sites SET site_status=%d, last_status_change=NOW() WHERE blog_id=%d", status, blog)
-}
-
-// activeOnly is an UPDATE of monitor_active alone: no transition.
-func activeOnly(blog, active int) string {
-	return fmt.Sprintf("UPDATE jetpack_monitor_sites SET monitor_active=%d WHERE blog_id=%d", active, blog)
-}
-
-// replicated waits until the replica has applied all the primary wrote.
-func (c *chain) replicated() {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := c.tp.WaitCaughtUp(ctx); err != nil {
 		c.t.Fatal(err)
 	}
 }
 
-// pastSpanStart waits until the primary's clock has passed the start of
-// the journal's last span, so that transitions made next lie inside it.
-func (c *chain) pastSpanStart() {
+// flip commits a transition of blog on the primary and returns its
+// created_at, as the truth recorded it.
+func (c *chain) flip(blog int) time.Time {
 	c.t.Helper()
-	spans := c.r.journal.Spans(time.Time{})
-	start := spans[len(spans)-1].Start
-	for {
-		var after bool
-		if err := c.utc.QueryRow("SELECT UTC_TIMESTAMP() >= ?", start.UTC().Format(time.DateTime)).Scan(&after); err != nil {
-			c.t.Fatal(err)
-		}
-		if after {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if _, err := c.primary.Exec("UPDATE jetpack_monitor_sites SET site_status = 1 - LEAST(site_status, 1), last_status_change = NOW() WHERE blog_id = ?", blog); err != nil {
+		c.t.Fatalf("flip blog %d: %v", blog, err)
 	}
-}
-
-// caughtUp waits until the replica has applied all the primary wrote and
-// the journal has committed it, failing when the follower stops.
-func (c *chain) caughtUp() {
-	c.t.Helper()
-	c.replicated()
-	pos := c.lastGTID()
-	deadline := time.Now().Add(60 * time.Second)
-	for !c.committed(pos) {
-		c.running()
-		if time.Now().After(deadline) {
-			cp, _ := c.r.journal.Checkpoint()
-			c.t.Fatalf("the journal never committed the primary's %s (checkpoint %s)", pos, cp)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// committed reports whether the journal has committed the GTID set pos.
-func (c *chain) committed(pos string) bool {
-	c.t.Helper()
-	want, err := gomysql.ParseMariadbGTIDSet(pos)
-	if err != nil {
+	var at int64
+	if err := c.primary.QueryRow("SELECT created_at FROM truth WHERE blog_id = ? ORDER BY id DESC LIMIT 1", blog).Scan(&at); err != nil {
 		c.t.Fatal(err)
 	}
-	cp, ok := c.r.journal.Checkpoint()
-	if !ok {
-		return false
-	}
-	have, err := gomysql.ParseMariadbGTIDSet(cp.GTIDSet)
-	return err == nil && have.Contain(want)
+	return time.Unix(at, 0).UTC()
 }
 
-// running fails t when the follower has stopped.
-func (c *chain) running() {
+// serverNow is the primary's clock.
+func (c *chain) serverNow() time.Time {
 	c.t.Helper()
-	select {
-	case err := <-c.r.done:
-		c.r.cancel = nil
-		c.r.journal.Close()
-		c.t.Fatalf("the follower stopped: %v", err)
-	default:
+	var us int64
+	if err := c.primary.QueryRow("SELECT " + serverClockSQL).Scan(&us); err != nil {
+		c.t.Fatal(err)
+	}
+	return unixMicros(us)
+}
+
+// waitServerPast waits until the primary's clock has passed at.
+func (c *chain) waitServerPast(at time.Time) {
+	c.t.Helper()
+	for !c.serverNow().After(at) {
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// truthRow is one transition the primary committed; at is zero when the
-// update left last_status_change alone (the event's time is the binlog's).
+// truthRow is one recorded transition and its place in commit order.
 type truthRow struct {
-	blog     uint64
-	old, new bridge.Status
-	at       time.Time
+	id    uint64
+	event bridge.Event
 }
 
 func (c *chain) truth() []truthRow {
 	c.t.Helper()
-	rows, err := c.utc.Query("SELECT blog_id, old_status, new_status, at FROM truth ORDER BY id")
+	rows, err := c.primary.Query("SELECT id, blog_id, old_status, new_status, created_at FROM truth ORDER BY id")
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -188,122 +116,131 @@ func (c *chain) truth() []truthRow {
 	var out []truthRow
 	for rows.Next() {
 		var r truthRow
-		var at sql.NullTime
-		if err := rows.Scan(&r.blog, &r.old, &r.new, &at); err != nil {
+		var at int64
+		if err := rows.Scan(&r.id, &r.event.BlogID, &r.event.OldStatus, &r.event.NewStatus, &at); err != nil {
 			c.t.Fatal(err)
 		}
-		if at.Valid {
-			r.at = at.Time.UTC()
-		}
+		r.event.CreatedAt = time.Unix(at, 0).UTC()
 		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		c.t.Fatal(err)
 	}
 	return out
 }
 
-// journaled is every event in the journal, in id order, with its GTID.
-func (c *chain) journaled() []journal.SourcedEvent {
+func (c *chain) lastTruthID() uint64 {
 	c.t.Helper()
-	evs, err := c.r.journal.EventsAfter(0, 1<<20)
+	var id sql.NullInt64
+	if err := c.primary.QueryRow("SELECT MAX(id) FROM truth").Scan(&id); err != nil {
+		c.t.Fatal(err)
+	}
+	return uint64(id.Int64)
+}
+
+// answer is one Window answer and the truth's extent around it: every
+// transition with an id up to before was committed before the question,
+// none after after had been when it was answered.
+type answer struct {
+	blog          uint64
+	since, until  time.Time
+	events        []bridge.Event
+	covered       bool
+	before, after uint64
+	phase         string
+}
+
+// ask asks j for blog's window as /events does and keeps the answer.
+func (c *chain) ask(j *journal.Journal, phase string, blog uint64, since, until time.Time) answer {
+	c.t.Helper()
+	a := answer{blog: blog, since: since, until: until, before: c.lastTruthID(), phase: phase}
+	evs, spans, err := j.Window(context.Background(), blog, since, until)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	return evs
+	a.events = evs
+	a.covered = len(spans) > 0 && len(bridge.Uncovered(spans, since, until)) == 0
+	a.after = c.lastTruthID()
+	return a
 }
 
-func (r truthRow) matches(e bridge.Event) bool {
-	return e.BlogID == r.blog && e.OldStatus == r.old && e.NewStatus == r.new && (r.at.IsZero() || e.CreatedAt.Equal(r.at))
-}
-
-func (r truthRow) String() string {
-	at := "binlog time"
-	if !r.at.IsZero() {
-		at = r.at.Format(time.TimeOnly)
-	}
-	return fmt.Sprintf("blog %d %d->%d at %s", r.blog, r.old, r.new, at)
-}
-
-// exactly fails t unless the journal holds exactly the truth, blog by
-// blog in order, in one span: nothing missing, nothing extra.
-func (c *chain) exactly() {
+// askUntilCovered asks until an answer is covered (keeping every answer),
+// failing after a minute.
+func (c *chain) askUntilCovered(j *journal.Journal, answers *[]answer, phase string, blog uint64, since, until time.Time) {
 	c.t.Helper()
-	if st, err := c.r.journal.Stats(); err != nil || len(st.Gaps) != 0 {
-		c.t.Fatalf("coverage has gaps %+v (err %v), want none", st.Gaps, err)
-	}
-	c.sameAs(c.truth(), c.journaled())
-}
-
-// sameAs fails t unless events are truth, blog by blog in order.
-func (c *chain) sameAs(truth []truthRow, events []journal.SourcedEvent) {
-	c.t.Helper()
-	byBlog := map[uint64][]truthRow{}
-	for _, r := range truth {
-		byBlog[r.blog] = append(byBlog[r.blog], r)
-	}
-	got := map[uint64][]bridge.Event{}
-	for _, e := range events {
-		got[e.BlogID] = append(got[e.BlogID], e.Event)
-	}
-	for blog := range mergeKeys(byBlog, got) {
-		want, have := byBlog[blog], got[blog]
-		ok := len(want) == len(have)
-		for i := 0; ok && i < len(want); i++ {
-			ok = want[i].matches(have[i])
+	deadline := time.Now().Add(time.Minute)
+	for {
+		a := c.ask(j, phase, blog, since, until)
+		*answers = append(*answers, a)
+		if a.covered {
+			return
 		}
-		if !ok {
-			c.t.Errorf("blog %d: the journal holds %v, the primary committed %v", blog, have, want)
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s: blog %d [%s, %s) never answered journal; spans %s", phase, blog, since.Format(time.RFC3339), until.Format(time.RFC3339), spanReasons(j))
 		}
 	}
 }
 
-// withinSpans fails t unless the journal holds nothing the primary did not
-// commit, and inside every span exactly what it committed there; it
-// returns the gaps.
-func (c *chain) withinSpans() []journal.Gap {
+// journalCovering reports whether the journal has an open span.
+func journalCovering(j *journal.Journal) bool {
+	_, open := j.OpenSpan()
+	return open
+}
+
+// openPool opens a root pool on db.
+func openPool(db *testdb.DB) (*sql.DB, error) { return sql.Open("mysql", db.DSN()) }
+
+// judge holds every covered answer to the invariant: its events are the
+// truth for its window, counting every transition committed before the
+// question and none committed after the answer. It returns how many
+// answers were covered, per phase.
+func (c *chain) judge(answers []answer) map[string]int {
 	c.t.Helper()
-	truth, events := c.truth(), c.journaled()
-	// Nothing that is not the truth, anywhere.
-	left := slices.Clone(truth)
-	for _, e := range events {
-		i := slices.IndexFunc(left, func(r truthRow) bool { return r.matches(e.Event) })
-		if i < 0 {
-			c.t.Errorf("the journal holds %+v, which the primary never committed (truth %v)", e.Event, truth)
+	truth := c.truth()
+	covered := map[string]int{}
+	for _, a := range answers {
+		if !a.covered {
 			continue
 		}
-		left = slices.Delete(left, i, i+1)
-	}
-	st, err := c.r.journal.Stats()
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	for _, s := range st.Spans {
-		in := func(t time.Time) bool { return !t.Before(s.Start) && t.Before(s.End) }
-		var want []truthRow
+		covered[a.phase]++
+		var low, high []bridge.Event
 		for _, r := range truth {
-			if !r.at.IsZero() && in(r.at) {
-				want = append(want, r)
+			e := r.event
+			if e.BlogID != a.blog || e.CreatedAt.Before(a.since) || !e.CreatedAt.Before(a.until) {
+				continue
+			}
+			if r.id <= a.before {
+				low = append(low, e)
+			}
+			if r.id <= a.after {
+				high = append(high, e)
 			}
 		}
-		var have []journal.SourcedEvent
-		for _, e := range events {
-			if in(e.CreatedAt) {
-				have = append(have, e)
-			}
+		ok := len(a.events) >= len(low) && len(a.events) <= len(high)
+		for i := 0; ok && i < len(a.events); i++ {
+			g, w := a.events[i], high[i]
+			ok = g.BlogID == w.BlogID && g.OldStatus == w.OldStatus && g.NewStatus == w.NewStatus && g.CreatedAt.Equal(w.CreatedAt)
 		}
-		c.sameAs(want, have)
+		if !ok {
+			c.t.Errorf("%s: blog %d [%s, %s) answered journal but differs from the primary's truth\n got: %v\nwant: %v (at least the first %d)",
+				a.phase, a.blog, a.since.Format(time.RFC3339), a.until.Format(time.RFC3339), a.events, high, len(low))
+		}
 	}
-	return st.Gaps
+	return covered
 }
 
-func mergeKeys[V1, V2 any](a map[uint64]V1, b map[uint64]V2) map[uint64]bool {
-	keys := map[uint64]bool{}
-	for k := range a {
-		keys[k] = true
+// spanReasons lists the journal's spans, gaps and why coverage stopped.
+func spanReasons(j *journal.Journal) string {
+	st, err := j.Stats()
+	if err != nil {
+		return err.Error()
 	}
-	for k := range b {
-		keys[k] = true
+	var out []string
+	for _, s := range st.Spans {
+		out = append(out, fmt.Sprintf("[%s, %s) open=%v", s.Start.Format(time.TimeOnly), s.End.Format(time.TimeOnly), s.Open))
 	}
-	return keys
+	for _, g := range st.Gaps {
+		out = append(out, "gap: "+g.Reason)
+	}
+	if st.Stopped != "" {
+		out = append(out, "stopped: "+st.Stopped)
+	}
+	return strings.Join(out, "; ")
 }

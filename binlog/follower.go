@@ -43,13 +43,20 @@ type Config struct {
 	MaxBatchEvents, MaxBatchRows int
 	// Logger receives state changes; nil means slog.Default().
 	Logger *slog.Logger
-	// Now is the clock; nil means time.Now.
+	// Now is the bridge host's clock; nil means time.Now. Coverage instants
+	// are read from the servers (clock.go); the host's clock only bounds
+	// those readings and paces waits.
 	Now func() time.Time
-	// Proof bounds what a probe may vouch for in the primary's time; nil
-	// means SelfProof (the followed server is the primary). With any other
-	// proof, replication heartbeats from the followed server no longer
-	// vouch for the present: only the proof does.
-	Proof Proof
+	// Primary, when set, is a read-only pool on Jetmon's primary
+	// (-primary-dsn, or -write-dsn): while the followed server is a replica,
+	// the primary's GTID position is the exact coverage proof. PrimaryFlag
+	// names where it came from in messages.
+	Primary     *sql.DB
+	PrimaryFlag string
+	// PollInterval paces the replication watch, the self proof's role
+	// check and the primary proof's background confirmations; zero means
+	// 500 ms.
+	PollInterval time.Duration
 }
 
 // Follower streams the replica's binlog into the journal.
@@ -68,7 +75,12 @@ type Follower struct {
 	state    bridge.FollowerState
 	lastErr  error
 	moved    chan struct{} // closed when settled advances
-	restarts               // RestartCoverage (restart.go)
+
+	restarts                    // RestartCoverage (restart.go)
+	conn      *connection       // the current connection's role and proof (role.go); nil between connections
+	proofName string            // the last connection's proof
+	lastWatch *ReplicationWatch // the last connection's replication watch, nil when it followed the primary
+	endReason string            // a span end a failed commit still owes (see endCoverage)
 
 	// lastProof is the last layout the applier proved, so that a stream
 	// restarted inside its stretch proves it again cheaply (layoutproof.go);
@@ -100,8 +112,11 @@ func New(cfg Config) (*Follower, error) {
 	if cfg.MaxBatchRows <= 0 {
 		cfg.MaxBatchRows = maxBatchRows
 	}
-	if cfg.Proof == nil {
-		cfg.Proof = SelfProof{Now: cfg.Now}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = defaultPollInterval
+	}
+	if cfg.PrimaryFlag == "" {
+		cfg.PrimaryFlag = "-primary-dsn"
 	}
 	f := &Follower{cfg: cfg, dsn: dsn, db: cfg.Replica.SQL(), log: cfg.Logger, now: cfg.Now, state: bridge.FollowerStarting, moved: make(chan struct{})}
 	if f.log == nil {
@@ -112,6 +127,9 @@ func New(cfg Config) (*Follower, error) {
 	}
 	return f, nil
 }
+
+// Info is what the preflight learned about the followed server.
+func (f *Follower) Info() ServerInfo { return f.cfg.Info }
 
 // Status is the follower's state for /healthz and the Monitor.
 type Status struct {
@@ -165,9 +183,9 @@ func (f *Follower) serverName() string {
 	return f.server.String()
 }
 
-// restart sets where a new stream begins, on the server id: positions of
+// restartAt sets where a new stream begins, on the server id: positions of
 // the server streamed from before are not compared with the new server's.
-func (f *Follower) restart(id journal.ServerIdentity, p Position, gtids mysql.GTIDSet) {
+func (f *Follower) restartAt(id journal.ServerIdentity, p Position, gtids mysql.GTIDSet) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.server, f.settled, f.gtids = id, p, gtids
@@ -199,86 +217,166 @@ func (f *Follower) Run(ctx context.Context, ready func()) error {
 
 func (f *Follower) run(ctx context.Context, ready func()) error {
 	for {
+		if ctx.Err() != nil {
+			return nil
+		}
 		// Read at every connection: the address may lead to another
-		// server after a failover, within one run of the bridge too.
+		// server after a failover, within one run of the bridge too, and
+		// the server's role decides the proof (role.go).
 		id, err := ReadIdentity(ctx, f.db, f.cfg.Info.Flavor, f.dsn.Addr)
 		if err != nil {
 			return err
 		}
-		cp, ok := f.cfg.Journal.Checkpoint()
-		if !ok {
-			f.log.Info("fresh journal: following from the replica's current position", "server", id.String())
-			if err := f.beginSpan(ctx, id, "", time.Time{}); err != nil {
-				return err
-			}
-			continue
-		}
-		if r := f.takeRestart(); r != nil {
-			f.log.Warn("coverage span ends and a fresh one starts from a new snapshot of the table",
-				"reason", r.reason, "span_ends_at", r.closeAt)
-			if err := f.beginSpan(ctx, id, r.reason, r.closeAt); err != nil {
-				f.RestartCoverage(r.span, r.reason, r.closeAt) // carried out at the next attempt
-				return err
-			}
-			continue
-		}
-		how, err := f.planResume(ctx, cp, id)
+		c, err := f.connect(ctx, id)
 		if err != nil {
 			return err
 		}
-		if how == resumeNewSpan {
-			f.log.Error("COVERAGE GAP: the followed server changed and cannot continue the journal's checkpoint "+
-				"(no GTIDs, or not the same replication history); recording a gap and following from the new server's current position; "+
-				"/events falls back to synthesis inside the gap",
-				"checkpoint", cp.String(), "server", id.String())
-			if err := f.beginSpan(ctx, id, ReasonServerChanged, time.Time{}); err != nil {
-				return err
-			}
-			continue
+		err = f.follow(c, ready)
+		c.close()
+		f.mu.Lock()
+		f.conn = nil
+		f.mu.Unlock()
+		if err != nil {
+			return err
 		}
-		sctx, streamed := f.streamContext(ctx)
-		err = f.stream(sctx, cp, id, how == resumeByGTID, ready)
-		streamed()
-		if ctx.Err() == nil && f.restartPending() {
-			continue
-		}
-		var lost *coverageLost
-		if errors.As(err, &lost) {
-			f.log.Error("COVERAGE GAP: "+lost.reason+": "+lost.detail+"; recording a gap and following from the replica's current position "+
-				"with a fresh snapshot of the table; /events falls back to synthesis inside the gap",
-				"checkpoint", cp.String(), "reason", lost.reason)
-			if err := f.beginSpan(ctx, id, lost.reason, time.Time{}); err != nil {
-				return err
-			}
-			continue
-		}
-		var me *mysql.MyError
-		if errors.As(err, &me) && me.Code == mysql.ER_MASTER_FATAL_ERROR_READING_BINLOG {
-			reason := fmt.Sprintf("binlog from %s can no longer be read (%s)", cp, me.Message)
-			f.log.Error("COVERAGE GAP: the journal's checkpoint cannot be resumed (binlog purged?); "+
-				"recording a gap and following from the replica's current position; /events falls back to synthesis inside the gap",
-				"checkpoint", cp.String(), "error", me.Message)
-			if err := f.beginSpan(ctx, id, reason, time.Time{}); err != nil {
-				return err
-			}
-			continue
-		}
-		return err
 	}
 }
 
-// beginSpan starts coverage at the current position of the server id with
-// a fresh snapshot of the table's rows, closing the previous span with
-// reason (and, when closeAt is set, at closeAt: see RestartCoverage).
-func (f *Follower) beginSpan(ctx context.Context, id journal.ServerIdentity, reason string, closeAt time.Time) error {
+// follow follows the server of one connection: it ends or begins coverage
+// as the server's state requires, then streams until the stream fails
+// (the error), ctx ends, or the connection is ended for a reason the
+// follower answers by connecting again (nil).
+func (f *Follower) follow(c *connection, ready func()) error {
+	ctx, id := c.ctx, c.id
+	if f.endReason != "" {
+		if err := f.endCoverage(f.endReason); err != nil {
+			return err
+		}
+	}
+	if c.watch != nil {
+		if st, have, _ := c.watch.Status(); have && st.Filtered != nil {
+			if err := f.endCoverage("replication filter: " + st.Filtered.Error()); err != nil {
+				return err
+			}
+			f.setState(bridge.FollowerStarting, st.Filtered)
+			if err := c.waitUnfiltered(); err != nil {
+				return f.ended(c, err)
+			}
+			f.log.Info("replication filter removed: coverage starts again from a fresh snapshot", "server", id.String())
+		}
+	}
+	cp, ok := f.cfg.Journal.Checkpoint()
+	if !ok {
+		f.log.Info("fresh journal: following from the replica's current position", "server", id.String())
+		return f.beginSpan(c, "", time.Time{})
+	}
+	if _, open := f.cfg.Journal.OpenSpan(); !open {
+		f.log.Info("no coverage span is open: starting one from a fresh snapshot", "server", id.String())
+		return f.beginSpan(c, "", time.Time{})
+	}
+	if r := f.takeRestart(); r != nil {
+		f.log.Warn("coverage span ends and a fresh one starts from a new snapshot of the table",
+			"reason", r.reason, "span_ends_at", r.closeAt)
+		if err := f.beginSpan(c, r.reason, r.closeAt); err != nil {
+			f.RestartCoverage(r.span, r.reason, r.closeAt) // carried out at the next attempt
+			return err
+		}
+		return nil
+	}
+	how, err := f.planResume(ctx, cp, id)
+	if err != nil {
+		return err
+	}
+	if how == resumeNewSpan {
+		f.log.Error("COVERAGE GAP: the followed server changed and cannot continue the journal's checkpoint "+
+			"(no GTIDs, or not the same replication history); recording a gap and following from the new server's current position; "+
+			"/events falls back to synthesis inside the gap",
+			"checkpoint", cp.String(), "server", id.String())
+		return f.beginSpan(c, ReasonServerChanged, time.Time{})
+	}
+	sctx, streamed := f.streamContext(ctx)
+	err = f.stream(sctx, c, cp, how == resumeByGTID, ready)
+	streamed()
+	if ctx.Err() != nil {
+		return f.ended(c, nil)
+	}
+	if f.restartPending() {
+		return nil // carried out at the next connection, before it streams
+	}
+	var lost *coverageLost
+	if errors.As(err, &lost) {
+		f.log.Error("COVERAGE GAP: "+lost.reason+": "+lost.detail+"; recording a gap and following from the replica's current position "+
+			"with a fresh snapshot of the table; /events falls back to synthesis inside the gap",
+			"checkpoint", cp.String(), "reason", lost.reason)
+		return f.beginSpan(c, lost.reason, time.Time{})
+	}
+	var me *mysql.MyError
+	if errors.As(err, &me) && me.Code == mysql.ER_MASTER_FATAL_ERROR_READING_BINLOG {
+		reason := fmt.Sprintf("binlog from %s can no longer be read (%s)", cp, me.Message)
+		f.log.Error("COVERAGE GAP: the journal's checkpoint cannot be resumed (binlog purged?); "+
+			"recording a gap and following from the replica's current position; /events falls back to synthesis inside the gap",
+			"checkpoint", cp.String(), "error", me.Message)
+		return f.beginSpan(c, reason, time.Time{})
+	}
+	return err
+}
+
+// ended answers a connection ended by its context: a filter that may have
+// dropped changes ends the span; a role change or a coverage restart is
+// served by connecting again; the follower's own end is nil too.
+func (f *Follower) ended(c *connection, err error) error {
+	cause := context.Cause(c.ctx)
+	var ci *coverageInterrupted
+	switch {
+	case errors.As(cause, &ci):
+		return f.endCoverage(ci.Error())
+	case errors.Is(cause, errRoleChanged), errors.Is(cause, context.Canceled):
+		return nil
+	}
+	return err
+}
+
+// endCoverage closes the open span with reason and opens none: a filter
+// may have dropped a change to the table, so nothing the span covered
+// after its last proof can be vouched for, and coverage starts again only
+// from a fresh snapshot (follow, once the filter is gone). The span keeps
+// what was proved before: its end is the last confirmation. A failed
+// commit is retried at the next connection.
+func (f *Follower) endCoverage(reason string) error {
+	f.endReason = reason
+	if _, open := f.cfg.Journal.OpenSpan(); !open {
+		f.endReason = ""
+		return nil
+	}
+	f.log.Error("COVERAGE GAP: coverage ends at the last instant proved, and starts again from a fresh snapshot once the cause is gone; "+
+		"/events answers mixed past it", "reason", reason, "vouched_to", f.cfg.Journal.Confirmed())
+	b := &journal.Batch{CoveredTo: f.cfg.Journal.Confirmed().Truncate(time.Second), EndSpan: reason}
+	if err := f.cfg.Journal.Commit(b); err != nil {
+		return err
+	}
+	f.endReason = ""
+	return nil
+}
+
+// beginSpan starts coverage at the current position of the connection's
+// server with a fresh snapshot of the table's rows, closing the previous
+// span with reason (and, when closeAt is set, at closeAt: see
+// RestartCoverage). The span starts at the next whole second of the proof's
+// clock read after the position: every change logged before the position
+// was committed before that instant.
+func (f *Follower) beginSpan(c *connection, reason string, closeAt time.Time) error {
+	ctx, id := c.ctx, c.id
 	f.setState(bridge.FollowerSnapshotting, nil)
 	pos, err := CurrentPosition(ctx, f.db, f.cfg.Info.Flavor)
 	if err != nil {
 		return err
 	}
-	// Changes committed before this instant may lie before pos; coverage
-	// starts at the next whole second, when every change is after it.
-	start := f.now().Truncate(time.Second).Add(time.Second)
+	clock, err := c.proof.Clock(ctx)
+	if err != nil {
+		return err
+	}
+	f.cfg.Journal.ObserveClock(clock)
+	start := clock.Server.Truncate(time.Second).Add(time.Second)
 	// The checkpoint carries no layout: the columns read now may be newer
 	// than pos, so the first row that needs one has it proven from there
 	// (layoutproof.go). Reading them says whether the table is there.
@@ -352,7 +450,8 @@ func deadlineResolution(timeout time.Duration) time.Duration {
 // has applied the same GTIDs (planResume): the stream then starts from the
 // GTID set alone, and its first commit opens a span on the new server
 // where the last one ended.
-func (f *Follower) stream(ctx context.Context, cp journal.Checkpoint, id journal.ServerIdentity, switched bool, ready func()) error {
+func (f *Follower) stream(ctx context.Context, c *connection, cp journal.Checkpoint, switched bool, ready func()) error {
+	id := c.id
 	previous := cp.Server
 	cp.Server = &id // every checkpoint from here on records the server
 	if switched {
@@ -409,22 +508,31 @@ func (f *Follower) stream(ctx context.Context, cp journal.Checkpoint, id journal
 	}()
 
 	a := newApplier(f, cp, lay, known)
+	a.conn = c
 	if switched {
 		f.log.Warn("FOLLOWED SERVER CHANGED: resuming by GTID set on the new server; the old server's binlog positions are not used",
 			"from", previous.String(), "to", id.String(), "gtid_set", cp.GTIDSet)
-		a.pendingSpan = &journal.SpanStart{Start: f.now(), Contiguous: true, GapReason: reasonSwitchedByGTID, Server: id.String()}
+		// Contiguous: the span starts where the last one ended; Start only
+		// serves a journal without one.
+		start, _ := f.cfg.Journal.ServerNow()
+		a.pendingSpan = &journal.SpanStart{Start: start, Contiguous: true, GapReason: reasonSwitchedByGTID, Server: id.String()}
 	}
 	if end, err := CurrentPosition(ctx, f.db, f.cfg.Info.Flavor); err == nil {
 		a.catchUpTo = end.Position
 	} else {
 		f.log.Warn("could not read the binlog's end; committing as if live", "err", err)
 	}
-	f.restart(id, Position{cp.File, cp.Pos}, parseGTIDs(f.cfg.Info.Flavor, cp.GTIDSet))
+	f.restartAt(id, Position{cp.File, cp.Pos}, parseGTIDs(f.cfg.Info.Flavor, cp.GTIDSet))
 	f.cfg.Journal.Attach(f.probe)
-	if _, self := f.cfg.Proof.(SelfProof); !self {
+	if c.watch != nil {
+		// On a replica, claims grow with the watch's readings (and the
+		// primary's position), not with heartbeats: confirm them as they
+		// come, and end the connection at the first filter or role change.
 		vctx, stopVouching := context.WithCancel(ctx)
-		defer stopVouching()
-		go f.vouchInBackground(vctx)
+		var wg sync.WaitGroup
+		defer func() { stopVouching(); wg.Wait() }()
+		wg.Go(func() { f.vouchInBackground(vctx, c) })
+		wg.Go(func() { c.watchStream(vctx) })
 	}
 	f.setState(bridge.FollowerFollowing, nil)
 	f.log.Info("following the replica's binlog", "from", cp.String(), "server_id", f.cfg.ServerID)
@@ -463,19 +571,25 @@ type handlerFunc func(*replication.BinlogEvent) error
 func (h handlerFunc) HandleEvent(e *replication.BinlogEvent) error { return h(e) }
 
 // probe proves to the journal that everything the primary had committed
-// when it was called is in the journal: it asks the Proof what it vouches
-// for, waits until the follower has committed that much, and confirms it,
-// until the claim reaches the probe's start or ctx ends. A claim short of
-// the start still advances coverage as far as it goes.
+// when it was called is in the journal: it asks the current connection's
+// Proof what it vouches for, waits until the follower has committed that
+// much, and confirms it, until the claim reaches the probe's start or ctx
+// ends. A claim short of the start still advances coverage as far as it
+// goes. The start is the earliest the followed server's clock can read at
+// the call (Journal.ServerNow), as the journal judges requests by.
 func (f *Follower) probe(ctx context.Context) error {
-	started := f.now()
+	started, _ := f.cfg.Journal.ServerNow()
 	for {
-		changed := f.cfg.Proof.Changed()
-		v, err := f.confirmOnce(ctx)
+		c := f.current()
+		if c == nil {
+			return errNoConnection
+		}
+		changed := c.proof.Changed()
+		v, err := f.confirmOnce(ctx, c)
 		if err != nil {
 			return err
 		}
-		if !v.At.Before(started) || f.coveredTo().After(started) {
+		if !v.At.Before(started) || f.coveredTo().After(started) || !f.cfg.Journal.Confirmed().Before(started) {
 			return nil
 		}
 		f.mu.Lock()
@@ -484,16 +598,33 @@ func (f *Follower) probe(ctx context.Context) error {
 		select {
 		case <-changed:
 		case <-moved:
+		case <-c.ctx.Done():
+			return fmt.Errorf("the connection to the followed server ended: %w", context.Cause(c.ctx))
 		case <-ctx.Done():
-			return fmt.Errorf("%s proof vouches only up to %s, short of %s: %w", f.cfg.Proof.Name(), v.At.Format(time.RFC3339), started.Format(time.RFC3339), ctx.Err())
+			return fmt.Errorf("%s proof vouches only up to %s, short of %s: %w", c.proof.Name(), v.At.Format(time.RFC3339), started.Format(time.RFC3339), ctx.Err())
 		}
 	}
 }
 
-// confirmOnce takes the proof's current claim, waits until the follower has
-// committed it and confirms it to the journal.
-func (f *Follower) confirmOnce(ctx context.Context) (Vouch, error) {
-	v, err := f.cfg.Proof.Vouch(ctx)
+var errNoConnection = errors.New("the follower is not connected to the followed server")
+
+// current is the connection being followed, nil between connections.
+func (f *Follower) current() *connection {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.conn
+}
+
+// confirmOnce confirms the source commits the connection's watch lets it
+// claim (origin.go), then takes the proof's current claim, waits until the
+// follower has committed it and confirms it. Every claim's clock reading
+// goes to the journal.
+func (f *Follower) confirmOnce(ctx context.Context, c *connection) (Vouch, error) {
+	f.confirmCommits(c)
+	v, err := c.proof.Vouch(ctx)
+	if !v.Clock.IsZero() {
+		f.cfg.Journal.ObserveClock(v.Clock)
+	}
 	if err != nil || v.At.IsZero() || !v.At.After(f.cfg.Journal.Confirmed()) {
 		return v, err
 	}
@@ -502,6 +633,24 @@ func (f *Follower) confirmOnce(ctx context.Context) (Vouch, error) {
 	}
 	f.cfg.Journal.Confirm(v.At)
 	return v, nil
+}
+
+// confirmCommits confirms the latest source commit the follower has
+// committed at or before the connection's clean binlog bound.
+func (f *Follower) confirmCommits(c *connection) {
+	bound, ok := c.commitBound()
+	if !ok {
+		return
+	}
+	f.mu.Lock()
+	settled := f.settled
+	f.mu.Unlock()
+	if settled.Compare(bound) < 0 {
+		bound = settled
+	}
+	if at := c.commits.claim(bound); !at.IsZero() {
+		f.cfg.Journal.Confirm(at)
+	}
 }
 
 // coveredTo is where committed transactions alone have brought coverage:
@@ -546,19 +695,26 @@ func (f *Follower) reach(ctx context.Context, v Vouch) error {
 	}
 }
 
-// vouchInBackground confirms the proof's claims as they grow, so coverage
-// advances without a request asking for it (self-proof followers get the
-// same from replication heartbeats).
-func (f *Follower) vouchInBackground(ctx context.Context) {
+// vouchInBackground confirms the proof's claims as they grow, and the
+// source commits as the follower commits them, so coverage advances without
+// a request asking for it (self-proof followers get the same from
+// replication heartbeats).
+func (f *Follower) vouchInBackground(ctx context.Context, c *connection) {
 	for {
+		f.mu.Lock()
+		moved := f.moved
+		f.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return
-		case <-f.cfg.Proof.Changed():
+		case <-moved:
+			f.confirmCommits(c)
+			continue
+		case <-c.proof.Changed():
 		}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		if _, err := f.confirmOnce(cctx); err != nil && ctx.Err() == nil {
-			f.log.Debug("coverage not advanced", "proof", f.cfg.Proof.Name(), "error", err)
+		if _, err := f.confirmOnce(cctx, c); err != nil && ctx.Err() == nil {
+			f.log.Debug("coverage not advanced", "proof", c.proof.Name(), "error", err)
 		}
 		cancel()
 	}

@@ -2,6 +2,7 @@ package binlog
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,9 +29,15 @@ type rig struct {
 	path    string
 	cancel  context.CancelFunc
 	done    chan error
-	hb      time.Duration
-	// proof, when set, builds the follower's Proof (default SelfProof).
-	proof func(info ServerInfo) Proof
+	// follower is the running follower (nil before start).
+	follower *Follower
+	closed   bool // the journal was closed by stop
+	hb       time.Duration
+	// primary, when set, is Jetmon's primary for the primary-gtid proof
+	// (the follower derives the proof from the followed server's role).
+	primary *sql.DB
+	// poll is the follower's PollInterval (0: its default).
+	poll time.Duration
 	// waitLimit is the journal's WaitLimit; default 5s.
 	waitLimit time.Duration
 	// maxBatch, maxEvents and maxRows are the follower's batch limits (0:
@@ -38,8 +45,6 @@ type rig struct {
 	maxBatch, maxEvents, maxRows int
 	// committed, when set, sees each batch's checkpoint once durable.
 	committed func(journal.Checkpoint)
-	// follower is the running follower.
-	follower *Follower
 }
 
 func newRig(t *testing.T, db *testdb.DB) *rig {
@@ -63,16 +68,16 @@ func (r *rig) start() {
 	if r.journal, err = journal.Open(r.path, journal.Options{WaitLimit: r.waitLimit}); err != nil {
 		r.t.Fatal(err)
 	}
-	info, err := Preflight(context.Background(), r.replica.SQL())
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	var proof Proof
-	if r.proof != nil {
-		proof = r.proof(info)
-	}
-	f, err := New(Config{Replica: r.replica, Journal: r.journal, Info: info, ServerID: 4242, Heartbeat: r.hb, Proof: proof,
-		MaxBatch: r.maxBatch, MaxBatchEvents: r.maxEvents, MaxBatchRows: r.maxRows})
+	r.closed = false
+	r.run()
+}
+
+// run starts a follower on the open journal, built as the daemon builds it
+// (Open), and returns once it streams.
+func (r *rig) run() {
+	r.t.Helper()
+	f, err := Open(context.Background(), Config{Replica: r.replica, Journal: r.journal, ServerID: 4242, Heartbeat: r.hb,
+		Primary: r.primary, PollInterval: r.poll, MaxBatch: r.maxBatch, MaxBatchEvents: r.maxEvents, MaxBatchRows: r.maxRows})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -99,6 +104,16 @@ func (r *rig) start() {
 }
 
 func (r *rig) stop() {
+	r.halt()
+	if r.journal != nil && !r.closed {
+		r.journal.Close()
+		r.closed = true
+	}
+}
+
+// halt stops the follower and leaves the journal open, as a daemon whose
+// follower stopped serves it.
+func (r *rig) halt() {
 	if r.cancel == nil {
 		return
 	}
@@ -107,7 +122,6 @@ func (r *rig) stop() {
 		r.t.Errorf("follower: %v", err)
 	}
 	r.cancel = nil
-	r.journal.Close()
 }
 
 // events waits until the journal holds want events for blog and returns

@@ -40,17 +40,22 @@ import (
 
 // heartbeat handles a heartbeat: it commits what the batch holds, then,
 // under the self proof, confirms the present if the heartbeat shows the
-// dump thread at the binlog's end.
+// dump thread at the binlog's end. The present is the followed server's
+// clock (Journal.ServerNow, at its earliest), and no later than the self
+// proof's last check that the server is still the primary. On a replica a
+// heartbeat proves nothing of the primary: it only makes the last
+// confirmation durable (origin.go).
 func (a *applier) heartbeat(ev *replication.BinlogEvent) error {
 	if err := a.sync(); err != nil {
 		return err
 	}
-	if _, self := a.f.cfg.Proof.(SelfProof); a.inTxn || !self || a.pendingSpan != nil {
+	if a.inTxn || a.pendingSpan != nil {
 		// Mid-transaction, or nothing yet from a server switched to: its
-		// coverage must not extend the previous server's span. On a
-		// replica, having read its whole binlog says nothing about what the
-		// primary has committed meanwhile: the Proof decides.
+		// coverage must not extend the previous server's span.
 		return nil
+	}
+	if a.conn == nil || a.conn.self == nil {
+		return a.coverReplicaHeartbeat()
 	}
 	dumped, ok := heartbeatPosition(ev)
 	if !ok {
@@ -59,13 +64,14 @@ func (a *applier) heartbeat(ev *replication.BinlogEvent) error {
 	// Bounded: the applier waits for it.
 	ctx, cancel := context.WithTimeout(context.Background(), min(max(a.f.cfg.Heartbeat, time.Second), 10*time.Second))
 	defer cancel()
-	at := a.f.now()
+	at, _ := a.f.cfg.Journal.ServerNow()
+	at = minTime(at, a.conn.self.Verified())
 	end, err := CurrentPosition(ctx, a.f.db, a.f.cfg.Info.Flavor)
 	if err != nil {
 		a.f.log.Debug("heartbeat confirms nothing: could not read the binlog's end", "error", err)
 		return nil
 	}
-	if dumped.Compare(end.Position) < 0 {
+	if dumped.Compare(end.Position) < 0 || at.IsZero() {
 		return nil // the dump thread is still short of the end
 	}
 	a.f.cfg.Journal.Confirm(at)

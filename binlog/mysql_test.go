@@ -205,13 +205,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
 // TestMySQLReplicationStatusIsRead: a MySQL 8 replica's status, scripted
 // (SHOW REPLICA STATUS and performance_schema's heartbeat and applied
 // times), reads as the replica proofs need it; Preflight sees a replica.

@@ -36,6 +36,9 @@ type ServerPosition struct {
 	Position
 	// GTIDSet is the executed GTID set, empty when the server has none.
 	GTIDSet string
+	// Filters are the server's binlog filters (binlog_do_db and
+	// binlog_ignore_db), which the same statement reports.
+	Filters BinlogFilters
 }
 
 // CurrentPosition reads the end of the server's binlog. MySQL 8.2 renamed
@@ -59,6 +62,7 @@ func CurrentPosition(ctx context.Context, db *sql.DB, flavor Flavor) (ServerPosi
 	fmt.Sscan(row["position"], &pos)
 	sp.Pos = uint32(pos)
 	sp.GTIDSet = strings.ReplaceAll(row["executed_gtid_set"], "\n", "")
+	sp.Filters = BinlogFilters{DoDB: row["binlog_do_db"], IgnoreDB: row["binlog_ignore_db"]}
 	if sp.File == "" {
 		return sp, errors.New("the server reports no binlog file: is log_bin on?")
 	}

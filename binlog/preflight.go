@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
+	bridge "github.com/automattic/jetmon-bridge"
 	driver "github.com/go-sql-driver/mysql"
 )
 
@@ -34,8 +36,12 @@ type ServerInfo struct {
 
 // Preflight checks that the replica can be followed and says exactly what
 // to change when it cannot: log_bin on, ROW format, a full enough row image,
-// the replication grants, and, on a server that is itself a replica,
-// log_replica_updates so that replicated changes reach its binlog.
+// the replication grants, no binlog filter that leaves the table out, and,
+// on a server that is itself a replica, log_replica_updates so that
+// replicated changes reach its binlog and no replication filter under which
+// a change to jetpack_monitor_sites in the pool's database could be left out
+// (filterrules.go). The follower repeats the role-dependent checks at every
+// connection, and the replication watch the filter checks at every reading.
 func Preflight(ctx context.Context, db *sql.DB) (ServerInfo, error) {
 	var info ServerInfo
 	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&info.Version); err != nil {
@@ -46,7 +52,7 @@ func Preflight(ctx context.Context, db *sql.DB) (ServerInfo, error) {
 		info.Flavor = FlavorMariaDB
 	}
 	vars, err := globalVariables(ctx, db, "log_bin", "binlog_format", "binlog_row_image", "gtid_mode", "log_slave_updates", "log_replica_updates",
-		"binlog_row_metadata")
+		"binlog_row_metadata", "server_id")
 	if err != nil {
 		return info, err
 	}
@@ -74,10 +80,66 @@ func Preflight(ctx context.Context, db *sql.DB) (ServerInfo, error) {
 		return info, err
 	}
 	info.Replica = isReplica
-	if isReplica && !isOn(vars["log_replica_updates"]) && !isOn(vars["log_slave_updates"]) {
-		return info, errors.New("the server replicates from another but log_replica_updates (log_slave_updates) is OFF, so Jetmon's changes never reach its binlog: turn it on in its configuration and restart it")
+	if isReplica {
+		if err := replicaUpdatesOn(vars); err != nil {
+			return info, err
+		}
 	}
-	return info, nil
+	return info, checkFilters(ctx, db, info, vars)
+}
+
+// errReplicaUpdatesOff: a replica that does not write what it applies
+// into its own binlog.
+var errReplicaUpdatesOff = errors.New("the server replicates from another but log_replica_updates (log_slave_updates) is OFF, so Jetmon's changes never reach its binlog: turn it on in its configuration and restart it")
+
+func replicaUpdatesOn(vars map[string]string) error {
+	if !isOn(vars["log_replica_updates"]) && !isOn(vars["log_slave_updates"]) {
+		return errReplicaUpdatesOff
+	}
+	return nil
+}
+
+// checkReplicaUpdates is the replica check the follower repeats at every
+// connection to a server that replicates (it may have become a replica
+// since start-up).
+func checkReplicaUpdates(ctx context.Context, db *sql.DB) error {
+	vars, err := globalVariables(ctx, db, "log_slave_updates", "log_replica_updates")
+	if err != nil {
+		return err
+	}
+	return replicaUpdatesOn(vars)
+}
+
+// checkFilters refuses the binlog filters of the server and, on a replica,
+// its replication filters, when they can leave a change to the table out.
+func checkFilters(ctx context.Context, db *sql.DB, info ServerInfo, vars map[string]string) error {
+	var database sql.NullString
+	if err := db.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&database); err != nil {
+		return fmt.Errorf("read the -dsn database: %w", err)
+	}
+	if !database.Valid || database.String == "" {
+		return nil // no table to judge filters for: the follower is not asked to follow one
+	}
+	if !info.Replica {
+		pos, err := CurrentPosition(ctx, db, info.Flavor)
+		if err != nil {
+			return err
+		}
+		if p := pos.Filters.LeavesOut(database.String, bridge.Table, strings.EqualFold(vars["binlog_row_metadata"], "FULL"), info.Flavor); p != nil {
+			return p
+		}
+		return nil
+	}
+	st, err := ReadReplicationStatus(ctx, db, info.Flavor, nil)
+	if err != nil {
+		return err
+	}
+	id, _ := strconv.ParseUint(vars["server_id"], 10, 32)
+	st.JudgeFilters(database.String, bridge.Table, uint32(id), info.Flavor)
+	if st.Filtered != nil {
+		return st.Filtered
+	}
+	return nil
 }
 
 func isOn(v string) bool { return v == "1" || strings.EqualFold(v, "ON") }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -150,9 +151,30 @@ func TestParseReplicationStatusMySQL(t *testing.T) {
 	if _, err := parseReplicationStatus(FlavorMySQL, map[string]string{"foo": "bar"}); err == nil {
 		t.Fatal("a row without thread columns parsed")
 	}
+	// The channel's source and filters, as MySQL 8 prints them.
+	row = map[string]string{
+		"channel_name": "", "replica_io_running": "Yes", "replica_sql_running": "Yes",
+		"retrieved_gtid_set":     "3E11FA47-71CA-11E1-9E33-C80AA9429562:1-10",
+		"executed_gtid_set":      "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-10,\n4e11fa47-71ca-11e1-9e33-c80aa9429562:1-2",
+		"replicate_ignore_table": "jetmon_db.jetpack_monitor_sites", "replicate_rewrite_db": "(a,b)",
+	}
+	st, err = parseReplicationStatus(FlavorMySQL, row)
+	if err != nil || !st.SourceKnown || len(st.SourceUUIDs) != 1 || st.SourceUUIDs[0] != "3e11fa47-71ca-11e1-9e33-c80aa9429562" {
+		t.Fatalf("source: %+v err %v", st, err)
+	}
+	if f := st.Filters[0]; len(f.IgnoreTable) != 1 || len(f.RewriteDB) != 1 || f.RewriteDB[0] != (DBRewrite{"a", "b"}) {
+		t.Fatalf("channel filters %+v", f)
+	}
+	st.JudgeFilters("jetmon_db", "jetpack_monitor_sites", 2, FlavorMySQL)
+	if st.Filtered == nil || !strings.Contains(st.Problem(), "CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE = () FOR CHANNEL ''") {
+		t.Fatalf("filtered: %v", st.Problem())
+	}
 }
 
-// TestProvenBy checks what one pair of readings lets the watch vouch for.
+// TestProvenBy checks what one pair of readings lets the watch vouch for,
+// and what the watch vouches for as readings come: never the time of a
+// reading itself, and never past a heartbeat counted after a reading less
+// one second of transit. Expected instants are written out.
 func TestProvenBy(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	running := ReplicationStatus{IOThread: "Yes", SQLThread: "Yes", AppliedAll: true}
@@ -160,26 +182,27 @@ func TestProvenBy(t *testing.T) {
 		s.ReadAt, s.Heartbeats = readAt, hb
 		return s
 	}
+	with := func(s ReplicationStatus, change func(*ReplicationStatus)) ReplicationStatus {
+		change(&s)
+		return s
+	}
+	filtered := &FilterProblem{Setting: "replicate_ignore_table='d.jetpack_monitor_sites'"}
 	prev := at(running, t0, 4)
 	cases := []struct {
 		name string
 		cur  ReplicationStatus
 		want time.Time
 	}{
-		{"heartbeat since the previous reading", at(running, t0.Add(time.Second), 5), t0.Add(-heartbeatTransit)},
+		{"heartbeat since the previous reading", at(running, t0.Add(time.Second), 5), time.Date(2026, 1, 2, 3, 4, 4, 0, time.UTC)},
 		{"no heartbeat since", at(running, t0.Add(time.Second), 4), time.Time{}},
-		{"applier behind", func() ReplicationStatus { s := at(running, t0.Add(time.Second), 5); s.AppliedAll = false; return s }(), time.Time{}},
-		{"sql thread stopped", func() ReplicationStatus { s := at(running, t0.Add(time.Second), 5); s.SQLThread = "No"; return s }(), time.Time{}},
-		{"io thread connecting", func() ReplicationStatus {
-			s := at(running, t0.Add(time.Second), 5)
-			s.IOThread = "Connecting"
-			return s
-		}(), time.Time{}},
-		{"mysql heartbeat time", func() ReplicationStatus {
-			s := at(running, t0.Add(time.Second), 0)
-			s.LastHeartbeat = t0.Add(500 * time.Millisecond)
-			return s
-		}(), t0.Add(500 * time.Millisecond).Add(-heartbeatTransit)},
+		{"applier behind", with(at(running, t0.Add(time.Second), 5), func(s *ReplicationStatus) { s.AppliedAll = false }), time.Time{}},
+		{"sql thread stopped", with(at(running, t0.Add(time.Second), 5), func(s *ReplicationStatus) { s.SQLThread = "No" }), time.Time{}},
+		{"io thread connecting", with(at(running, t0.Add(time.Second), 5), func(s *ReplicationStatus) { s.IOThread = "Connecting" }), time.Time{}},
+		{"a filter leaves the table out", with(at(running, t0.Add(time.Second), 5), func(s *ReplicationStatus) { s.Filtered = filtered }), time.Time{}},
+		{"mysql heartbeat time", with(at(running, t0.Add(time.Second), 0), func(s *ReplicationStatus) { s.LastHeartbeat = t0.Add(500 * time.Millisecond) }),
+			time.Date(2026, 1, 2, 3, 4, 4, 500_000_000, time.UTC)},
+		{"mysql heartbeat after the reading", with(at(running, t0, 0), func(s *ReplicationStatus) { s.LastHeartbeat = t0.Add(3 * time.Second) }),
+			time.Date(2026, 1, 2, 3, 4, 4, 0, time.UTC)},
 	}
 	for _, c := range cases {
 		if got := provenBy(prev, true, c.cur); !got.Equal(c.want) {
@@ -188,6 +211,47 @@ func TestProvenBy(t *testing.T) {
 	}
 	if got := provenBy(ReplicationStatus{}, false, at(running, t0, 9)); !got.IsZero() {
 		t.Errorf("first reading vouched for %v; a heartbeat count alone proves nothing", got)
+	}
+	if got := provenBy(with(prev, func(s *ReplicationStatus) { s.Filtered = filtered }), true, at(running, t0.Add(time.Second), 5)); !got.IsZero() {
+		t.Errorf("a heartbeat counted since a filtered reading vouched for %v", got)
+	}
+
+	// The watch, fed readings as Run would, vouches for what they prove
+	// and for nothing more: not for a reading's own time ("now"), not past
+	// a filter once one was seen.
+	w := newReplicationWatch(nil, FlavorMariaDB, time.Second, nil, slog.New(slog.DiscardHandler), watchTarget{})
+	vouched := func() time.Time {
+		v, err := w.Vouch(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.At
+	}
+	steps := []struct {
+		name    string
+		reading ReplicationStatus
+		want    time.Time
+	}{
+		{"first reading", at(running, t0, 4), time.Time{}},
+		{"a heartbeat since", at(running, t0.Add(time.Second), 5), time.Date(2026, 1, 2, 3, 4, 4, 0, time.UTC)},
+		{"no heartbeat since", at(running, t0.Add(2*time.Second), 5), time.Date(2026, 1, 2, 3, 4, 4, 0, time.UTC)},
+		{"sql thread stopped, a heartbeat since", with(at(running, t0.Add(3*time.Second), 6), func(s *ReplicationStatus) { s.SQLThread = "No" }), time.Date(2026, 1, 2, 3, 4, 4, 0, time.UTC)},
+		{"stopped, heartbeats go on", with(at(running, t0.Add(10*time.Second), 13), func(s *ReplicationStatus) { s.SQLThread = "No"; s.AppliedAll = false }), time.Date(2026, 1, 2, 3, 4, 4, 0, time.UTC)},
+		{"running, behind", with(at(running, t0.Add(11*time.Second), 14), func(s *ReplicationStatus) { s.AppliedAll = false }), time.Date(2026, 1, 2, 3, 4, 4, 0, time.UTC)},
+		{"caught up, a heartbeat since", at(running, t0.Add(12*time.Second), 15), time.Date(2026, 1, 2, 3, 4, 15, 0, time.UTC)},
+		{"a heartbeat since", at(running, t0.Add(13*time.Second), 16), time.Date(2026, 1, 2, 3, 4, 16, 0, time.UTC)},
+		{"a filter appears", with(at(running, t0.Add(14*time.Second), 17), func(s *ReplicationStatus) { s.Filtered = filtered }), time.Date(2026, 1, 2, 3, 4, 16, 0, time.UTC)},
+		{"the filter is gone", at(running, t0.Add(15*time.Second), 18), time.Date(2026, 1, 2, 3, 4, 16, 0, time.UTC)},
+		{"a heartbeat since", at(running, t0.Add(16*time.Second), 19), time.Date(2026, 1, 2, 3, 4, 16, 0, time.UTC)},
+	}
+	for _, s := range steps {
+		w.observe(s.reading, nil)
+		if got := vouched(); !got.Equal(s.want) {
+			t.Errorf("watch after %q (read at %s): vouches for %v, want %v", s.name, s.reading.ReadAt.Format(time.TimeOnly), got, s.want)
+		}
+	}
+	if w.Filtered() != filtered {
+		t.Errorf("the watch forgot the filter it saw: %v", w.Filtered())
 	}
 }
 

@@ -22,7 +22,7 @@ const (
 // live follower of a replica; an UPDATE of monitor_active alone after each
 // must not become a transition, and every real transition must be read.
 func TestCommentedAltersAreLayoutBoundaries(t *testing.T) {
-	c := newChain(t, testdb.TopologyOptions{}, 4)
+	c := newLayoutChain(t, testdb.TopologyOptions{}, 4)
 	c.r.start()
 	c.pastSpanStart()
 	c.exec(transition(1, 0))
@@ -49,7 +49,7 @@ func TestSchemaChangesWhileBehind(t *testing.T) {
 	for _, metadata := range []string{"NO_LOG", "FULL"} {
 		t.Run("binlog_row_metadata="+metadata, func(t *testing.T) {
 			args := []string{"--binlog-row-metadata=" + metadata}
-			c := newChain(t, testdb.TopologyOptions{PrimaryArgs: args, ReplicaArgs: args}, 6)
+			c := newLayoutChain(t, testdb.TopologyOptions{PrimaryArgs: args, ReplicaArgs: args}, 6)
 			c.r.start()
 			c.pastSpanStart()
 			c.exec(transition(1, 0))
@@ -104,7 +104,7 @@ func TestSchemaChangesWhileBehind(t *testing.T) {
 func TestTableSwapByRename(t *testing.T) {
 	for _, behind := range []bool{false, true} {
 		t.Run(map[bool]string{false: "live", true: "behind"}[behind], func(t *testing.T) {
-			c := newChain(t, testdb.TopologyOptions{}, 4)
+			c := newLayoutChain(t, testdb.TopologyOptions{}, 4)
 			c.r.start()
 			c.pastSpanStart()
 			c.exec(transition(1, 0))
@@ -117,7 +117,7 @@ func TestTableSwapByRename(t *testing.T) {
 				"ALTER TABLE _jetpack_monitor_sites_gho "+statusAfterURL,
 				"INSERT INTO _jetpack_monitor_sites_gho (jetpack_monitor_site_id, blog_id, bucket_no, monitor_url, monitor_active, site_status, last_status_change, check_interval) "+
 					"SELECT jetpack_monitor_site_id, blog_id, bucket_no, monitor_url, monitor_active, site_status, last_status_change, check_interval FROM jetpack_monitor_sites",
-				truthTrigger("truth_gho", "_jetpack_monitor_sites_gho"))
+				truthTriggerOn("truth_gho", "_jetpack_monitor_sites_gho"))
 			c.exec(fmt.Sprintf("rename /* gh-ost */ table %[1]s.`jetpack_monitor_sites` to %[1]s.`_jetpack_monitor_sites_del`, "+
 				"%[1]s.`_jetpack_monitor_sites_gho` to %[1]s.`jetpack_monitor_sites`", db))
 			c.exec("DROP TABLE IF EXISTS `_jetpack_monitor_sites_del`")

@@ -25,7 +25,7 @@ import (
 // as a group of its own, drops the undone rows from its binlog).
 func TestSavepointsKeepTransactionsWhole(t *testing.T) {
 	const txns = 40
-	c := newChain(t, testdb.TopologyOptions{}, 4*txns)
+	c := newLayoutChain(t, testdb.TopologyOptions{}, 4*txns)
 	c.primary.MustExec(t, "CREATE TABLE side (id int PRIMARY KEY, n int) ENGINE=MyISAM")
 	c.primary.MustExec(t, "INSERT INTO side VALUES (1, 0)")
 	type follower struct {
@@ -160,7 +160,7 @@ func groupEnds(t *testing.T, server *testdb.Server) map[Position]bool {
 
 // xaSession runs statements on a connection of its own to the primary,
 // then disconnects: a prepared XA transaction outlives its session.
-func (c *chain) xaSession(stmts ...string) {
+func (c *layoutChain) xaSession(stmts ...string) {
 	c.t.Helper()
 	db, err := sql.Open("mysql", c.primary.DSN())
 	if err != nil {
@@ -176,7 +176,7 @@ func (c *chain) xaSession(stmts ...string) {
 }
 
 // lastGTID is the GTID the primary wrote last.
-func (c *chain) lastGTID() string {
+func (c *layoutChain) lastGTID() string {
 	c.t.Helper()
 	var pos string
 	if err := c.utc.QueryRow("SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
@@ -186,7 +186,7 @@ func (c *chain) lastGTID() string {
 }
 
 // eventsOf is the journal's events of blog.
-func (c *chain) eventsOf(blog uint64) []journal.SourcedEvent {
+func (c *layoutChain) eventsOf(blog uint64) []journal.SourcedEvent {
 	var out []journal.SourcedEvent
 	for _, e := range c.journaled() {
 		if e.BlogID == blog {
@@ -205,7 +205,7 @@ func (c *chain) eventsOf(blog uint64) []journal.SourcedEvent {
 // committed after is a gap ("an XA transaction prepared before coverage
 // began was committed") and a fresh span, whose snapshot holds its change.
 func TestXATransactions(t *testing.T) {
-	c := newChain(t, testdb.TopologyOptions{}, 6)
+	c := newLayoutChain(t, testdb.TopologyOptions{}, 6)
 	c.xaSession("XA START 'x0'", transition(6, 2), "XA END 'x0'", "XA PREPARE 'x0'")
 	c.replicated()
 	c.r.start()

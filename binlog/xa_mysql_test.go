@@ -132,7 +132,7 @@ func (s *mysqlStream) xaPrepare(gtrid string, onePhase bool) *replication.Binlog
 func testApplier(t *testing.T, j *journal.Journal) *applier {
 	t.Helper()
 	f := &Follower{
-		cfg: Config{Journal: j, Info: ServerInfo{Flavor: FlavorMySQL, GTID: true}, Proof: SelfProof{},
+		cfg: Config{Journal: j, Info: ServerInfo{Flavor: FlavorMySQL, GTID: true},
 			MaxBatch: 20000, MaxBatchEvents: maxBatchEvents, MaxBatchRows: maxBatchRows},
 		dsn: &driver.Config{DBName: genSchema}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: time.Now,
 		moved: make(chan struct{}),

@@ -35,6 +35,11 @@ type Batch struct {
 	// NewSpan, when set, closes the open span (the binlog could not be
 	// resumed) and opens a new one.
 	NewSpan *SpanStart
+	// EndSpan, when set, closes the open span with this gap reason (after
+	// CoveredTo has moved its end) and opens none: coverage stops until a
+	// later batch's NewSpan, as when a replication filter may have dropped
+	// changes to the table and only a fresh snapshot can start it again.
+	EndSpan string
 	// Transactions counts the source transactions in the batch.
 	Transactions int
 	// Txns names the source transactions of the events that have a GTID,
@@ -111,13 +116,13 @@ type SpanStart struct {
 // Empty reports whether committing b would change nothing.
 func (b *Batch) Empty() bool {
 	return b.EventCount() == 0 && !b.changesRows() &&
-		b.Checkpoint == nil && b.CoveredTo.IsZero() && b.NewSpan == nil && !b.ResetMonitors
+		b.Checkpoint == nil && b.CoveredTo.IsZero() && b.NewSpan == nil && b.EndSpan == "" && !b.ResetMonitors
 }
 
 // coverageOnly reports whether b does nothing but advance coverage.
 func (b *Batch) coverageOnly() bool {
 	return b.EventCount() == 0 && !b.changesRows() &&
-		b.Checkpoint == nil && b.NewSpan == nil && !b.ResetMonitors
+		b.Checkpoint == nil && b.NewSpan == nil && b.EndSpan == "" && !b.ResetMonitors
 }
 
 // changesRows reports whether b inserts, updates or deletes rows.
@@ -391,6 +396,12 @@ func writeSpans(tx *bolt.Tx, spans []spanRecord, b *Batch, cutoff time.Time) ([]
 	n := len(spans)
 	if n > 0 && !spans[n-1].Closed && b.CoveredTo.After(spans[n-1].End) {
 		spans[n-1].End = b.CoveredTo.UTC()
+		if err := put(spans[n-1]); err != nil {
+			return nil, err
+		}
+	}
+	if n > 0 && !spans[n-1].Closed && b.EndSpan != "" {
+		spans[n-1].Closed, spans[n-1].Reason = true, b.EndSpan
 		if err := put(spans[n-1]); err != nil {
 			return nil, err
 		}

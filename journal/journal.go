@@ -87,7 +87,8 @@ type Journal struct {
 	trim       trimmed // what retention removed (trimmed.go)
 	checkpoint *Checkpoint
 	spans      []spanRecord // sorted by start; only the last may be open
-	confirmed  time.Time    // when the follower last proved it had applied everything
+	confirmed  time.Time    // when the follower last proved it had applied everything (server clock)
+	clock      serverClock  // the followed server's clock, as the follower last read it (clock.go)
 	following  bool         // a follower is attached and live
 	changed    chan struct{}
 	commitErr  error // the last Commit's failure, cleared by a success (see Healthy)

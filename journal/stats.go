@@ -53,6 +53,10 @@ type Stats struct {
 	Spans []SpanInfo `json:"spans"`
 	// Gaps are the uncovered stretches between consecutive spans.
 	Gaps []Gap `json:"gaps"`
+	// Stopped is the reason coverage stopped when the last span is closed
+	// and none follows it yet (Batch.EndSpan: a replication filter may have
+	// dropped changes); empty while a span is open.
+	Stopped string `json:"stopped,omitempty"`
 }
 
 // SpanInfo is one stored coverage span.
@@ -133,7 +137,7 @@ func (j *Journal) Stats() (st Stats, err error) {
 	if cp, ok := j.Checkpoint(); ok {
 		st.Checkpoint = &cp
 	}
-	st.Spans, st.Gaps = j.storedSpans()
+	st.Spans, st.Gaps, st.Stopped = j.storedSpans()
 	return st, nil
 }
 
@@ -186,13 +190,16 @@ func countBlogs(b *bolt.Bucket) uint64 {
 	return n
 }
 
-// storedSpans returns the spans as the file holds them and the gaps
-// between them.
-func (j *Journal) storedSpans() ([]SpanInfo, []Gap) {
+// storedSpans returns the spans as the file holds them, the gaps between
+// them, and why coverage stopped when no span is open after the last.
+func (j *Journal) storedSpans() (spans []SpanInfo, gaps []Gap, stopped string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	spans := make([]SpanInfo, 0, len(j.spans))
-	gaps := []Gap{}
+	spans = make([]SpanInfo, 0, len(j.spans))
+	gaps = []Gap{}
+	if n := len(j.spans); n > 0 && j.spans[n-1].Closed {
+		stopped = j.spans[n-1].Reason
+	}
 	for i, s := range j.spans {
 		spans = append(spans, SpanInfo{Start: s.Start, End: s.End, Open: !s.Closed, Server: s.Server})
 		if i > 0 {
@@ -200,5 +207,5 @@ func (j *Journal) storedSpans() ([]SpanInfo, []Gap) {
 			gaps = append(gaps, Gap{Start: prev.End, End: s.Start, Reason: prev.Reason})
 		}
 	}
-	return spans, gaps
+	return spans, gaps, stopped
 }

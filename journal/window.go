@@ -14,8 +14,9 @@ import (
 var forever = time.Unix(1<<40, 0).UTC()
 
 // Prober proves on demand that the follower has caught up: it returns once
-// everything the server had written when the call began is committed to the
-// journal (and calls Confirm), or fails.
+// everything the server had written when the call began (by the earliest
+// instant ServerNow allows for that moment) is committed to the journal
+// (and calls Confirm), or fails.
 type Prober func(ctx context.Context) error
 
 type probeState struct {
@@ -42,8 +43,9 @@ func (j *Journal) Detach() {
 	j.notifyLocked()
 }
 
-// Confirm records that at time at the follower had applied everything the
-// server had written.
+// Confirm records that at time at (the followed server's clock, or with
+// -primary-dsn the primary's: see ObserveClock) the follower had applied
+// everything the primary had committed.
 func (j *Journal) Confirm(at time.Time) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -111,15 +113,13 @@ func vouchPoint(until, asOf time.Time) time.Time {
 // follower has vouched for, it first asks the follower to prove it has
 // caught up, waiting at most Options.WaitLimit.
 func (j *Journal) Window(ctx context.Context, blogID uint64, since, until time.Time) ([]bridge.Event, []bridge.Span, error) {
-	return j.WindowAsOf(ctx, blogID, since, until, j.now())
+	return j.WindowAsOf(ctx, blogID, since, until, j.Now())
 }
 
-// Now is the journal's clock (Options.Now): the time a request begins at.
-func (j *Journal) Now() time.Time { return j.now() }
-
-// WindowAsOf is Window for a request that began at asOf: a request reading
-// several blogs (a timeline) passes one asOf to all, so they share one probe
-// and one notion of the present.
+// WindowAsOf is Window for a request that began at asOf, an instant of the
+// followed server's clock as Now reads it: a request reading several blogs
+// (a timeline) passes one asOf to all, so they share one probe and one
+// notion of the present.
 func (j *Journal) WindowAsOf(ctx context.Context, blogID uint64, since, until, asOf time.Time) ([]bridge.Event, []bridge.Span, error) {
 	need := vouchPoint(until, asOf)
 	spans := j.Spans(need)
@@ -155,12 +155,16 @@ func (j *Journal) WindowAsOf(ctx context.Context, blogID uint64, since, until, a
 var testHookWindowRead func()
 
 // proveCaughtUp returns once a probe that started at or after asOf has
-// finished, starting one when none has (waiting for the clock to reach asOf
-// first). Concurrent callers share probes, so a burst of requests costs the
-// server one status query, not one each.
+// finished, starting one when none has (waiting for the server's clock to
+// have surely reached asOf first). Concurrent callers share probes, so a
+// burst of requests costs the server one status query, not one each.
+//
+// A probe's start is the earliest the server's clock could read when it
+// began (ServerNow's low bound): the prober proves everything the server had
+// written by then, and only a caller whose asOf it reaches may rely on it.
 func (j *Journal) proveCaughtUp(ctx context.Context, asOf time.Time) error {
 	for {
-		if wait := asOf.Sub(j.now()); wait > 0 {
+		if wait := asOf.Sub(j.serverNowLow()); wait > 0 {
 			t := time.NewTimer(wait)
 			select {
 			case <-t.C:
@@ -169,6 +173,7 @@ func (j *Journal) proveCaughtUp(ctx context.Context, asOf time.Time) error {
 				return ctx.Err()
 			}
 		}
+		start := j.serverNowLow()
 		j.mu.Lock()
 		p := &j.probe
 		if p.prober == nil {
@@ -182,7 +187,7 @@ func (j *Journal) proveCaughtUp(ctx context.Context, asOf time.Time) error {
 				j.mu.Unlock()
 				return err
 			}
-			p.started, p.done, p.err = j.now(), make(chan struct{}), nil
+			p.started, p.done, p.err = start, make(chan struct{}), nil
 			go j.runProbe(p.prober, p.done)
 		}
 		done := p.done

@@ -15,17 +15,6 @@ import (
 	"github.com/automattic/jetmon-bridge/store"
 )
 
-// trailingProof is a replica proof that has not yet vouched for anything: a
-// replica whose heartbeat has not come. Coverage then reaches exactly as far
-// as the replicated commits' own timestamps carry it, and the stretch after
-// the last one is a gap that /events fills by synthesis: coverage trailing a
-// replica, held still so that the test sees it every time.
-type trailingProof struct{}
-
-func (trailingProof) Name() string                                { return "trailing" }
-func (trailingProof) Vouch(context.Context) (binlog.Vouch, error) { return binlog.Vouch{}, nil }
-func (trailingProof) Changed() <-chan struct{}                    { return nil }
-
 // TestMixedAnswerRepeatsNoJournaledTransitionOnAChain replays, on a real
 // primary -> replica chain, how blog 6020 came to be counted twice (issue
 // 21): Jetmon's UPDATE moved the blog 1 -> 2 (journaled), and a moment later
@@ -35,8 +24,14 @@ func (trailingProof) Changed() <-chan struct{}                    { return nil }
 // replica's row (status 2 since the second UPDATE) spoke for a transition
 // 1 -> 2 that the journal already holds. The mixed answer must equal the
 // primary's truth: the one transition.
+//
+// The replica's heartbeat is an hour, so none comes: coverage then reaches
+// exactly as far as the source's commits carry it (binlog/origin.go), and
+// the stretch after the last one is a gap that /events fills by synthesis:
+// coverage trailing a replica, held still so that the test sees it every
+// time.
 func TestMixedAnswerRepeatsNoJournaledTransitionOnAChain(t *testing.T) {
-	tp := testdb.SharedTopology(t)
+	tp := testdb.DedicatedTopology(t, testdb.TopologyOptions{HeartbeatPeriod: time.Hour})
 	primary := tp.NewDB(t)
 	primary.MustExec(t, "INSERT INTO jetpack_monitor_sites (blog_id, bucket_no, monitor_url, site_status) VALUES (6020, 0, 'https://6020.example', 1)")
 	if err := tp.WaitCaughtUp(context.Background()); err != nil {
@@ -52,13 +47,9 @@ func TestMixedAnswerRepeatsNoJournaledTransitionOnAChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { j.Close() })
-	info, err := binlog.Preflight(context.Background(), replicaDB.SQL())
-	if err != nil || !info.Replica {
-		t.Fatalf("preflight: Replica=%v err=%v", info.Replica, err)
-	}
-	f, err := binlog.New(binlog.Config{Replica: replicaDB, Journal: j, Info: info, ServerID: 6020, Heartbeat: 200 * time.Millisecond, Proof: trailingProof{}})
-	if err != nil {
-		t.Fatal(err)
+	f, err := binlog.Open(context.Background(), binlog.Config{Replica: replicaDB, Journal: j, ServerID: 6020, Heartbeat: 200 * time.Millisecond})
+	if err != nil || !f.Info().Replica {
+		t.Fatalf("open the follower: err=%v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -24,11 +23,6 @@ type follower struct {
 	follower *binlog.Follower
 	info     binlog.ServerInfo
 	log      *slog.Logger
-	// watch reads the followed server's replication status; nil when it
-	// is the primary itself.
-	watch *binlog.ReplicationWatch
-	// proof is what coverage rests on (binlog.Proof's Name).
-	proof string
 	// primary is the -primary-dsn (or -write-dsn) pool of the exact proof.
 	primary *store.DB
 	// publisher publishes the journal to NATS (-publish); nil when off.
@@ -40,11 +34,6 @@ type follower struct {
 	retain *journal.Retainer
 }
 
-// replicationPollInterval paces the replication-status reads behind the
-// replica-status proof: a claim trails the present by about this plus the
-// replica's heartbeat period.
-const replicationPollInterval = 500 * time.Millisecond
-
 // close closes the journal and the primary pool.
 func (f *follower) close() {
 	f.journal.Close()
@@ -53,15 +42,10 @@ func (f *follower) close() {
 	}
 }
 
-// openFollower runs the replica preflight, opens the journal and prepares
-// the follower. Any failure here stops start-up with a sentence naming the fix.
+// openFollower opens the journal and the follower (binlog.Open runs the
+// replica preflight and derives the coverage proof at every connection).
+// Any failure here stops start-up with a sentence naming the fix.
 func openFollower(ctx context.Context, c *serveConfig, replica *store.DB, log *slog.Logger) (*follower, error) {
-	pctx, cancel := context.WithTimeout(ctx, c.readTimeout*4)
-	defer cancel()
-	info, err := binlog.Preflight(pctx, replica.SQL())
-	if err != nil {
-		return nil, fmt.Errorf("replica preflight: %w", err)
-	}
 	j, err := journal.Open(c.journalPath, journal.Options{WaitLimit: c.readTimeout})
 	if err != nil {
 		return nil, err
@@ -74,83 +58,50 @@ func openFollower(ctx context.Context, c *serveConfig, replica *store.DB, log *s
 		j.Close()
 		return nil, fmt.Errorf("keep the server id in %s: %w", c.journalPath, err)
 	}
-	fl := &follower{journal: j, info: info, log: log}
-	proof, err := fl.chooseProof(ctx, c, replica)
-	if err != nil {
+	fl := &follower{journal: j, log: log}
+	cfg := binlog.Config{Replica: replica, Journal: j, ServerID: serverID, Heartbeat: c.heartbeat, Logger: log}
+	if flag, dsn := primaryFlag(c); dsn != "" {
+		if fl.primary, err = store.Open(flag, dsn, c.readTimeout, c.dbTLS.options()...); err != nil {
+			fl.close()
+			return nil, err
+		}
+		cfg.Primary, cfg.PrimaryFlag = fl.primary.SQL(), flag
+	}
+	pctx, cancel := context.WithTimeout(ctx, c.readTimeout*4)
+	defer cancel()
+	if fl.follower, err = binlog.Open(pctx, cfg); err != nil {
 		fl.close()
 		return nil, err
 	}
-	fl.proof = proof.Name()
-	f, err := binlog.New(binlog.Config{
-		Replica: replica, Journal: j, Info: info,
-		ServerID: serverID, Heartbeat: c.heartbeat, Logger: log, Proof: proof,
-	})
-	if err != nil {
-		fl.close()
-		return nil, err
-	}
-	fl.follower = f
-	fl.reconciler = binlog.NewReconciler(f, binlog.ReconcileOptions{Interval: c.reconcile, Logger: log})
-	log.Info("journal open", "path", c.journalPath, "events", j.LastSeq(), "flavor", info.Flavor, "version", info.Version,
-		"server_id", serverID, "replica", info.Replica, "coverage_proof", fl.proof)
+	fl.info = fl.follower.Info()
+	fl.reconciler = binlog.NewReconciler(fl.follower, binlog.ReconcileOptions{Interval: c.reconcile, Logger: log})
+	log.Info("journal open", "path", c.journalPath, "events", j.LastSeq(), "flavor", fl.info.Flavor, "version", fl.info.Version,
+		"server_id", serverID, "replica", fl.info.Replica)
 	return fl, nil
 }
 
-// chooseProof picks what coverage rests on (docs/guarantees.md,
-// "Coverage on a replica"): the followed server itself when it is the primary; else the
-// primary's GTID position when -primary-dsn (or -write-dsn) is given; else
-// the replica's own replication status.
-func (f *follower) chooseProof(ctx context.Context, c *serveConfig, replica *store.DB) (binlog.Proof, error) {
-	if !f.info.Replica {
-		if c.primaryDSN != "" {
-			f.log.Warn("-primary-dsn is ignored: the followed server (-dsn) is not a replica, so its own binlog proves coverage")
-		}
-		return binlog.SelfProof{}, nil
+// primaryFlag names the DSN of Jetmon's primary for the exact coverage
+// proof: -primary-dsn, else -write-dsn; "" when neither is given.
+func primaryFlag(c *serveConfig) (flag, dsn string) {
+	if c.primaryDSN != "" {
+		return "-primary-dsn", c.primaryDSN
 	}
-	f.watch = binlog.NewReplicationWatch(replica.SQL(), f.info.Flavor, replicationPollInterval, nil, f.log)
-	flag, dsn := "-primary-dsn", c.primaryDSN
-	if dsn == "" {
-		flag, dsn = "-write-dsn", c.writeDSN
+	if c.writeDSN != "" {
+		return "-write-dsn", c.writeDSN
 	}
-	if dsn == "" {
-		return f.watch, nil
-	}
-	if !f.info.GTID {
-		return nil, usageError{fmt.Errorf("%s needs GTIDs on the replica to compare positions across servers: turn on gtid_mode (MySQL), or drop %s to use the replica-status proof", flag, flag)}
-	}
-	primary, err := store.Open(flag, dsn, c.readTimeout, c.dbTLS.options()...)
-	if err != nil {
-		return nil, err
-	}
-	f.primary = primary
-	pctx, cancel := context.WithTimeout(ctx, c.readTimeout*4)
-	defer cancel()
-	proof := binlog.PrimaryProof{DB: primary.SQL(), Flavor: f.info.Flavor, Interval: replicationPollInterval}
-	if _, err := proof.Vouch(pctx); err != nil {
-		return nil, fmt.Errorf("%s: %w (grant REPLICATION CLIENT ON *.* to its user)", flag, err)
-	}
-	return proof, nil
+	return "", ""
 }
 
 // replicaPing is the Replica service's health check: the replica answers
-// and, when it replicates, replication runs (stopped or broken, the service
-// is Deactivated with the reason).
+// and, when it replicates, replication runs without a filter that leaves
+// the table out (stopped, broken or filtered, the service is Deactivated
+// with the reason).
 func (f *follower) replicaPing(replica *store.DB) func(context.Context) error {
 	return func(ctx context.Context) error {
 		if err := replica.Ping(ctx); err != nil {
 			return err
 		}
-		if f.watch == nil {
-			return nil
-		}
-		st, have, err := f.watch.Status()
-		switch {
-		case err != nil:
-			return fmt.Errorf("cannot read the replica's replication status: %w", err)
-		case have && st.Problem() != "":
-			return errors.New(st.Problem())
-		}
-		return nil
+		return f.follower.ReplicaProblem()
 	}
 }
 
@@ -194,16 +145,19 @@ func (f *follower) health(replica *store.DB) func(context.Context) (map[string]a
 			fol["caught_up_at"] = c.UTC().Format(time.RFC3339Nano)
 		}
 		jour := map[string]any{"path": f.journal.Path(), "events": f.journal.LastSeq()}
-		now := time.Now()
+		now := f.journal.Now() // the followed server's clock, as coverage is
 		if spans := f.journal.Spans(now); len(spans) > 0 {
 			last := spans[len(spans)-1]
 			jour["coverage"] = map[string]any{"spans": len(spans), "start": last.Start, "end": last.End}
 			jour["coverage_trail_seconds"] = coverageTrail(spans, now).Seconds()
 		}
 		extra := map[string]any{"follower": fol, "journal": jour, "reconcile": f.reconcileHealth()}
-		fol["coverage_proof"] = f.proof
-		if f.watch != nil {
-			extra["replication"] = f.replicationHealth()
+		fol["coverage_proof"] = f.follower.ProofName()
+		if p := f.follower.ProofProblem(); p != "" {
+			fol["coverage_proof_problem"] = p
+		}
+		if rep, ok := f.replicationHealth(); ok {
+			extra["replication"] = rep
 		}
 		if err := f.journal.Healthy(); err != nil {
 			jour["error"] = err.Error()
@@ -221,15 +175,19 @@ func (f *follower) health(replica *store.DB) func(context.Context) (map[string]a
 	}
 }
 
-// replicationHealth is /healthz's view of the followed replica's replication.
-func (f *follower) replicationHealth() map[string]any {
-	st, have, err := f.watch.Status()
+// replicationHealth is /healthz's view of the followed replica's
+// replication; ok is false while the followed server is the primary.
+func (f *follower) replicationHealth() (map[string]any, bool) {
+	st, ok, err := f.follower.Replication()
+	if !ok {
+		return nil, false
+	}
 	rep := map[string]any{}
 	if err != nil {
 		rep["error"] = err.Error()
 	}
-	if !have {
-		return rep
+	if st.IOThread == "" {
+		return rep, true
 	}
 	rep["io_thread"], rep["sql_thread"] = st.IOThread, st.SQLThread
 	rep["running"] = st.Running()
@@ -246,10 +204,11 @@ func (f *follower) replicationHealth() map[string]any {
 	if p := st.Problem(); p != "" {
 		rep["problem"] = p
 	}
-	if v, _ := f.watch.Vouch(context.Background()); !v.At.IsZero() {
-		rep["vouched_to"] = v.At.UTC().Format(time.RFC3339Nano)
+	rep["filtered"] = st.Filtered != nil
+	if v := f.follower.ReplicationVouched(); !v.IsZero() {
+		rep["vouched_to"] = v.UTC().Format(time.RFC3339Nano)
 	}
-	return rep
+	return rep, true
 }
 
 // coverageTrail is how far the journal's coverage ends before now (zero
@@ -276,16 +235,16 @@ func (f *follower) metricSources(router *mux.Router, sup *supervisor.Supervisor,
 	}
 	src.Services = append(src.Services, serviceFollower, serviceJournal)
 	src.Journal = f.journal
-	if f.watch != nil {
-		src.Replication = func() (metrics.Replication, bool) {
-			st, have, _ := f.watch.Status()
-			return metrics.Replication{
-				IORunning: st.IORunning(), SQLRunning: st.SQLRunning(),
-				IOErrno: st.IOErrno, SQLErrno: st.SQLErrno,
-				Lag: st.Lag, LagKnown: st.LagKnown,
-			}, have
-		}
+	src.Replication = func() (metrics.Replication, bool) {
+		st, ok, _ := f.follower.Replication()
+		return metrics.Replication{
+			IORunning: st.IORunning(), SQLRunning: st.SQLRunning(),
+			IOErrno: st.IOErrno, SQLErrno: st.SQLErrno,
+			Lag: st.Lag, LagKnown: st.LagKnown,
+			Filtered: st.Filtered != nil,
+		}, ok && st.IOThread != ""
 	}
+	src.CoverageProof = f.follower.ProofName
 	if f.publisher != nil {
 		src.Services = append(src.Services, servicePublisher)
 		src.Publisher = publisherStats(f.publisher)

@@ -102,6 +102,9 @@ func printStats(out io.Writer, st journal.Stats) error {
 		}
 		fmt.Fprintln(w)
 	}
+	if st.Stopped != "" {
+		fmt.Fprintf(w, "  stopped\t%s\n", st.Stopped)
+	}
 	return w.Flush()
 }
 

@@ -172,9 +172,6 @@ func runServe(args []string) error {
 		health = f.health(replica)
 		sup.Add(serviceFollower, f.follower, limits)
 		sup.Add(serviceJournal, journalService{f.journal, c.monitorInterval}, limits)
-		if f.watch != nil {
-			g.addContext(ctx, func(ctx context.Context) error { f.watch.Run(ctx); return nil })
-		}
 		if c.reconcile > 0 {
 			g.addContext(ctx, func(ctx context.Context) error { f.reconciler.Run(ctx); return nil })
 		}

@@ -536,7 +536,7 @@ type catchupExtras struct {
 	alongside func(ctx context.Context, j *journal.Journal) (finish func(start time.Time) error, err error)
 }
 
-// bridgeCatchup runs the product's follower (binlog.New + Run) into a fresh
+// bridgeCatchup runs the product's follower (binlog.Open + Run) into a fresh
 // journal that starts at c.Start, and times it from Run until the journal
 // holds every transition. It returns the journal file's size.
 func bridgeCatchup(ctx context.Context, srv *testdb.Server, c *CatchupResult, path string, serverID uint32, x catchupExtras) (time.Duration, int64, error) {
@@ -567,11 +567,7 @@ func bridgeCatchup(ctx context.Context, srv *testdb.Server, c *CatchupResult, pa
 		return 0, 0, err
 	}
 	defer replica.Close()
-	info, err := binlog.Preflight(ctx, replica.SQL())
-	if err != nil {
-		return 0, 0, err
-	}
-	f, err := binlog.New(binlog.Config{Replica: replica, Journal: j, Info: info,
+	f, err := binlog.Open(ctx, binlog.Config{Replica: replica, Journal: j,
 		ServerID: serverID, Heartbeat: time.Second, Logger: quietLogger()})
 	if err != nil {
 		return 0, 0, err

@@ -36,14 +36,12 @@ func startFollower(ctx context.Context, dsn, path string, serverID uint32) (*run
 		return nil, err
 	}
 	r := &runningFollower{journal: j, replica: replica, done: make(chan error, 1)}
-	info, err := binlog.Preflight(ctx, replica.SQL())
+	// Built as the daemon builds it: preflight, and the coverage proof
+	// derived from the followed server's role at every connection.
+	f, err := binlog.Open(ctx, binlog.Config{Replica: replica, Journal: j,
+		ServerID: serverID, Heartbeat: time.Second, Logger: quietLogger()})
 	if err == nil {
-		var f *binlog.Follower
-		f, err = binlog.New(binlog.Config{Replica: replica, Journal: j, Info: info,
-			ServerID: serverID, Heartbeat: time.Second, Logger: quietLogger()})
-		if err == nil {
-			err = r.run(ctx, f)
-		}
+		err = r.run(ctx, f)
 	}
 	if err != nil {
 		r.stop()

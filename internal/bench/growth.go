@@ -188,11 +188,7 @@ func growthSize(ctx context.Context, cfg Config, srv *testdb.Server, db *sql.DB,
 		return err
 	}
 	defer replica.Close()
-	info, err := binlog.Preflight(ctx, replica.SQL())
-	if err != nil {
-		return err
-	}
-	f, err := binlog.New(binlog.Config{Replica: replica, Journal: j, Info: info,
+	f, err := binlog.Open(ctx, binlog.Config{Replica: replica, Journal: j,
 		ServerID: uint32(7100 + k), Heartbeat: time.Second, Logger: quietLogger()})
 	if err != nil {
 		return err

@@ -75,7 +75,7 @@ func growthSection(b *strings.Builder, g *GrowthResult) {
 	p("%s events over %s blogs (sites 1..N of this part's own database; the history spans the 30 days before the stretch below, events in time order for uniformly random blogs, "+
 		"committed with `journal.Commit` in batches of 100,000, synced, as the daemon commits) and runs the same work on each, one size after the other, the file deleted after:\n\n",
 		strings.Join(names, ", "), kfmt(float64(g.Blogs)))
-	p("- **catch-up**: the product's follower (`binlog.New` + `Run`, fsync on) resumes from the journal's checkpoint at the start of one binlog stretch of %s transitions "+
+	p("- **catch-up**: the product's follower (`binlog.Open` + `Run`, fsync on) resumes from the journal's checkpoint at the start of one binlog stretch of %s transitions "+
 		"(part 1's bulk shape: `UPDATE`s of 100 consecutive rows over the same %s monitors, %s of binlog), so each commit rewrites the last runs of blogs deep in a large blogs bucket; "+
 		"timed from `Run` until the journal holds the stretch. The commits' durations come from `journal.Options.OnCommit` (the `Commit` call, fsyncs included); the heap is the process's peak live Go heap (the follower, nothing else of size).\n",
 		kfmt(float64(g.Stretch)), kfmt(float64(g.Blogs)), mib(uint64(g.StretchBytes)))

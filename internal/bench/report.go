@@ -229,7 +229,7 @@ func Markdown(r *Results, runErr error) string {
 
 	p("\n## Method\n\n")
 	p("- One throwaway MariaDB (`testdb.Start`, loopback only, binlog ROW/FULL, `sync_binlog=0`, `innodb_flush_log_at_trx_commit=2`, buffer pool 1 GiB) serves every part; each part uses its own database.\n")
-	p("- The bridge's code runs as in production: `binlog.New` + `Follower.Run` into `journal.Open` files with fsync on (except where a fixture is built), and `server.New` over `server.History` for `/events`.\n")
+	p("- The bridge's code runs as in production: `binlog.Open` + `Follower.Run` into `journal.Open` files with fsync on (except where a fixture is built), and `server.New` over `server.History` for `/events`.\n")
 	p("- Every ratio compares two measurements taken in the same run on the same data. Repeated measurements are interleaved (A, B, C, A, B, C, ...) and the median is reported, with every raw figure.\n")
 	p("- `go test ./...` runs none of this: the heavy work lives in `cmd/jetmon-bench`; the micro-benchmarks are `Benchmark*` functions, run only with `-bench`. Nothing is a timed test.\n")
 	p("- What the documents quote: `docs/bench-results.json` (the summary and single figures; the README's table and the pages' figures are written from it). Raw results: `bin/bench-out/results.json`; CPU profiles: `bin/bench-out/*.pprof` (`go tool pprof -top FILE`); micro-benchmarks: `bin/bench-out/micro.txt`.\n")
@@ -285,7 +285,7 @@ func catchupSection(b *strings.Builder, c *CatchupResult) {
 			"(every row change is a transition), on four connections, after the rows' inserts. Filled in %s; the stretch is %s of binlog (%.0f bytes per transition).\n\n",
 			kfmt(float64(c.Transitions)), kfmt(float64(c.Monitors)), c.Transactions, c.RowsPerTxn, c.Fill.Round(time.Millisecond), mib(uint64(c.BinlogBytes)), float64(c.BinlogBytes)/float64(c.Transitions))
 		p("Five readers take the same stretch, from the binlog's first file at position 4 to the end position read after the fill:\n\n")
-		p("- **bridge**: `binlog.New` + `Run` into a fresh journal (fsync on) whose first commit is a checkpoint at `%s:4` and a new coverage span, as `beginSpan` writes it; timed from `Run` until `journal.LastSeq()` equals the number of transitions (then checked to be exactly that).\n", c.Start.File)
+		p("- **bridge**: `binlog.Open` + `Run` into a fresh journal (fsync on) whose first commit is a checkpoint at `%s:4` and a new coverage span, as `beginSpan` writes it; timed from `Run` until `journal.LastSeq()` equals the number of transitions (then checked to be exactly that).\n", c.Start.File)
 		p("- **bare go-mysql**: `BinlogSyncer` with the follower's settings (`ParseTime`, same flavor), `StartSync` from the same position, a synchronous handler that counts the table's updated rows and stops at the end position: decoding and nothing else, the limit of this stack. Its `ReadTimeout` (30 s; the follower's is three heartbeats) is how a go-mysql reader notices a dead connection.\n")
 		p("- **bare go-mysql, no read timeout**: the same without `ReadTimeout`. go-mysql then arms no read deadline, where it otherwise arms one three times per event; it could wait forever on a dead connection, so no follower can run so, but it shows what the deadlines cost the bare decoder. The bridge keeps its timeout and arms its deadlines lazily (catch-up note 8).\n")
 		p("- **mariadb-binlog**: `mariadb-binlog --base64-output=decode-rows -v` on the binlog files (local read, rows decoded to pseudo-SQL) to /dev/null.\n")

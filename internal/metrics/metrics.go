@@ -41,6 +41,9 @@ type Journal interface {
 	// the server had written (zero when never, since it attached).
 	Confirmed() time.Time
 	// Spans are the coverage spans as they stand for a request at asOf.
+	// A journal that also has Now() time.Time (the present in the followed
+	// server's clock, journal/clock.go) is read as of it, as coverage
+	// instants are in that clock.
 	Spans(asOf time.Time) []bridge.Span
 	// Path is the journal file, whose size is exported.
 	Path() string
@@ -64,9 +67,12 @@ type Sources struct {
 	// Journal is the open journal.
 	Journal Journal
 	// Replication returns the followed replica's replication state, ok
-	// false before the first reading; nil when the followed server is the
-	// primary itself.
+	// false before the first reading and while the followed server is the
+	// primary itself; nil leaves the replica metrics out.
 	Replication func() (r Replication, ok bool)
+	// CoverageProof names the coverage proof the follower rests on now
+	// (binlog.Follower.ProofName); nil leaves jetmon_bridge_coverage_proof out.
+	CoverageProof func() string
 	// Publisher reports the NATS publisher (-publish); nil leaves the
 	// jetmon_bridge_publish_* metrics out.
 	Publisher func() PublisherStats
@@ -108,6 +114,9 @@ type Replication struct {
 	// server reports NULL (a thread stopped).
 	Lag      time.Duration
 	LagKnown bool
+	// Filtered: a replication or binlog filter may leave changes to the
+	// table out, so coverage stopped.
+	Filtered bool
 }
 
 // Metrics is the bridge's registry and the instruments it updates.
@@ -270,6 +279,10 @@ var (
 		"The followed replica's last replication error number per thread (io or sql), 0 when none.", []string{"thread"}, nil)
 	descReplicaLag = prometheus.NewDesc(Namespace+"_replica_lag_seconds",
 		"The followed replica's Seconds_Behind_Master (Seconds_Behind_Source); absent while the server reports NULL (a thread stopped).", nil, nil)
+	descReplicaFiltered = prometheus.NewDesc(Namespace+"_replica_filtered",
+		"1 while a replication or binlog filter on the followed server may leave changes to jetpack_monitor_sites out (coverage stopped; /healthz replication.problem says which), else 0.", nil, nil)
+	descCoverageProof = prometheus.NewDesc(Namespace+"_coverage_proof",
+		"1 for the coverage proof the follower rests on now (self, replica-status or primary-gtid), derived from the followed server's role at every connection.", []string{"proof"}, nil)
 )
 
 func (c *followerCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -291,6 +304,10 @@ func (c *followerCollector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- descReplicaRunning
 		ch <- descReplicaErrno
 		ch <- descReplicaLag
+		ch <- descReplicaFiltered
+	}
+	if src.CoverageProof != nil {
+		ch <- descCoverageProof
 	}
 }
 
@@ -310,6 +327,7 @@ func collectReplication(src Sources, ch chan<- prometheus.Metric) {
 	if r.LagKnown {
 		ch <- prometheus.MustNewConstMetric(descReplicaLag, prometheus.GaugeValue, r.Lag.Seconds())
 	}
+	ch <- prometheus.MustNewConstMetric(descReplicaFiltered, prometheus.GaugeValue, boolValue(r.Filtered))
 }
 
 func (c *followerCollector) Collect(ch chan<- prometheus.Metric) {
@@ -334,9 +352,17 @@ func (c *followerCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	collectReplication(src, ch)
+	if src.CoverageProof != nil {
+		if p := src.CoverageProof(); p != "" {
+			ch <- prometheus.MustNewConstMetric(descCoverageProof, prometheus.GaugeValue, 1, p)
+		}
+	}
 	j := src.Journal
 	if j == nil {
 		return
+	}
+	if serverClock, ok := j.(interface{ Now() time.Time }); ok && src.Now == nil {
+		now = serverClock.Now() // coverage instants are the followed server's
 	}
 	if at := j.Confirmed(); !at.IsZero() {
 		ch <- prometheus.MustNewConstMetric(descLagSeconds, prometheus.GaugeValue, max(0, now.Sub(at).Seconds()))

@@ -21,6 +21,7 @@ func Names() []string {
 		Behind:              func(context.Context) (uint64, bool) { return 0, true },
 		Journal:             describedJournal{},
 		Replication:         func() (Replication, bool) { return Replication{}, true },
+		CoverageProof:       func() string { return "self" },
 		Publisher:           func() PublisherStats { return PublisherStats{} },
 		Reconcile:           func() ReconcileStats { return ReconcileStats{} },
 		Retention:           func() (RetentionStats, error) { return RetentionStats{}, nil },

@@ -181,7 +181,11 @@ var (
 	columnsOf   = regexp.MustCompile(`(?i)^SELECT COLUMN_NAME FROM information_schema\.COLUMNS WHERE TABLE_SCHEMA = \? AND TABLE_NAME = \? ORDER BY ORDINAL_POSITION$`)
 	tableSelect = regexp.MustCompile("(?i)^SELECT (.+?) FROM `?([\\w.]+?)`?(?: WHERE (\\w+) (=|>|>=|<|<=) \\?)?(?: ORDER BY (.+?))?(?: LIMIT (\\d+))?$")
 	perfSchema  = regexp.MustCompile(`(?i)^SELECT (.+?) FROM performance_schema\.`)
-	setStmt     = regexp.MustCompile(`(?i)^SET `)
+	// selectList is a SELECT of items without FROM: global variables and
+	// the clock expression the bridge reads servers' clocks with.
+	selectList = regexp.MustCompile(`(?i)^SELECT (.+)$`)
+	clockItem  = regexp.MustCompile(`(?i)^TIMESTAMPDIFF\(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP\(6\)\)$`)
+	setStmt    = regexp.MustCompile(`(?i)^SET `)
 )
 
 // answer answers one statement: a scripted answer if one matches, else the
@@ -228,6 +232,8 @@ func (s *Server) byDefault(c *conn, n string, args []any) (*Rows, error) {
 		return OneRow("1", int64(1)), nil
 	case up == "SELECT VERSION()":
 		return OneRow("VERSION()", v), nil
+	case up == "SELECT DATABASE()":
+		return OneRow("DATABASE()", s.opts.Database), nil
 	case strings.HasPrefix(up, "KILL "):
 		return nil, nil
 	case up == "SHOW GRANTS" || up == "SHOW GRANTS FOR CURRENT_USER()" || up == "SHOW GRANTS FOR CURRENT_USER":
@@ -265,6 +271,11 @@ func (s *Server) byDefault(c *conn, n string, args []any) (*Rows, error) {
 	}
 	if m := selectVars.FindStringSubmatch(n); m != nil {
 		return s.selectVariables(m[1])
+	}
+	if m := selectList.FindStringSubmatch(n); m != nil {
+		if r, ok, err := s.selectItems(m[1]); ok {
+			return r, err
+		}
 	}
 	if m := varsLike.FindStringSubmatch(n); m != nil {
 		like := regexp.MustCompile("(?i)^" + strings.ReplaceAll(regexp.QuoteMeta(m[1]), "%", ".*") + "$")
@@ -329,6 +340,52 @@ func (s *Server) selectVariables(list string) (*Rows, error) {
 		r.Values[0] = append(r.Values[0], val)
 	}
 	return r, nil
+}
+
+// selectItems answers a SELECT list of global variables and the server's
+// clock (microseconds since the epoch, from the host's clock); ok is false
+// for any other list.
+func (s *Server) selectItems(list string) (*Rows, bool, error) {
+	items := splitOutsideParens(list)
+	r := &Rows{Values: [][]any{{}}}
+	for _, item := range items {
+		item = strings.TrimSpace(item)
+		switch {
+		case clockItem.MatchString(item):
+			r.Columns = append(r.Columns, item)
+			r.Values[0] = append(r.Values[0], time.Now().UnixMicro())
+		case strings.HasPrefix(item, "@@"):
+			v, err := s.selectVariables(item)
+			if err != nil {
+				return nil, true, err
+			}
+			r.Columns = append(r.Columns, item)
+			r.Values[0] = append(r.Values[0], v.Values[0][0])
+		default:
+			return nil, false, nil
+		}
+	}
+	return r, true, nil
+}
+
+// splitOutsideParens splits a list at the commas outside parentheses.
+func splitOutsideParens(s string) []string {
+	var parts []string
+	depth, start := 0, 0
+	for i, r := range s {
+		switch r {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ',':
+			if depth == 0 {
+				parts = append(parts, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(parts, s[start:])
 }
 
 func (s *Server) showVariables(match func(string) bool) *Rows {

@@ -48,6 +48,34 @@ type Options struct {
 	// (require_secure_transport=ON). The root connections testdb makes
 	// itself (DSN, Exec) then go through the unix socket.
 	RequireSecureTransport bool
+	// ClockOffset runs the server with its clock this far from the host's
+	// (Debian's libfaketime, preloaded: NOW(), UTC_TIMESTAMP() and binlog
+	// event times move; the test's own Go clock does not). Zero runs it on
+	// the host's clock.
+	ClockOffset time.Duration
+}
+
+// libfaketime is Debian's multithreaded libfaketime (apt-get install -y
+// faketime), preloaded into mariadbd for Options.ClockOffset.
+const libfaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+
+// fakeTimeEnv is the environment that runs a process with its clock offset
+// from the host's.
+func fakeTimeEnv(offset time.Duration) ([]string, error) {
+	if _, err := os.Stat(libfaketime); err != nil {
+		return nil, fmt.Errorf("ClockOffset needs libfaketime (apt-get install -y faketime): %w", err)
+	}
+	ms := offset.Milliseconds()
+	sign := "+"
+	if ms < 0 {
+		sign, ms = "-", -ms
+	}
+	return append(os.Environ(),
+		"LD_PRELOAD="+libfaketime,
+		fmt.Sprintf("FAKETIME=%s%d.%03ds", sign, ms/1000, ms%1000),
+		// Monotonic clocks time waits and timeouts: leave them alone.
+		"DONT_FAKE_MONOTONIC=1",
+	), nil
 }
 
 // Server is one throwaway mariadbd.
@@ -160,6 +188,13 @@ func (s *Server) Restart() error {
 	args = append(args, s.opts.Args...)
 	cmd := exec.Command(mustLookPath("mariadbd"), args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if s.opts.ClockOffset != 0 {
+		env, err := fakeTimeEnv(s.opts.ClockOffset)
+		if err != nil {
+			return err
+		}
+		cmd.Env = env
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start mariadbd: %w", err)
 	}

@@ -37,6 +37,11 @@ type TopologyOptions struct {
 	// require_secure_transport=ON (Certificates.ServerOptions), and the
 	// replicas replicate over verified TLS.
 	TLS *Certificates
+	// ClockOffset runs every server of the chain with its clock this far
+	// from the host's (Options.ClockOffset): the servers agree with each
+	// other, as NTP keeps a topology's servers, and the bridge's host does
+	// not.
+	ClockOffset time.Duration
 }
 
 // Topology is a throwaway primary and its replicas: GTID replication
@@ -97,6 +102,7 @@ func StartTopology(opts TopologyOptions) (*Topology, error) {
 			o = opts.TLS.ServerOptions()
 			o.ServerID, o.Args = i+1, opts.PrimaryArgs
 		}
+		o.ClockOffset = opts.ClockOffset
 		if i > 0 {
 			o.Args = append([]string{"--log-slave-updates", "--relay-log=relay", "--slave-net-timeout=10"}, opts.ReplicaArgs...)
 		}

@@ -70,9 +70,15 @@ func TestTopologyFaults(t *testing.T) {
 		blog++
 		db.MustExec(t, "INSERT INTO jetpack_monitor_sites (blog_id, bucket_no, monitor_url) VALUES (?, 0, 'https://f.example')", blog)
 	}
+	// behind writes on the primary and checks that r does not apply it:
+	// only once the other replica has (so the write had every chance to
+	// reach r too), since right after the write any replica is behind.
 	behind := func(what string) {
 		t.Helper()
 		write()
+		if err := other.WaitCaughtUp(ctx); err != nil {
+			t.Fatalf("%s: the other replica: %v", what, err)
+		}
 		ok, err := r.CaughtUp()
 		if err != nil || ok {
 			t.Fatalf("%s: caught up=%v err=%v, want behind", what, ok, err)

@@ -1,0 +1,169 @@
+package binlog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	bridge "github.com/automattic/jetmon-bridge"
+	"github.com/automattic/jetmon-bridge/internal/testdb"
+)
+
+// TestReplicationFilterEndsCoverage sets a replication filter on a real
+// replica while the bridge follows it (MariaDB allows it between STOP SLAVE
+// and START SLAVE), while the primary commits transitions the replica now
+// drops and other changes it still applies. Coverage stops at once: the
+// span ends with the filter named, no answer covers a dropped transition,
+// the follower's replication health names the filter. Once the filter is
+// gone a fresh span starts from a new snapshot, and transitions after it
+// answer journal with the primary's truth; windows across the gap never do.
+func TestReplicationFilterEndsCoverage(t *testing.T) {
+	c := newChain(t, testdb.TopologyOptions{}, 4)
+	c.db.MustExec(t, "CREATE TABLE other_table (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+	c.waitCaughtUp()
+	replica := c.tp.Replica()
+	r := newRig(t, c.onReplica(replica))
+	r.waitLimit, r.poll = time.Second, 100*time.Millisecond
+	r.start()
+	defer r.stop()
+	var answers []answer
+	spanStart := r.journal.Spans(time.Time{})[0].Start
+	c.waitServerPast(spanStart)
+	c.flip(1)
+	c.askUntilCovered(r.journal, &answers, "before the filter", 1, spanStart, c.serverNow())
+
+	filter := fmt.Sprintf("%s.%s", c.db.Name, bridge.Table)
+	if err := replica.Exec("STOP SLAVE; SET GLOBAL replicate_ignore_table='" + filter + "'; START SLAVE"); err != nil {
+		t.Fatal(err)
+	}
+	filtered := true
+	defer func() {
+		if filtered {
+			replica.Exec("STOP SLAVE; SET GLOBAL replicate_ignore_table=''; START SLAVE")
+		}
+	}()
+	// Dropped transitions, among changes the replica still applies.
+	// Transitions the replica drops, then changes it still applies, stamped
+	// after them; windows holding the dropped ones are asked for as long
+	// as five heartbeats take to arrive.
+	var dropped time.Time
+	for blog := 1; blog <= 2; blog++ {
+		dropped = c.flip(blog)
+	}
+	c.waitServerPast(dropped.Add(time.Second))
+	heartbeatsPass(t, c, replica, 5, func() {
+		c.db.MustExec(t, "INSERT INTO other_table (v) VALUES (1)")
+		for blog := uint64(1); blog <= 2; blog++ {
+			a := c.ask(r.journal, "filtered", blog, spanStart, dropped.Add(time.Second))
+			if a.covered {
+				t.Fatalf("blog %d: the journal vouched for a window holding a transition the replica's filter dropped (events %v; spans %s)", blog, a.events, spanReasons(r.journal))
+			}
+			answers = append(answers, a)
+		}
+	})
+	waitFor(t, "the follower to see the filter", func() bool {
+		err := r.follower.ReplicaProblem()
+		return err != nil && strings.Contains(err.Error(), "replicate_ignore_table='"+filter+"'") && !journalCovering(r.journal)
+	})
+	if st, ok, _ := r.follower.Replication(); !ok || st.Filtered == nil {
+		t.Errorf("replication health while filtered: ok=%v filtered=%v", ok, st.Filtered)
+	}
+	if st, err := r.journal.Stats(); err != nil || !strings.Contains(st.Stopped, "replicate_ignore_table") || !strings.Contains(st.Stopped, "STOP SLAVE; SET GLOBAL replicate_ignore_table=''; START SLAVE") {
+		t.Errorf("coverage stopped for %q (err %v), want the filter and its fix named", st.Stopped, err)
+	}
+
+	if err := replica.Exec("STOP SLAVE; SET GLOBAL replicate_ignore_table=''; START SLAVE"); err != nil {
+		t.Fatal(err)
+	}
+	filtered = false
+	waitFor(t, "a fresh span once the filter is gone", func() bool {
+		return journalCovering(r.journal) && len(r.journal.Spans(time.Time{})) == 2 && r.follower.ReplicaProblem() == nil
+	})
+	if st, ok, _ := r.follower.Replication(); !ok || st.Filtered != nil {
+		t.Errorf("replication health after the filter: ok=%v filtered=%v", ok, st.Filtered)
+	}
+	spans := r.journal.Spans(time.Time{})
+	if !spans[1].Start.After(dropped) {
+		t.Errorf("the fresh span starts at %s, before the last dropped transition at %s", spans[1].Start, dropped)
+	}
+	// Blogs 3 and 4 had no change dropped: their transitions after the
+	// fresh span's start are the journal's to answer.
+	c.waitServerPast(spans[1].Start)
+	var last time.Time
+	for blog := 3; blog <= 4; blog++ {
+		last = c.flip(blog)
+	}
+	for blog := uint64(3); blog <= 4; blog++ {
+		c.askUntilCovered(r.journal, &answers, "after the filter", blog, spans[1].Start, last.Add(time.Second))
+	}
+	for blog := uint64(1); blog <= 4; blog++ {
+		if a := c.ask(r.journal, "across the gap", blog, spanStart, c.serverNow()); a.covered {
+			t.Errorf("blog %d: a window across the filter's gap answered journal", blog)
+		}
+	}
+	if n := c.judge(answers); n["after the filter"] != 2 || n["before the filter"] != 1 {
+		t.Errorf("covered answers per phase %v", n)
+	}
+}
+
+// TestPreflightRefusesFilters starts the bridge's preflight on real
+// servers with a replication filter, and with binlog filters, that leave
+// the table out: each is refused with the setting named.
+func TestPreflightRefusesFilters(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	t.Run("replication filter", func(t *testing.T) {
+		c := newChain(t, testdb.TopologyOptions{}, 1)
+		replica := c.tp.Replica()
+		pool, err := openPool(c.onReplica(replica))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pool.Close()
+		if _, err := Preflight(ctx, pool); err != nil {
+			t.Fatalf("no filter: %v", err)
+		}
+		if err := replica.Exec("STOP SLAVE; SET GLOBAL replicate_wild_ignore_table='" + c.db.Name + ".%,mysql.%'; START SLAVE"); err != nil {
+			t.Fatal(err)
+		}
+		_, err = Preflight(ctx, pool)
+		var p *FilterProblem
+		if !errors.As(err, &p) || !strings.HasPrefix(p.Setting, "replicate_wild_ignore_table=") ||
+			!strings.Contains(err.Error(), "SET GLOBAL replicate_wild_ignore_table='mysql.%'") {
+			t.Fatalf("preflight with replicate_wild_ignore_table: %v", err)
+		}
+		if err := replica.Exec("STOP SLAVE; SET GLOBAL replicate_wild_ignore_table='mysql.%'; START SLAVE"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Preflight(ctx, pool); err != nil {
+			t.Fatalf("a filter that keeps the table: %v", err)
+		}
+	})
+	for _, c := range []struct {
+		option, setting string
+	}{
+		{"--binlog-ignore-db=jetmon_filtered", "binlog_ignore_db"},
+		{"--binlog-do-db=otherdb", "binlog_do_db"},
+	} {
+		t.Run(c.setting, func(t *testing.T) {
+			s := testdb.Dedicated(t, testdb.Options{Args: []string{c.option}})
+			if err := s.Exec("CREATE DATABASE jetmon_filtered"); err != nil {
+				t.Fatal(err)
+			}
+			pool, err := sql.Open("mysql", s.DSN("jetmon_filtered"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pool.Close()
+			_, err = Preflight(ctx, pool)
+			var p *FilterProblem
+			if !errors.As(err, &p) || !strings.HasPrefix(p.Setting, c.setting+"=") {
+				t.Fatalf("preflight with %s: %v", c.option, err)
+			}
+		})
+	}
+}
