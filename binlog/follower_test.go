@@ -45,7 +45,13 @@ type rig struct {
 	maxBatch, maxEvents, maxRows int
 	// committed, when set, sees each batch's checkpoint once durable.
 	committed func(journal.Checkpoint)
+	// noResume leaves a follower that failed stopped, with its error in
+	// done, instead of running it again.
+	noResume bool
 }
+
+// maxRigRestarts bounds how often the rig runs a failed follower again.
+const maxRigRestarts = 5
 
 func newRig(t *testing.T, db *testdb.DB) *rig {
 	t.Helper()
@@ -87,12 +93,22 @@ func (r *rig) run() {
 	r.cancel, r.done = cancel, make(chan error, 1)
 	go func() {
 		var once bool
-		r.done <- f.Run(ctx, func() {
+		streaming := func() {
 			if !once {
 				once = true
 				close(ready)
 			}
-		})
+		}
+		err := f.Run(ctx, streaming)
+		// A broken stream is run again, as the daemon's supervisor does:
+		// on a loaded machine a heartbeat can come later than the read
+		// timeout. A test that watches the failure itself sets noResume.
+		for restarts := 0; err != nil && ctx.Err() == nil && !r.noResume && once && restarts < maxRigRestarts; restarts++ {
+			r.t.Logf("follower failed, running it again as the supervisor would: %v", err)
+			time.Sleep(250 * time.Millisecond)
+			err = f.Run(ctx, streaming)
+		}
+		r.done <- err
 	}()
 	select {
 	case <-ready:
@@ -285,6 +301,7 @@ func TestSilentConnectionIsDropped(t *testing.T) {
 	db := testdb.NewDB(t)
 	proxy := netstall.NewProxy(t, db.Server.Addr())
 	r := newRig(t, db)
+	r.noResume = true // the broken stream is what this test watches
 	r.replica.Close()
 	dsn, err := driver.ParseDSN(db.DSN())
 	if err != nil {
