@@ -20,7 +20,7 @@ vet:
 # gotestsum (pinned in go.mod as a tool) prints each test as it ends and
 # closes with "DONE N tests, N skipped, N failures", skipped tests by name.
 test: vet
-	$(GO) tool gotestsum --format testname --format-hide-empty-pkg -- -race -count=1 ./...
+	$(GO) tool gotestsum --format testname --format-hide-empty-pkg -- -race -count=1 -timeout 30m ./...
 
 demo: build
 	./scripts/demo.sh
