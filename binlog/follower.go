@@ -380,8 +380,8 @@ func (f *Follower) endCoverage(reason string) error {
 		f.endReason = ""
 		return nil
 	}
-	f.log.Error("COVERAGE GAP: coverage ends at the last instant proved, and starts again from a fresh snapshot once the cause is gone; "+
-		"/events answers mixed past it", "reason", reason, "vouched_to", f.cfg.Journal.Confirmed())
+	f.log.Error("COVERAGE GAP: coverage ends at the last instant proved, and starts again from a fresh snapshot once the cause is gone "+
+		"(after a replication filter, once the replica's table is re-synchronized); /events answers mixed past it", "reason", reason, "vouched_to", f.cfg.Journal.Confirmed())
 	b := &journal.Batch{CoveredTo: f.cfg.Journal.Confirmed().Truncate(time.Second), EndSpan: reason}
 	if err := f.cfg.Journal.Commit(b); err != nil {
 		return err

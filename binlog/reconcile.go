@@ -180,17 +180,19 @@ func reconciledRow(m bridge.Monitor) *RowState {
 }
 
 func (d RowDifference) String() string {
-	side := func(s *RowState) string {
-		if s == nil {
-			return "missing"
-		}
-		changed := "NULL"
-		if s.LastStatusChange != nil {
-			changed = s.LastStatusChange.Format(time.RFC3339)
-		}
-		return fmt.Sprintf("blog %d status %d changed %s", s.Blog, s.Status, changed)
+	return fmt.Sprintf("site %d (%s): journal %s, table %s", d.Site, strings.Join(d.Columns, ", "), d.Journal, d.Table)
+}
+
+// String says the row in a sentence ("missing" for none).
+func (s *RowState) String() string {
+	if s == nil {
+		return "missing"
 	}
-	return fmt.Sprintf("site %d (%s): journal %s, table %s", d.Site, strings.Join(d.Columns, ", "), side(d.Journal), side(d.Table))
+	changed := "NULL"
+	if s.LastStatusChange != nil {
+		changed = s.LastStatusChange.Format(time.RFC3339)
+	}
+	return fmt.Sprintf("blog %d status %d changed %s", s.Blog, s.Status, changed)
 }
 
 // ReconcileStats are the counters /metrics exports.

@@ -101,7 +101,7 @@ type TableDifference struct {
 }
 
 func (d TableDifference) String() string {
-	return RowDifference{Site: d.Site, Journal: d.Replica, Table: d.Primary, Columns: d.Columns}.String()
+	return fmt.Sprintf("site %d (%s): replica %s, primary %s", d.Site, strings.Join(d.Columns, ", "), d.Replica, d.Primary)
 }
 
 // checkWait bounds each of the comparison's waits for the follower.
