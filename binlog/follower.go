@@ -371,9 +371,10 @@ func (f *Follower) ended(c *connection, err error) error {
 // endCoverage closes the open span with reason and opens none: a filter
 // may have dropped a change to the table, so nothing the span covered
 // after its last proof can be vouched for, and coverage starts again only
-// from a fresh snapshot (follow, once the filter is gone). The span keeps
-// what was proved before: its end is the last confirmation. A failed
-// commit is retried at the next connection.
+// from a fresh snapshot (follow, once the filter is gone and no hold
+// remains). The span keeps what was proved before: its end is the last
+// confirmation, or where a reconcile took it back to. A failed commit is
+// retried at the next connection.
 func (f *Follower) endCoverage(reason string) error {
 	f.endReason = reason
 	if _, open := f.cfg.Journal.OpenSpan(); !open {
@@ -382,12 +383,25 @@ func (f *Follower) endCoverage(reason string) error {
 	}
 	f.log.Error("COVERAGE GAP: coverage ends at the last instant proved, and starts again from a fresh snapshot once the cause is gone "+
 		"(after a replication filter, once the replica's table is re-synchronized); /events answers mixed past it", "reason", reason, "vouched_to", f.cfg.Journal.Confirmed())
-	b := &journal.Batch{CoveredTo: f.cfg.Journal.Confirmed().Truncate(time.Second), EndSpan: reason}
+	b := &journal.Batch{CoveredTo: f.cfg.Journal.Confirmed().Truncate(time.Second), EndSpan: reason, EndSpanAt: f.takenBackTo(time.Time{})}
 	if err := f.cfg.Journal.Commit(b); err != nil {
 		return err
 	}
 	f.endReason = ""
 	return nil
+}
+
+// takenBackTo is where a span ended without a fresh one must end: at
+// closeAt when set, else where a reconcile took the open span back to
+// (Journal.Suspected), else (zero) at its vouched end.
+func (f *Follower) takenBackTo(closeAt time.Time) time.Time {
+	if !closeAt.IsZero() {
+		return closeAt
+	}
+	if _, from, ok := f.cfg.Journal.Suspected(); ok {
+		return from
+	}
+	return time.Time{}
 }
 
 // beginSpan starts coverage at the current position of the connection's
@@ -430,7 +444,10 @@ func (f *Follower) beginSpan(c *connection, reason string, closeAt time.Time) er
 		// here with the table's rows as they are, vouching for nothing.
 		b.NewSpan = nil
 		if _, open := f.cfg.Journal.OpenSpan(); open {
-			b.EndSpan = reason
+			if reason == "" {
+				reason = "coverage held"
+			}
+			b.EndSpan, b.EndSpanAt = reason, f.takenBackTo(closeAt)
 		}
 	}
 	// Rows changed after pos but read here are replayed from the binlog

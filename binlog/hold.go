@@ -221,7 +221,10 @@ func (f *Follower) Resynced(ctx context.Context) ResyncReport {
 
 // checkHoldInBackground compares the replica's table with the primary's
 // while coverage is held and the connection streams, and lifts the hold
-// when they agree.
+// when they agree. Checks come every HoldCheckInterval, or ten times as
+// long as the last one took when that is longer: a check reads the whole
+// table on both servers (about 6 s for a million rows), and spends at most
+// a tenth of the time doing so.
 func (f *Follower) checkHoldInBackground(ctx context.Context, c *connection) {
 	interval := f.cfg.HoldCheckInterval
 	for {
@@ -240,6 +243,7 @@ func (f *Follower) checkHoldInBackground(ctx context.Context, c *connection) {
 				}
 				return
 			}
+			interval = max(f.cfg.HoldCheckInterval, 10*time.Duration(check.Seconds*float64(time.Second)))
 		}
 		t := time.NewTimer(interval)
 		select {

@@ -250,7 +250,7 @@ func (f *Follower) ProofProblem() string {
 func (f *Follower) ReplicaProblem() error {
 	st, ok, err := f.Replication()
 	if h, held := f.Hold(); held && (!ok || err == nil && st.Problem() == "") {
-		return errors.New("coverage is held: " + h.Reason + "; the filter may have left the replica's rows stale: " + h.Fix)
+		return errors.New("coverage is held, as the replica's rows may be stale (" + h.Reason + "): " + h.Fix)
 	}
 	switch {
 	case !ok:

@@ -42,6 +42,9 @@ func runJournalReconcile(args []string) error {
 	case binlog.ReconcileAgreed:
 		return nil
 	case binlog.ReconcileDiverged:
+		if rep.Differences == 0 && rep.Primary != nil {
+			return fmt.Errorf("the replica's table differs from the primary's in %d row(s): the daemon took coverage back and holds it until they are re-synchronized; see docs/operations.md, \"REPLICA DIVERGED\"", rep.Primary.Differences)
+		}
 		return fmt.Errorf("the journal diverged from the table in %d row(s): the daemon took coverage back and started a fresh span; see docs/operations.md, \"JOURNAL DIVERGED\"", rep.Differences)
 	case binlog.ReconcileSkipped:
 		return fmt.Errorf("no comparison was made (%s): run it again once the follower is caught up", rep.Reason)
@@ -68,7 +71,20 @@ func printReconcileReport(rep binlog.ReconcileReport) {
 	for _, d := range rep.OtherExamples {
 		fmt.Printf("  differs (other columns): %s\n", d)
 	}
-	if rep.TakenBackFrom != nil {
+	if c := rep.Primary; c != nil {
+		fmt.Printf("  the replica's table against the primary's: %s", c.Outcome)
+		if c.Reason != "" {
+			fmt.Printf(" (%s)", c.Reason)
+		}
+		fmt.Printf(", %s rows compared, %s differ\n", groupDigits(uint64(c.Rows)), groupDigits(uint64(c.Differences)))
+		for _, d := range c.Examples {
+			fmt.Printf("  differs from the primary: %s\n", d)
+		}
+	}
+	switch {
+	case rep.TakenBackFrom != nil && rep.Differences == 0 && rep.Primary != nil:
+		fmt.Printf("  coverage after %s taken back and held until the replica's table is re-synchronized\n", rep.TakenBackFrom.Format(time.RFC3339))
+	case rep.TakenBackFrom != nil:
 		fmt.Printf("  coverage after %s taken back; a fresh span starts from a new snapshot\n", rep.TakenBackFrom.Format(time.RFC3339))
 	}
 }
