@@ -46,7 +46,7 @@ func filterDrops(t *testing.T, c *chain, r *rig, replica *testdb.Replica, blogs 
 	removed = true
 	waitFor(t, "a replication reading without the filter", func() bool {
 		st, ok, _ := r.follower.Replication()
-		return ok && st.Filtered == nil && r.follower.Status().State == bridge.FollowerFollowing
+		return ok && st.Filtered == nil && st.Running() && r.follower.Status().State == bridge.FollowerFollowing
 	})
 }
 
@@ -160,7 +160,7 @@ func TestAHoldLiftsWhenTheOperatorSaysResynced(t *testing.T) {
 	}
 	waitFor(t, "a replication reading without the filter", func() bool {
 		st, ok, _ := r.follower.Replication()
-		return ok && st.Filtered == nil && r.follower.Status().State == bridge.FollowerFollowing
+		return ok && st.Filtered == nil && st.Running() && r.follower.Status().State == bridge.FollowerFollowing
 	})
 	h, held := r.follower.Hold()
 	if !held || !strings.Contains(h.Reason, "replicate_ignore_table") || !strings.Contains(h.Fix, "jetmon-bridge journal resynced") || !strings.Contains(h.Fix, "pt-table-sync") {

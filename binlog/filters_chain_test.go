@@ -87,7 +87,7 @@ func TestReplicationFilterEndsCoverage(t *testing.T) {
 	waitFor(t, "a reading without the filter, coverage held", func() bool {
 		st, ok, _ := r.follower.Replication()
 		err := r.follower.ReplicaProblem()
-		return ok && st.Filtered == nil && err != nil && strings.Contains(err.Error(), "coverage is held") && !journalCovering(r.journal)
+		return ok && st.Filtered == nil && st.Running() && err != nil && strings.Contains(err.Error(), "coverage is held") && !journalCovering(r.journal)
 	})
 	c.resync(1)
 	c.resync(2)

@@ -77,15 +77,19 @@ func (f *Follower) takeRestart() *coverageRestart {
 }
 
 // streamContext returns the context a stream runs under: ctx, ended also by
-// RestartCoverage. done must be called when the stream has returned.
+// RestartCoverage and by a hold's release (hold.go). done must be called
+// when the stream has returned.
 func (f *Follower) streamContext(ctx context.Context) (sctx context.Context, done func()) {
 	sctx, cancel := context.WithCancelCause(ctx)
 	f.mu.Lock()
 	f.restarts.interrupt = cancel
-	pending := f.restarts.pending != nil
+	pending, released := f.restarts.pending != nil, f.restarts.released
 	f.mu.Unlock()
-	if pending {
+	switch {
+	case pending:
 		cancel(errRestartCoverage)
+	case released:
+		cancel(errHoldReleased) // a hold lifted after follow looked
 	}
 	return sctx, func() {
 		f.mu.Lock()

@@ -53,7 +53,7 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.DurationVar(&c.readTimeout, "read-timeout", 5*time.Second, "bound on every database query a request makes")
 	fs.BoolVar(&c.write, "write", false, "enable POST and DELETE /monitors")
 	fs.StringVar(&c.writeDSN, "write-dsn", "", "MySQL DSN of Jetmon's primary; required with -write")
-	fs.StringVar(&c.primaryDSN, "primary-dsn", "", "read-only DSN of Jetmon's primary (REPLICATION CLIENT is enough) for the exact coverage proof when -dsn is a replica; -write-dsn serves when unset")
+	fs.StringVar(&c.primaryDSN, "primary-dsn", "", "read-only DSN of Jetmon's database on its primary (REPLICATION CLIENT, and SELECT on the table) for the exact coverage proof when -dsn is a replica, and to compare the replica's table with the primary's (reconcile, and lifting a hold after a replication filter); -write-dsn serves when unset")
 	fs.StringVar(&c.token, "token", "", "bearer token every request must carry; empty disables auth (prefer -token-file or JETMON_TOKEN: flags show in ps)")
 	fs.StringVar(&c.tokenFile, "token-file", "", "file holding the bearer token (surrounding whitespace ignored)")
 	fs.StringVar(&c.allowOrigin, "allow-origin", "", allowOriginUsage)
