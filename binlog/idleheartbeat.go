@@ -26,16 +26,15 @@ import "time"
 // thread, auto-positioned, moves its source position to it
 // (Read_Source_Log_Pos) and writes an ignored rotate event to its relay
 // log; an idle heartbeat carries the position the IO thread already has
-// and changes nothing. So a heartbeat whose counting left the IO thread's
-// state (IOState: its source position, received set, relay log position
-// and size, and the transaction being queued) as it was at the reading
-// before it carried the position of the last thing sent, and the source had
-// nothing to send after it... unless the connection changed in between: a
-// reconnection starts the dump over (its first event rotates the IO thread
-// back to the start of a binlog file), and a skip can end exactly where
-// the old connection stood, followed by the heartbeat before the first new
-// event. The heartbeat after a non-idle one, on the same connection, comes
-// only after that event or more skipping, both of which change the state.
+// and changes nothing. A heartbeat that left the IO thread's state
+// (IOState: its source position, received set, relay log position and
+// size, and the transaction being queued) as it was is therefore idle, but
+// for one case: a reconnection starts the dump over (its first event
+// rotates the IO thread back to the start of a binlog file), a skip can
+// end exactly where the old connection stood, and the heartbeat before the
+// first new event then leaves the state as the readings last saw it. On
+// one connection, though, the heartbeat after a non-idle one comes only
+// after that event or more skipping, both of which change the state.
 // So the rule is:
 //
 //	a heartbeat vouches for its time (less 1 s of transit, as a claim
@@ -45,14 +44,13 @@ import "time"
 //	running and the applier caught up.
 //
 // What remains is a change of connection between the two heartbeats that
-// leaves every part of the state as it was: a reconnection, the dump
-// skipping back to exactly the old source position, the connection
-// breaking after the heartbeat that precedes the first new event but
-// before that event, and a second reconnection doing the same, all
-// between two readings 0.5 s apart, and the relay log's rotations at
-// each reconnection unseen. The readings are ordered to keep the
-// counts inside the state's window: the state (SHOW REPLICA STATUS) is read
-// before the heartbeat count (performance_schema).
+// leaves every part of the state as it was: a reconnection whose dump
+// skips back to exactly the old source position and breaks after the
+// heartbeat that precedes the first new event but before that event, then
+// a second reconnection doing the same, between two readings 0.5 s apart,
+// the relay log's rotation at each unseen. The readings are ordered to
+// keep the counts inside the state's window: the state (SHOW REPLICA
+// STATUS) is read before the heartbeat count (performance_schema).
 
 // reset ends the run: a reading failed, and the next one starts afresh.
 func (h *idleHeartbeats) reset() { h.running = false }
