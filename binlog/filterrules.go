@@ -65,7 +65,18 @@ type FilterProblem struct {
 	Effect string
 	// Fix says how to remove it.
 	Fix string
+	// Binlog marks a binlog filter of the followed server (binlog_do_db,
+	// binlog_ignore_db): it leaves changes out of the binlog, not out of
+	// the table, so a fresh snapshot is exact once it is gone. A
+	// replication filter drops them before the replica applies them and
+	// leaves its rows stale (StaleRows).
+	Binlog bool
 }
+
+// StaleRows reports whether the filter may have left the replica's rows of
+// the table stale, so that coverage must be held until the table is known
+// to match the primary's again (hold.go): every replication filter may.
+func (p *FilterProblem) StaleRows() bool { return !p.Binlog }
 
 func (p *FilterProblem) Error() string {
 	return fmt.Sprintf("%s (%s, %s): %s", p.Effect, p.Setting, p.Where, p.Fix)
@@ -593,11 +604,11 @@ func (b BinlogFilters) LeavesOut(db, table string, fullMetadata bool, flavor Fla
 	do, ignore := splitFilterList(b.DoDB), splitFilterList(b.IgnoreDB)
 	switch {
 	case len(do) > 0 && !listHas(do, db, true):
-		return &FilterProblem{Setting: "binlog_do_db='" + b.DoDB + "'", Where: where,
+		return &FilterProblem{Setting: "binlog_do_db='" + b.DoDB + "'", Where: where, Binlog: true,
 			Effect: "the followed server writes to its binlog only the changes to " + strings.Join(do, ", "),
 			Fix:    fmt.Sprintf("every change to %s.%s is left out of the binlog the bridge reads; add %s to binlog_do_db or %s", db, table, db, restart)}
 	case len(do) == 0 && (listHas(ignore, db, true) || listHas(ignore, db, false)):
-		return &FilterProblem{Setting: "binlog_ignore_db='" + b.IgnoreDB + "'", Where: where,
+		return &FilterProblem{Setting: "binlog_ignore_db='" + b.IgnoreDB + "'", Where: where, Binlog: true,
 			Effect: "the followed server leaves database " + db + " out of its binlog",
 			Fix:    fmt.Sprintf("every change to %s.%s is left out of the binlog the bridge reads; take %s out of binlog_ignore_db, or %s", db, table, db, restart)}
 	case (len(do) > 0 || len(ignore) > 0) && !fullMetadata:
@@ -605,7 +616,7 @@ func (b BinlogFilters) LeavesOut(db, table string, fullMetadata bool, flavor Fla
 		if len(do) == 0 {
 			setting = "binlog_ignore_db='" + b.IgnoreDB + "'"
 		}
-		return &FilterProblem{Setting: setting, Where: where,
+		return &FilterProblem{Setting: setting, Where: where, Binlog: true,
 			Effect: "the followed server filters the statements it logs by their default database",
 			Fix: fmt.Sprintf("a schema change to %s.%s issued from another database is left out of its binlog, and the bridge would decode later rows by the old column layout; "+
 				"set binlog_row_metadata=FULL (rows then carry their column names), or %s", db, table, restart)}

@@ -19,8 +19,9 @@ import (
 // drops and other changes it still applies. Coverage stops at once: the
 // span ends with the filter named, no answer covers a dropped transition,
 // the follower's replication health names the filter. Once the filter is
-// gone a fresh span starts from a new snapshot, and transitions after it
-// answer journal with the primary's truth; windows across the gap never do.
+// gone coverage stays held until the table is re-synchronized; then a fresh
+// span starts from a new snapshot, and transitions after it answer journal
+// with the primary's truth; windows across the gap never do.
 func TestReplicationFilterEndsCoverage(t *testing.T) {
 	c := newChain(t, testdb.TopologyOptions{}, 4)
 	c.db.MustExec(t, "CREATE TABLE other_table (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
@@ -80,7 +81,20 @@ func TestReplicationFilterEndsCoverage(t *testing.T) {
 		t.Fatal(err)
 	}
 	filtered = false
-	waitFor(t, "a fresh span once the filter is gone", func() bool {
+	// The filter dropped changes: coverage stays held, with the fix named,
+	// until the replica's table is re-synchronized and the operator says so
+	// (TestAHoldLiftsWhenTheOperatorSaysResynced holds the rest of it).
+	waitFor(t, "a reading without the filter, coverage held", func() bool {
+		st, ok, _ := r.follower.Replication()
+		err := r.follower.ReplicaProblem()
+		return ok && st.Filtered == nil && st.Running() && err != nil && strings.Contains(err.Error(), "coverage is held") && !journalCovering(r.journal)
+	})
+	c.resync(1)
+	c.resync(2)
+	if rep := r.follower.Resynced(context.Background()); rep.Outcome != ResyncReleased {
+		t.Fatalf("resynced: %+v", rep)
+	}
+	waitFor(t, "a fresh span once the filter is gone and the table re-synchronized", func() bool {
 		return journalCovering(r.journal) && len(r.journal.Spans(time.Time{})) == 2 && r.follower.ReplicaProblem() == nil
 	})
 	if st, ok, _ := r.follower.Replication(); !ok || st.Filtered != nil {

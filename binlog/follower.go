@@ -47,12 +47,17 @@ type Config struct {
 	// are read from the servers (clock.go); the host's clock only bounds
 	// those readings and paces waits.
 	Now func() time.Time
-	// Primary, when set, is a read-only pool on Jetmon's primary
-	// (-primary-dsn, or -write-dsn): while the followed server is a replica,
-	// the primary's GTID position is the exact coverage proof. PrimaryFlag
-	// names where it came from in messages.
-	Primary     *sql.DB
+	// Primary, when set, is a read-only pool on Jetmon's database on its
+	// primary (-primary-dsn, or -write-dsn): while the followed server is
+	// a replica, the primary's GTID position is the exact coverage proof,
+	// and while coverage is held its table is what the replica's is
+	// compared with (tablecheck.go). PrimaryFlag names where it came from
+	// in messages.
+	Primary     *store.DB
 	PrimaryFlag string
+	// HoldCheckInterval paces the comparisons with the primary while
+	// coverage is held (hold.go); zero means 30 s.
+	HoldCheckInterval time.Duration
 	// PollInterval paces the replication watch, the self proof's role
 	// check and the primary proof's background confirmations; zero means
 	// 500 ms.
@@ -81,6 +86,10 @@ type Follower struct {
 	proofName string            // the last connection's proof
 	lastWatch *ReplicationWatch // the last connection's replication watch, nil when it followed the primary
 	endReason string            // a span end a failed commit still owes (see endCoverage)
+	lastCheck *TableCheck       // the last comparison with the primary (tablecheck.go)
+
+	// checkMu runs one comparison with the primary at a time.
+	checkMu sync.Mutex
 
 	// lastProof is the last layout the applier proved, so that a stream
 	// restarted inside its stretch proves it again cheaply (layoutproof.go);
@@ -114,6 +123,9 @@ func New(cfg Config) (*Follower, error) {
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = defaultPollInterval
+	}
+	if cfg.HoldCheckInterval <= 0 {
+		cfg.HoldCheckInterval = defaultHoldCheckInterval
 	}
 	if cfg.PrimaryFlag == "" {
 		cfg.PrimaryFlag = "-primary-dsn"
@@ -253,24 +265,44 @@ func (f *Follower) follow(c *connection, ready func()) error {
 			return err
 		}
 	}
+	if h, held := f.cfg.Journal.Held(); held {
+		if _, open := f.cfg.Journal.OpenSpan(); open {
+			// Held before a stop that came before the span ended.
+			if err := f.endCoverage(h.Reason); err != nil {
+				return err
+			}
+		}
+		if c.self != nil {
+			// Promoted: the followed server's table is the truth now.
+			if _, err := f.releaseHold(h, "the followed server is the primary now: its own table is the truth"); err != nil {
+				return err
+			}
+		}
+	}
 	if c.watch != nil {
 		if st, have, _ := c.watch.Status(); have && st.Filtered != nil {
-			if err := f.endCoverage("replication filter: " + st.Filtered.Error()); err != nil {
+			if err := f.filterEnds(st.Filtered); err != nil {
 				return err
 			}
 			f.setState(bridge.FollowerStarting, st.Filtered)
 			if err := c.waitUnfiltered(); err != nil {
 				return f.ended(c, err)
 			}
-			f.log.Info("replication filter removed: coverage starts again from a fresh snapshot", "server", id.String())
+			if _, held := f.cfg.Journal.Held(); held {
+				f.log.Warn("replication filter removed: coverage stays held, as the filter may have left the replica's rows stale; "+f.holdFix(), "server", id.String())
+			} else {
+				f.log.Info("replication filter removed: coverage starts again from a fresh snapshot", "server", id.String())
+			}
 		}
 	}
+	f.takeReleased()
+	_, held := f.cfg.Journal.Held()
 	cp, ok := f.cfg.Journal.Checkpoint()
 	if !ok {
 		f.log.Info("fresh journal: following from the replica's current position", "server", id.String())
 		return f.beginSpan(c, "", time.Time{})
 	}
-	if _, open := f.cfg.Journal.OpenSpan(); !open {
+	if _, open := f.cfg.Journal.OpenSpan(); !open && !held {
 		f.log.Info("no coverage span is open: starting one from a fresh snapshot", "server", id.String())
 		return f.beginSpan(c, "", time.Time{})
 	}
@@ -329,7 +361,7 @@ func (f *Follower) ended(c *connection, err error) error {
 	var ci *coverageInterrupted
 	switch {
 	case errors.As(cause, &ci):
-		return f.endCoverage(ci.Error())
+		return f.filterEnds(ci.problem)
 	case errors.Is(cause, errRoleChanged), errors.Is(cause, context.Canceled):
 		return nil
 	}
@@ -339,23 +371,37 @@ func (f *Follower) ended(c *connection, err error) error {
 // endCoverage closes the open span with reason and opens none: a filter
 // may have dropped a change to the table, so nothing the span covered
 // after its last proof can be vouched for, and coverage starts again only
-// from a fresh snapshot (follow, once the filter is gone). The span keeps
-// what was proved before: its end is the last confirmation. A failed
-// commit is retried at the next connection.
+// from a fresh snapshot (follow, once the filter is gone and no hold
+// remains). The span keeps what was proved before: its end is the last
+// confirmation, or where a reconcile took it back to. A failed commit is
+// retried at the next connection.
 func (f *Follower) endCoverage(reason string) error {
 	f.endReason = reason
 	if _, open := f.cfg.Journal.OpenSpan(); !open {
 		f.endReason = ""
 		return nil
 	}
-	f.log.Error("COVERAGE GAP: coverage ends at the last instant proved, and starts again from a fresh snapshot once the cause is gone; "+
-		"/events answers mixed past it", "reason", reason, "vouched_to", f.cfg.Journal.Confirmed())
-	b := &journal.Batch{CoveredTo: f.cfg.Journal.Confirmed().Truncate(time.Second), EndSpan: reason}
+	f.log.Error("COVERAGE GAP: coverage ends at the last instant proved, and starts again from a fresh snapshot once the cause is gone "+
+		"(after a replication filter, once the replica's table is re-synchronized); /events answers mixed past it", "reason", reason, "vouched_to", f.cfg.Journal.Confirmed())
+	b := &journal.Batch{CoveredTo: f.cfg.Journal.Confirmed().Truncate(time.Second), EndSpan: reason, EndSpanAt: f.takenBackTo(time.Time{})}
 	if err := f.cfg.Journal.Commit(b); err != nil {
 		return err
 	}
 	f.endReason = ""
 	return nil
+}
+
+// takenBackTo is where a span ended without a fresh one must end: at
+// closeAt when set, else where a reconcile took the open span back to
+// (Journal.Suspected), else (zero) at its vouched end.
+func (f *Follower) takenBackTo(closeAt time.Time) time.Time {
+	if !closeAt.IsZero() {
+		return closeAt
+	}
+	if _, from, ok := f.cfg.Journal.Suspected(); ok {
+		return from
+	}
+	return time.Time{}
 }
 
 // beginSpan starts coverage at the current position of the connection's
@@ -393,6 +439,17 @@ func (f *Follower) beginSpan(c *connection, reason string, closeAt time.Time) er
 	if f.cfg.Info.GTID {
 		b.Checkpoint.GTIDSet = pos.GTIDSet
 	}
+	if _, held := f.cfg.Journal.Held(); held {
+		// No span while coverage is held: the follower follows on from
+		// here with the table's rows as they are, vouching for nothing.
+		b.NewSpan = nil
+		if _, open := f.cfg.Journal.OpenSpan(); open {
+			if reason == "" {
+				reason = "coverage held"
+			}
+			b.EndSpan, b.EndSpanAt = reason, f.takenBackTo(closeAt)
+		}
+	}
 	// Rows changed after pos but read here are replayed from the binlog
 	// later; replaying a row image is idempotent.
 	err = f.cfg.Replica.AllMonitors(ctx, func(m bridge.Monitor) error {
@@ -404,6 +461,10 @@ func (f *Follower) beginSpan(c *connection, reason string, closeAt time.Time) er
 	}
 	if err := f.cfg.Journal.Commit(b); err != nil {
 		return err
+	}
+	if b.NewSpan == nil {
+		f.log.Warn("following from a fresh snapshot with coverage held: no span vouches until the hold is released", "position", b.Checkpoint.String(), "monitors", len(b.Monitors))
+		return nil
 	}
 	f.log.Info("coverage span started", "at", start, "position", b.Checkpoint.String(), "monitors", len(b.Monitors))
 	return nil
@@ -509,7 +570,11 @@ func (f *Follower) stream(ctx context.Context, c *connection, cp journal.Checkpo
 
 	a := newApplier(f, cp, lay, known)
 	a.conn = c
-	if switched {
+	if _, open := f.cfg.Journal.OpenSpan(); switched && !open {
+		// Coverage is held: no span opens, contiguous or not.
+		f.log.Warn("FOLLOWED SERVER CHANGED: resuming by GTID set on the new server with coverage held",
+			"from", previous.String(), "to", id.String(), "gtid_set", cp.GTIDSet)
+	} else if switched {
 		f.log.Warn("FOLLOWED SERVER CHANGED: resuming by GTID set on the new server; the old server's binlog positions are not used",
 			"from", previous.String(), "to", id.String(), "gtid_set", cp.GTIDSet)
 		// Contiguous: the span starts where the last one ended; Start only
@@ -533,6 +598,9 @@ func (f *Follower) stream(ctx context.Context, c *connection, cp journal.Checkpo
 		defer func() { stopVouching(); wg.Wait() }()
 		wg.Go(func() { f.vouchInBackground(vctx, c) })
 		wg.Go(func() { c.watchStream(vctx) })
+		if _, held := f.cfg.Journal.Held(); held && f.cfg.Primary != nil {
+			wg.Go(func() { f.checkHoldInBackground(vctx, c) })
+		}
 	}
 	f.setState(bridge.FollowerFollowing, nil)
 	f.log.Info("following the replica's binlog", "from", cp.String(), "server_id", f.cfg.ServerID)

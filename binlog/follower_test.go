@@ -2,7 +2,6 @@ package binlog
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,9 +32,12 @@ type rig struct {
 	follower *Follower
 	closed   bool // the journal was closed by stop
 	hb       time.Duration
-	// primary, when set, is Jetmon's primary for the primary-gtid proof
-	// (the follower derives the proof from the followed server's role).
-	primary *sql.DB
+	// primaryDSN, when set, is Jetmon's database on its primary, for the
+	// primary-gtid proof (the follower derives the proof from the followed
+	// server's role) and the comparison that lifts a hold on coverage.
+	primaryDSN string
+	// holdCheck is the follower's HoldCheckInterval (0: its default).
+	holdCheck time.Duration
 	// poll is the follower's PollInterval (0: its default).
 	poll time.Duration
 	// waitLimit is the journal's WaitLimit; default 5s.
@@ -82,8 +84,17 @@ func (r *rig) start() {
 // (Open), and returns once it streams.
 func (r *rig) run() {
 	r.t.Helper()
+	var primary *store.DB
+	if r.primaryDSN != "" {
+		var err error
+		if primary, err = store.Open("-primary-dsn", r.primaryDSN, 5*time.Second); err != nil {
+			r.t.Fatal(err)
+		}
+		r.t.Cleanup(func() { primary.Close() })
+	}
 	f, err := Open(context.Background(), Config{Replica: r.replica, Journal: r.journal, ServerID: 4242, Heartbeat: r.hb,
-		Primary: r.primary, PollInterval: r.poll, MaxBatch: r.maxBatch, MaxBatchEvents: r.maxEvents, MaxBatchRows: r.maxRows})
+		Primary: primary, PollInterval: r.poll, MaxBatch: r.maxBatch, MaxBatchEvents: r.maxEvents, MaxBatchRows: r.maxRows,
+		HoldCheckInterval: r.holdCheck})
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -214,11 +214,12 @@ func TestMySQLReplicationStatusIsRead(t *testing.T) {
 	s.AnswerRows(`^SHOW REPLICA STATUS$`, mysqlscript.OneRow(
 		"Replica_IO_Running", "Yes", "Replica_SQL_Running", "Yes", "Seconds_Behind_Source", int64(0),
 		"Last_IO_Errno", int64(0), "Last_IO_Error", "", "Last_SQL_Errno", int64(0), "Last_SQL_Error", "",
+		"Source_Log_File", "binlog.000004", "Read_Source_Log_Pos", int64(9000), "Relay_Log_File", "relay.000002", "Relay_Log_Pos", int64(400), "Relay_Log_Space", int64(1200),
 		"Retrieved_Gtid_Set", set, "Executed_Gtid_Set", set+",\n"+s.UUID()+":1-3"))
 	hb := time.Date(2026, 1, 2, 3, 4, 5, 678000000, time.UTC)
 	applied := hb.Add(-time.Second)
 	s.AnswerRows(`FROM performance_schema\.replication_connection_status`, mysqlscript.OneRow(
-		"LAST_HEARTBEAT_TIMESTAMP", hb, "LAST_QUEUED_TRANSACTION_ORIGINAL_COMMIT_TIMESTAMP", applied))
+		"COUNT_RECEIVED_HEARTBEATS", int64(7), "LAST_HEARTBEAT_TIMESTAMP", hb, "QUEUEING_TRANSACTION", ""))
 	s.AnswerRows(`FROM performance_schema\.replication_applier_status_by_worker`, mysqlscript.OneRow(
 		"MAX(LAST_APPLIED_TRANSACTION_ORIGINAL_COMMIT_TIMESTAMP)", applied))
 	db, err := store.Open("-dsn", s.DSN(), 5*time.Second)
@@ -237,5 +238,8 @@ func TestMySQLReplicationStatusIsRead(t *testing.T) {
 	}
 	if !st.Running() || !st.AppliedAll || !st.LagKnown || st.Lag != 0 || !st.LastHeartbeat.Equal(hb) || !st.LastApplied.Equal(applied) || st.Problem() != "" {
 		t.Fatalf("status %+v", st)
+	}
+	if st.Heartbeats != 7 || st.IOState != "binlog.000004|9000|"+set+"|relay.000002|400|1200|" {
+		t.Fatalf("heartbeats %d, IO thread's state %q", st.Heartbeats, st.IOState)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 )
 
 // Open checks the followed server (Preflight) and returns a follower wired
@@ -17,6 +18,18 @@ func Open(ctx context.Context, cfg Config) (*Follower, error) {
 		return nil, errors.New("binlog: Open needs Replica and Journal")
 	}
 	info, err := Preflight(ctx, cfg.Replica.SQL())
+	var fp *FilterProblem
+	if errors.As(err, &fp) {
+		// The filter may have dropped changes while the bridge was away:
+		// coverage stays held once it is removed (hold.go).
+		log := cfg.Logger
+		if log == nil {
+			log = slog.Default()
+		}
+		if herr := holdForPreflight(cfg.Journal, log, fp, cfg.Replica.Config().DBName, cfg.Primary != nil); herr != nil {
+			return nil, fmt.Errorf("replica preflight: %w (and recording the hold on coverage it needs: %v)", err, herr)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("replica preflight: %w", err)
 	}
@@ -31,7 +44,7 @@ func Open(ctx context.Context, cfg Config) (*Follower, error) {
 		// Check the primary's grants at start-up, where a refusal can name
 		// the fix; a server that is no longer the primary is only warned
 		// about: the replica's own status vouches meanwhile.
-		p := PrimaryProof{DB: cfg.Primary, Flavor: info.Flavor, Flag: cfg.PrimaryFlag, Host: cfg.Now}
+		p := PrimaryProof{DB: cfg.Primary.SQL(), Flavor: info.Flavor, Flag: cfg.PrimaryFlag, Host: cfg.Now}
 		var np *NotPrimaryError
 		if _, err := p.Vouch(ctx); errors.As(err, &np) {
 			if cfg.Logger != nil {

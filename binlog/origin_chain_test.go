@@ -65,7 +65,7 @@ func TestLocalWritesOnAReplicaMoveNoCoverage(t *testing.T) {
 			r := newRig(t, c.onReplica(replica))
 			r.waitLimit, r.poll = time.Second, 100*time.Millisecond
 			if name == "primary-gtid" {
-				r.primary = c.primary
+				r.primaryDSN = c.db.DSN()
 			}
 			r.start()
 			defer r.stop()

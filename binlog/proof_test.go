@@ -93,7 +93,7 @@ func TestProofsOnALaggingReplica(t *testing.T) {
 			r := newRig(t, &testdb.DB{Server: replica.Server, Name: primaryDB.Name})
 			r.waitLimit, r.poll = time.Second, 100*time.Millisecond
 			if name == "primary-gtid" {
-				r.primary = primary
+				r.primaryDSN = tp.Primary.DSN(primaryDB.Name)
 			}
 			r.start()
 			if got := r.follower.ProofName(); got != name {

@@ -149,6 +149,11 @@ type ReconcileReport struct {
 	// TakenBackFrom is, after a divergence, where the open span now ends:
 	// the vouched end before the last run that agreed, or the span's start.
 	TakenBackFrom *time.Time `json:"coverage_taken_back_from,omitempty"`
+	// Primary is, with -primary-dsn, the comparison of the replica's table
+	// with the primary's that follows a run in which the journal agreed
+	// with the table (reconcileprimary.go); rows that differ there take
+	// coverage back and hold it.
+	Primary *TableCheck `json:"primary,omitempty"`
 }
 
 // RowDifference is one row that differs.
@@ -180,17 +185,19 @@ func reconciledRow(m bridge.Monitor) *RowState {
 }
 
 func (d RowDifference) String() string {
-	side := func(s *RowState) string {
-		if s == nil {
-			return "missing"
-		}
-		changed := "NULL"
-		if s.LastStatusChange != nil {
-			changed = s.LastStatusChange.Format(time.RFC3339)
-		}
-		return fmt.Sprintf("blog %d status %d changed %s", s.Blog, s.Status, changed)
+	return fmt.Sprintf("site %d (%s): journal %s, table %s", d.Site, strings.Join(d.Columns, ", "), d.Journal, d.Table)
+}
+
+// String says the row in a sentence ("missing" for none).
+func (s *RowState) String() string {
+	if s == nil {
+		return "missing"
 	}
-	return fmt.Sprintf("site %d (%s): journal %s, table %s", d.Site, strings.Join(d.Columns, ", "), side(d.Journal), side(d.Table))
+	changed := "NULL"
+	if s.LastStatusChange != nil {
+		changed = s.LastStatusChange.Format(time.RFC3339)
+	}
+	return fmt.Sprintf("blog %d status %d changed %s", s.Blog, s.Status, changed)
 }
 
 // ReconcileStats are the counters /metrics exports.
@@ -278,6 +285,8 @@ func (r *Reconciler) Reconcile(ctx context.Context) ReconcileReport {
 	case err != nil:
 		rep.Outcome, rep.Reason = ReconcileFailed, err.Error()
 		r.log.Warn("reconcile failed", "error", err)
+	case rep.Primary != nil && rep.Primary.Outcome == ReconcileDiverged:
+		rep.Outcome = ReconcileDiverged // logged by checkPrimary
 	case rep.Differences > 0:
 		rep.Outcome = ReconcileDiverged
 		examples := make([]string, len(rep.Examples))
@@ -387,7 +396,11 @@ func (r *Reconciler) reconcile(ctx context.Context, rep *ReconcileReport) error 
 		return skip("a new coverage span started meanwhile")
 	}
 	if rep.Differences == 0 {
-		return j.MarkAgreed(span.Start, span.End)
+		if f.cfg.Primary == nil {
+			return j.MarkAgreed(span.Start, span.End)
+		}
+		watch.Close() // one watch at a time: the comparison opens its own
+		return r.checkPrimary(ctx, span, rep)
 	}
 	from, err := j.Agreed(span.Start)
 	if err != nil {

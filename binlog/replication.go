@@ -47,11 +47,18 @@ type ReplicationStatus struct {
 	// AppliedAll: the applier has applied everything the IO thread
 	// received (GTID sets when the server reports them, else positions).
 	AppliedAll bool
-	// Heartbeats counts heartbeats received (MariaDB).
+	// Heartbeats counts heartbeats received (MariaDB's
+	// Slave_received_heartbeats, MySQL 8's COUNT_RECEIVED_HEARTBEATS).
 	Heartbeats uint64
 	// LastHeartbeat is when the last heartbeat arrived (MySQL 8, replica's
 	// clock); zero when unknown.
 	LastHeartbeat time.Time
+	// IOState is what the IO thread has received, as one comparable value
+	// (MySQL: its source position, received GTID set, the relay log's
+	// position and size, the transaction being queued): a heartbeat that
+	// leaves it unchanged carried the position the IO thread already had
+	// (idleheartbeat.go). Empty when the server does not report it.
+	IOState string
 	// LastApplied is the primary's original commit time of the last applied
 	// transaction (MySQL 8); zero when unknown.
 	LastApplied time.Time
@@ -180,13 +187,32 @@ func followedConnection(rows []map[string]string) map[string]string {
 	return nil
 }
 
-// readMySQLTimestamps fills the heartbeat and original-commit times MySQL 8
-// keeps in performance_schema for the followed channel.
+// ioState is the IO thread's state as MySQL's status row shows it (see
+// ReplicationStatus.IOState); "" without its source position.
+func ioState(col func(...string) string) string {
+	file, pos := col("Source_Log_File", "Master_Log_File"), col("Read_Source_Log_Pos", "Read_Master_Log_Pos")
+	if file == "" || pos == "" {
+		return ""
+	}
+	return strings.Join([]string{file, pos, strings.ReplaceAll(col("Retrieved_Gtid_Set"), "\n", ""),
+		col("Relay_Log_File"), col("Relay_Log_Pos"), col("Relay_Log_Space")}, "|")
+}
+
+// readMySQLTimestamps fills the heartbeats (count and last time) and the
+// original-commit time MySQL 8 keeps in performance_schema for the
+// followed channel. It runs after the status row is read: the heartbeats
+// it counts fall after the IO thread's state that row showed
+// (idleheartbeat.go). The transaction being queued joins that state.
 func readMySQLTimestamps(ctx context.Context, db *sql.DB, st *ReplicationStatus) {
-	var hb, queued sql.NullTime
-	if err := db.QueryRowContext(ctx, "SELECT LAST_HEARTBEAT_TIMESTAMP, LAST_QUEUED_TRANSACTION_ORIGINAL_COMMIT_TIMESTAMP "+
-		"FROM performance_schema.replication_connection_status WHERE CHANNEL_NAME = ?", st.Connection).Scan(&hb, &queued); err == nil && hb.Valid {
-		st.LastHeartbeat = hb.Time.UTC()
+	var count sql.NullInt64
+	var hb sql.NullTime
+	var queueing sql.NullString
+	if err := db.QueryRowContext(ctx, "SELECT COUNT_RECEIVED_HEARTBEATS, LAST_HEARTBEAT_TIMESTAMP, QUEUEING_TRANSACTION "+
+		"FROM performance_schema.replication_connection_status WHERE CHANNEL_NAME = ?", st.Connection).Scan(&count, &hb, &queueing); err == nil && hb.Valid && count.Valid {
+		st.LastHeartbeat, st.Heartbeats = hb.Time.UTC(), uint64(count.Int64)
+		if st.IOState != "" {
+			st.IOState += "|" + queueing.String
+		}
 	}
 	var applied sql.NullTime
 	if err := db.QueryRowContext(ctx, "SELECT MAX(LAST_APPLIED_TRANSACTION_ORIGINAL_COMMIT_TIMESTAMP) "+
@@ -231,6 +257,9 @@ func parseReplicationStatus(flavor Flavor, row map[string]string) (ReplicationSt
 	}
 	if s := col("Slave_received_heartbeats"); s != "" {
 		st.Heartbeats, _ = strconv.ParseUint(s, 10, 64)
+	}
+	if flavor == FlavorMySQL {
+		st.IOState = ioState(col)
 	}
 	st.AppliedAll = appliedAll(flavor, col)
 	st.SourceDomains, st.SourceUUIDs, st.SourceKnown = sourceOf(flavor, col)

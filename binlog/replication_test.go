@@ -199,10 +199,6 @@ func TestProvenBy(t *testing.T) {
 		{"sql thread stopped", with(at(running, t0.Add(time.Second), 5), func(s *ReplicationStatus) { s.SQLThread = "No" }), time.Time{}},
 		{"io thread connecting", with(at(running, t0.Add(time.Second), 5), func(s *ReplicationStatus) { s.IOThread = "Connecting" }), time.Time{}},
 		{"a filter leaves the table out", with(at(running, t0.Add(time.Second), 5), func(s *ReplicationStatus) { s.Filtered = filtered }), time.Time{}},
-		{"mysql heartbeat time", with(at(running, t0.Add(time.Second), 0), func(s *ReplicationStatus) { s.LastHeartbeat = t0.Add(500 * time.Millisecond) }),
-			time.Date(2026, 1, 2, 3, 4, 4, 500_000_000, time.UTC)},
-		{"mysql heartbeat after the reading", with(at(running, t0, 0), func(s *ReplicationStatus) { s.LastHeartbeat = t0.Add(3 * time.Second) }),
-			time.Date(2026, 1, 2, 3, 4, 4, 0, time.UTC)},
 	}
 	for _, c := range cases {
 		if got := provenBy(prev, true, c.cur); !got.Equal(c.want) {

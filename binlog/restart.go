@@ -27,6 +27,10 @@ type restarts struct {
 	pending *coverageRestart
 	// interrupt ends the running stream; nil between streams.
 	interrupt context.CancelCauseFunc
+	// released says a hold on coverage was lifted (hold.go) since the
+	// follower last looked: the stream it ended is to be followed by a
+	// fresh span, not counted as a failure.
+	released bool
 }
 
 // errRestartCoverage is the cause a stream is interrupted with.
@@ -73,15 +77,19 @@ func (f *Follower) takeRestart() *coverageRestart {
 }
 
 // streamContext returns the context a stream runs under: ctx, ended also by
-// RestartCoverage. done must be called when the stream has returned.
+// RestartCoverage and by a hold's release (hold.go). done must be called
+// when the stream has returned.
 func (f *Follower) streamContext(ctx context.Context) (sctx context.Context, done func()) {
 	sctx, cancel := context.WithCancelCause(ctx)
 	f.mu.Lock()
 	f.restarts.interrupt = cancel
-	pending := f.restarts.pending != nil
+	pending, released := f.restarts.pending != nil, f.restarts.released
 	f.mu.Unlock()
-	if pending {
+	switch {
+	case pending:
 		cancel(errRestartCoverage)
+	case released:
+		cancel(errHoldReleased) // a hold lifted after follow looked
 	}
 	return sctx, func() {
 		f.mu.Lock()
@@ -91,9 +99,18 @@ func (f *Follower) streamContext(ctx context.Context) (sctx context.Context, don
 	}
 }
 
-// restartPending reports whether a RestartCoverage awaits.
+// restartPending reports whether a RestartCoverage, or the fresh span
+// after a hold was released, awaits.
 func (f *Follower) restartPending() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.restarts.pending != nil
+	return f.restarts.pending != nil || f.restarts.released
+}
+
+// takeReleased forgets that a hold was released: the follower is about to
+// decide afresh whether a span is open or held.
+func (f *Follower) takeReleased() {
+	f.mu.Lock()
+	f.restarts.released = false
+	f.mu.Unlock()
 }

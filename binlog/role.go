@@ -118,7 +118,7 @@ func (f *Follower) connect(ctx context.Context, id journal.ServerIdentity) (*con
 		c.proof = c.watch
 		if f.cfg.Primary != nil {
 			c.primary = &primaryOrWatch{
-				primary: &PrimaryProof{DB: f.cfg.Primary, Flavor: flavor, Flag: f.cfg.PrimaryFlag, Interval: interval, Host: f.now},
+				primary: &PrimaryProof{DB: f.cfg.Primary.SQL(), Flavor: flavor, Flag: f.cfg.PrimaryFlag, Interval: interval, Host: f.now},
 				watch:   c.watch, log: f.log,
 			}
 			c.proof = c.primary
@@ -246,9 +246,12 @@ func (f *Follower) ProofProblem() string {
 
 // ReplicaProblem is the Replica service's health: why the followed
 // replica's replication cannot be vouched for (nil when it can, or the
-// followed server is the primary).
+// followed server is the primary), or why coverage is held (hold.go).
 func (f *Follower) ReplicaProblem() error {
 	st, ok, err := f.Replication()
+	if h, held := f.Hold(); held && (!ok || err == nil && st.Problem() == "") {
+		return errors.New("coverage is held, as the replica's rows may be stale (" + h.Reason + "): " + h.Fix)
+	}
 	switch {
 	case !ok:
 		return nil

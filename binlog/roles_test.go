@@ -162,7 +162,7 @@ func TestRolesChangeWhileFollowing(t *testing.T) {
 		oldPrimary, followed, newPrimary := c.tp.Primary, c.tp.Replicas[0], c.tp.Replicas[1].Server
 		r := newRig(t, c.onReplica(followed))
 		r.waitLimit, r.poll = time.Second, 100*time.Millisecond
-		r.primary = c.db.SQL // -primary-dsn: the old primary
+		r.primaryDSN = c.db.DSN() // -primary-dsn: the old primary
 		r.start()
 		defer r.stop()
 		if got := r.follower.ProofName(); got != "primary-gtid" {

@@ -27,10 +27,12 @@ const heartbeatTransit = time.Second
 // change the primary committed before V, without a filter that may have
 // left one out: both threads running, the applier caught up with what the
 // IO thread received, and the IO thread current with its source, shown by a
-// heartbeat (which the primary sends only when it has nothing left to send).
-// On MariaDB a heartbeat counted between two readings proves the first
-// reading's time; on MySQL 8 performance_schema gives the last heartbeat's
-// time. A busy primary sends no heartbeats: its replicated commits, whose
+// heartbeat sent when the source had nothing left to send. On MariaDB,
+// whose source sends heartbeats only then, a heartbeat counted between two
+// readings proves the first reading's time; on MySQL 8, whose source also
+// sends them while it skips what a reconnecting replica has, a heartbeat's
+// time (performance_schema) proves it only once another has followed it
+// with nothing received between (idleheartbeat.go). A busy primary sends no heartbeats: its replicated commits, whose
 // binlog headers carry the primary's timestamps, advance coverage instead
 // (origin.go). Every time is the replica's clock.
 type ReplicationWatch struct {
@@ -48,6 +50,7 @@ type ReplicationWatch struct {
 	vouched  time.Time
 	clock    journal.ClockReading // the reading vouched sits on
 	filtered *FilterProblem       // the first filter seen in the watch's life
+	idle     idleHeartbeats       // MySQL's heartbeats that prove the replica current
 	changed  chan struct{}
 }
 
@@ -153,6 +156,7 @@ func (w *ReplicationWatch) observe(st ReplicationStatus, err error) {
 			w.log.Warn("cannot read the replica's replication status; coverage stops advancing past what the replica has applied", "error", err)
 		}
 		w.err = err
+		w.idle.reset()
 		w.notifyLocked()
 		return
 	}
@@ -166,7 +170,13 @@ func (w *ReplicationWatch) observe(st ReplicationStatus, err error) {
 	if st.Filtered != nil && w.filtered == nil {
 		w.filtered = st.Filtered
 	}
-	if v := provenBy(w.cur, w.have, st); v.After(w.vouched) && w.filtered == nil {
+	var v time.Time
+	if w.flavor == FlavorMySQL {
+		v = w.idle.observe(st)
+	} else {
+		v = provenBy(w.cur, w.have, st)
+	}
+	if v.After(w.vouched) && w.filtered == nil {
 		w.vouched, w.clock = v, st.Clock
 	}
 	w.cur, w.have, w.err = st, true, nil
@@ -178,16 +188,16 @@ func (w *ReplicationWatch) notifyLocked() {
 	w.changed = make(chan struct{})
 }
 
-// provenBy is the primary time before which the replica has provably applied
-// everything, given the previous reading (if any) and the current one; zero
-// when the current reading proves nothing. A reading with a filter that may
-// leave the table out proves nothing, nor does a heartbeat counted since one.
+// provenBy is, on MariaDB, the primary time before which the replica has
+// provably applied everything, given the previous reading (if any) and the
+// current one; zero when the current reading proves nothing. MariaDB's dump
+// thread sends heartbeats only at its binlog end, so a heartbeat counted
+// between two readings proves the first reading's time. A reading with a
+// filter that may leave the table out proves nothing, nor does a heartbeat
+// counted since one. (MySQL's heartbeats need more: idleheartbeat.go.)
 func provenBy(prev ReplicationStatus, havePrev bool, cur ReplicationStatus) time.Time {
 	if !cur.Running() || !cur.AppliedAll || cur.Filtered != nil {
 		return time.Time{}
-	}
-	if !cur.LastHeartbeat.IsZero() {
-		return minTime(cur.LastHeartbeat, cur.ReadAt).Add(-heartbeatTransit)
 	}
 	if havePrev && prev.Running() && prev.Filtered == nil && cur.Heartbeats > prev.Heartbeats {
 		return prev.ReadAt.Add(-heartbeatTransit)

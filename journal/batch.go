@@ -40,6 +40,10 @@ type Batch struct {
 	// later batch's NewSpan, as when a replication filter may have dropped
 	// changes to the table and only a fresh snapshot can start it again.
 	EndSpan string
+	// EndSpanAt, with EndSpan, ends the span there if it reached further,
+	// as SpanStart.CloseAt does: what it vouched for after EndSpanAt is
+	// taken back.
+	EndSpanAt time.Time
 	// Transactions counts the source transactions in the batch.
 	Transactions int
 	// Txns names the source transactions of the events that have a GTID,
@@ -153,6 +157,10 @@ func (j *Journal) Commit(b *Batch) error {
 		}()
 	}
 	j.mu.Lock()
+	if b.NewSpan != nil && j.hold != nil {
+		j.mu.Unlock()
+		return fmt.Errorf("commit to journal %s: coverage is held (%s): no span may open until the hold is released", j.path, j.hold.Reason)
+	}
 	seq := j.seq
 	cutoff := j.trim.cutoffTime()
 	spans := append([]spanRecord(nil), j.spans...)
@@ -401,7 +409,14 @@ func writeSpans(tx *bolt.Tx, spans []spanRecord, b *Batch, cutoff time.Time) ([]
 		}
 	}
 	if n > 0 && !spans[n-1].Closed && b.EndSpan != "" {
-		spans[n-1].Closed, spans[n-1].Reason = true, b.EndSpan
+		last := &spans[n-1]
+		last.Closed, last.Reason = true, b.EndSpan
+		if at := b.EndSpanAt; !at.IsZero() && at.Before(last.End) {
+			last.End = at.UTC()
+			if at.Before(last.Start) {
+				last.End = last.Start
+			}
+		}
 		if err := put(spans[n-1]); err != nil {
 			return nil, err
 		}

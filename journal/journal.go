@@ -102,6 +102,7 @@ type Journal struct {
 	probe probeState
 	readHints
 	reconcileState
+	holdState
 }
 
 // Open opens or creates the journal at path.
@@ -191,6 +192,9 @@ func (j *Journal) load(tx *bolt.Tx) error {
 		return err
 	}
 	j.loadSuspicion(meta)
+	if err := j.loadHold(meta); err != nil {
+		return err
+	}
 	if v := meta.Get(keySeq); v != nil {
 		if len(v) != 8 {
 			return fmt.Errorf("%w: sequence %x", ErrCorrupt, v)

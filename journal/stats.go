@@ -57,6 +57,10 @@ type Stats struct {
 	// and none follows it yet (Batch.EndSpan: a replication filter may have
 	// dropped changes); empty while a span is open.
 	Stopped string `json:"stopped,omitempty"`
+	// Held is the hold on coverage in force (a replication filter may have
+	// left the replica's rows stale: no span opens until it is released);
+	// nil when none.
+	Held *Hold `json:"held,omitempty"`
 }
 
 // SpanInfo is one stored coverage span.
@@ -138,6 +142,9 @@ func (j *Journal) Stats() (st Stats, err error) {
 		st.Checkpoint = &cp
 	}
 	st.Spans, st.Gaps, st.Stopped = j.storedSpans()
+	if h, held := j.Held(); held {
+		st.Held = &h
+	}
 	return st, nil
 }
 

@@ -63,6 +63,7 @@ type JSONRPC struct {
 	conns       map[*wsConn]struct{}
 	closed      bool
 	reconcileFn ReconcileFunc  // ServeReconcile
+	resyncedFn  ResyncedFunc   // ServeResynced
 	active      sync.WaitGroup // one per connection in conns
 }
 

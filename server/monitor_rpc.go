@@ -43,9 +43,11 @@ func (e *JSONRPC) call(ch *wsConn, kind pathKind, req rpcRequest) (any, *rpcErro
 		return e.unregister(ch, req.params)
 	case "reconcile":
 		return e.reconcile(req.params)
+	case "resynced":
+		return e.resynced(req.params)
 	}
 	return nil, newRPCError(codeMethodNotFound,
-		"unknown method %q: %s has the status property and the restartlimits, resetstats, register, unregister and reconcile methods", clip(req.method), MonitorCallsign)
+		"unknown method %q: %s has the status property and the restartlimits, resetstats, register, unregister, reconcile and resynced methods", clip(req.method), MonitorCallsign)
 }
 
 // status reads the read-only status property: every service's entry, or the

@@ -65,7 +65,7 @@ func openFollower(ctx context.Context, c *serveConfig, replica *store.DB, log *s
 			fl.close()
 			return nil, err
 		}
-		cfg.Primary, cfg.PrimaryFlag = fl.primary.SQL(), flag
+		cfg.Primary, cfg.PrimaryFlag = fl.primary, flag
 	}
 	pctx, cancel := context.WithTimeout(ctx, c.readTimeout*4)
 	defer cancel()
@@ -159,6 +159,7 @@ func (f *follower) health(replica *store.DB) func(context.Context) (map[string]a
 		if rep, ok := f.replicationHealth(); ok {
 			extra["replication"] = rep
 		}
+		f.holdHealth(extra)
 		if err := f.journal.Healthy(); err != nil {
 			jour["error"] = err.Error()
 		}
@@ -245,6 +246,7 @@ func (f *follower) metricSources(router *mux.Router, sup *supervisor.Supervisor,
 		}, ok && st.IOThread != ""
 	}
 	src.CoverageProof = f.follower.ProofName
+	src.CoverageHeld = f.coverageHeld
 	if f.publisher != nil {
 		src.Services = append(src.Services, servicePublisher)
 		src.Publisher = publisherStats(f.publisher)

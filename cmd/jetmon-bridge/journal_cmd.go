@@ -16,8 +16,8 @@ import (
 // journalCommands are the "jetmon-bridge journal" subcommands. Each works
 // on a journal file alone, without any database, and opens it read-only
 // (compact, upgrade and restore write only a new output file), but trim,
-// which deletes in place from a file no daemon holds; reconcile alone asks
-// a running daemon instead.
+// which deletes in place from a file no daemon holds; reconcile and resynced
+// ask a running daemon instead.
 var journalCommands = []struct {
 	name, summary string
 	run           func(args []string) error
@@ -30,6 +30,7 @@ var journalCommands = []struct {
 	{"upgrade", "write a copy of a format 1 journal (from an earlier jetmon-bridge) in this build's format", runJournalUpgrade},
 	{"restore", "rebuild a journal from the NATS JetStream stream a bridge published it to", runJournalRestore},
 	{"reconcile", "ask a running daemon to compare its journal with the table now; exit 0 only when they agree", runJournalReconcile},
+	{"resynced", "tell a running daemon the replica's table was re-synchronized, lifting its hold on coverage; exit 0 only when released", runJournalResynced},
 	{"trim", "delete a journal's history from before a time, as -retain does while following", runJournalTrim},
 }
 
@@ -38,7 +39,7 @@ func runJournal(args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
 		journalUsage()
 		if len(args) == 0 {
-			return usageError{errors.New("journal needs a subcommand: stats, export, verify, compact, timeline, upgrade, restore, reconcile or trim")}
+			return usageError{errors.New("journal needs a subcommand: stats, export, verify, compact, timeline, upgrade, restore, reconcile, resynced or trim")}
 		}
 		return errHelp
 	}
@@ -47,7 +48,7 @@ func runJournal(args []string) error {
 			return c.run(args[1:])
 		}
 	}
-	return usageError{fmt.Errorf("unknown journal subcommand %q: use stats, export, verify, compact, timeline, upgrade, restore, reconcile or trim (jetmon-bridge journal -h lists them)", args[0])}
+	return usageError{fmt.Errorf("unknown journal subcommand %q: use stats, export, verify, compact, timeline, upgrade, restore, reconcile, resynced or trim (jetmon-bridge journal -h lists them)", args[0])}
 }
 
 func journalUsage() {

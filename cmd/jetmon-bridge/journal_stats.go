@@ -102,6 +102,9 @@ func printStats(out io.Writer, st journal.Stats) error {
 		}
 		fmt.Fprintln(w)
 	}
+	if st.Held != nil {
+		fmt.Fprintf(w, "  held since %s\t%s (lift it with 'jetmon-bridge journal resynced' once the replica's table is re-synchronized)\n", st.Held.Since.Format(time.RFC3339), st.Held.Reason)
+	}
 	if st.Stopped != "" {
 		fmt.Fprintf(w, "  stopped\t%s\n", st.Stopped)
 	}

@@ -45,7 +45,8 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		{"write mode", server.Config{Writer: writerStub{}}},
 	} {
 		reconcile := func(context.Context) any { return nil }
-		api, _ := newAPI(mode.cfg, j, reconcile, supervisor.New(supervisor.Options{Logger: log}), log)
+		resynced := func(context.Context) any { return nil }
+		api, _ := newAPI(mode.cfg, j, reconcile, resynced, supervisor.New(supervisor.Options{Logger: log}), log)
 		mountMetrics(api, metrics.New(metrics.Sources{}))
 		registered := routerRoutes(t, api.Router)
 		for _, r := range registered {

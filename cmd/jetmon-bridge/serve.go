@@ -53,7 +53,7 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.DurationVar(&c.readTimeout, "read-timeout", 5*time.Second, "bound on every database query a request makes")
 	fs.BoolVar(&c.write, "write", false, "enable POST and DELETE /monitors")
 	fs.StringVar(&c.writeDSN, "write-dsn", "", "MySQL DSN of Jetmon's primary; required with -write")
-	fs.StringVar(&c.primaryDSN, "primary-dsn", "", "read-only DSN of Jetmon's primary (REPLICATION CLIENT is enough) for the exact coverage proof when -dsn is a replica; -write-dsn serves when unset")
+	fs.StringVar(&c.primaryDSN, "primary-dsn", "", "read-only DSN of Jetmon's database on its primary (REPLICATION CLIENT, and SELECT on the table) for the exact coverage proof when -dsn is a replica, and to compare the replica's table with the primary's (reconcile, and lifting a hold after a replication filter); -write-dsn serves when unset")
 	fs.StringVar(&c.token, "token", "", "bearer token every request must carry; empty disables auth (prefer -token-file or JETMON_TOKEN: flags show in ps)")
 	fs.StringVar(&c.tokenFile, "token-file", "", "file holding the bearer token (surrounding whitespace ignored)")
 	fs.StringVar(&c.allowOrigin, "allow-origin", "", allowOriginUsage)
@@ -218,10 +218,11 @@ func runServe(args []string) error {
 	}
 	var j *journal.Journal
 	var reconcile server.ReconcileFunc
+	var resynced server.ResyncedFunc
 	if f != nil {
-		j, reconcile = f.journal, f.reconcileNow(ctx)
+		j, reconcile, resynced = f.journal, f.reconcileNow(ctx), f.resyncedNow(ctx)
 	}
-	api, rpc := newAPI(cfg, j, reconcile, sup, log)
+	api, rpc := newAPI(cfg, j, reconcile, resynced, sup, log)
 	src := f.metricSources(api.Router, sup, replica)
 	if c.write {
 		src.Services = append(src.Services, servicePrimary)
@@ -245,11 +246,12 @@ func runServe(args []string) error {
 }
 
 // newAPI builds the daemon's routes: the API, the journal's routes when
-// there is a journal (GET /journal/snapshot, /events/timeline.svg, and with
-// reconcile POST /journal/reconcile), and the Monitor interface (with its
-// reconcile method when reconcile is set); addAPI adds /metrics.
-// docs/openapi.yaml describes them all (TestOpenAPIDescribesEveryRoute).
-func newAPI(cfg server.Config, j *journal.Journal, reconcile server.ReconcileFunc, monitor server.MonitorAPI, log *slog.Logger) (*server.Server, *server.JSONRPC) {
+// there is a journal (GET /journal/snapshot, /events/timeline.svg, with
+// reconcile POST /journal/reconcile, with resynced POST /journal/resynced),
+// and the Monitor interface (with its reconcile and resynced methods when
+// those are set); addAPI adds /metrics. docs/openapi.yaml describes them
+// all (TestOpenAPIDescribesEveryRoute).
+func newAPI(cfg server.Config, j *journal.Journal, reconcile server.ReconcileFunc, resynced server.ResyncedFunc, monitor server.MonitorAPI, log *slog.Logger) (*server.Server, *server.JSONRPC) {
 	api := server.New(cfg)
 	if j != nil {
 		server.MountJournal(api.Router, j, log)
@@ -258,6 +260,10 @@ func newAPI(cfg server.Config, j *journal.Journal, reconcile server.ReconcileFun
 	if j != nil && reconcile != nil {
 		server.MountReconcile(api.Router, reconcile)
 		rpc.ServeReconcile(reconcile)
+	}
+	if j != nil && resynced != nil {
+		server.MountResynced(api.Router, resynced)
+		rpc.ServeResynced(resynced)
 	}
 	return api, rpc
 }

@@ -73,6 +73,10 @@ type Sources struct {
 	// CoverageProof names the coverage proof the follower rests on now
 	// (binlog.Follower.ProofName); nil leaves jetmon_bridge_coverage_proof out.
 	CoverageProof func() string
+	// CoverageHeld reports whether coverage is held until the replica's
+	// table is re-synchronized (binlog.Follower.Hold); nil leaves
+	// jetmon_bridge_coverage_held out.
+	CoverageHeld func() bool
 	// Publisher reports the NATS publisher (-publish); nil leaves the
 	// jetmon_bridge_publish_* metrics out.
 	Publisher func() PublisherStats
@@ -215,7 +219,7 @@ func New(src Sources) *Metrics {
 			Help:      "1 when the journal's last commit succeeded, 0 when it failed (for example a full disk).",
 		}, func() float64 { return boolValue(src.Journal.Healthy() == nil) }))
 	}
-	if src.Journal != nil || src.FollowerState != nil || src.Behind != nil || src.Replication != nil {
+	if src.Journal != nil || src.FollowerState != nil || src.Behind != nil || src.Replication != nil || src.CoverageProof != nil || src.CoverageHeld != nil {
 		reg.MustRegister(&followerCollector{m: m})
 	}
 	if src.Publisher != nil {
@@ -281,6 +285,8 @@ var (
 		"The followed replica's Seconds_Behind_Master (Seconds_Behind_Source); absent while the server reports NULL (a thread stopped).", nil, nil)
 	descReplicaFiltered = prometheus.NewDesc(Namespace+"_replica_filtered",
 		"1 while a replication or binlog filter on the followed server may leave changes to jetpack_monitor_sites out (coverage stopped; /healthz replication.problem says which), else 0.", nil, nil)
+	descCoverageHeld = prometheus.NewDesc(Namespace+"_coverage_held",
+		"1 while coverage is held because a replication filter may have left the replica's rows of jetpack_monitor_sites stale (/healthz coverage_hold says why and how to lift it), else 0.", nil, nil)
 	descCoverageProof = prometheus.NewDesc(Namespace+"_coverage_proof",
 		"1 for the coverage proof the follower rests on now (self, replica-status or primary-gtid), derived from the followed server's role at every connection.", []string{"proof"}, nil)
 )
@@ -308,6 +314,9 @@ func (c *followerCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	if src.CoverageProof != nil {
 		ch <- descCoverageProof
+	}
+	if src.CoverageHeld != nil {
+		ch <- descCoverageHeld
 	}
 }
 
@@ -356,6 +365,9 @@ func (c *followerCollector) Collect(ch chan<- prometheus.Metric) {
 		if p := src.CoverageProof(); p != "" {
 			ch <- prometheus.MustNewConstMetric(descCoverageProof, prometheus.GaugeValue, 1, p)
 		}
+	}
+	if src.CoverageHeld != nil {
+		ch <- prometheus.MustNewConstMetric(descCoverageHeld, prometheus.GaugeValue, boolValue(src.CoverageHeld()))
 	}
 	j := src.Journal
 	if j == nil {

@@ -22,6 +22,7 @@ func Names() []string {
 		Journal:             describedJournal{},
 		Replication:         func() (Replication, bool) { return Replication{}, true },
 		CoverageProof:       func() string { return "self" },
+		CoverageHeld:        func() bool { return false },
 		Publisher:           func() PublisherStats { return PublisherStats{} },
 		Reconcile:           func() ReconcileStats { return ReconcileStats{} },
 		Retention:           func() (RetentionStats, error) { return RetentionStats{}, nil },

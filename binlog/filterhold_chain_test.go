@@ -1,0 +1,320 @@
+package binlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	bridge "github.com/automattic/jetmon-bridge"
+	"github.com/automattic/jetmon-bridge/internal/testdb"
+)
+
+// filterDrops sets a replication filter on the chain's replica that leaves
+// jetpack_monitor_sites out, flips blogs on the primary (the replica drops
+// those transitions and keeps its rows as they were), waits until the
+// follower has ended its span for the filter, and removes the filter. It
+// returns once a replication reading shows the filter gone.
+func filterDrops(t *testing.T, c *chain, r *rig, replica *testdb.Replica, blogs ...int) {
+	t.Helper()
+	filter := fmt.Sprintf("%s.%s", c.db.Name, bridge.Table)
+	if err := replica.Exec("STOP SLAVE; SET GLOBAL replicate_ignore_table='" + filter + "'; START SLAVE"); err != nil {
+		t.Fatal(err)
+	}
+	removed := false
+	defer func() {
+		if !removed {
+			replica.Exec("STOP SLAVE; SET GLOBAL replicate_ignore_table=''; START SLAVE")
+		}
+	}()
+	for _, blog := range blogs {
+		c.flip(blog)
+	}
+	waitFor(t, "the follower to end coverage for the filter", func() bool {
+		st, ok, _ := r.follower.Replication()
+		return ok && st.Filtered != nil && !journalCovering(r.journal)
+	})
+	// The replica has read past the dropped transitions: they are lost to
+	// it, not waiting.
+	c.waitCaughtUp()
+	if err := replica.Exec("STOP SLAVE; SET GLOBAL replicate_ignore_table=''; START SLAVE"); err != nil {
+		t.Fatal(err)
+	}
+	removed = true
+	waitFor(t, "a replication reading without the filter", func() bool {
+		st, ok, _ := r.follower.Replication()
+		return ok && st.Filtered == nil && st.Running() && r.follower.Status().State == bridge.FollowerFollowing
+	})
+}
+
+// TestAFilterLeavesNoStaleRowVouchedFor reproduces issue 21's remaining
+// filter hole on a real chain: a replication filter drops the primary's
+// transitions of blogs 1 and 2, so the replica's rows of those blogs stay
+// stale; the filter is removed; the primary then changes blog 1 back
+// (truth 1 -> 0 dropped, then 0 -> 1: the replica re-logs its row as 1 ->
+// 1, and nothing is journaled) and blog 3 (never touched by the filter).
+// Every answer labelled journal, before and after a restart of the bridge,
+// must equal the primary's truth: once a filter has dropped changes no
+// span may vouch for the replica's stale rows, and a restart does not
+// change that. (Before the hold, the fresh span that followed the filter
+// answered journal for blog 1's window without its 0 -> 1.)
+func TestAFilterLeavesNoStaleRowVouchedFor(t *testing.T) {
+	c := newChain(t, testdb.TopologyOptions{}, 3)
+	replica := c.tp.Replica()
+	r := newRig(t, c.onReplica(replica))
+	r.waitLimit, r.poll = time.Second, 100*time.Millisecond
+	r.start()
+	defer r.stop()
+	var answers []answer
+	spanStart := r.journal.Spans(time.Time{})[0].Start
+	c.waitServerPast(spanStart)
+	c.flip(1)
+	c.askUntilCovered(r.journal, &answers, "before the filter", 1, spanStart, c.serverNow())
+
+	filterDrops(t, c, r, replica, 1, 2)
+	since := c.serverNow()
+	if spans := r.journal.Spans(time.Time{}); len(spans) > 0 && spans[len(spans)-1].Start.After(since) {
+		since = spans[len(spans)-1].Start
+	}
+	c.waitServerPast(since)
+	c.flip(1)
+	last := c.flip(3)
+	c.waitServerPast(last.Add(time.Second))
+	askAll := func(phase string) {
+		heartbeatsPass(t, c, replica, 4, func() {
+			for _, blog := range []uint64{1, 3} {
+				answers = append(answers, c.ask(r.journal, phase, blog, since, last.Add(time.Second)))
+			}
+		})
+	}
+	askAll("after the filter")
+	r.halt()
+	r.run()
+	askAll("after a restart")
+	if journalCovering(r.journal) {
+		t.Errorf("a span is open after a filter dropped changes and the bridge restarted, with nothing re-synchronized: %s", spanReasons(r.journal))
+	}
+	c.judge(answers)
+}
+
+// siteOf is blog's jetpack_monitor_site_id (on the primary).
+func (c *chain) siteOf(blog int) uint64 {
+	c.t.Helper()
+	var site uint64
+	if err := c.primary.QueryRow("SELECT jetpack_monitor_site_id FROM jetpack_monitor_sites WHERE blog_id = ?", blog).Scan(&site); err != nil {
+		c.t.Fatal(err)
+	}
+	return site
+}
+
+// resync re-synchronizes blog's row on the replica as pt-table-sync
+// --sync-to-master does: on the primary, with changes that replicate the
+// whole row (bucket_no there and back; no transition, so the truth records
+// none), which the replica applies over its stale row.
+func (c *chain) resync(blog int) {
+	c.t.Helper()
+	for _, q := range []string{
+		"UPDATE jetpack_monitor_sites SET bucket_no = bucket_no + 1 WHERE blog_id = ?",
+		"UPDATE jetpack_monitor_sites SET bucket_no = bucket_no - 1 WHERE blog_id = ?",
+	} {
+		if _, err := c.primary.Exec(q, blog); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	c.waitCaughtUp()
+}
+
+// TestAHoldLiftsWhenTheOperatorSaysResynced: after a replication filter
+// dropped transitions, coverage is held with the fix named (the Replica
+// service's reason, the hold's status), across a restart of the bridge
+// too, while the follower goes on journaling; the operator's word is
+// refused while the filter is still there; once the replica's table is
+// re-synchronized and the operator says so, a fresh span starts and its
+// answers equal the primary's truth. Every journal answer throughout is
+// judged against the truth.
+func TestAHoldLiftsWhenTheOperatorSaysResynced(t *testing.T) {
+	c := newChain(t, testdb.TopologyOptions{}, 3)
+	replica := c.tp.Replica()
+	r := newRig(t, c.onReplica(replica))
+	r.waitLimit, r.poll = time.Second, 100*time.Millisecond
+	r.start()
+	defer r.stop()
+	var answers []answer
+	spanStart := r.journal.Spans(time.Time{})[0].Start
+	c.waitServerPast(spanStart)
+
+	filter := fmt.Sprintf("%s.%s", c.db.Name, bridge.Table)
+	if err := replica.Exec("STOP SLAVE; SET GLOBAL replicate_ignore_table='" + filter + "'; START SLAVE"); err != nil {
+		t.Fatal(err)
+	}
+	c.flip(2) // dropped
+	waitFor(t, "the hold", func() bool { _, held := r.follower.Hold(); return held && !journalCovering(r.journal) })
+	if rep := r.follower.Resynced(context.Background()); rep.Outcome != ResyncHeld || !strings.Contains(rep.Message, "still has a filter") {
+		t.Errorf("resynced while the filter is there: %+v", rep)
+	}
+	if err := replica.Exec("STOP SLAVE; SET GLOBAL replicate_ignore_table=''; START SLAVE"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a replication reading without the filter", func() bool {
+		st, ok, _ := r.follower.Replication()
+		return ok && st.Filtered == nil && st.Running() && r.follower.Status().State == bridge.FollowerFollowing
+	})
+	h, held := r.follower.Hold()
+	if !held || !strings.Contains(h.Reason, "replicate_ignore_table") || !strings.Contains(h.Fix, "jetmon-bridge journal resynced") || !strings.Contains(h.Fix, "pt-table-sync") {
+		t.Fatalf("hold %+v held=%v", h, held)
+	}
+	if err := r.follower.ReplicaProblem(); err == nil || !strings.Contains(err.Error(), "coverage is held") || !strings.Contains(err.Error(), "journal resynced") {
+		t.Errorf("the Replica service's reason while held: %v", err)
+	}
+
+	// Held, the follower journals on and vouches for nothing.
+	since := c.serverNow()
+	c.waitServerPast(since)
+	c.flip(3)
+	last := c.flip(2) // the replica's row of blog 2 is stale: a wrong transition
+	waitFor(t, "the follower to journal blog 3", func() bool { return len(r.events(3, 1)) >= 1 })
+	heartbeatsPass(t, c, replica, 3, func() {
+		for _, blog := range []uint64{2, 3} {
+			answers = append(answers, c.ask(r.journal, "held", blog, since, last.Add(time.Second)))
+		}
+	})
+	r.halt()
+	r.run()
+	if _, held := r.follower.Hold(); !held || journalCovering(r.journal) {
+		t.Fatalf("after a restart: held=%v, spans %s", held, spanReasons(r.journal))
+	}
+	heartbeatsPass(t, c, replica, 2, func() {
+		answers = append(answers, c.ask(r.journal, "held, restarted", 2, since, last.Add(time.Second)))
+	})
+
+	c.resync(2)
+	if rep := r.follower.Resynced(context.Background()); rep.Outcome != ResyncReleased {
+		t.Fatalf("resynced: %+v", rep)
+	}
+	waitFor(t, "a fresh span", func() bool { return journalCovering(r.journal) })
+	if _, held := r.follower.Hold(); held {
+		t.Error("still held after the operator's word")
+	}
+	if rep := r.follower.Resynced(context.Background()); rep.Outcome != ResyncNotHeld {
+		t.Errorf("resynced with nothing held: %+v", rep)
+	}
+	fresh := r.journal.Spans(time.Time{})
+	start := fresh[len(fresh)-1].Start
+	c.waitServerPast(start)
+	for _, blog := range []int{2, 3} {
+		at := c.flip(blog)
+		c.askUntilCovered(r.journal, &answers, "after the resync", uint64(blog), start, at.Add(time.Second))
+	}
+	if n := c.judge(answers); n["held"] != 0 || n["held, restarted"] != 0 || n["after the resync"] != 2 {
+		t.Errorf("covered answers per phase %v", n)
+	}
+}
+
+// TestTheHoldLiftsWhenThePrimaryAgrees: with -primary-dsn the bridge
+// compares the replica's table with the primary's while coverage is held:
+// rows a filter left stale are named by site and keep the hold; rows the
+// primary's later changes made alike again count as agreeing; once every
+// row agrees (the stale one re-synchronized) the hold lifts by itself and a
+// fresh span's answers equal the primary's truth.
+func TestTheHoldLiftsWhenThePrimaryAgrees(t *testing.T) {
+	c := newChain(t, testdb.TopologyOptions{}, 3)
+	replica := c.tp.Replica()
+	r := newRig(t, c.onReplica(replica))
+	r.waitLimit, r.poll, r.holdCheck = time.Second, 100*time.Millisecond, 200*time.Millisecond
+	r.primaryDSN = c.db.DSN()
+	r.start()
+	defer r.stop()
+	var answers []answer
+	site1, site2 := c.siteOf(1), c.siteOf(2)
+
+	filterDrops(t, c, r, replica, 1, 2)
+	sitesDiffer := func(want ...uint64) func() bool {
+		return func() bool {
+			h, held := r.follower.Hold()
+			return held && h.LastCheck != nil && h.LastCheck.Outcome == ReconcileDiverged && slices.Equal(h.LastCheck.Sites, want)
+		}
+	}
+	waitFor(t, "a comparison naming the stale rows of blogs 1 and 2", sitesDiffer(site1, site2))
+	since := c.serverNow()
+	c.waitServerPast(since)
+	last := c.flip(1) // the primary's change makes the replica's row of blog 1 right again
+	waitFor(t, "a comparison naming blog 2's row alone", sitesDiffer(site2))
+	heartbeatsPass(t, c, replica, 2, func() {
+		answers = append(answers, c.ask(r.journal, "held", 1, since, last.Add(time.Second)))
+	})
+	if journalCovering(r.journal) {
+		t.Fatalf("a span opened while a row differs from the primary's: %s", spanReasons(r.journal))
+	}
+
+	c.resync(2)
+	waitFor(t, "the hold to lift by itself", func() bool { _, held := r.follower.Hold(); return !held && journalCovering(r.journal) })
+	spans := r.journal.Spans(time.Time{})
+	start := spans[len(spans)-1].Start
+	c.waitServerPast(start)
+	for _, blog := range []int{1, 2, 3} {
+		at := c.flip(blog)
+		c.askUntilCovered(r.journal, &answers, "after the check agreed", uint64(blog), start, at.Add(time.Second))
+	}
+	if n := c.judge(answers); n["held"] != 0 || n["after the check agreed"] != 3 {
+		t.Errorf("covered answers per phase %v", n)
+	}
+}
+
+// TestAFilterSeenAtStartHoldsCoverage: a replication filter set while the
+// bridge is stopped may drop changes before the bridge sees it. Preflight
+// refuses to start, and records the hold first (ending the open span); once
+// the filter is gone the bridge follows with coverage held until the
+// operator says the table was re-synchronized.
+func TestAFilterSeenAtStartHoldsCoverage(t *testing.T) {
+	c := newChain(t, testdb.TopologyOptions{}, 2)
+	replica := c.tp.Replica()
+	r := newRig(t, c.onReplica(replica))
+	r.waitLimit, r.poll = time.Second, 100*time.Millisecond
+	r.start()
+	defer r.stop()
+	r.halt()
+	filter := fmt.Sprintf("%s.%s", c.db.Name, bridge.Table)
+	if err := replica.Exec("STOP SLAVE; SET GLOBAL replicate_ignore_table='" + filter + "'; START SLAVE"); err != nil {
+		t.Fatal(err)
+	}
+	c.flip(1) // dropped while the bridge is stopped
+	c.waitCaughtUp()
+	_, err := Open(context.Background(), Config{Replica: r.replica, Journal: r.journal, ServerID: 4242})
+	var p *FilterProblem
+	if !errors.As(err, &p) {
+		t.Fatalf("Open with a filter: %v", err)
+	}
+	if h, held := r.journal.Held(); !held || !strings.Contains(h.Reason, "replicate_ignore_table") || journalCovering(r.journal) {
+		t.Fatalf("after the refusal: hold %+v held=%v, spans %s", h, held, spanReasons(r.journal))
+	}
+	if err := replica.Exec("STOP SLAVE; SET GLOBAL replicate_ignore_table=''; START SLAVE"); err != nil {
+		t.Fatal(err)
+	}
+	r.run()
+	since := c.serverNow()
+	c.waitServerPast(since)
+	last := c.flip(2)
+	var answers []answer
+	heartbeatsPass(t, c, replica, 3, func() {
+		answers = append(answers, c.ask(r.journal, "held", 2, since, last.Add(time.Second)))
+	})
+	if journalCovering(r.journal) {
+		t.Fatalf("a span opened after a filter refused at start: %s", spanReasons(r.journal))
+	}
+	c.resync(1)
+	if rep := r.follower.Resynced(context.Background()); rep.Outcome != ResyncReleased {
+		t.Fatalf("resynced: %+v", rep)
+	}
+	waitFor(t, "a fresh span", func() bool { return journalCovering(r.journal) })
+	spans := r.journal.Spans(time.Time{})
+	start := spans[len(spans)-1].Start
+	c.waitServerPast(start)
+	at := c.flip(1)
+	c.askUntilCovered(r.journal, &answers, "after the resync", 1, start, at.Add(time.Second))
+	if n := c.judge(answers); n["held"] != 0 || n["after the resync"] != 1 {
+		t.Errorf("covered answers per phase %v", n)
+	}
+}
