@@ -264,3 +264,14 @@ func (f *Follower) ReplicaProblem() error {
 	}
 	return nil
 }
+
+// PingReplica is the Replica service's health check: the replica answers
+// and, when it replicates, replication runs without a filter that leaves
+// the table out and coverage is not held (ReplicaProblem): stopped, broken,
+// filtered or held, the service is Deactivated with the reason.
+func (f *Follower) PingReplica(ctx context.Context) error {
+	if err := f.cfg.Replica.Ping(ctx); err != nil {
+		return err
+	}
+	return f.ReplicaProblem()
+}

@@ -97,6 +97,11 @@ type Status struct {
 	ErrorAt time.Time `json:"error_at,omitzero"`
 }
 
+// KeepFrom is the first journal event the stream is not known to hold:
+// retention (journal.Retainer.KeepFrom) keeps it and every later event, so
+// nothing is trimmed before it is published.
+func (p *Publisher) KeepFrom() uint64 { return p.Status().Position + 1 }
+
 // Status reports where the publisher is.
 func (p *Publisher) Status() Status {
 	last := p.j.LastSeq()
