@@ -210,15 +210,8 @@ func (f *Follower) restartAt(id journal.ServerIdentity, p Position, gtids mysql.
 // Nothing is lost or repeated across calls: each starts from the checkpoint
 // the journal committed last.
 func (f *Follower) Run(ctx context.Context, ready func()) error {
-	err := f.run(ctx, ready)
-	// Keep what the follower proved: coverage up to its last confirmation
-	// outlives it, instead of falling back to the last heartbeat's commit.
-	if c := f.cfg.Journal.Confirmed(); !c.IsZero() {
-		if cerr := f.cfg.Journal.Commit(&journal.Batch{CoveredTo: c.Truncate(time.Second)}); cerr != nil {
-			f.log.Warn("could not record coverage on stopping", "error", cerr)
-		}
-	}
-	f.cfg.Journal.Detach()
+	err := f.run(ctx, ready) // every stream attaches the journal (attachJournal)
+	f.detachJournal()
 	if ctx.Err() != nil {
 		f.setState(bridge.FollowerStopped, nil)
 		return nil
@@ -588,7 +581,7 @@ func (f *Follower) stream(ctx context.Context, c *connection, cp journal.Checkpo
 		f.log.Warn("could not read the binlog's end; committing as if live", "err", err)
 	}
 	f.restartAt(id, Position{cp.File, cp.Pos}, parseGTIDs(f.cfg.Info.Flavor, cp.GTIDSet))
-	f.cfg.Journal.Attach(f.probe)
+	f.attachJournal()
 	if c.watch != nil {
 		// On a replica, claims grow with the watch's readings (and the
 		// primary's position), not with heartbeats: confirm them as they
