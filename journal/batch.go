@@ -191,7 +191,12 @@ func (j *Journal) Commit(b *Batch) error {
 				return err
 			}
 		}
-		if err := writeMonitors(tx, b.ResetMonitors, &b.prep.rows); err != nil {
+		if b.ResetMonitors {
+			if err := clearMonitors(tx); err != nil {
+				return err
+			}
+		}
+		if err := writeMonitors(tx, &b.prep.rows); err != nil {
 			return err
 		}
 		j.noteRows(b, &b.prep.rows)
