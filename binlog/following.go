@@ -91,7 +91,7 @@ func OpenFollowing(ctx context.Context, c FollowingConfig) (*Following, error) {
 	}
 	info := fl.Follower.Info()
 	fl.Reconciler = NewReconciler(fl.Follower, ReconcileOptions{Interval: c.Reconcile, Logger: log})
-	log.Info("journal open", "path", c.JournalPath, "events", j.LastSeq(), "flavor", info.Flavor, "version", info.Version,
+	log.Info("journal open", "path", c.JournalPath, "events", j.LastID(), "flavor", info.Flavor, "version", info.Version,
 		"server_id", serverID, "replica", info.Replica)
 	return fl, nil
 }

@@ -225,7 +225,7 @@ func (f *Follower) ReplicationVouched() time.Time {
 	if w == nil {
 		return time.Time{}
 	}
-	v, _ := w.Vouch(context.Background())
+	v, _ := w.Claim(context.Background())
 	return v.At
 }
 

@@ -78,11 +78,11 @@ func newReplicationWatch(db *sql.DB, flavor Flavor, interval time.Duration, host
 
 func (*ReplicationWatch) Name() string { return "replica-status" }
 
-// Vouch returns the latest proven claim (zero At before the first).
-func (w *ReplicationWatch) Vouch(context.Context) (Vouch, error) {
+// Claim returns the latest proven claim (zero At before the first).
+func (w *ReplicationWatch) Claim(context.Context) (Claim, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return Vouch{At: w.vouched, Clock: w.clock}, nil
+	return Claim{At: w.vouched, Clock: w.clock}, nil
 }
 
 // Changed is closed at the next reading.

@@ -37,11 +37,11 @@ type SourcedEvent struct {
 // time in proportion to its events, not to its events times the batches.
 func (j *Journal) EventsAfter(after uint64, limit int) (out []SourcedEvent, err error) {
 	defer guard(j.path, &err)()
-	seq := j.LastSeq() // read before the snapshot, which holds every event up to it
+	lastID := j.LastID() // read before the snapshot, which holds every event up to it
 	var r eventsRead
 	err = j.db.View(func(tx *bolt.Tx) error {
 		var err error
-		r, err = j.readEventsAfter(tx, after, limit, seq)
+		r, err = j.readEventsAfter(tx, after, limit, lastID)
 		return err
 	})
 	if err != nil {
@@ -63,17 +63,17 @@ type eventsRead struct {
 	decoded int
 }
 
-// readEventsAfter is EventsAfter inside one snapshot, seq its last id, in
+// readEventsAfter is EventsAfter inside one snapshot, lastID its last id, in
 // four steps: the ids wanted (retention's holes left out), their sources,
 // their events from one scan of the events bucket, and the sources joined
 // to the events.
-func (j *Journal) readEventsAfter(tx *bolt.Tx, after uint64, limit int, seq uint64) (r eventsRead, err error) {
+func (j *Journal) readEventsAfter(tx *bolt.Tx, after uint64, limit int, lastID uint64) (r eventsRead, err error) {
 	t, err := decodeTrimmed(tx.Bucket(bucketMeta).Get(keyTrim))
 	if err != nil {
 		return r, err
 	}
 	after = t.skip(after)
-	last := min(seq, after+uint64(max(limit, 0)))
+	last := min(lastID, after+uint64(max(limit, 0)))
 	if last <= after {
 		return r, nil
 	}

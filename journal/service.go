@@ -20,7 +20,7 @@ func (s Service) Run(ctx context.Context, ready func()) error {
 	t := time.NewTicker(s.Interval)
 	defer t.Stop()
 	for {
-		if err := s.Journal.Healthy(); err != nil {
+		if err := s.Journal.CommitErr(); err != nil {
 			return err
 		}
 		ready()

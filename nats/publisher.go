@@ -104,7 +104,7 @@ func (p *Publisher) KeepFrom() uint64 { return p.Status().Position + 1 }
 
 // Status reports where the publisher is.
 func (p *Publisher) Status() Status {
-	last := p.j.LastSeq()
+	last := p.j.LastID()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := Status{
@@ -349,7 +349,7 @@ func (l *publishing) fill(ctx context.Context) (publishState, error) {
 // the journal has none yet.
 func (l *publishing) readJournal() (bool, error) {
 	p := l.p
-	spans, last := p.j.Spans(time.Time{}), p.j.LastSeq()
+	spans, last := p.j.Spans(time.Time{}), p.j.LastID()
 	if last <= l.next {
 		return false, nil
 	}

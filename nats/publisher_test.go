@@ -22,22 +22,22 @@ func TestPublishesEveryEventOnceInOrder(t *testing.T) {
 	src.feed(t, j, 100, 200, 9, true)
 	r := start(t, j, testConfig(srv.URL()))
 	src.feed(t, j, 200, 300, 1, true)
-	waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
+	waitStream(t, srv.URL(), "T", int(j.LastID()), r)
 	r.stop()
-	if st := r.p.Status(); st.Pending != 0 || st.Position != j.LastSeq() || st.Published != j.LastSeq() {
+	if st := r.p.Status(); st.Pending != 0 || st.Position != j.LastID() || st.Published != j.LastID() {
 		t.Errorf("status after publishing everything: %+v", st)
 	}
 
-	before := j.LastSeq()
+	before := j.LastID()
 	src.grow(50)
 	src.feed(t, j, 300, 350, 5, true)
 	r = start(t, j, testConfig(srv.URL()))
-	waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
+	waitStream(t, srv.URL(), "T", int(j.LastID()), r)
 	// Nothing more arrives: the publisher waits for the journal.
 	waitState(t, r, StatePublishing)
 	r.stop()
-	if st := r.p.Status(); st.Published != j.LastSeq()-before || st.Duplicates != 0 {
-		t.Errorf("after a restart the publisher sent %d messages (%d duplicates), want the %d new events", st.Published, st.Duplicates, j.LastSeq()-before)
+	if st := r.p.Status(); st.Published != j.LastID()-before || st.Duplicates != 0 {
+		t.Errorf("after a restart the publisher sent %d messages (%d duplicates), want the %d new events", st.Published, st.Duplicates, j.LastID()-before)
 	}
 	checkStream(t, natstest.Messages(t, srv.URL(), "T"), j, DefaultSubject)
 }
@@ -63,17 +63,17 @@ func TestServerKilledAndRestarted(t *testing.T) {
 	wait := src.storm(t, j, stop)
 	r := start(t, j, testConfig(srv.URL()))
 	for range 2 {
-		waitPublished(t, r, j.LastSeq()/2+1)
+		waitPublished(t, r, j.LastID()/2+1)
 		srv.Kill()
-		mark := j.LastSeq()
-		for j.LastSeq() < mark+50 { // the journal goes on without NATS
+		mark := j.LastID()
+		for j.LastID() < mark+50 { // the journal goes on without NATS
 			time.Sleep(10 * time.Millisecond)
 		}
 		srv.Restart()
 	}
 	close(stop)
 	wait()
-	waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
+	waitStream(t, srv.URL(), "T", int(j.LastID()), r)
 	r.stop()
 	checkStream(t, natstest.Messages(t, srv.URL(), "T"), j, DefaultSubject)
 	if st := r.p.Status(); st.Errors == 0 || st.Error == "" {
@@ -119,7 +119,7 @@ func TestNetworkCut(t *testing.T) {
 	proxy.Heal()
 	close(stop)
 	wait()
-	waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
+	waitStream(t, srv.URL(), "T", int(j.LastID()), r)
 	r.stop()
 	checkStream(t, natstest.Messages(t, srv.URL(), "T"), j, DefaultSubject)
 }
@@ -154,7 +154,7 @@ func TestClusterNodeKilled(t *testing.T) {
 	waitPublished(t, r, mark+300)
 	close(stop)
 	wait()
-	waitStream(t, survivor, "T", int(j.LastSeq()), r)
+	waitStream(t, survivor, "T", int(j.LastID()), r)
 	r.stop()
 	checkStream(t, natstest.Messages(t, survivor, "T"), j, DefaultSubject)
 }
@@ -182,7 +182,7 @@ func TestForeignJournalRefused(t *testing.T) {
 	src.feed(t, a, 0, 20, 5, false)
 	src.feed(t, b, 0, 20, 5, false)
 	ra := start(t, a, testConfig(srv.URL()))
-	waitStream(t, srv.URL(), "T", int(a.LastSeq()), ra)
+	waitStream(t, srv.URL(), "T", int(a.LastID()), ra)
 	ra.stop()
 	p, err := New(b, testConfig(srv.URL()))
 	if err != nil {

@@ -60,7 +60,7 @@ func followerHealth(f *binlog.Follower, j *journal.Journal) *FollowerHealth {
 }
 
 func journalHealth(j *journal.Journal) *JournalHealth {
-	h := &JournalHealth{Path: j.Path(), Events: j.LastSeq()}
+	h := &JournalHealth{Path: j.Path(), Events: j.LastID()}
 	now := j.Now() // the followed server's clock, as coverage is
 	if spans := j.Spans(now); len(spans) > 0 {
 		last := spans[len(spans)-1]
@@ -68,7 +68,7 @@ func journalHealth(j *journal.Journal) *JournalHealth {
 		trail := coverageTrail(spans, now).Seconds()
 		h.CoverageTrail = &trail
 	}
-	if err := j.Healthy(); err != nil {
+	if err := j.CommitErr(); err != nil {
 		h.Error = err.Error()
 	}
 	return h

@@ -46,7 +46,7 @@ func runJournalExport(args []string) error {
 	if *format == "csv" {
 		out.WriteString(journal.CSVHeader)
 	}
-	total := j.LastSeq()
+	total := j.LastID()
 	if r, err := j.Retention(); err == nil {
 		total -= min(total, r.Trimmed) // ids retention deleted are no events
 	}
