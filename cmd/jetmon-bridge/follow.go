@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 
 	bridge "github.com/automattic/jetmon-bridge"
 	"github.com/automattic/jetmon-bridge/binlog"
@@ -24,11 +25,11 @@ type follower struct {
 }
 
 // followingConfig is binlog.OpenFollowing's configuration from the flags.
-func followingConfig(c *serveConfig, replica *store.DB) binlog.FollowingConfig {
+func followingConfig(c *serveConfig, replica *store.DB, log *slog.Logger) binlog.FollowingConfig {
 	fc := binlog.FollowingConfig{
 		JournalPath: c.journalPath, Replica: replica, ServerID: uint32(c.serverID),
 		Timeout: c.readTimeout, Heartbeat: c.heartbeat, Reconcile: c.reconcile,
-		StoreOptions: c.dbTLS.options(),
+		StoreOptions: c.dbTLS.options(), Logger: log,
 	}
 	fc.PrimaryFlag, fc.PrimaryDSN = primaryFlag(c)
 	return fc

@@ -164,7 +164,7 @@ func runServe(args []string) error {
 	replicaPing := replica.Ping
 	var f *follower
 	if c.journalPath != "" {
-		fl, err := binlog.OpenFollowing(ctx, followingConfig(c, replica))
+		fl, err := binlog.OpenFollowing(ctx, followingConfig(c, replica, log))
 		if err != nil {
 			return err
 		}
