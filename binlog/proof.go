@@ -25,15 +25,16 @@ type Claim struct {
 	Clock journal.ClockReading
 }
 
-// Proof is how the follower learns what it may vouch for. The follower
+// Proof is how the follower learns what it may claim (what the journal may
+// then vouch for, once confirmed). The follower
 // derives it from the followed server's role at every connection (role.go;
 // docs/guarantees.md, "Coverage on a replica"):
 //   - *SelfProof: the followed server is the primary; its binlog end is now.
-//   - *ReplicationWatch: the followed server is a replica; it vouches only up
+//   - *ReplicationWatch: the followed server is a replica; it claims only up
 //     to what its replication status proves it has applied.
 //   - *PrimaryProof: a read-only connection to the primary; its GTID position
-//     at T, once the follower has committed it, vouches for T exactly. While
-//     that server is no longer the primary, the replica's watch vouches
+//     at T, once the follower has committed it, claims T exactly. While
+//     that server is no longer the primary, the replica's watch claims
 //     instead.
 type Proof interface {
 	// Name is the proof's name in logs, /healthz and docs/guarantees.md.
@@ -48,7 +49,7 @@ type Proof interface {
 	Clock(ctx context.Context) (journal.ClockReading, error)
 }
 
-// SelfProof vouches for now: the followed server is the primary, so its
+// SelfProof claims now: the followed server is the primary, so its
 // binlog holds everything committed so far. It holds only while the server
 // is no replica: every claim checks that first, and a background check
 // (run) notices a demotion between claims, which the follower answers by
@@ -151,7 +152,7 @@ func (p *SelfProof) run(ctx context.Context, interval time.Duration, observe fun
 //
 // The claim holds only while the server is the primary: a server that
 // replicates from another, or is read-only, is not where Jetmon writes, and
-// PrimaryProof refuses to vouch (NotPrimaryError).
+// PrimaryProof refuses to claim (NotPrimaryError).
 type PrimaryProof struct {
 	DB     *sql.DB
 	Flavor Flavor
@@ -165,7 +166,7 @@ type PrimaryProof struct {
 
 func (*PrimaryProof) Name() string { return "primary-gtid" }
 
-// NotPrimaryError says why the -primary-dsn server cannot vouch.
+// NotPrimaryError says why the -primary-dsn server cannot claim.
 type NotPrimaryError struct {
 	Flag, Why string
 }
@@ -235,7 +236,7 @@ func (p *primaryOrWatch) Name() string {
 	return p.primary.Name()
 }
 
-// Refused says why the primary proof does not vouch now (nil while it does).
+// Refused says why the primary proof does not claim now (nil while it does).
 func (p *primaryOrWatch) Refused() *NotPrimaryError {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -23,7 +23,7 @@ const heartbeatTransit = time.Second
 // and the source of replication health for /healthz, the Monitor's Replica
 // service and /metrics. The follower runs one per connection to a replica.
 //
-// It vouches for a time V only when the replica has provably applied every
+// It claims a time V only when the replica has provably applied every
 // change the primary committed before V, without a filter that may have
 // left one out: both threads running, the applier caught up with what the
 // IO thread received, and the IO thread current with its source, shown by a
