@@ -301,7 +301,7 @@ func (a *applier) applying(in *feed) (runState, error) {
 	switch {
 	case !a.dirty:
 		return runIdle, nil
-	case a.batchFull():
+	case a.full():
 		return a.flushed(a.flush()) // waits for the running commit
 	case a.batchAged():
 		if err := a.poll(); err != nil {
@@ -355,9 +355,11 @@ func (a *applier) streamBroke(ctx context.Context, in *feed, err error) (runStat
 	return runStopped, fmt.Errorf("replication stream from %s broke: %w", a.f.dsn.Addr, err)
 }
 
-// batchFull says the batch reached one of its caps (Config.MaxBatch,
-// MaxBatchEvents, MaxBatchRows).
-func (a *applier) batchFull() bool {
+// full reports whether the batch has reached a cap (Config.MaxBatch,
+// MaxBatchEvents, MaxBatchRows): it is checked between transactions, so a
+// batch goes past a cap by at most the rest of the transaction that
+// reached it.
+func (a *applier) full() bool {
 	cfg := &a.f.cfg
 	return a.batch.Transactions >= cfg.MaxBatch || a.batch.EventCount() >= cfg.MaxBatchEvents || a.batch.MonitorCount() >= cfg.MaxBatchRows
 }
