@@ -355,6 +355,9 @@ func (a *applier) streamBroke(ctx context.Context, in *feed, err error) (runStat
 	return runStopped, fmt.Errorf("replication stream from %s broke: %w", a.f.dsn.Addr, err)
 }
 
+// batchAged says the batch is older than maxBatchAge.
+func (a *applier) batchAged() bool { return time.Since(a.batchStart) > maxBatchAge }
+
 // full reports whether the batch has reached a cap (Config.MaxBatch,
 // MaxBatchEvents, MaxBatchRows): it is checked between transactions, so a
 // batch goes past a cap by at most the rest of the transaction that
@@ -363,9 +366,6 @@ func (a *applier) full() bool {
 	cfg := &a.f.cfg
 	return a.batch.Transactions >= cfg.MaxBatch || a.batch.EventCount() >= cfg.MaxBatchEvents || a.batch.MonitorCount() >= cfg.MaxBatchRows
 }
-
-// batchAged says the batch is older than maxBatchAge.
-func (a *applier) batchAged() bool { return time.Since(a.batchStart) > maxBatchAge }
 
 // apply handles one event.
 func (a *applier) apply(ev *replication.BinlogEvent) error {
