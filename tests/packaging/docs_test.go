@@ -97,9 +97,11 @@ func docFiles(t *testing.T) []string {
 var (
 	fence      = regexp.MustCompile("(?ms)^\\s*```.*?^\\s*```[^\\n]*$")
 	inlineCode = regexp.MustCompile("`[^`\\n]+`")
-	// A test name, with the package path written before it if any; the
-	// first group is the character before it, so "xTestY" is no name.
-	testName   = regexp.MustCompile(`(^|[^\w/.-])((?:[\w.-]+/)*)((?:Test|Fuzz|Benchmark)[A-Z0-9_]\w*)(\*?)`)
+	// A test name, with the package path written before it if any, as the
+	// table writes it ("tests/e2e/TestX") or as gotestsum prints it
+	// ("tests/e2e.TestX"); the first group is the character before it, so
+	// "xTestY" is no name.
+	testName   = regexp.MustCompile(`(^|[^\w/.-])((?:[\w.-]+/)*)(?:([\w-]+)\.)?((?:Test|Fuzz|Benchmark)[A-Z0-9_]\w*)(\*?)`)
 	flagName   = regexp.MustCompile("^`-([a-z][a-z0-9-]*)")
 	metricName = regexp.MustCompile(`\bjetmon_bridge_[a-z0-9_]+`)
 	makeTarget = regexp.MustCompile(`\bmake ([a-z][a-z0-9_-]*)`)
@@ -113,12 +115,16 @@ func docRefs(text string) []docRef {
 	lineOf := func(offset int) int { return strings.Count(text[:offset], "\n") + 1 }
 	var refs []docRef
 	for _, m := range testName.FindAllStringSubmatchIndex(text, -1) {
+		dir := text[m[4]:m[5]]
+		if m[6] >= 0 { // gotestsum's "dir.TestX"
+			dir += text[m[6]:m[7]]
+		}
 		refs = append(refs, docRef{
 			kind: kindTest,
-			dir:  strings.TrimSuffix(text[m[4]:m[5]], "/"),
-			name: text[m[6]:m[7]],
-			glob: m[9] > m[8],
-			line: lineOf(m[6]),
+			dir:  strings.TrimSuffix(dir, "/"),
+			name: text[m[8]:m[9]],
+			glob: m[11] > m[10],
+			line: lineOf(m[8]),
 		})
 	}
 	for _, m := range metricName.FindAllStringIndex(text, -1) {
