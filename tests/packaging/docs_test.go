@@ -58,7 +58,11 @@ type docRef struct {
 	name string // for a test: the function name, without a trailing '*'
 	dir  string // for a test: the package path written before it ("e2e"), if any
 	glob bool   // for a test: written as a prefix, "TestWriteDeadline*"
-	line int
+	// command is, for a flag given on a command line in a fenced block,
+	// the command it is given to ("jetmon-bridge journal export"); empty
+	// for a flag named in inline code, which may be any command's.
+	command string
+	line    int
 }
 
 // docFiles are the Markdown files the check reads, relative to root.
@@ -108,8 +112,9 @@ var (
 )
 
 // docRefs finds the names text mentions. Tests and metrics count anywhere;
-// flags only as inline code that starts with one ("`-journal PATH`"), since
-// prose and shell examples are full of other programs' options; make
+// flags as inline code that starts with one ("`-journal PATH`") and on the
+// command lines of fenced blocks that run one of the bridge's binaries,
+// since prose and shell examples are full of other programs' options; make
 // targets only in code, since "make" is also an English verb.
 func docRefs(text string) []docRef {
 	lineOf := func(offset int) int { return strings.Count(text[:offset], "\n") + 1 }
@@ -136,6 +141,10 @@ func docRefs(text string) []docRef {
 	prose := []byte(text)
 	for _, m := range fence.FindAllStringIndex(text, -1) {
 		code = append(code, m)
+		for _, f := range commandLineFlags(text[m[0]:m[1]]) {
+			f.line = lineOf(m[0] + f.line)
+			refs = append(refs, f)
+		}
 		for i := m[0]; i < m[1]; i++ {
 			if prose[i] != '\n' {
 				prose[i] = ' '
@@ -156,12 +165,77 @@ func docRefs(text string) []docRef {
 	return refs
 }
 
+// bridgeCommands are the binaries whose command lines commandLineFlags
+// reads.
+var bridgeCommands = map[string]bool{"jetmon-bridge": true, "jetmon-sim": true, "jetmon-bench": true}
+
+// commandLineFlags finds the flags given to the bridge's binaries on the
+// command lines of a fenced block (lines continued with a backslash
+// joined), each with the command it is given to; their line is the offset
+// in block where they are written. A line ends at a pipe, a redirection or
+// a list operator; "[-token T | -token-file F]", a usage's alternatives,
+// does not end it.
+func commandLineFlags(block string) []docRef {
+	joined := strings.ReplaceAll(block, "\\\n", "  ") // the same length: offsets stay right
+	token := regexp.MustCompile(`\S+`)
+	flag := regexp.MustCompile(`^-([a-z][a-z0-9-]*)(?:=.*)?$`)
+	var refs []docRef
+	start := 0
+	for _, line := range strings.SplitAfter(joined, "\n") {
+		words := token.FindAllStringIndex(line, -1)
+		for i := 0; i < len(words); i++ {
+			word := line[words[i][0]:words[i][1]]
+			if !bridgeCommands[path.Base(word)] {
+				continue
+			}
+			command := path.Base(word)
+			next := func(j int) string {
+				if j < len(words) {
+					return line[words[j][0]:words[j][1]]
+				}
+				return ""
+			}
+			j := i + 1
+			if command == "jetmon-bridge" {
+				switch next(j) {
+				case "serve":
+					j++
+				case "replay":
+					command += " replay"
+					j++
+				case "journal":
+					command += " journal " + next(j+1)
+					j += 2
+				}
+			}
+			depth := 0
+			for ; j < len(words); j++ {
+				w := line[words[j][0]:words[j][1]]
+				if depth == 0 && (strings.ContainsAny(w[:1], "|;&<>") || strings.HasPrefix(w, "2>")) {
+					break
+				}
+				depth += strings.Count(w, "[") - strings.Count(w, "]")
+				if m := flag.FindStringSubmatch(strings.Trim(w, "[]")); m != nil {
+					refs = append(refs, docRef{kind: kindFlag, name: m[1], command: command, line: start + words[j][0]})
+				}
+			}
+			i = j
+		}
+		start += len(line)
+	}
+	return refs
+}
+
 // codeIndex is what the repository defines.
 type codeIndex struct {
-	tests   map[string][]string // function name -> the directories (slash paths) declaring it
-	flags   map[string]bool
-	metrics map[string]bool
-	targets map[string]bool
+	tests map[string][]string // function name -> the directories (slash paths) declaring it
+	flags map[string]bool
+	// commands are the flags of each command line: "jetmon-bridge" (the
+	// daemon), "jetmon-bridge replay", "jetmon-bridge journal stats", ...,
+	// and the other binaries by name.
+	commands map[string]map[string]bool
+	metrics  map[string]bool
+	targets  map[string]bool
 }
 
 // foreignFlags are flags the documents may name that no command of the
@@ -194,6 +268,16 @@ func (c codeIndex) check(r docRef) string {
 		}
 		return "the test " + written + ", but no *_test.go in " + where + " declares it"
 	case kindFlag:
+		if r.command != "" && !foreignFlags[r.name] {
+			flags, ok := c.commands[r.command]
+			if !ok {
+				return "`" + r.command + "`, which is no command of the bridge's"
+			}
+			if !flags[r.name] {
+				return "the flag -" + r.name + " on a command line of `" + r.command + "`, which that command does not define"
+			}
+			return ""
+		}
 		if !c.flags[r.name] && !foreignFlags[r.name] {
 			return "the flag -" + r.name + ", but no command under cmd/ defines it"
 		}
@@ -219,7 +303,8 @@ func (c codeIndex) check(r docRef) string {
 // testdata directories) and the Makefile.
 func indexCode(t *testing.T) codeIndex {
 	t.Helper()
-	c := codeIndex{tests: map[string][]string{}, flags: commandFlags(t), metrics: map[string]bool{}, targets: map[string]bool{}}
+	c := codeIndex{tests: map[string][]string{}, metrics: map[string]bool{}, targets: map[string]bool{}}
+	c.flags, c.commands = commandFlags(t)
 	testFunc := regexp.MustCompile(`(?m)^func ((?:Test|Fuzz|Benchmark)\w*)\(`)
 	packages := map[string][]*ast.File{} // non-test files by directory
 	fset := token.NewFileSet()
@@ -284,25 +369,29 @@ func indexCode(t *testing.T) codeIndex {
 
 // commandFlags returns every flag the commands under cmd/ define, as their
 // own -h prints them: the daemon, replay, each journal subcommand (listed by
-// "journal -h") and the other binaries. Asking the binaries sees flags
-// whatever way the code builds their names.
-func commandFlags(t *testing.T) map[string]bool {
+// "journal -h") and the other binaries; all of them, and by command line.
+// Asking the binaries sees flags whatever way the code builds their names.
+func commandFlags(t *testing.T) (flags map[string]bool, byCommand map[string]map[string]bool) {
 	t.Helper()
-	flags := map[string]bool{}
-	add := func(names []string) {
+	flags, byCommand = map[string]bool{}, map[string]map[string]bool{}
+	add := func(command string, names []string) {
+		if byCommand[command] == nil {
+			byCommand[command] = map[string]bool{}
+		}
 		for _, n := range names {
 			flags[n] = true
+			byCommand[command][n] = true
 		}
 	}
-	add(usageFlags(help(t, "jetmon-bridge")))
-	add(usageFlags(help(t, "jetmon-bridge", "replay")))
+	add("jetmon-bridge", usageFlags(help(t, "jetmon-bridge")))
+	add("jetmon-bridge replay", usageFlags(help(t, "jetmon-bridge", "replay")))
 	subcommand := regexp.MustCompile(`(?m)^  ([a-z]+)  +\S`)
 	subs := subcommand.FindAllStringSubmatch(help(t, "jetmon-bridge", "journal"), -1)
 	if len(subs) == 0 {
 		t.Fatal("jetmon-bridge journal -h lists no subcommands: has its usage changed?")
 	}
 	for _, m := range subs {
-		add(usageFlags(help(t, "jetmon-bridge", "journal", m[1])))
+		add("jetmon-bridge journal "+m[1], usageFlags(help(t, "jetmon-bridge", "journal", m[1])))
 	}
 	entries, err := os.ReadDir(commands(t))
 	if err != nil {
@@ -310,10 +399,10 @@ func commandFlags(t *testing.T) map[string]bool {
 	}
 	for _, e := range entries {
 		if e.Name() != "jetmon-bridge" {
-			add(usageFlags(help(t, e.Name())))
+			add(e.Name(), usageFlags(help(t, e.Name())))
 		}
 	}
-	return flags
+	return flags, byCommand
 }
 
 var (
