@@ -58,9 +58,9 @@ type docRef struct {
 	name string // for a test: the function name, without a trailing '*'
 	dir  string // for a test: the package path written before it ("e2e"), if any
 	glob bool   // for a test: written as a prefix, "TestWriteDeadline*"
-	// command is, for a flag given on a command line in a fenced block,
-	// the command it is given to ("jetmon-bridge journal export"); empty
-	// for a flag named in inline code, which may be any command's.
+	// for a flag: the command under cmd/ it is written for, the daemon's
+	// ("jetmon-bridge", any of its subcommands) unless a command line or
+	// the line around it names another
 	command string
 	line    int
 }
@@ -101,36 +101,40 @@ func docFiles(t *testing.T) []string {
 var (
 	fence      = regexp.MustCompile("(?ms)^\\s*```.*?^\\s*```[^\\n]*$")
 	inlineCode = regexp.MustCompile("`[^`\\n]+`")
-	// A test name, with the package path written before it if any, as the
-	// table writes it ("tests/e2e/TestX") or as gotestsum prints it
-	// ("tests/e2e.TestX"); the first group is the character before it, so
-	// "xTestY" is no name.
-	testName   = regexp.MustCompile(`(^|[^\w/.-])((?:[\w.-]+/)*)(?:([\w-]+)\.)?((?:Test|Fuzz|Benchmark)[A-Z0-9_]\w*)(\*?)`)
-	flagName   = regexp.MustCompile("^`-([a-z][a-z0-9-]*)")
-	metricName = regexp.MustCompile(`\bjetmon_bridge_[a-z0-9_]+`)
-	makeTarget = regexp.MustCompile(`\bmake ([a-z][a-z0-9_-]*)`)
+	// A test name, with the package path written before it if any; the
+	// first group is the character before it, so "xTestY" is no name.
+	testName = regexp.MustCompile(`(^|[^\w/.-])((?:[\w.-]+/)*)((?:Test|Fuzz|Benchmark)[A-Z0-9_]\w*)(\*?)`)
+	// gotestsum's form, the package path and the name joined by a dot:
+	// "tests/e2e.TestCrashesLoseAndRepeatNothing".
+	dottedTestName = regexp.MustCompile(`(^|[^\w/.-])((?:[\w.-]+/)*[\w-]+)\.((?:Test|Fuzz|Benchmark)[A-Z0-9_]\w*)`)
+	// A command of the repository run in a code block, and its arguments up
+	// to the end of the command (a pipe, ;, &&, a comment).
+	commandLine = regexp.MustCompile(`(?:^|[\s/])(jetmon-bridge|jetmon-sim|jetmon-bench)(?:[ \t]+([^|;&#\n]*))?(?:$|[|;&#\n])`)
+	argFlag     = regexp.MustCompile(`^--?([a-z][a-z0-9-]*)(?:=.*)?$`)
+	commandName = regexp.MustCompile(`\b(jetmon-bridge|jetmon-sim|jetmon-bench)\b`)
+	flagName    = regexp.MustCompile("^`-([a-z][a-z0-9-]*)")
+	metricName  = regexp.MustCompile(`\bjetmon_bridge_[a-z0-9_]+`)
+	makeTarget  = regexp.MustCompile(`\bmake ([a-z][a-z0-9_-]*)`)
 )
 
 // docRefs finds the names text mentions. Tests and metrics count anywhere;
-// flags as inline code that starts with one ("`-journal PATH`") and on the
-// command lines of fenced blocks that run one of the bridge's binaries,
-// since prose and shell examples are full of other programs' options; make
+// flags only as inline code that starts with one ("`-journal PATH`"), since
+// prose and shell examples are full of other programs' options; make
 // targets only in code, since "make" is also an English verb.
 func docRefs(text string) []docRef {
 	lineOf := func(offset int) int { return strings.Count(text[:offset], "\n") + 1 }
 	var refs []docRef
 	for _, m := range testName.FindAllStringSubmatchIndex(text, -1) {
-		dir := text[m[4]:m[5]]
-		if m[6] >= 0 { // gotestsum's "dir.TestX"
-			dir += text[m[6]:m[7]]
-		}
 		refs = append(refs, docRef{
 			kind: kindTest,
-			dir:  strings.TrimSuffix(dir, "/"),
-			name: text[m[8]:m[9]],
-			glob: m[11] > m[10],
-			line: lineOf(m[8]),
+			dir:  strings.TrimSuffix(text[m[4]:m[5]], "/"),
+			name: text[m[6]:m[7]],
+			glob: m[9] > m[8],
+			line: lineOf(m[6]),
 		})
+	}
+	for _, m := range dottedTestName.FindAllStringSubmatchIndex(text, -1) {
+		refs = append(refs, docRef{kind: kindTest, dir: text[m[4]:m[5]], name: text[m[6]:m[7]], line: lineOf(m[6])})
 	}
 	for _, m := range metricName.FindAllStringIndex(text, -1) {
 		refs = append(refs, docRef{kind: kindMetric, name: text[m[0]:m[1]], line: lineOf(m[0])})
@@ -141,20 +145,22 @@ func docRefs(text string) []docRef {
 	prose := []byte(text)
 	for _, m := range fence.FindAllStringIndex(text, -1) {
 		code = append(code, m)
-		for _, f := range commandLineFlags(text[m[0]:m[1]]) {
-			f.line = lineOf(m[0] + f.line)
-			refs = append(refs, f)
-		}
 		for i := m[0]; i < m[1]; i++ {
 			if prose[i] != '\n' {
 				prose[i] = ' '
 			}
 		}
+		refs = append(refs, commandFlagRefs(text, m[0], m[1], lineOf)...)
 	}
 	for _, m := range inlineCode.FindAllIndex(prose, -1) {
 		code = append(code, m)
 		if f := flagName.FindSubmatch(prose[m[0]:m[1]]); f != nil {
-			refs = append(refs, docRef{kind: kindFlag, name: string(f[1]), line: lineOf(m[0])})
+			// The command named last before it on its line, else the daemon.
+			command := "jetmon-bridge"
+			if named := commandName.FindAllString(lineBefore(text, m[0]), -1); len(named) > 0 {
+				command = named[len(named)-1]
+			}
+			refs = append(refs, docRef{kind: kindFlag, name: string(f[1]), command: command, line: lineOf(m[0])})
 		}
 	}
 	for _, c := range code {
@@ -165,77 +171,38 @@ func docRefs(text string) []docRef {
 	return refs
 }
 
-// bridgeCommands are the binaries whose command lines commandLineFlags
-// reads.
-var bridgeCommands = map[string]bool{"jetmon-bridge": true, "jetmon-sim": true, "jetmon-bench": true}
-
-// commandLineFlags finds the flags given to the bridge's binaries on the
-// command lines of a fenced block (lines continued with a backslash
-// joined), each with the command it is given to; their line is the offset
-// in block where they are written. A line ends at a pipe, a redirection or
-// a list operator; "[-token T | -token-file F]", a usage's alternatives,
-// does not end it.
-func commandLineFlags(block string) []docRef {
-	joined := strings.ReplaceAll(block, "\\\n", "  ") // the same length: offsets stay right
-	token := regexp.MustCompile(`\S+`)
-	flag := regexp.MustCompile(`^-([a-z][a-z0-9-]*)(?:=.*)?$`)
+// commandFlagRefs finds the flags given to the repository's commands in
+// the code block text[from:to] (a shell example): each argument that starts
+// with a dash, after jetmon-bridge, jetmon-sim or jetmon-bench, up to the
+// end of the command; a line ending in a backslash goes on.
+func commandFlagRefs(text string, from, to int, lineOf func(int) int) []docRef {
+	block := strings.ReplaceAll(text[from:to], "\\\n", "  ") // same length: offsets stay right
 	var refs []docRef
-	start := 0
-	for _, line := range strings.SplitAfter(joined, "\n") {
-		words := token.FindAllStringIndex(line, -1)
-		for i := 0; i < len(words); i++ {
-			word := line[words[i][0]:words[i][1]]
-			if !bridgeCommands[path.Base(word)] {
-				continue
-			}
-			command := path.Base(word)
-			next := func(j int) string {
-				if j < len(words) {
-					return line[words[j][0]:words[j][1]]
-				}
-				return ""
-			}
-			j := i + 1
-			if command == "jetmon-bridge" {
-				switch next(j) {
-				case "serve":
-					j++
-				case "replay":
-					command += " replay"
-					j++
-				case "journal":
-					command += " journal " + next(j+1)
-					j += 2
-				}
-			}
-			depth := 0
-			for ; j < len(words); j++ {
-				w := line[words[j][0]:words[j][1]]
-				if depth == 0 && (strings.ContainsAny(w[:1], "|;&<>") || strings.HasPrefix(w, "2>")) {
-					break
-				}
-				depth += strings.Count(w, "[") - strings.Count(w, "]")
-				if m := flag.FindStringSubmatch(strings.Trim(w, "[]")); m != nil {
-					refs = append(refs, docRef{kind: kindFlag, name: m[1], command: command, line: start + words[j][0]})
-				}
-			}
-			i = j
+	for _, m := range commandLine.FindAllStringSubmatchIndex(block, -1) {
+		if m[4] < 0 {
+			continue
 		}
-		start += len(line)
+		command := block[m[2]:m[3]]
+		for _, arg := range strings.Fields(block[m[4]:m[5]]) {
+			if f := argFlag.FindStringSubmatch(arg); f != nil {
+				refs = append(refs, docRef{kind: kindFlag, name: f[1], command: command, line: lineOf(from + m[2])})
+			}
+		}
 	}
 	return refs
 }
 
+// lineBefore is the line of text holding offset i, up to i.
+func lineBefore(text string, i int) string {
+	return text[strings.LastIndexByte(text[:i], '\n')+1 : i]
+}
+
 // codeIndex is what the repository defines.
 type codeIndex struct {
-	tests map[string][]string // function name -> the directories (slash paths) declaring it
-	flags map[string]bool
-	// commands are the flags of each command line: "jetmon-bridge" (the
-	// daemon), "jetmon-bridge replay", "jetmon-bridge journal stats", ...,
-	// and the other binaries by name.
-	commands map[string]map[string]bool
-	metrics  map[string]bool
-	targets  map[string]bool
+	tests   map[string][]string        // function name -> the directories (slash paths) declaring it
+	flags   map[string]map[string]bool // command under cmd/ -> the flags it and its subcommands define
+	metrics map[string]bool
+	targets map[string]bool
 }
 
 // foreignFlags are flags the documents may name that no command of the
@@ -253,7 +220,8 @@ func (c codeIndex) check(r docRef) string {
 				continue
 			}
 			for _, d := range dirs {
-				if r.dir == "" || d == r.dir || strings.HasSuffix(d, "/"+r.dir) {
+				// "e2e" for tests/e2e, or the module path for gotestsum's form.
+				if r.dir == "" || d == r.dir || strings.HasSuffix(d, "/"+r.dir) || strings.HasSuffix(r.dir, "/"+d) {
 					return ""
 				}
 			}
@@ -268,18 +236,13 @@ func (c codeIndex) check(r docRef) string {
 		}
 		return "the test " + written + ", but no *_test.go in " + where + " declares it"
 	case kindFlag:
-		if r.command != "" && !foreignFlags[r.name] {
-			flags, ok := c.commands[r.command]
-			if !ok {
-				return "`" + r.command + "`, which is no command of the bridge's"
+		if !c.flags[r.command][r.name] && !foreignFlags[r.name] {
+			for other, flags := range c.flags {
+				if flags[r.name] {
+					return "the flag -" + r.name + " as " + r.command + "'s, but only " + other + " defines it: name that command before it on the line"
+				}
 			}
-			if !flags[r.name] {
-				return "the flag -" + r.name + " on a command line of `" + r.command + "`, which that command does not define"
-			}
-			return ""
-		}
-		if !c.flags[r.name] && !foreignFlags[r.name] {
-			return "the flag -" + r.name + ", but no command under cmd/ defines it"
+			return "the flag -" + r.name + " of " + r.command + ", but no command under cmd/ defines it"
 		}
 	case kindMetric:
 		base := r.name
@@ -303,8 +266,7 @@ func (c codeIndex) check(r docRef) string {
 // testdata directories) and the Makefile.
 func indexCode(t *testing.T) codeIndex {
 	t.Helper()
-	c := codeIndex{tests: map[string][]string{}, metrics: map[string]bool{}, targets: map[string]bool{}}
-	c.flags, c.commands = commandFlags(t)
+	c := codeIndex{tests: map[string][]string{}, flags: commandFlags(t), metrics: map[string]bool{}, targets: map[string]bool{}}
 	testFunc := regexp.MustCompile(`(?m)^func ((?:Test|Fuzz|Benchmark)\w*)\(`)
 	packages := map[string][]*ast.File{} // non-test files by directory
 	fset := token.NewFileSet()
@@ -369,29 +331,29 @@ func indexCode(t *testing.T) codeIndex {
 
 // commandFlags returns every flag the commands under cmd/ define, as their
 // own -h prints them: the daemon, replay, each journal subcommand (listed by
-// "journal -h") and the other binaries; all of them, and by command line.
-// Asking the binaries sees flags whatever way the code builds their names.
-func commandFlags(t *testing.T) (flags map[string]bool, byCommand map[string]map[string]bool) {
+// "journal -h") and the other binaries. Asking the binaries sees flags
+// whatever way the code builds their names.
+func commandFlags(t *testing.T) map[string]map[string]bool {
 	t.Helper()
-	flags, byCommand = map[string]bool{}, map[string]map[string]bool{}
-	add := func(command string, names []string) {
-		if byCommand[command] == nil {
-			byCommand[command] = map[string]bool{}
+	flags := map[string]map[string]bool{}
+	command := "jetmon-bridge"
+	add := func(names []string) {
+		if flags[command] == nil {
+			flags[command] = map[string]bool{}
 		}
 		for _, n := range names {
-			flags[n] = true
-			byCommand[command][n] = true
+			flags[command][n] = true
 		}
 	}
-	add("jetmon-bridge", usageFlags(help(t, "jetmon-bridge")))
-	add("jetmon-bridge replay", usageFlags(help(t, "jetmon-bridge", "replay")))
+	add(usageFlags(help(t, "jetmon-bridge")))
+	add(usageFlags(help(t, "jetmon-bridge", "replay")))
 	subcommand := regexp.MustCompile(`(?m)^  ([a-z]+)  +\S`)
 	subs := subcommand.FindAllStringSubmatch(help(t, "jetmon-bridge", "journal"), -1)
 	if len(subs) == 0 {
 		t.Fatal("jetmon-bridge journal -h lists no subcommands: has its usage changed?")
 	}
 	for _, m := range subs {
-		add("jetmon-bridge journal "+m[1], usageFlags(help(t, "jetmon-bridge", "journal", m[1])))
+		add(usageFlags(help(t, "jetmon-bridge", "journal", m[1])))
 	}
 	entries, err := os.ReadDir(commands(t))
 	if err != nil {
@@ -399,10 +361,40 @@ func commandFlags(t *testing.T) (flags map[string]bool, byCommand map[string]map
 	}
 	for _, e := range entries {
 		if e.Name() != "jetmon-bridge" {
-			add(e.Name(), usageFlags(help(t, e.Name())))
+			command = e.Name()
+			add(usageFlags(help(t, e.Name())))
+			for _, sub := range flagSetSubcommands(t, e.Name()) {
+				add(usageFlags(help(t, e.Name(), sub)))
+			}
 		}
 	}
-	return flags, byCommand
+	return flags
+}
+
+// flagSetSubcommands returns the subcommands of command (a binary under
+// cmd/ other than the daemon) that parse flags of their own: those a
+// flag.NewFlagSet("command sub", ...) in the code names, and only those,
+// since a subcommand that does not would run instead of printing its help.
+func flagSetSubcommands(t *testing.T, command string) []string {
+	t.Helper()
+	named := regexp.MustCompile(`flag\.NewFlagSet\("` + regexp.QuoteMeta(command) + ` ([a-z]+)"`)
+	var subs []string
+	for _, dir := range []string{"cmd", "internal"} {
+		err := filepath.WalkDir(filepath.Join(root, dir), func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+				return err
+			}
+			src, err := os.ReadFile(p)
+			for _, m := range named.FindAllStringSubmatch(string(src), -1) {
+				subs = append(subs, m[1])
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return subs
 }
 
 var (
@@ -552,4 +544,42 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(commandsDir)
 	}
 	os.Exit(code)
+}
+
+// TestDocRefsReadEveryForm: the forms the documents write names in are
+// all read, so a stale name in any of them fails TestDocsNameWhatExists:
+// gotestsum's "tests/e2e.TestX", flags given to a command in a code block
+// (continued lines too), and a flag after jetmon-sim or jetmon-bench on
+// its line counted as that command's, not the daemon's.
+func TestDocRefsReadEveryForm(t *testing.T) {
+	text := "It prints `PASS tests/e2e.TestCrashesLoseAndRepeatNothing (4.8s)`.\n" +
+		"```sh\n" +
+		"jetmon-bridge serve -dsn 'u@tcp(h)/db' \\\n" +
+		"  --journal=/var/lib/b.journal | tee log  # -not-a-flag\n" +
+		"go run ./cmd/jetmon-sim -rate 5\n" +
+		"docker logs -f jetmon-bridge\n" +
+		"```\n" +
+		"The daemon's `-read-timeout`; jetmon-bench's `-scale 0.1`.\n"
+	var got []string
+	for _, r := range docRefs(text) {
+		switch r.kind {
+		case kindTest:
+			got = append(got, fmt.Sprintf("test %s %s line %d", r.dir, r.name, r.line))
+		case kindFlag:
+			got = append(got, fmt.Sprintf("flag %s -%s line %d", r.command, r.name, r.line))
+		}
+	}
+	want := []string{
+		"test tests/e2e TestCrashesLoseAndRepeatNothing line 1",
+		"flag jetmon-bridge -dsn line 3",
+		"flag jetmon-bridge -journal line 3",
+		"flag jetmon-sim -rate line 5",
+		"flag jetmon-bridge -read-timeout line 8",
+		"flag jetmon-bench -scale line 8",
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("docRefs read\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }
