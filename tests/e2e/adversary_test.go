@@ -293,9 +293,26 @@ func (a *adversary) sinceFreshSpan(t *testing.T) {
 	if len(st.Gaps) == 0 {
 		t.Fatal("no gap recorded")
 	}
-	end := st.Gaps[len(st.Gaps)-1].End
-	waitFor(t, "the servers' clock to pass the fresh span's start", time.Minute, func() bool { return a.serverNow().After(end) })
-	a.since = end
+	gap := st.Gaps[len(st.Gaps)-1]
+	// What the journal still vouches for before the gap must be exact too:
+	// rows decoded by a wrong layout before a gap was found would be there.
+	if gap.Start.After(a.since) {
+		truth := a.truth()
+		var answers []bridgetest.Answer
+		for _, blog := range a.blogs() {
+			events, cov := a.d.events(blog, a.since, gap.Start)
+			answers = append(answers, bridgetest.Answer{Blog: blog, Since: a.since, Until: gap.Start, Coverage: cov, Events: events})
+		}
+		v := bridgetest.JudgeJournalAnswers(answers, truth)
+		for _, p := range v.Problems {
+			t.Error(p)
+		}
+		if v.Journal != len(answers) {
+			t.Errorf("before the gap: %d of %d blogs' answers said journal", v.Journal, len(answers))
+		}
+	}
+	waitFor(t, "the servers' clock to pass the fresh span's start", time.Minute, func() bool { return a.serverNow().After(gap.End) })
+	a.since = gap.End
 }
 
 // proof is /healthz's follower.coverage_proof.
