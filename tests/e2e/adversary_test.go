@@ -493,7 +493,7 @@ func TestAdversaryOnAReplica(t *testing.T) {
 		}
 		a.localWrites(2)
 		answers := stopAsking() // asks the present, past the local commits, too
-		answers = append(answers, a.probe(t, stoppedAt, a.serverNow())...)
+		answers = append(answers, a.probe(t, stoppedAt.Truncate(time.Second), a.serverNow())...)
 		if err := replica.StartSQLThread(); err != nil {
 			t.Fatal(err)
 		}
