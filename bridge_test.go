@@ -71,6 +71,13 @@ func TestTransition(t *testing.T) {
 	if _, ok := Transition(before, before, at(1)); ok {
 		t.Error("an update leaving site_status alone is not a transition")
 	}
+	// Jetmon may rewrite last_status_change alone (a re-check confirming the
+	// status): a row update, never an event.
+	touched := before
+	touched.LastStatusChange = at(70)
+	if e, ok := Transition(before, touched, at(70)); ok {
+		t.Errorf("an update touching only last_status_change made an event: %+v", e)
+	}
 }
 
 func TestEventJSONMatchesWireShape(t *testing.T) {
