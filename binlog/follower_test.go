@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -372,6 +373,16 @@ func TestBatchLimits(t *testing.T) {
 			}
 			r := newRig(t, db)
 			r.maxEvents, r.maxRows = c.events, c.rows
+			// Each batch's events, measured as it becomes durable: only
+			// the applier's batches add events, one commit at a time.
+			var mu sync.Mutex
+			var seen, largest uint64
+			r.committed = func(journal.Checkpoint) {
+				mu.Lock()
+				defer mu.Unlock()
+				seq := r.journal.LastSeq()
+				largest, seen = max(largest, seq-seen), seq
+			}
 			r.start()
 			r.stop() // what follows is a backlog
 			for i := range c.changes {
@@ -388,6 +399,11 @@ func TestBatchLimits(t *testing.T) {
 			if n := r.journal.Commits(); n < c.leastCommits {
 				t.Errorf("a backlog of %d transitions over %d rows took %d commits; the limits allow no fewer than %d", c.changes, c.blogs, n, c.leastCommits)
 			}
+			mu.Lock()
+			if c.events > 0 && largest > uint64(c.events) {
+				t.Errorf("a batch held %d events; the limit is %d", largest, c.events)
+			}
+			mu.Unlock()
 			for b := uint64(1); b <= uint64(c.blogs); b++ {
 				if evs := r.events(b, c.changes/c.blogs); len(evs) != c.changes/c.blogs {
 					t.Fatalf("blog %d: %d events, want %d", b, len(evs), c.changes/c.blogs)
