@@ -20,6 +20,7 @@ func TestUncovered(t *testing.T) {
 		{15, 35, []Span{{at(20), at(30)}}},
 		{0, 50, []Span{{at(0), at(10)}, {at(20), at(30)}, {at(40), at(50)}}},
 		{20, 30, []Span{{at(20), at(30)}}},
+		{22, 25, []Span{{at(22), at(25)}}}, // a gap ends at the window's end, not at the next span
 		{41, 45, []Span{{at(41), at(45)}}},
 	}
 	for _, c := range cases {
