@@ -46,6 +46,8 @@ type rig struct {
 	// maxBatch, maxEvents and maxRows are the follower's batch limits (0:
 	// defaults).
 	maxBatch, maxEvents, maxRows int
+	// batchAge is the follower's MaxBatchAge (0: the default).
+	batchAge time.Duration
 	// committed, when set, sees each batch's checkpoint once durable.
 	committed func(journal.Checkpoint)
 	// noResume leaves a follower that failed stopped, with its error in
@@ -95,7 +97,7 @@ func (r *rig) run() {
 	}
 	f, err := Open(context.Background(), Config{Replica: r.replica, Journal: r.journal, ServerID: 4242, Heartbeat: r.hb,
 		Primary: primary, PollInterval: r.poll, MaxBatch: r.maxBatch, MaxBatchEvents: r.maxEvents, MaxBatchRows: r.maxRows,
-		HoldCheckInterval: r.holdCheck})
+		MaxBatchAge: r.batchAge, HoldCheckInterval: r.holdCheck})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -294,6 +296,12 @@ func TestBacklogSharesCommits(t *testing.T) {
 	if c > 6 {
 		t.Errorf("a backlog of %d transactions took %d commits", backlog, c)
 	}
+	// Live changes commit at once, not when a batch would have aged: with
+	// an age no test waits for, a change that waited for it would never
+	// be journaled.
+	r.stop()
+	r.batchAge = time.Hour
+	r.start()
 	before := r.journal.Commits()
 	for i := range 3 {
 		db.MustExec(t, "UPDATE jetpack_monitor_sites SET site_status=? WHERE blog_id=?", i%2, 1) // 0, 1, 0 after 1: transitions
