@@ -296,11 +296,11 @@ func TestBacklogSharesCommits(t *testing.T) {
 	if c > 6 {
 		t.Errorf("a backlog of %d transactions took %d commits", backlog, c)
 	}
-	// Live changes commit at once, not when a batch would have aged: with
-	// an age no test waits for, a change that waited for it would never
-	// be journaled.
+	// Live changes commit at once, not when a batch would have aged or a
+	// heartbeat came: with an age and a heartbeat period no test waits
+	// for, a change that waited for either would never be journaled.
 	r.stop()
-	r.batchAge = time.Hour
+	r.batchAge, r.hb = time.Hour, time.Hour
 	r.start()
 	before := r.journal.Commits()
 	for i := range 3 {
