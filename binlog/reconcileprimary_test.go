@@ -51,3 +51,62 @@ func TestAComparisonNotMadeMarksNoAgreement(t *testing.T) {
 		t.Errorf("after a comparison not made the span agreed up to %s (err %v), want its start %s: nothing was checked", agreed, err, span.Start)
 	}
 }
+
+// TestAHoldOutlivesComparisonsNotMade: while coverage is held, comparisons
+// with the primary that cannot be made (here -primary-dsn names another
+// database) keep the hold, comparison after comparison: only tables found
+// alike lift it.
+func TestAHoldOutlivesComparisonsNotMade(t *testing.T) {
+	j, err := journal.Open(filepath.Join(t.TempDir(), "j"), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if _, err := j.HoldCoverage(journal.Hold{Since: time.Now(), Reason: "replication filter: a test's"}); err != nil {
+		t.Fatal(err)
+	}
+	primary, err := store.Open("-primary-dsn", "bridge:secret@tcp(127.0.0.1:1)/elsewhere", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primary.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	f := &Follower{cfg: Config{Journal: j, Primary: primary, PrimaryFlag: "-primary-dsn", HoldCheckInterval: time.Millisecond},
+		dsn: &driver.Config{DBName: "jetmon"}, log: log, now: time.Now}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.checkHoldInBackground(ctx, &connection{})
+	}()
+	defer func() { cancel(); <-done }()
+	// Until a second comparison has been made, or the hold is gone.
+	var first time.Time
+	for {
+		if _, held := j.Held(); !held {
+			t.Fatal("a comparison with the primary that could not be made lifted the hold")
+		}
+		f.mu.Lock()
+		c := f.lastCheck
+		f.mu.Unlock()
+		if c != nil {
+			if c.Outcome != ReconcileFailed {
+				t.Fatalf("comparison %+v, want it failed", c)
+			}
+			if first.IsZero() {
+				first = c.At
+			} else if c.At.After(first) {
+				break
+			}
+		}
+		select {
+		case <-done:
+			if _, held := j.Held(); !held {
+				t.Fatal("a comparison with the primary that could not be made lifted the hold")
+			}
+			t.Fatal("the checks stopped while coverage is held")
+		case <-j.Changed():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
