@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -139,16 +140,26 @@ func Parse(name, text string) (Mutation, error) {
 			return m, fmt.Errorf("%s: unknown header %q: the keys are Mutation, Guarantee, Killed-by, Mended-in", name, key)
 		}
 	}
-	for _, key := range []string{"Mutation", "Guarantee", "Killed-by", "Mended-in"} {
+	for key, value := range map[string]string{"Mutation": m.What, "Guarantee": m.Guarantee, "Mended-in": m.MendedIn} {
 		if !seen[key] {
 			return m, fmt.Errorf("%s: the header has no %s: line", name, key)
 		}
+		if value == "" {
+			return m, fmt.Errorf("%s: %s: is empty (Mended-in: takes \"-\" when no test was mended)", name, key)
+		}
+	}
+	if !seen["Killed-by"] {
+		return m, fmt.Errorf("%s: the header has no Killed-by: line", name)
 	}
 	if len(m.KilledBy) == 0 {
 		return m, fmt.Errorf("%s: Killed-by: names no test", name)
 	}
 	return m, nil
 }
+
+// fileName is the form of a patch's name: the guarantee, two hyphens, the
+// mutation, in lower case with hyphens.
+var fileName = regexp.MustCompile(`^[a-z0-9]+(?:-[a-z0-9]+)*--[a-z0-9]+(?:-[a-z0-9]+)*$`)
 
 // Load reads every patch under root's tests/mutants, in name order.
 func Load(root string) ([]Mutation, error) {
@@ -163,7 +174,11 @@ func Load(root string) ([]Mutation, error) {
 		if err != nil {
 			return nil, err
 		}
-		m, err := Parse(strings.TrimSuffix(filepath.Base(p), ".patch"), string(text))
+		name := strings.TrimSuffix(filepath.Base(p), ".patch")
+		if !fileName.MatchString(name) {
+			return nil, fmt.Errorf("%s: name a patch <guarantee>--<what>.patch, in lower case with hyphens (e.g. lagging-replica--status-proof-claims-now.patch)", p)
+		}
+		m, err := Parse(name, string(text))
 		if err != nil {
 			return nil, err
 		}

@@ -1,6 +1,8 @@
 package mutants
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -48,6 +50,7 @@ func TestParseRefusesABrokenHeader(t *testing.T) {
 		"unknown key":    "Mutation: m\nGuarantee: g\nKilled-by: TestX\nMended-in: -\nKiled-by: TestY\n\ndiff --git a/x b/x\n",
 		"twice":          "Mutation: m\nGuarantee: g\nGuarantee: h\nKilled-by: TestX\nMended-in: -\n\ndiff --git a/x b/x\n",
 		"no Mended-in":   "Mutation: m\nGuarantee: g\nKilled-by: TestX\n\ndiff --git a/x b/x\n",
+		"empty Mended":   "Mutation: m\nGuarantee: g\nKilled-by: TestX\nMended-in:\n\ndiff --git a/x b/x\n",
 		"not key: value": "Mutation: m\nGuarantee: g\nKilled-by: TestX\nMended-in: -\nwhat\n\ndiff --git a/x b/x\n",
 	} {
 		if _, err := Parse(name, text); err == nil {
@@ -74,5 +77,25 @@ func TestGuaranteeTableReadsTheRows(t *testing.T) {
 	verify, _ := ParseTest("journal/TestVerify*")
 	if !rows[1].Cites(verify) || rows[0].Cites(verify) {
 		t.Error("Cites does not match the row's names as written")
+	}
+}
+
+func TestLoadRefusesABadlyNamedPatch(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, Dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string) {
+		if err := os.WriteFile(filepath.Join(root, Dir, name), []byte(patch+"@@\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("lagging-replica--claims-now.patch")
+	if ms, err := Load(root); err != nil || len(ms) != 1 || ms[0].Name != "lagging-replica--claims-now" {
+		t.Fatalf("Load: %v %v", ms, err)
+	}
+	write("Lagging_Replica-claims-now.patch")
+	if _, err := Load(root); err == nil {
+		t.Error("Load accepted a patch named out of the form")
 	}
 }
