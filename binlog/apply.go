@@ -13,13 +13,13 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 )
 
-// maxBatchAge is how long a commit is deferred while catching up, unless
-// the previous commit is still running; maxBatchEvents and maxBatchRows
-// (the defaults of Config.MaxBatchEvents and MaxBatchRows) bound a batch
-// whatever the commits do. A commit's cost is mostly the blogs it touches
-// (it rewrites each one's last run), so larger batches catch up faster; but
-// while one batch is committed the next fills, and the commit holds bbolt's
-// copy of every page it rewrites. A batch holds 17 bytes per event and
+// maxBatchAge (the default of Config.MaxBatchAge) is how long a commit is
+// deferred while catching up, unless the previous commit is still running;
+// maxBatchEvents and maxBatchRows (the defaults of Config.MaxBatchEvents and
+// MaxBatchRows) bound a batch whatever the commits do. A commit's cost is
+// mostly the blogs it touches (it rewrites each one's last run), so larger
+// batches catch up faster; but while one batch is committed the next fills,
+// and the commit holds bbolt's copy of every page it rewrites. A batch holds 17 bytes per event and
 // about 45 and its URL per row it changes (journal.Batch.AddEvent,
 // SetMonitor).
 // Measured with 100,000 monitors (docs/BENCHMARKS.md, catch-up note 8):
@@ -275,7 +275,7 @@ func (a *applier) paused(ctx context.Context, in *feed) (runState, error) {
 	// faster): apply what arrives meanwhile.
 	var aged <-chan time.Time
 	if a.committing == nil {
-		a.ageTimer.Reset(maxBatchAge - time.Since(a.batchStart))
+		a.ageTimer.Reset(a.f.cfg.MaxBatchAge - time.Since(a.batchStart))
 		aged = a.ageTimer.C
 	}
 	select {
@@ -355,8 +355,8 @@ func (a *applier) streamBroke(ctx context.Context, in *feed, err error) (runStat
 	return runStopped, fmt.Errorf("replication stream from %s broke: %w", a.f.dsn.Addr, err)
 }
 
-// batchAged says the batch is older than maxBatchAge.
-func (a *applier) batchAged() bool { return time.Since(a.batchStart) > maxBatchAge }
+// batchAged says the batch is older than Config.MaxBatchAge.
+func (a *applier) batchAged() bool { return time.Since(a.batchStart) > a.f.cfg.MaxBatchAge }
 
 // full reports whether the batch has reached a cap (Config.MaxBatch,
 // MaxBatchEvents, MaxBatchRows): it is checked between transactions, so a

@@ -41,6 +41,10 @@ type Config struct {
 	// commit carries, and so the follower's memory while it catches up;
 	// zero means the defaults (maxBatchEvents, maxBatchRows).
 	MaxBatchEvents, MaxBatchRows int
+	// MaxBatchAge is how long a batch waits for more transactions while
+	// the follower catches up; zero means the default (maxBatchAge). A
+	// live change never waits for it.
+	MaxBatchAge time.Duration
 	// Logger receives state changes; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the bridge host's clock; nil means time.Now. Coverage instants
@@ -120,6 +124,9 @@ func New(cfg Config) (*Follower, error) {
 	}
 	if cfg.MaxBatchRows <= 0 {
 		cfg.MaxBatchRows = maxBatchRows
+	}
+	if cfg.MaxBatchAge <= 0 {
+		cfg.MaxBatchAge = maxBatchAge
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = defaultPollInterval

@@ -117,6 +117,11 @@ func TestCoverageReachesForeverOnlyWhenConfirmed(t *testing.T) {
 	if s := j.Spans(sec(980)); !s[0].End.Equal(forever) {
 		t.Errorf("confirmed after the request began: end %s, want forever", s[0].End)
 	}
+	// A request begun later in the confirmation's own second is not
+	// covered by it: what was committed in between is unproven.
+	if s := j.Spans(sec(990).Add(700 * time.Millisecond)); !s[0].End.Equal(sec(990)) {
+		t.Errorf("confirmed 0.2s before the request began: end %s, want 990", s[0].End)
+	}
 
 	j.Detach()
 	if s := j.Spans(sec(980)); !s[0].End.Equal(sec(950)) {
