@@ -229,7 +229,9 @@ func Markdown(r *Results, runErr error) string {
 
 	p("\n## Method\n\n")
 	p("- One throwaway MariaDB (`testdb.Start`, loopback only, binlog ROW/FULL, `sync_binlog=0`, `innodb_flush_log_at_trx_commit=2`, buffer pool 1 GiB) serves every part; each part uses its own database.\n")
-	p("- The bridge's code runs as in production: `binlog.Open` + `Follower.Run` into `journal.Open` files with fsync on (except where a fixture is built), and `server.New` over `server.History` for `/events`.\n")
+	p("- The bridge's code runs as in production: `binlog.Open` + `Follower.Run` into `journal.Open` files with fsync on (except where a fixture is built), and `server.New` over `server.History` for `/events`. " +
+		"The follower runs its own periodic work as in production (every 500 ms: the coverage proof's role check and, on a replica, the replication watch); the daemon's other periodic services are not part of it. " +
+		"Part 6 runs the real `jetmon-bridge` binary with its default flags except `-reconcile 0`: the self-check reads the whole table every 5 minutes and takes coverage back on a difference, which is not what the part measures (retention and publishing are off by default).\n")
 	p("- Every ratio compares two measurements taken in the same run on the same data. Repeated measurements are interleaved (A, B, C, A, B, C, ...) and the median is reported, with every raw figure.\n")
 	p("- `go test ./...` runs none of this: the heavy work lives in `cmd/jetmon-bench`; the micro-benchmarks are `Benchmark*` functions, run only with `-bench`. Nothing is a timed test.\n")
 	p("- What the documents quote: `docs/bench-results.json` (the summary and single figures; the README's table and the pages' figures are written from it). Raw results: `bin/bench-out/results.json`; CPU profiles: `bin/bench-out/*.pprof` (`go tool pprof -top FILE`); micro-benchmarks: `bin/bench-out/micro.txt`.\n")
