@@ -26,11 +26,25 @@ import (
 // 2^19 events peaked at 59-75 MiB of live heap; 2^18 at 50-52 MiB, but at
 // 2.29-2.58 us of CPU per transition against the bare decoder's 2.15-2.26;
 // 3*2^17 at 55-57 MiB and 1.96-2.02 us (2.12-2.19).
+//
+// maxBatchRows also bounds the blogs a commit touches (each transition
+// changes its monitor's row), and so the pages it rewrites: in a large
+// journal each blog's runs fill leaves of their own, so a commit dirties
+// about one leaf per blog it touches, and bbolt holds every dirty page until
+// the commit is written. Catching 400,000 transitions over 100,000 blogs up
+// into a journal of 5M events, batches of 100,000 blogs peaked at 108-109 MiB
+// of live heap, of 32,768 at 61 MiB, of 16,384 at 20-22 MiB, for about the
+// same CPU (docs/bench-notes.md, catch-up note 9; part 8 of docs/BENCHMARKS.md
+// measures the follower at 1M, 10M and 100M events, beside the cap of 2^18).
 const (
 	maxBatchAge    = time.Second
 	maxBatchEvents = 3 << 17
-	maxBatchRows   = 1 << 18
+	maxBatchRows   = 1 << 14
 )
+
+// DefaultMaxBatchRows is Config.MaxBatchRows's default, for the benchmarks
+// that report it.
+const DefaultMaxBatchRows = maxBatchRows
 
 // applier turns a stream of binlog events into journal batches. It keeps
 // the transaction being read apart from the batch of finished ones, so a
@@ -258,7 +272,7 @@ func (a *applier) run(ctx context.Context, events <-chan *replication.BinlogEven
 		if !a.dirty {
 			continue
 		}
-		if cfg := &a.f.cfg; a.batch.Transactions >= cfg.MaxBatch || a.batch.EventCount() >= cfg.MaxBatchEvents || a.batch.MonitorCount() >= cfg.MaxBatchRows {
+		if a.full() {
 			if err := a.flush(); err != nil { // waits for the running commit
 				return err
 			}
@@ -273,6 +287,15 @@ func (a *applier) run(ctx context.Context, events <-chan *replication.BinlogEven
 			}
 		}
 	}
+}
+
+// full reports whether the batch has reached a cap (Config.MaxBatch,
+// MaxBatchEvents, MaxBatchRows): it is checked between transactions, so a
+// batch goes past a cap by at most the rest of the transaction that
+// reached it.
+func (a *applier) full() bool {
+	cfg := &a.f.cfg
+	return a.batch.Transactions >= cfg.MaxBatch || a.batch.EventCount() >= cfg.MaxBatchEvents || a.batch.MonitorCount() >= cfg.MaxBatchRows
 }
 
 // apply handles one event.

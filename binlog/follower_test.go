@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -165,6 +166,80 @@ func (r *rig) events(blog uint64, want int) []bridge.Event {
 			return evs
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestBatchRowsBoundTheBlogsACommitTouches: with the default caps a backlog
+// over more blogs than DefaultMaxBatchRows is committed in batches that touch
+// at most that many blogs (plus the rest of the transaction that reached
+// it: transactions stay whole), however fast it is read. In a large journal
+// a commit dirties about one leaf per blog it touches and bbolt holds them
+// all until written, so this is what bounds a catch-up's memory.
+func TestBatchRowsBoundTheBlogsACommitTouches(t *testing.T) {
+	// The cap docs/guarantees.md states.
+	const documented = 16_384
+	db := testdb.NewDB(t)
+	r := newRig(t, db)
+
+	// The applier's own check, whatever the machine's pace: with the
+	// default caps a batch is full at the documented rows, not before.
+	f, err := New(Config{Replica: r.replica, Journal: &journal.Journal{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &applier{f: f, batch: newBatch()}
+	for site := uint64(1); site <= documented; site++ {
+		if a.full() {
+			t.Fatalf("with the default caps a batch of %d rows is already full; the documented cap is %d", site-1, documented)
+		}
+		a.batch.SetMonitor(bridge.Monitor{SiteID: site, BlogID: site, URL: "https://x.example"})
+	}
+	if !a.full() {
+		t.Fatalf("with the default caps a batch of %d rows (as many blogs) is not full: a catch-up commit may touch more blogs than the documented %d", documented, documented)
+	}
+
+	// And a backlog: each commit touches at most the cap's blogs and the
+	// rest of the transaction that reached it.
+	const perTxn = 500
+	blogs := 3*documented + perTxn
+	for first := 1; first <= blogs; first += 1000 {
+		var values []string
+		for b := first; b < first+1000 && b <= blogs; b++ {
+			values = append(values, fmt.Sprintf("(%d, 0, 'https://%d.example')", b, b))
+		}
+		db.MustExec(t, "INSERT INTO jetpack_monitor_sites (blog_id, bucket_no, monitor_url) VALUES "+strings.Join(values, ","))
+	}
+	var mu sync.Mutex
+	var after []uint64 // the journal's last event id after each commit
+	r.committed = func(journal.Checkpoint) {
+		mu.Lock()
+		after = append(after, r.journal.LastSeq())
+		mu.Unlock()
+	}
+	r.start()
+	r.stop() // what follows is a backlog: each blog's one transition, perTxn blogs a transaction
+	for first := 1; first <= blogs; first += perTxn {
+		db.MustExec(t, "UPDATE jetpack_monitor_sites SET site_status=2 WHERE blog_id BETWEEN ? AND ?", first, first+perTxn-1)
+	}
+	mu.Lock()
+	after = nil
+	mu.Unlock()
+	r.start()
+	deadline := time.Now().Add(60 * time.Second)
+	for r.journal.LastSeq() < uint64(blogs) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := r.journal.LastSeq(); got != uint64(blogs) {
+		t.Fatalf("%d transitions journaled, want %d", got, blogs)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	prev, most := uint64(0), uint64(0)
+	for _, seq := range after {
+		most, prev = max(most, seq-prev), seq
+	}
+	if limit := uint64(documented + perTxn - 1); most > limit {
+		t.Errorf("a catch-up commit touched %d blogs (one transition each); the default rows cap allows %d (%d and the rest of the last transaction)", most, limit, documented)
 	}
 }
 
