@@ -62,6 +62,9 @@ type Results struct {
 	Growth            *GrowthResult
 	Micro             string
 	Notes             []string
+	// Runs, in a merged report (Merge), are the runs its parts come from;
+	// empty for one run.
+	Runs []PartRun `json:",omitempty"`
 }
 
 // Run runs the suite.
