@@ -26,25 +26,52 @@ import (
 // 2^19 events peaked at 59-75 MiB of live heap; 2^18 at 50-52 MiB, but at
 // 2.29-2.58 us of CPU per transition against the bare decoder's 2.15-2.26;
 // 3*2^17 at 55-57 MiB and 1.96-2.02 us (2.12-2.19).
-//
-// maxBatchRows also bounds the blogs a commit touches (each transition
-// changes its monitor's row), and so the pages it rewrites: in a large
-// journal each blog's runs fill leaves of their own, so a commit dirties
-// about one leaf per blog it touches, and bbolt holds every dirty page until
-// the commit is written. Catching 400,000 transitions over 100,000 blogs up
-// into a journal of 5M events, batches of 100,000 blogs peaked at 108-109 MiB
-// of live heap, of 32,768 at 61 MiB, of 16,384 at 20-22 MiB, for about the
-// same CPU (docs/bench-notes.md, catch-up note 9; part 8 of docs/BENCHMARKS.md
-// measures the follower at 1M, 10M and 100M events, beside the cap of 2^18).
 const (
 	maxBatchAge    = time.Second
 	maxBatchEvents = 3 << 17
-	maxBatchRows   = 1 << 14
+	maxBatchRows   = 1 << 18
 )
 
-// DefaultMaxBatchRows is Config.MaxBatchRows's default, for the benchmarks
-// that report it.
-const DefaultMaxBatchRows = maxBatchRows
+// The rows a batch changes also bound the blogs its commit touches (each
+// transition changes its monitor's row), and so the pages the commit
+// rewrites, which bbolt holds in memory until they are written. How many
+// pages a blog costs depends on the journal: in a small one the last runs
+// of many blogs share a leaf, in a large one each blog's runs fill leaves
+// of their own and a commit dirties about one leaf per blog it touches
+// (catching up 100,000 blogs into a journal of 5M events wrote about 15,000
+// pages; at 100M events it would be about 100,000, 400 MiB). So the rows cap
+// is sized from the last commit: rowsCapFor keeps the pages of the next one
+// near maxCommitPages, between minBatchRows and Config.MaxBatchRows, starting
+// from firstBatchRows before a commit has shown the journal's pages per row
+// (docs/bench-notes.md, catch-up note 9).
+const (
+	maxCommitPages = 4096 // 16 MiB of pages
+	minBatchRows   = 1 << 10
+	firstBatchRows = 1 << 14
+)
+
+// rowsCapFor is the rows cap after a commit of rows rows that wrote pages
+// pages: the rows that would write about budget pages at the same pages
+// per row, within [minBatchRows, limit]. Commits of fewer than minBatchRows
+// rows, whose pages are mostly the commit's fixed cost (branch pages, the
+// meta page), keep the cap as it was (prev; firstBatchRows when 0).
+func rowsCapFor(prev, rows, pages, limit, budget int) int {
+	if prev <= 0 {
+		prev = firstBatchRows
+	}
+	next := prev
+	if rows >= minBatchRows && pages > 0 {
+		next = int(int64(rows) * int64(budget) / int64(pages))
+	}
+	return max(min(next, limit), min(minBatchRows, limit))
+}
+
+// DefaultMaxBatchRows and DefaultMaxCommitPages are Config.MaxBatchRows's
+// and MaxCommitPages's defaults, for the benchmarks that report them.
+const (
+	DefaultMaxBatchRows   = maxBatchRows
+	DefaultMaxCommitPages = maxCommitPages
+)
 
 // applier turns a stream of binlog events into journal batches. It keeps
 // the transaction being read apart from the batch of finished ones, so a
@@ -295,7 +322,7 @@ func (a *applier) run(ctx context.Context, events <-chan *replication.BinlogEven
 // reached it.
 func (a *applier) full() bool {
 	cfg := &a.f.cfg
-	return a.batch.Transactions >= cfg.MaxBatch || a.batch.EventCount() >= cfg.MaxBatchEvents || a.batch.MonitorCount() >= cfg.MaxBatchRows
+	return a.batch.Transactions >= cfg.MaxBatch || a.batch.EventCount() >= cfg.MaxBatchEvents || a.batch.MonitorCount() >= a.f.rowsCap(cfg.MaxBatchRows)
 }
 
 // apply handles one event.
@@ -536,6 +563,7 @@ func (a *applier) flush() error {
 	if a.gtids != nil {
 		gtids = a.gtids.Clone()
 	}
+	rows := b.MonitorCount() // before Commit discards them
 	go func() {
 		// The batch's orders are prepared here, off the applier's
 		// goroutine, which is the busier one while catching up.
@@ -544,6 +572,7 @@ func (a *applier) flush() error {
 		// from the last checkpoint, so the batch is read again.
 		err := a.f.cfg.Journal.Commit(b)
 		if err == nil {
+			a.f.noteCommitPages(rows, b.PagesWritten)
 			a.f.settle(pos, gtids)
 			if a.f.committed != nil {
 				a.f.committed(cp)

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -169,77 +168,73 @@ func (r *rig) events(blog uint64, want int) []bridge.Event {
 	}
 }
 
-// TestBatchRowsBoundTheBlogsACommitTouches: with the default caps a backlog
-// over more blogs than DefaultMaxBatchRows is committed in batches that touch
-// at most that many blogs (plus the rest of the transaction that reached
-// it: transactions stay whole), however fast it is read. In a large journal
-// a commit dirties about one leaf per blog it touches and bbolt holds them
-// all until written, so this is what bounds a catch-up's memory.
-func TestBatchRowsBoundTheBlogsACommitTouches(t *testing.T) {
-	// The cap docs/guarantees.md states.
-	const documented = 16_384
+// TestCommitPagesSizeTheNextBatch: a catch-up batch's rows (which bound the
+// blogs its commit touches) are sized from the last commit's pages per row
+// so that a commit writes about 4,096 pages, whatever the journal's size: in
+// a large journal each blog touched costs a leaf, which bbolt holds until the
+// commit is written. The journal reports the pages; the applier's check uses
+// the cap they give.
+func TestCommitPagesSizeTheNextBatch(t *testing.T) {
+	for _, c := range []struct {
+		name                     string
+		prev, rows, pages, limit int
+		want                     int
+	}{
+		{"a leaf per blog: a quarter of the rows", 0, 16_384, 16_384, maxBatchRows, 4_096},
+		{"a large journal: 100,000 blogs wrote 100,000 pages", 90_000, 100_000, 100_000, maxBatchRows, 4_096},
+		{"a small journal: 100,000 blogs wrote 4,553 pages", 16_384, 100_000, 4_553, maxBatchRows, 89_962},
+		{"few pages: the rows cap", 16_384, 16_384, 100, maxBatchRows, maxBatchRows},
+		{"a small commit keeps the cap", 50_000, 10, 8, maxBatchRows, 50_000},
+		{"a small commit before any: the first cap", 0, 10, 8, maxBatchRows, 16_384},
+		{"never below the least", 16_384, 2_000, 1_000_000, maxBatchRows, 1_024},
+		{"a tiny configured cap holds", 0, 2_000, 1, 5, 5},
+	} {
+		if got := rowsCapFor(c.prev, c.rows, c.pages, c.limit, maxCommitPages); got != c.want {
+			t.Errorf("%s: rowsCapFor(%d, %d rows, %d pages, %d) = %d, want %d", c.name, c.prev, c.rows, c.pages, c.limit, got, c.want)
+		}
+	}
+	if maxCommitPages != 4096 {
+		t.Errorf("maxCommitPages is %d; docs/guarantees.md says 4,096", maxCommitPages)
+	}
+
 	db := testdb.NewDB(t)
 	r := newRig(t, db)
+	r.start()
+	defer r.stop()
+	b := &journal.Batch{Transactions: 1}
+	for site := uint64(1); site <= 2_000; site++ {
+		b.SetMonitor(bridge.Monitor{SiteID: site, BlogID: site, URL: "https://x.example"})
+	}
+	if err := r.journal.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	if b.PagesWritten <= 0 {
+		t.Fatalf("a commit of 2,000 rows reports %d pages written", b.PagesWritten)
+	}
 
-	// The applier's own check, whatever the machine's pace: with the
-	// default caps a batch is full at the documented rows, not before.
-	f, err := New(Config{Replica: r.replica, Journal: &journal.Journal{}})
+	// The applier's check: full at the cap the last commit's pages give.
+	f, err := New(Config{Replica: r.replica, Journal: r.journal})
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.noteCommitPages(16_384, 16_384) // a leaf per blog: 4,096 rows
 	a := &applier{f: f, batch: newBatch()}
-	for site := uint64(1); site <= documented; site++ {
+	for site := uint64(1); site <= 4_096; site++ {
 		if a.full() {
-			t.Fatalf("with the default caps a batch of %d rows is already full; the documented cap is %d", site-1, documented)
+			t.Fatalf("a batch of %d rows is full after a commit of a leaf per blog; the cap is 4,096", site-1)
 		}
 		a.batch.SetMonitor(bridge.Monitor{SiteID: site, BlogID: site, URL: "https://x.example"})
 	}
 	if !a.full() {
-		t.Fatalf("with the default caps a batch of %d rows (as many blogs) is not full: a catch-up commit may touch more blogs than the documented %d", documented, documented)
+		t.Fatal("a batch of 4,096 rows is not full after a commit of a leaf per blog: the next commit may write 4 times the pages")
 	}
-
-	// And a backlog: each commit touches at most the cap's blogs and the
-	// rest of the transaction that reached it.
-	const perTxn = 500
-	blogs := 3*documented + perTxn
-	for first := 1; first <= blogs; first += 1000 {
-		var values []string
-		for b := first; b < first+1000 && b <= blogs; b++ {
-			values = append(values, fmt.Sprintf("(%d, 0, 'https://%d.example')", b, b))
-		}
-		db.MustExec(t, "INSERT INTO jetpack_monitor_sites (blog_id, bucket_no, monitor_url) VALUES "+strings.Join(values, ","))
+	off, err := New(Config{Replica: r.replica, Journal: r.journal, MaxCommitPages: -1})
+	if err != nil {
+		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var after []uint64 // the journal's last event id after each commit
-	r.committed = func(journal.Checkpoint) {
-		mu.Lock()
-		after = append(after, r.journal.LastSeq())
-		mu.Unlock()
-	}
-	r.start()
-	r.stop() // what follows is a backlog: each blog's one transition, perTxn blogs a transaction
-	for first := 1; first <= blogs; first += perTxn {
-		db.MustExec(t, "UPDATE jetpack_monitor_sites SET site_status=2 WHERE blog_id BETWEEN ? AND ?", first, first+perTxn-1)
-	}
-	mu.Lock()
-	after = nil
-	mu.Unlock()
-	r.start()
-	deadline := time.Now().Add(60 * time.Second)
-	for r.journal.LastSeq() < uint64(blogs) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if got := r.journal.LastSeq(); got != uint64(blogs) {
-		t.Fatalf("%d transitions journaled, want %d", got, blogs)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	prev, most := uint64(0), uint64(0)
-	for _, seq := range after {
-		most, prev = max(most, seq-prev), seq
-	}
-	if limit := uint64(documented + perTxn - 1); most > limit {
-		t.Errorf("a catch-up commit touched %d blogs (one transition each); the default rows cap allows %d (%d and the rest of the last transaction)", most, limit, documented)
+	off.noteCommitPages(16_384, 16_384)
+	if got := off.rowsCap(maxBatchRows); got != maxBatchRows {
+		t.Errorf("with MaxCommitPages off the rows cap is %d, want MaxBatchRows %d", got, maxBatchRows)
 	}
 }
 

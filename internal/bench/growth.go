@@ -58,27 +58,23 @@ type GrowthSize struct {
 	Window time.Duration
 	// The file after the work.
 	FileBytes, InUseBytes int64
-	// Former is the same catch-up into a copy of the same journal with
-	// the rows cap the follower had before it bounded the blogs a commit
-	// touches (formerMaxBatchRows), run just before, for the comparison.
+	// Former is the same catch-up into a copy of the same journal as the
+	// follower caught up before its batches were sized to bound a commit's
+	// pages (binlog.Config.MaxCommitPages off: only the rows cap, 2^18), run
+	// just before, for the comparison.
 	Former *FormerCatchup
 	// CatchupCount is the event-bearing commits of the catch-up.
 	CatchupCount int
 }
 
-// FormerCatchup is a catch-up with another rows cap (MaxBatchRows).
+// FormerCatchup is a catch-up without the bound on a commit's pages.
 type FormerCatchup struct {
-	MaxBatchRows        int
 	Catchup, CatchupCPU time.Duration
 	Commits             Latency
 	CommitCount         int
 	Pages               int
 	Heap                uint64
 }
-
-// formerMaxBatchRows is binlog's rows cap before it was lowered to bound
-// the blogs a catch-up commit touches (binlog/apply.go's maxBatchRows).
-const formerMaxBatchRows = 1 << 18
 
 // CatchupRate is the stretch's transitions per second.
 func (g *GrowthSize) CatchupRate(stretch int) float64 {
@@ -193,9 +189,9 @@ func growthSize(ctx context.Context, cfg Config, srv *testdb.Server, db *sql.DB,
 	g.Build = time.Since(t)
 	logf(cfg, "growth: built in %s", g.Build.Round(time.Millisecond))
 	if g.Former, err = formerCatchup(ctx, srv, path, uint64(g.Events+r.Stretch), uint32(7110+k)); err != nil {
-		return fmt.Errorf("catch-up with the former rows cap: %w", err)
+		return fmt.Errorf("catch-up without the commit pages bound: %w", err)
 	}
-	logf(cfg, "growth %d: catch-up with MaxBatchRows %d: %s (%s CPU), %d commits, p99 %s (%d pages at most), heap peak %s", g.Events, formerMaxBatchRows,
+	logf(cfg, "growth %d: catch-up without the commit pages bound: %s (%s CPU), %d commits, p99 %s (%d pages at most), heap peak %s", g.Events,
 		g.Former.Catchup.Round(time.Millisecond), g.Former.CatchupCPU.Round(time.Millisecond), g.Former.CommitCount, ms(g.Former.Commits.P99), g.Former.Pages, mib(g.Former.Heap))
 
 	var commits commitLog
@@ -368,9 +364,9 @@ func waitJournaled(ctx context.Context, j *journal.Journal, runErr <-chan error)
 }
 
 // formerCatchup catches the stretch up into a copy of the journal at path
-// with MaxBatchRows formerMaxBatchRows, until it holds want events, and
-// deletes the copy: the catch-up as it was before the rows cap bounded the
-// blogs a commit touches, on the same journal, just before the measured one.
+// without the bound on a commit's pages (MaxCommitPages -1), until it holds
+// want events, and deletes the copy: the catch-up as it was before, on the
+// same journal, just before the measured one.
 func formerCatchup(ctx context.Context, srv *testdb.Server, path string, want uint64, serverID uint32) (*FormerCatchup, error) {
 	cp := path + ".former"
 	if err := copyFile(path, cp); err != nil {
@@ -388,7 +384,7 @@ func formerCatchup(ctx context.Context, srv *testdb.Server, path string, want ui
 		return nil, err
 	}
 	defer replica.Close()
-	f, err := binlog.Open(ctx, binlog.Config{Replica: replica, Journal: j, MaxBatchRows: formerMaxBatchRows,
+	f, err := binlog.Open(ctx, binlog.Config{Replica: replica, Journal: j, MaxCommitPages: -1,
 		ServerID: serverID, Heartbeat: time.Second, Logger: quietLogger()})
 	if err != nil {
 		return nil, err
@@ -421,7 +417,7 @@ func formerCatchup(ctx context.Context, srv *testdb.Server, path string, want ui
 			return nil, fmt.Errorf("follower journaled %d of %d events in 30 minutes", j.LastSeq(), want)
 		}
 	}
-	fc := &FormerCatchup{MaxBatchRows: formerMaxBatchRows, Catchup: time.Since(t), CatchupCPU: processCPU() - cpu0}
+	fc := &FormerCatchup{Catchup: time.Since(t), CatchupCPU: processCPU() - cpu0}
 	close(stopSampling)
 	<-sampled
 	fc.Heap = peak.Load()
