@@ -317,7 +317,8 @@ func (a *applier) run(ctx context.Context, events <-chan *replication.BinlogEven
 }
 
 // full reports whether the batch has reached a cap (Config.MaxBatch,
-// MaxBatchEvents, MaxBatchRows): it is checked between transactions, so a
+// MaxBatchEvents, and the rows cap the last commit's pages set within
+// MaxBatchRows: Follower.rowsCap): it is checked between transactions, so a
 // batch goes past a cap by at most the rest of the transaction that
 // reached it.
 func (a *applier) full() bool {
