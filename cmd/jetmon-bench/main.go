@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/automattic/jetmon-bridge/internal/bench"
 )
@@ -94,6 +95,10 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, runErr := bench.Run(ctx, cfg)
+	if res != nil && res.Finished.IsZero() {
+		res.Finished = time.Now().UTC() // the run stopped early
+		res.Machine.LoadAvgEnd = bench.ReadMachine().LoadAvg
+	}
 	if res != nil {
 		raw, _ := json.MarshalIndent(res, "", "  ")
 		os.WriteFile(filepath.Join(absDir, "results.json"), raw, 0o644)

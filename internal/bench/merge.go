@@ -61,7 +61,7 @@ func Merge(runs ...*Results) (*Results, error) {
 	if len(runs) == 0 {
 		return nil, fmt.Errorf("nothing to merge: give the results.json of at least one run")
 	}
-	m := &Results{Scale: runs[0].Scale, Machine: runs[0].Machine, Disk: runs[0].Disk, Started: runs[0].Started, Finished: runs[0].Finished}
+	m := &Results{Scale: runs[0].Scale, Machine: runs[0].Machine, Disk: runs[0].Disk, Started: runs[0].Started}
 	taken := map[string]int{} // part -> the run it comes from
 	for i, r := range runs {
 		if r.Scale != m.Scale {
@@ -131,6 +131,15 @@ func runsTable(b *strings.Builder, runs []PartRun) {
 			disk = fmt.Sprintf("%s / %s", msShort(d.P50), msShort(d.P99))
 		}
 		p("| %s | %s | %s | %d, %s | %s / %s | %s |\n", strings.Join(r.Parts, ", "), r.Started.Format("2006-01-02 15:04 UTC"),
-			r.Finished.Sub(r.Started).Round(time.Second), r.Machine.CPUs, r.Machine.CPUModel, r.Machine.LoadAvg, r.Machine.LoadAvgEnd, disk)
+			took(r), r.Machine.CPUs, r.Machine.CPUModel, r.Machine.LoadAvg, r.Machine.LoadAvgEnd, disk)
 	}
+}
+
+// took is how long a run took, or says it stopped early (a run that
+// failed records no end).
+func took(r PartRun) string {
+	if r.Finished.IsZero() {
+		return "(stopped early)"
+	}
+	return r.Finished.Sub(r.Started).Round(time.Second).String()
 }
