@@ -59,7 +59,8 @@ type Options struct {
 	// OnCommit, when set, is called after each successful Commit that
 	// wrote something, with what it cost (the benchmarks' commit
 	// latencies). It runs on the committing goroutine: keep it short.
-	OnCommit func(CommitStats)
+	OnCommit       func(CommitStats)
+	NoFreelistSync bool // PROBE
 }
 
 // CommitStats is what one Commit cost.
@@ -119,9 +120,10 @@ func Open(path string, opts Options) (*Journal, error) {
 		}
 	}
 	bopts := &bolt.Options{
-		Timeout:      opts.LockTimeout,
-		ReadOnly:     opts.ReadOnly,
-		FreelistType: bolt.FreelistMapType,
+		Timeout:        opts.LockTimeout,
+		ReadOnly:       opts.ReadOnly,
+		FreelistType:   bolt.FreelistMapType,
+		NoFreelistSync: opts.NoFreelistSync,
 	}
 	if !opts.ReadOnly {
 		// Reserve address space up front: each time a growing file outgrows

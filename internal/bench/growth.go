@@ -121,15 +121,18 @@ func RunGrowth(ctx context.Context, cfg Config, srv *testdb.Server) (*GrowthResu
 	if r.StretchBytes, err = stretchBytes(ctx, db, start, end); err != nil {
 		return nil, err
 	}
+	// The steady state first: it is the shorter, and a run stopped during
+	// the largest size keeps it.
+	if r.Steady, err = RunSteady(ctx, cfg); err != nil {
+		return r, fmt.Errorf("steady state under retention: %w", err)
+	}
 	for k, size := range growthSizes {
 		g := &GrowthSize{Events: cfg.scaled(size, 10_000*pow10(k))}
 		r.Sizes = append(r.Sizes, g)
 		if err := growthSize(ctx, cfg, srv, db, r, g, sites, start, k); err != nil {
+			r.Sizes = r.Sizes[:len(r.Sizes)-1] // not measured to its end
 			return r, fmt.Errorf("%d events: %w", g.Events, err)
 		}
-	}
-	if r.Steady, err = RunSteady(ctx, cfg); err != nil {
-		return r, fmt.Errorf("steady state under retention: %w", err)
 	}
 	return r, nil
 }
@@ -215,7 +218,10 @@ func growthSize(ctx context.Context, cfg Config, srv *testdb.Server, db *sql.DB,
 	if err != nil {
 		return err
 	}
-	// The catch-up: from Run until the journal holds the stretch.
+	// The catch-up: from Run until the journal holds the stretch. The heap
+	// from a fresh mark: the live heap is read as of the last collection,
+	// which may date from the catch-up just before (formerCatchup).
+	runtime.GC()
 	var peak atomic.Uint64
 	stopSampling := make(chan struct{})
 	sampled := make(chan struct{})
