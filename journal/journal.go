@@ -59,8 +59,7 @@ type Options struct {
 	// OnCommit, when set, is called after each successful Commit that
 	// wrote something, with what it cost (the benchmarks' commit
 	// latencies). It runs on the committing goroutine: keep it short.
-	OnCommit       func(CommitStats)
-	NoFreelistSync bool // PROBE
+	OnCommit func(CommitStats)
 }
 
 // CommitStats is what one Commit cost.
@@ -120,10 +119,9 @@ func Open(path string, opts Options) (*Journal, error) {
 		}
 	}
 	bopts := &bolt.Options{
-		Timeout:        opts.LockTimeout,
-		ReadOnly:       opts.ReadOnly,
-		FreelistType:   bolt.FreelistMapType,
-		NoFreelistSync: opts.NoFreelistSync,
+		Timeout:      opts.LockTimeout,
+		ReadOnly:     opts.ReadOnly,
+		FreelistType: bolt.FreelistMapType,
 	}
 	if !opts.ReadOnly {
 		// Reserve address space up front: each time a growing file outgrows
