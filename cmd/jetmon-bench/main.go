@@ -77,6 +77,9 @@ func run() error {
 	dir := fs.String("dir", "bin/bench-out", "directory for journals, profiles and raw results")
 	micro := fs.String("micro", "", "go test -bench output to include in the report")
 	only := fs.String("only", "", "comma-separated parts to run: catchup, shared, live, events, completeness, chain, publish, growth")
+	sizes := fs.String("growth-sizes", "", "comma-separated journal sizes (events) part 8 builds instead of 1M, 10M and 100M")
+	noSteady := fs.Bool("growth-no-steady", false, "leave out part 8's steady state under retention")
+	noFormer := fs.Bool("growth-no-former", false, "leave out part 8's catch-up without the commit pages bound")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
@@ -91,6 +94,17 @@ func run() error {
 	cfg := bench.Config{Scale: scale, Dir: absDir, Self: self, Log: os.Stderr, MicroFile: *micro}
 	if *only != "" {
 		cfg.Only = strings.Split(*only, ",")
+	}
+	cfg.NoSteady, cfg.NoFormer = *noSteady, *noFormer
+	for _, s := range strings.Split(*sizes, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-growth-sizes: %q is not a number of events", s)
+		}
+		cfg.GrowthSizes = append(cfg.GrowthSizes, n)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"sync"
@@ -123,10 +124,17 @@ func RunGrowth(ctx context.Context, cfg Config, srv *testdb.Server) (*GrowthResu
 	}
 	// The steady state first: it is the shorter, and a run stopped during
 	// the largest size keeps it.
-	if r.Steady, err = RunSteady(ctx, cfg); err != nil {
-		return r, fmt.Errorf("steady state under retention: %w", err)
+	if !cfg.NoSteady {
+		if r.Steady, err = RunSteady(ctx, cfg); err != nil {
+			return r, fmt.Errorf("steady state under retention: %w", err)
+		}
 	}
-	for k, size := range growthSizes {
+	sizes := growthSizes
+	if len(cfg.GrowthSizes) > 0 {
+		sizes = cfg.GrowthSizes
+	}
+	for _, size := range sizes {
+		k := max(0, int(math.Round(math.Log10(float64(size))))-6) // 1M -> 0, 10M -> 1, 100M -> 2
 		g := &GrowthSize{Events: cfg.scaled(size, 10_000*pow10(k))}
 		r.Sizes = append(r.Sizes, g)
 		if err := growthSize(ctx, cfg, srv, db, r, g, sites, start, k); err != nil {
@@ -191,11 +199,14 @@ func growthSize(ctx context.Context, cfg Config, srv *testdb.Server, db *sql.DB,
 	}
 	g.Build = time.Since(t)
 	logf(cfg, "growth: built in %s", g.Build.Round(time.Millisecond))
-	if g.Former, err = formerCatchup(ctx, srv, path, uint64(g.Events+r.Stretch), uint32(7110+k)); err != nil {
+	if cfg.NoFormer {
+		// nothing to compare with
+	} else if g.Former, err = formerCatchup(ctx, srv, path, uint64(g.Events+r.Stretch), uint32(7110+k)); err != nil {
 		return fmt.Errorf("catch-up without the commit pages bound: %w", err)
+	} else {
+		logf(cfg, "growth %d: catch-up without the commit pages bound: %s (%s CPU), %d commits, p99 %s (%d pages at most), heap peak %s", g.Events,
+			g.Former.Catchup.Round(time.Millisecond), g.Former.CatchupCPU.Round(time.Millisecond), g.Former.CommitCount, ms(g.Former.Commits.P99), g.Former.Pages, mib(g.Former.Heap))
 	}
-	logf(cfg, "growth %d: catch-up without the commit pages bound: %s (%s CPU), %d commits, p99 %s (%d pages at most), heap peak %s", g.Events,
-		g.Former.Catchup.Round(time.Millisecond), g.Former.CatchupCPU.Round(time.Millisecond), g.Former.CommitCount, ms(g.Former.Commits.P99), g.Former.Pages, mib(g.Former.Heap))
 
 	var commits commitLog
 	j, err := journal.Open(path, journal.Options{WaitLimit: 5 * time.Second, OnCommit: commits.add})

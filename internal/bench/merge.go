@@ -70,6 +70,21 @@ func Merge(runs ...*Results) (*Results, error) {
 		for _, p := range r.Parts() {
 			taken[p] = i
 		}
+		if g := r.Growth; g != nil {
+			// Part 8 is taken size by size (a run of the largest journal
+			// can go beside a run of the others), the steady state from the
+			// last run that measured it.
+			if m.Growth == nil {
+				m.Growth = &GrowthResult{Blogs: g.Blogs, Stretch: g.Stretch, StretchBytes: g.StretchBytes}
+			}
+			for _, s := range g.Sizes {
+				m.Growth.Sizes = slices.DeleteFunc(m.Growth.Sizes, func(x *GrowthSize) bool { return x.Events == s.Events })
+				m.Growth.Sizes = append(m.Growth.Sizes, s)
+			}
+			if g.Steady != nil {
+				m.Growth.Steady = g.Steady
+			}
+		}
 		if r.Started.Before(m.Started) {
 			m.Started = r.Started
 		}
@@ -83,7 +98,7 @@ func Merge(runs ...*Results) (*Results, error) {
 	for i, r := range runs {
 		var parts []string
 		for _, p := range r.Parts() {
-			if taken[p] == i {
+			if taken[p] == i || p == "growth" && growthFrom(m.Growth, r.Growth) {
 				parts = append(parts, p)
 			}
 		}
@@ -107,8 +122,6 @@ func Merge(runs ...*Results) (*Results, error) {
 				m.Chain = r.Chain
 			case "publish":
 				m.Publish = r.Publish
-			case "growth":
-				m.Growth = r.Growth
 			}
 		}
 		for _, n := range r.Notes {
@@ -116,7 +129,27 @@ func Merge(runs ...*Results) (*Results, error) {
 		}
 	}
 	slices.SortFunc(m.Runs, func(a, b PartRun) int { return a.Started.Compare(b.Started) })
+	if m.Growth != nil {
+		slices.SortFunc(m.Growth.Sizes, func(a, b *GrowthSize) int { return a.Events - b.Events })
+	}
 	return m, nil
+}
+
+// growthFrom reports whether the merged part 8 took a size or the steady
+// state from g.
+func growthFrom(merged, g *GrowthResult) bool {
+	if merged == nil || g == nil {
+		return false
+	}
+	if g.Steady != nil && merged.Steady == g.Steady {
+		return true
+	}
+	for _, s := range g.Sizes {
+		if slices.Contains(merged.Sizes, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // runsTable is the Machine section's list of the runs a merged report
