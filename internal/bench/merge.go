@@ -156,7 +156,8 @@ func growthFrom(merged, g *GrowthResult) bool {
 // comes from.
 func runsTable(b *strings.Builder, runs []PartRun) {
 	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
-	p("\nThis report merges %d runs of `jetmon-bench -only` (`jetmon-bench merge`), one after the other on this machine; each part's figures come from one run:\n\n", len(runs))
+	p("\nThis report merges %d runs of `jetmon-bench -only` (`jetmon-bench merge`) on this machine; each part's figures come from one run, and runs that overlap in time shared the machine "+
+		"(a run that stopped early, on a part this report takes from another run, records no end):\n\n", len(runs))
 	p("| parts | started | took | CPUs | load average at start / end | fdatasync p50 / p99 |\n|---|---|---|---|---|---|\n")
 	for _, r := range runs {
 		disk := ""
