@@ -47,7 +47,7 @@ const (
 const (
 	maxCommitPages = 4096 // 16 MiB of pages
 	minBatchRows   = 1 << 10
-	firstBatchRows = 1 << 14
+	firstBatchRows = 1 << 12
 )
 
 // rowsCapFor is the rows cap after a commit of rows rows that wrote pages

@@ -185,7 +185,7 @@ func TestCommitPagesSizeTheNextBatch(t *testing.T) {
 		{"a small journal: 100,000 blogs wrote 4,553 pages", 16_384, 100_000, 4_553, maxBatchRows, 89_962},
 		{"few pages: the rows cap", 16_384, 16_384, 100, maxBatchRows, maxBatchRows},
 		{"a small commit keeps the cap", 50_000, 10, 8, maxBatchRows, 50_000},
-		{"a small commit before any: the first cap", 0, 10, 8, maxBatchRows, 16_384},
+		{"a small commit before any: the first cap", 0, 10, 8, maxBatchRows, 4_096},
 		{"never below the least", 16_384, 2_000, 1_000_000, maxBatchRows, 1_024},
 		{"a tiny configured cap holds", 0, 2_000, 1, 5, 5},
 	} {
