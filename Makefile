@@ -91,6 +91,17 @@ fuzz:
 	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg; \
 	done
 
+# `make mutants` breaks the code on purpose, one tests/mutants/*.patch at a
+# time, in a scratch copy of the tree, runs the tests the guarantee table of
+# docs/ARCHITECTURE.md cites for it and fails when a mutation survives or
+# does not build (docs/development.md, "Mutation testing"). Long, so not in
+# `make test`. MUTANTS_FLAGS='-run lagging -v' picks patches by file name.
+MUTANTS_FLAGS ?=
+
+.PHONY: mutants
+mutants:
+	$(GO) run ./tests/mutants $(MUTANTS_FLAGS)
+
 # `make bench` runs the benchmark suite against a throwaway MariaDB and writes
 # docs/BENCHMARKS.md and docs/bench-results.json, then the README's and the
 # pages' figures from the latter (raw results and CPU profiles go to

@@ -20,6 +20,7 @@ func TestUncovered(t *testing.T) {
 		{15, 35, []Span{{at(20), at(30)}}},
 		{0, 50, []Span{{at(0), at(10)}, {at(20), at(30)}, {at(40), at(50)}}},
 		{20, 30, []Span{{at(20), at(30)}}},
+		{22, 25, []Span{{at(22), at(25)}}}, // a gap ends at the window's end, not at the next span
 		{41, 45, []Span{{at(41), at(45)}}},
 	}
 	for _, c := range cases {
@@ -70,6 +71,13 @@ func TestTransition(t *testing.T) {
 	}
 	if _, ok := Transition(before, before, at(1)); ok {
 		t.Error("an update leaving site_status alone is not a transition")
+	}
+	// Jetmon may rewrite last_status_change alone (a re-check confirming the
+	// status): a row update, never an event.
+	touched := before
+	touched.LastStatusChange = at(70)
+	if e, ok := Transition(before, touched, at(70)); ok {
+		t.Errorf("an update touching only last_status_change made an event: %+v", e)
 	}
 }
 

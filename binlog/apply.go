@@ -13,13 +13,13 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 )
 
-// maxBatchAge is how long a commit is deferred while catching up, unless
-// the previous commit is still running; maxBatchEvents and maxBatchRows
-// (the defaults of Config.MaxBatchEvents and MaxBatchRows) bound a batch
-// whatever the commits do. A commit's cost is mostly the blogs it touches
-// (it rewrites each one's last run), so larger batches catch up faster; but
-// while one batch is committed the next fills, and the commit holds bbolt's
-// copy of every page it rewrites. A batch holds 17 bytes per event and
+// maxBatchAge (the default of Config.MaxBatchAge) is how long a commit is
+// deferred while catching up, unless the previous commit is still running;
+// maxBatchEvents and maxBatchRows (the defaults of Config.MaxBatchEvents and
+// MaxBatchRows) bound a batch whatever the commits do. A commit's cost is
+// mostly the blogs it touches (it rewrites each one's last run), so larger
+// batches catch up faster; but while one batch is committed the next fills,
+// and the commit holds bbolt's copy of every page it rewrites. A batch holds 17 bytes per event and
 // about 45 and its URL per row it changes (journal.Batch.AddEvent,
 // SetMonitor).
 // Measured with 100,000 monitors (docs/BENCHMARKS.md, catch-up note 8):
@@ -228,7 +228,7 @@ func (a *applier) run(ctx context.Context, events <-chan *replication.BinlogEven
 				return a.sync()
 			default:
 				catchingUp := a.catchingUp()
-				if a.committing == nil && (!catchingUp || time.Since(a.batchStart) > maxBatchAge) {
+				if a.committing == nil && (!catchingUp || time.Since(a.batchStart) > a.f.cfg.MaxBatchAge) {
 					if err := a.flush(); err != nil {
 						return err
 					}
@@ -241,7 +241,7 @@ func (a *applier) run(ctx context.Context, events <-chan *replication.BinlogEven
 				// arrives meanwhile.
 				var aged <-chan time.Time
 				if a.committing == nil {
-					a.ageTimer.Reset(maxBatchAge - time.Since(a.batchStart))
+					a.ageTimer.Reset(a.f.cfg.MaxBatchAge - time.Since(a.batchStart))
 					aged = a.ageTimer.C
 				}
 				select {
@@ -303,7 +303,7 @@ func (a *applier) run(ctx context.Context, events <-chan *replication.BinlogEven
 			if err := a.flush(); err != nil { // waits for the running commit
 				return err
 			}
-		} else if time.Since(a.batchStart) > maxBatchAge {
+		} else if time.Since(a.batchStart) > a.f.cfg.MaxBatchAge {
 			if err := a.poll(); err != nil {
 				return err
 			}

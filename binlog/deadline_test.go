@@ -58,10 +58,11 @@ func readSucceeds(t *testing.T, c, peer net.Conn, what string) {
 }
 
 // A far deadline is not armed in the poller, yet a read blocked past it
-// fails as it would have with the deadline armed.
+// fails as it would have with the deadline armed: not before it.
 func TestLazyDeadlineFailsABlockedRead(t *testing.T) {
 	c, _ := lazyPair(t, 10*time.Millisecond)
-	if err := c.SetReadDeadline(time.Now().Add(100 * time.Millisecond)); err != nil {
+	deadline := time.Now().Add(100 * time.Millisecond)
+	if err := c.SetReadDeadline(deadline); err != nil {
 		t.Fatal(err)
 	}
 	if c.armed.Load() {
@@ -71,6 +72,12 @@ func TestLazyDeadlineFailsABlockedRead(t *testing.T) {
 	case err := <-readResult(c):
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("blocked read ended with %v, want a deadline error", err)
+		}
+		if ended := time.Now(); ended.Before(deadline) {
+			t.Fatalf("the blocked read failed at %s, before its deadline %s", ended.Format(time.StampMicro), deadline.Format(time.StampMicro))
+		}
+		if !c.armed.Load() {
+			t.Error("the read failed without the watchdog arming its deadline")
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("a read blocked past its deadline was never failed")
@@ -85,9 +92,20 @@ func TestLazyDeadlinePassingBetweenReadsFailsNothing(t *testing.T) {
 	if err := c.SetReadDeadline(first); err != nil {
 		t.Fatal(err)
 	}
-	// Wait until the watchdog has looked after the deadline.
-	for c.ticked.Load() <= first.Add(20*time.Millisecond).UnixNano() {
+	// Wait until the watchdog has looked after the deadline and has gone
+	// on to its next look (so the first look's work is done).
+	var looked int64
+	for looked = c.ticked.Load(); looked <= first.UnixNano(); looked = c.ticked.Load() {
 		time.Sleep(5 * time.Millisecond)
+	}
+	for c.ticked.Load() == looked {
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Nobody was reading: the watchdog must have left the deadline unarmed
+	// (armed in the past, it would fail the next read that came without a
+	// fresh deadline, as a read after a lost SetReadDeadline would).
+	if c.armed.Load() {
+		t.Fatal("the watchdog armed a deadline that passed while nobody read")
 	}
 	if err := c.SetReadDeadline(time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)

@@ -48,6 +48,10 @@ type Config struct {
 	// (4096); negative turns the bound off, leaving MaxBatchRows alone (the
 	// benchmarks compare the two).
 	MaxCommitPages int
+	// MaxBatchAge is how long a batch waits for more transactions while
+	// the follower catches up; zero means the default (maxBatchAge). A
+	// live change never waits for it.
+	MaxBatchAge time.Duration
 	// Logger receives state changes; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the bridge host's clock; nil means time.Now. Coverage instants
@@ -151,6 +155,9 @@ func New(cfg Config) (*Follower, error) {
 	}
 	if cfg.MaxCommitPages == 0 {
 		cfg.MaxCommitPages = maxCommitPages
+	}
+	if cfg.MaxBatchAge <= 0 {
+		cfg.MaxBatchAge = maxBatchAge
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = defaultPollInterval

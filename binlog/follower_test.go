@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,6 +46,8 @@ type rig struct {
 	// maxBatch, maxEvents and maxRows are the follower's batch limits (0:
 	// defaults).
 	maxBatch, maxEvents, maxRows int
+	// batchAge is the follower's MaxBatchAge (0: the default).
+	batchAge time.Duration
 	// committed, when set, sees each batch's checkpoint once durable.
 	committed func(journal.Checkpoint)
 	// noResume leaves a follower that failed stopped, with its error in
@@ -94,7 +97,7 @@ func (r *rig) run() {
 	}
 	f, err := Open(context.Background(), Config{Replica: r.replica, Journal: r.journal, ServerID: 4242, Heartbeat: r.hb,
 		Primary: primary, PollInterval: r.poll, MaxBatch: r.maxBatch, MaxBatchEvents: r.maxEvents, MaxBatchRows: r.maxRows,
-		HoldCheckInterval: r.holdCheck})
+		MaxBatchAge: r.batchAge, HoldCheckInterval: r.holdCheck})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -363,6 +366,12 @@ func TestBacklogSharesCommits(t *testing.T) {
 	if c > 6 {
 		t.Errorf("a backlog of %d transactions took %d commits", backlog, c)
 	}
+	// Live changes commit at once, not when a batch would have aged or a
+	// heartbeat came: with an age and a heartbeat period no test waits
+	// for, a change that waited for either would never be journaled.
+	r.stop()
+	r.batchAge, r.hb = time.Hour, time.Hour
+	r.start()
 	before := r.journal.Commits()
 	for i := range 3 {
 		db.MustExec(t, "UPDATE jetpack_monitor_sites SET site_status=? WHERE blog_id=?", i%2, 1) // 0, 1, 0 after 1: transitions
@@ -442,6 +451,16 @@ func TestBatchLimits(t *testing.T) {
 			}
 			r := newRig(t, db)
 			r.maxEvents, r.maxRows = c.events, c.rows
+			// Each batch's events, measured as it becomes durable: only
+			// the applier's batches add events, one commit at a time.
+			var mu sync.Mutex
+			var seen, largest uint64
+			r.committed = func(journal.Checkpoint) {
+				mu.Lock()
+				defer mu.Unlock()
+				seq := r.journal.LastSeq()
+				largest, seen = max(largest, seq-seen), seq
+			}
 			r.start()
 			r.stop() // what follows is a backlog
 			for i := range c.changes {
@@ -458,6 +477,11 @@ func TestBatchLimits(t *testing.T) {
 			if n := r.journal.Commits(); n < c.leastCommits {
 				t.Errorf("a backlog of %d transitions over %d rows took %d commits; the limits allow no fewer than %d", c.changes, c.blogs, n, c.leastCommits)
 			}
+			mu.Lock()
+			if c.events > 0 && largest > uint64(c.events) {
+				t.Errorf("a batch held %d events; the limit is %d", largest, c.events)
+			}
+			mu.Unlock()
 			for b := uint64(1); b <= uint64(c.blogs); b++ {
 				if evs := r.events(b, c.changes/c.blogs); len(evs) != c.changes/c.blogs {
 					t.Fatalf("blog %d: %d events, want %d", b, len(evs), c.changes/c.blogs)

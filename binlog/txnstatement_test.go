@@ -50,4 +50,10 @@ func TestUnknownSavepointIsAGap(t *testing.T) {
 	if err := a.savepointStatement(txnStatement{kind: stmtRollbackTo, name: "a"}); err != nil || len(a.txn) != 3 {
 		t.Fatalf("ROLLBACK TO a: %v, %d changes left, want the 3 before it", err, len(a.txn))
 	}
+	// The savepoint outlives a rollback to it: the transaction may roll
+	// back to it again, undoing only what came after.
+	a.txn = append(a.txn, change{})
+	if err := a.savepointStatement(txnStatement{kind: stmtRollbackTo, name: "a"}); err != nil || len(a.txn) != 3 {
+		t.Fatalf("ROLLBACK TO a again: %v, %d changes left, want the 3 before it", err, len(a.txn))
+	}
 }

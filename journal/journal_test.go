@@ -73,6 +73,8 @@ func TestStateSurvivesReopen(t *testing.T) {
 		Checkpoint: &Checkpoint{Flavor: "mysql", File: "b.000002", Pos: 77, GTIDSet: "u:1-5", Columns: []string{"a", "b"}},
 		Events:     []bridge.Event{ev(9, 1, 0, 120)}})
 	j.Commit(&Batch{NewSpan: &SpanStart{Start: sec(140), GapReason: "purged"}, CoveredTo: sec(200)})
+	// The last batch's checkpoint is the one on disk, not an earlier one.
+	j.Commit(&Batch{CoveredTo: sec(210), Checkpoint: &Checkpoint{Flavor: "mysql", File: "b.000003", Pos: 4, GTIDSet: "u:1-6", Columns: []string{"a", "b"}}})
 	id, _ := j.ServerID(0, func() uint32 { return 4711 })
 	j.Close()
 
@@ -82,8 +84,8 @@ func TestStateSurvivesReopen(t *testing.T) {
 	}
 	defer j.Close()
 	cp, ok := j.Checkpoint()
-	if !ok || cp.File != "b.000002" || cp.Pos != 77 || cp.GTIDSet != "u:1-5" || len(cp.Columns) != 2 {
-		t.Errorf("checkpoint %+v", cp)
+	if !ok || cp.File != "b.000003" || cp.Pos != 4 || cp.GTIDSet != "u:1-6" || len(cp.Columns) != 2 {
+		t.Errorf("checkpoint after reopening %+v, want the last batch's, b.000003:4 u:1-6", cp)
 	}
 	if j.LastSeq() != 1 {
 		t.Errorf("seq %d", j.LastSeq())
@@ -94,7 +96,7 @@ func TestStateSurvivesReopen(t *testing.T) {
 	spans := j.Spans(time.Time{})
 	// The second span may not start inside the first: the gap begins where
 	// the first span's coverage ended.
-	if len(spans) != 2 || !spans[0].End.Equal(sec(150)) || !spans[1].Start.Equal(sec(150)) || !spans[1].End.Equal(sec(200)) {
+	if len(spans) != 2 || !spans[0].End.Equal(sec(150)) || !spans[1].Start.Equal(sec(150)) || !spans[1].End.Equal(sec(210)) {
 		t.Errorf("spans %+v", spans)
 	}
 }
@@ -114,6 +116,11 @@ func TestCoverageReachesForeverOnlyWhenConfirmed(t *testing.T) {
 	}
 	if s := j.Spans(sec(980)); !s[0].End.Equal(forever) {
 		t.Errorf("confirmed after the request began: end %s, want forever", s[0].End)
+	}
+	// A request begun later in the confirmation's own second is not
+	// covered by it: what was committed in between is unproven.
+	if s := j.Spans(sec(990).Add(700 * time.Millisecond)); !s[0].End.Equal(sec(990)) {
+		t.Errorf("confirmed 0.2s before the request began: end %s, want 990", s[0].End)
 	}
 
 	j.Detach()

@@ -490,9 +490,21 @@ func TestTrimStepsAreBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	// The first quarter with a bound on events below what the blogs bound
+	// lets a step take (about 65 events among 2000 blogs), so that it is
+	// the events bound that stops each step.
+	const fewEvents = 50
+	most := 0
+	res, err := j.Trim(context.Background(), t0.Add(events/4*500*time.Millisecond), TrimOptions{StepEvents: fewEvents, OnStep: func(s TrimStep) { most = max(most, s.Events) }})
+	if err != nil || !res.Done || res.Deleted != events/4 {
+		t.Fatalf("trim of the first quarter: %+v %v", res, err)
+	}
+	if most != fewEvents {
+		t.Fatalf("the largest step deleted %d events; the bound is %d, and a step reaches it", most, fewEvents)
+	}
 	var steps []TrimStep
-	res, err := j.Trim(context.Background(), t0.Add(events/2*500*time.Millisecond), TrimOptions{OnStep: func(s TrimStep) { steps = append(steps, s) }})
-	if err != nil || !res.Done || res.Deleted != events/2 {
+	res, err = j.Trim(context.Background(), t0.Add(events/2*500*time.Millisecond), TrimOptions{OnStep: func(s TrimStep) { steps = append(steps, s) }})
+	if err != nil || !res.Done || res.Deleted != events/4 {
 		t.Fatalf("trim: %+v %v", res, err)
 	}
 	for i, s := range steps {

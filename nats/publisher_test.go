@@ -8,6 +8,9 @@ import (
 
 	"github.com/automattic/jetmon-bridge/internal/natstest"
 	"github.com/automattic/jetmon-bridge/internal/netstall"
+	"github.com/automattic/jetmon-bridge/journal"
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestPublishesEveryEventOnceInOrder publishes a journal that grows while
@@ -31,13 +34,25 @@ func TestPublishesEveryEventOnceInOrder(t *testing.T) {
 	before := j.LastSeq()
 	src.grow(50)
 	src.feed(t, j, 300, 350, 5, true)
+	// A publisher stopped within a transaction: the stream ends with the
+	// first event of one that has more, and the restart must go on with
+	// the transaction's next event.
+	before += publishIntoATransaction(t, srv.URL(), j, before)
 	r = start(t, j, testConfig(srv.URL()))
-	waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
+	// Waiting for the publisher, not for the stream: a publisher that
+	// skipped events reaches the journal's end with the stream short.
+	deadline := time.Now().Add(60 * time.Second)
+	for r.p.Status().Position != j.LastSeq() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the publisher never reached the journal's end: %+v", r.p.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	// Nothing more arrives: the publisher waits for the journal.
 	waitState(t, r, StatePublishing)
 	r.stop()
 	if st := r.p.Status(); st.Published != j.LastSeq()-before || st.Duplicates != 0 {
-		t.Errorf("after a restart the publisher sent %d messages (%d duplicates), want the %d new events", st.Published, st.Duplicates, j.LastSeq()-before)
+		t.Errorf("after a restart the publisher sent %d messages (%d duplicates), want the %d events the stream lacked", st.Published, st.Duplicates, j.LastSeq()-before)
 	}
 	checkStream(t, natstest.Messages(t, srv.URL(), "T"), j, DefaultSubject)
 }
@@ -193,4 +208,40 @@ func TestForeignJournalRefused(t *testing.T) {
 		t.Fatalf("second journal's publisher: %v", err)
 	}
 	checkStream(t, natstest.Messages(t, srv.URL(), "T"), a, DefaultSubject)
+}
+
+// publishIntoATransaction publishes the journal's events after event
+// after as the publisher names them, up to and including the first event
+// of the first transaction with more than one, and returns how many it
+// published.
+func publishIntoATransaction(t *testing.T, url string, j *journal.Journal, after uint64) uint64 {
+	t.Helper()
+	events, err := j.EventsAfter(after, int(j.LastSeq()-after))
+	if err != nil {
+		t.Fatal(err)
+	}
+	identity, _ := j.Identity()
+	nc, err := natsgo.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i, e := range events {
+		m := natsgo.NewMsg(subject(DefaultSubject, e.BlogID))
+		m.Data = e.AppendJSON(nil)
+		if _, err := js.PublishMsg(ctx, m, jetstream.WithMsgID(msgID(e, identity))); err != nil {
+			t.Fatal(err)
+		}
+		if i+1 < len(events) && e.GTID != "" && events[i+1].GTID == e.GTID {
+			return uint64(i + 1)
+		}
+	}
+	t.Fatal("the journal's new events hold no transaction of more than one event")
+	return 0
 }

@@ -137,3 +137,27 @@ func TestMixedAnswerRepeatsNoJournaledTransition(t *testing.T) {
 		})
 	}
 }
+
+// TestSynthesisRepeatsNoEventTheJournalHolds: a synthesized event speaks
+// for the replica row's last change, with an old status it can only infer
+// (a recovery from confirmed down). A journaled event into the same status
+// in the same second is that change, whatever its old status says (a
+// recovery straight from down): the answer holds it once, also from a
+// journal that cannot say which rows it followed (a replay's).
+func TestSynthesisRepeatsNoEventTheJournalHolds(t *testing.T) {
+	at := func(s int64) time.Time { return time.Unix(1_700_000_000+s, 0).UTC() }
+	recovered := bridge.Event{ID: 9, BlogID: 7, OldStatus: bridge.StatusDown, NewStatus: bridge.StatusRunning, CreatedAt: at(80)}
+	h := server.History{
+		// Journaled past the span's proven end (50): the stretch coverage
+		// has not yet vouched for.
+		Journal:     windowJournal{events: []bridge.Event{recovered}, spans: []bridge.Span{{Start: at(0), End: at(50)}}},
+		Synthesizer: rowSynthesizer{bridge.Monitor{SiteID: 1, BlogID: 7, Status: bridge.StatusRunning, LastStatusChange: at(80).Add(400 * time.Millisecond)}},
+	}
+	events, coverage, err := h.Events(context.Background(), 7, at(0), at(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if coverage != bridge.CoverageMixed || len(events) != 1 || events[0] != recovered {
+		t.Errorf("coverage %q, events %+v: want mixed with the journaled recovery alone", coverage, events)
+	}
+}

@@ -73,18 +73,30 @@ func (a *Asker) Start(clients int) {
 // Ask asks once and keeps the answer. A bridge that cannot answer (killed,
 // stopped, its replica down) is counted, not kept: the invariant is about
 // the answers it gives.
-func (a *Asker) Ask() {
+func (a *Asker) Ask() { a.ask(time.Now()) }
+
+// AskCovered asks once for a window ending at or before covered, an instant
+// the test saw the journal vouch for: coverage never retreats there, so the
+// answer says journal and is judged. Without such questions a fault that
+// stops coverage early may leave nothing at all to judge.
+func (a *Asker) AskCovered(covered time.Time) { a.ask(covered) }
+
+// ask asks for a window ending in the last few seconds before end or
+// anywhere since Since, at random.
+func (a *Asker) ask(end time.Time) {
 	a.mu.Lock()
 	blog := a.Blogs[a.rng.IntN(len(a.Blogs))]
-	now := time.Now()
 	var until time.Time
 	if a.rng.IntN(2) == 0 {
-		until = now.Add(-time.Duration(a.rng.Int64N(int64(3 * time.Second))))
+		until = end.Add(-time.Duration(a.rng.Int64N(int64(3 * time.Second))))
 	} else {
-		until = a.Since.Add(time.Duration(a.rng.Int64N(int64(max(now.Sub(a.Since), time.Second)))))
+		until = a.Since.Add(time.Duration(a.rng.Int64N(int64(max(end.Sub(a.Since), time.Second)))))
 	}
 	if !until.After(a.Since) {
 		until = a.Since.Add(time.Second)
+	}
+	if until.After(end) && end.After(a.Since) {
+		until = end
 	}
 	a.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -141,6 +153,16 @@ type JournalVerdict struct {
 	Answers, Journal int
 	// Problems describe every journal answer that differs from the truth.
 	Problems []string
+}
+
+// Enough says whether at least min answers said journal and were judged,
+// as a sentence naming the shortfall; nil when they were. A check that
+// judged nothing proves nothing.
+func (v JournalVerdict) Enough(min int) error {
+	if v.Journal < min {
+		return fmt.Errorf("only %d of %d answers said journal and were judged, want at least %d: ask windows the journal vouched for (Asker.AskCovered)", v.Journal, v.Answers, min)
+	}
+	return nil
 }
 
 // JudgeJournalAnswers holds every answer that says journal to the

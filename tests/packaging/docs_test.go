@@ -58,7 +58,11 @@ type docRef struct {
 	name string // for a test: the function name, without a trailing '*'
 	dir  string // for a test: the package path written before it ("e2e"), if any
 	glob bool   // for a test: written as a prefix, "TestWriteDeadline*"
-	line int
+	// for a flag: the command under cmd/ it is written for, the daemon's
+	// ("jetmon-bridge", any of its subcommands) unless a command line or
+	// the line around it names another
+	command string
+	line    int
 }
 
 // docFiles are the Markdown files the check reads, relative to root.
@@ -99,10 +103,18 @@ var (
 	inlineCode = regexp.MustCompile("`[^`\\n]+`")
 	// A test name, with the package path written before it if any; the
 	// first group is the character before it, so "xTestY" is no name.
-	testName   = regexp.MustCompile(`(^|[^\w/.-])((?:[\w.-]+/)*)((?:Test|Fuzz|Benchmark)[A-Z0-9_]\w*)(\*?)`)
-	flagName   = regexp.MustCompile("^`-([a-z][a-z0-9-]*)")
-	metricName = regexp.MustCompile(`\bjetmon_bridge_[a-z0-9_]+`)
-	makeTarget = regexp.MustCompile(`\bmake ([a-z][a-z0-9_-]*)`)
+	testName = regexp.MustCompile(`(^|[^\w/.-])((?:[\w.-]+/)*)((?:Test|Fuzz|Benchmark)[A-Z0-9_]\w*)(\*?)`)
+	// gotestsum's form, the package path and the name joined by a dot:
+	// "tests/e2e.TestCrashesLoseAndRepeatNothing".
+	dottedTestName = regexp.MustCompile(`(^|[^\w/.-])((?:[\w.-]+/)*[\w-]+)\.((?:Test|Fuzz|Benchmark)[A-Z0-9_]\w*)`)
+	// A command of the repository run in a code block, and its arguments up
+	// to the end of the command (a pipe, ;, &&, a comment).
+	commandLine = regexp.MustCompile(`(?:^|[\s/])(jetmon-bridge|jetmon-sim|jetmon-bench)(?:[ \t]+([^|;&#\n]*))?(?:$|[|;&#\n])`)
+	argFlag     = regexp.MustCompile(`^--?([a-z][a-z0-9-]*)(?:=.*)?$`)
+	commandName = regexp.MustCompile(`\b(jetmon-bridge|jetmon-sim|jetmon-bench)\b`)
+	flagName    = regexp.MustCompile("^`-([a-z][a-z0-9-]*)")
+	metricName  = regexp.MustCompile(`\bjetmon_bridge_[a-z0-9_]+`)
+	makeTarget  = regexp.MustCompile(`\bmake ([a-z][a-z0-9_-]*)`)
 )
 
 // docRefs finds the names text mentions. Tests and metrics count anywhere;
@@ -121,6 +133,9 @@ func docRefs(text string) []docRef {
 			line: lineOf(m[6]),
 		})
 	}
+	for _, m := range dottedTestName.FindAllStringSubmatchIndex(text, -1) {
+		refs = append(refs, docRef{kind: kindTest, dir: text[m[4]:m[5]], name: text[m[6]:m[7]], line: lineOf(m[6])})
+	}
 	for _, m := range metricName.FindAllStringIndex(text, -1) {
 		refs = append(refs, docRef{kind: kindMetric, name: text[m[0]:m[1]], line: lineOf(m[0])})
 	}
@@ -135,11 +150,17 @@ func docRefs(text string) []docRef {
 				prose[i] = ' '
 			}
 		}
+		refs = append(refs, commandFlagRefs(text, m[0], m[1], lineOf)...)
 	}
 	for _, m := range inlineCode.FindAllIndex(prose, -1) {
 		code = append(code, m)
 		if f := flagName.FindSubmatch(prose[m[0]:m[1]]); f != nil {
-			refs = append(refs, docRef{kind: kindFlag, name: string(f[1]), line: lineOf(m[0])})
+			// The command named last before it on its line, else the daemon.
+			command := "jetmon-bridge"
+			if named := commandName.FindAllString(lineBefore(text, m[0]), -1); len(named) > 0 {
+				command = named[len(named)-1]
+			}
+			refs = append(refs, docRef{kind: kindFlag, name: string(f[1]), command: command, line: lineOf(m[0])})
 		}
 	}
 	for _, c := range code {
@@ -150,10 +171,36 @@ func docRefs(text string) []docRef {
 	return refs
 }
 
+// commandFlagRefs finds the flags given to the repository's commands in
+// the code block text[from:to] (a shell example): each argument that starts
+// with a dash, after jetmon-bridge, jetmon-sim or jetmon-bench, up to the
+// end of the command; a line ending in a backslash goes on.
+func commandFlagRefs(text string, from, to int, lineOf func(int) int) []docRef {
+	block := strings.ReplaceAll(text[from:to], "\\\n", "  ") // same length: offsets stay right
+	var refs []docRef
+	for _, m := range commandLine.FindAllStringSubmatchIndex(block, -1) {
+		if m[4] < 0 {
+			continue
+		}
+		command := block[m[2]:m[3]]
+		for _, arg := range strings.Fields(block[m[4]:m[5]]) {
+			if f := argFlag.FindStringSubmatch(arg); f != nil {
+				refs = append(refs, docRef{kind: kindFlag, name: f[1], command: command, line: lineOf(from + m[2])})
+			}
+		}
+	}
+	return refs
+}
+
+// lineBefore is the line of text holding offset i, up to i.
+func lineBefore(text string, i int) string {
+	return text[strings.LastIndexByte(text[:i], '\n')+1 : i]
+}
+
 // codeIndex is what the repository defines.
 type codeIndex struct {
-	tests   map[string][]string // function name -> the directories (slash paths) declaring it
-	flags   map[string]bool
+	tests   map[string][]string        // function name -> the directories (slash paths) declaring it
+	flags   map[string]map[string]bool // command under cmd/ -> the flags it and its subcommands define
 	metrics map[string]bool
 	targets map[string]bool
 }
@@ -173,7 +220,8 @@ func (c codeIndex) check(r docRef) string {
 				continue
 			}
 			for _, d := range dirs {
-				if r.dir == "" || d == r.dir || strings.HasSuffix(d, "/"+r.dir) {
+				// "e2e" for tests/e2e, or the module path for gotestsum's form.
+				if r.dir == "" || d == r.dir || strings.HasSuffix(d, "/"+r.dir) || strings.HasSuffix(r.dir, "/"+d) {
 					return ""
 				}
 			}
@@ -188,8 +236,13 @@ func (c codeIndex) check(r docRef) string {
 		}
 		return "the test " + written + ", but no *_test.go in " + where + " declares it"
 	case kindFlag:
-		if !c.flags[r.name] && !foreignFlags[r.name] {
-			return "the flag -" + r.name + ", but no command under cmd/ defines it"
+		if !c.flags[r.command][r.name] && !foreignFlags[r.name] {
+			for other, flags := range c.flags {
+				if flags[r.name] {
+					return "the flag -" + r.name + " as " + r.command + "'s, but only " + other + " defines it: name that command before it on the line"
+				}
+			}
+			return "the flag -" + r.name + " of " + r.command + ", but no command under cmd/ defines it"
 		}
 	case kindMetric:
 		base := r.name
@@ -280,12 +333,16 @@ func indexCode(t *testing.T) codeIndex {
 // own -h prints them: the daemon, replay, each journal subcommand (listed by
 // "journal -h") and the other binaries. Asking the binaries sees flags
 // whatever way the code builds their names.
-func commandFlags(t *testing.T) map[string]bool {
+func commandFlags(t *testing.T) map[string]map[string]bool {
 	t.Helper()
-	flags := map[string]bool{}
+	flags := map[string]map[string]bool{}
+	command := "jetmon-bridge"
 	add := func(names []string) {
+		if flags[command] == nil {
+			flags[command] = map[string]bool{}
+		}
 		for _, n := range names {
-			flags[n] = true
+			flags[command][n] = true
 		}
 	}
 	add(usageFlags(help(t, "jetmon-bridge")))
@@ -304,10 +361,40 @@ func commandFlags(t *testing.T) map[string]bool {
 	}
 	for _, e := range entries {
 		if e.Name() != "jetmon-bridge" {
+			command = e.Name()
 			add(usageFlags(help(t, e.Name())))
+			for _, sub := range flagSetSubcommands(t, e.Name()) {
+				add(usageFlags(help(t, e.Name(), sub)))
+			}
 		}
 	}
 	return flags
+}
+
+// flagSetSubcommands returns the subcommands of command (a binary under
+// cmd/ other than the daemon) that parse flags of their own: those a
+// flag.NewFlagSet("command sub", ...) in the code names, and only those,
+// since a subcommand that does not would run instead of printing its help.
+func flagSetSubcommands(t *testing.T, command string) []string {
+	t.Helper()
+	named := regexp.MustCompile(`flag\.NewFlagSet\("` + regexp.QuoteMeta(command) + ` ([a-z]+)"`)
+	var subs []string
+	for _, dir := range []string{"cmd", "internal"} {
+		err := filepath.WalkDir(filepath.Join(root, dir), func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+				return err
+			}
+			src, err := os.ReadFile(p)
+			for _, m := range named.FindAllStringSubmatch(string(src), -1) {
+				subs = append(subs, m[1])
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return subs
 }
 
 var (
@@ -457,4 +544,42 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(commandsDir)
 	}
 	os.Exit(code)
+}
+
+// TestDocRefsReadEveryForm: the forms the documents write names in are
+// all read, so a stale name in any of them fails TestDocsNameWhatExists:
+// gotestsum's "tests/e2e.TestX", flags given to a command in a code block
+// (continued lines too), and a flag after jetmon-sim or jetmon-bench on
+// its line counted as that command's, not the daemon's.
+func TestDocRefsReadEveryForm(t *testing.T) {
+	text := "It prints `PASS tests/e2e.TestCrashesLoseAndRepeatNothing (4.8s)`.\n" +
+		"```sh\n" +
+		"jetmon-bridge serve -dsn 'u@tcp(h)/db' \\\n" +
+		"  --journal=/var/lib/b.journal | tee log  # -not-a-flag\n" +
+		"go run ./cmd/jetmon-sim -rate 5\n" +
+		"docker logs -f jetmon-bridge\n" +
+		"```\n" +
+		"The daemon's `-read-timeout`; jetmon-bench's `-scale 0.1`.\n"
+	var got []string
+	for _, r := range docRefs(text) {
+		switch r.kind {
+		case kindTest:
+			got = append(got, fmt.Sprintf("test %s %s line %d", r.dir, r.name, r.line))
+		case kindFlag:
+			got = append(got, fmt.Sprintf("flag %s -%s line %d", r.command, r.name, r.line))
+		}
+	}
+	want := []string{
+		"test tests/e2e TestCrashesLoseAndRepeatNothing line 1",
+		"flag jetmon-bridge -dsn line 3",
+		"flag jetmon-bridge -journal line 3",
+		"flag jetmon-sim -rate line 5",
+		"flag jetmon-bridge -read-timeout line 8",
+		"flag jetmon-bench -scale line 8",
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("docRefs read\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

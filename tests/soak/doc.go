@@ -28,7 +28,14 @@
 //   - primary-restart: a clean stop and start of the primary (the
 //     simulator is paused around it, so the ground truth stays exact);
 //   - overlapping: a replication thread stopped and, while the replica
-//     lags, a SIGKILL of the bridge or a restart of the replica.
+//     lags, a SIGKILL of the bridge or a restart of the replica;
+//   - replica-local-writes: a local database, table and row, FLUSH
+//     PRIVILEGES and ANALYZE TABLE committed on the replica itself, half
+//     the time while its SQL thread is stopped (they must move no
+//     coverage);
+//   - commented-alter: an ALTER after a comment, or as an executable
+//     comment, on the primary swapping site_status and monitor_active (a
+//     layout boundary no table map shows).
 //
 // One fault in four also strikes while the bridge is still recovering from
 // the previous one. The bridge connects as a password-protected

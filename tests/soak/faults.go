@@ -31,7 +31,7 @@ const (
 
 // AllFaults lists every fault kind.
 var AllFaults = []Fault{FaultSIGKILL, FaultSIGSTOP, FaultReplicaRestart, FaultKillConnection, FaultRotate, FaultDiskFull,
-	FaultSQLThread, FaultIOThread, FaultReplicationBroken, FaultPrimaryRestart, FaultOverlap}
+	FaultSQLThread, FaultIOThread, FaultReplicationBroken, FaultPrimaryRestart, FaultOverlap, FaultLocalWrites, FaultCommentedAlter}
 
 // Outcome is what one injected fault did to the bridge.
 type Outcome struct {
@@ -72,6 +72,7 @@ type chaos struct {
 	disk      string // the journal's own filesystem; "" when none could be mounted
 	heartbeat time.Duration
 	start     time.Time
+	swapped   bool // commentedAlter left site_status after monitor_url
 }
 
 // between returns a random duration in [lo, hi).
@@ -114,6 +115,10 @@ func (c *chaos) inject(ctx context.Context, f Fault, settle bool) (Outcome, erro
 		ended, err = c.primaryRestart(ctx, &o)
 	case FaultOverlap:
 		ended, err = c.overlapping(ctx, &o)
+	case FaultLocalWrites:
+		ended, err = c.localWrites(ctx, &o)
+	case FaultCommentedAlter:
+		ended, err = c.commentedAlter(ctx, &o)
 	default:
 		err = fmt.Errorf("unknown fault %q", f)
 	}

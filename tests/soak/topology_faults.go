@@ -3,6 +3,7 @@ package soak
 import (
 	"context"
 	"fmt"
+	bridge "github.com/automattic/jetmon-bridge"
 	"strings"
 	"time"
 )
@@ -15,6 +16,15 @@ const (
 	FaultReplicationBroken Fault = "replication-broken"
 	FaultPrimaryRestart    Fault = "primary-restart"
 	FaultOverlap           Fault = "overlapping"
+	// FaultLocalWrites commits on the replica itself (a DBA's FLUSH
+	// PRIVILEGES, ANALYZE TABLE, a monitoring tool's table), half the time
+	// while its SQL thread is stopped: commits that are not the source's
+	// must move no coverage.
+	FaultLocalWrites Fault = "replica-local-writes"
+	// FaultCommentedAlter swaps site_status and monitor_active (one type)
+	// on the primary by an ALTER that starts with a comment, or written as
+	// an executable comment: a layout boundary no table map shows.
+	FaultCommentedAlter Fault = "commented-alter"
 )
 
 // replicationHold is how long a replication fault lasts: long enough for
@@ -123,4 +133,45 @@ func clipProblem(p string) string {
 		return p[:90] + "..."
 	}
 	return p
+}
+
+// localWrites commits a local database, table and row, FLUSH PRIVILEGES
+// and ANALYZE TABLE of the followed table on the replica, half the time
+// while its SQL thread is stopped (then held a while and started again).
+func (c *chaos) localWrites(ctx context.Context, o *Outcome) (time.Time, error) {
+	r := c.tp.Replica()
+	stopped := c.rng.IntN(2) == 0
+	began := time.Now()
+	if stopped {
+		if err := r.StopSQLThread(); err != nil {
+			return began, fmt.Errorf("STOP SLAVE SQL_THREAD: %w", err)
+		}
+	}
+	local := "CREATE DATABASE IF NOT EXISTS soak_local; CREATE TABLE IF NOT EXISTS soak_local.t (id int PRIMARY KEY, at datetime(6)); " +
+		"INSERT INTO soak_local.t VALUES (1, NOW(6)) ON DUPLICATE KEY UPDATE at = NOW(6); FLUSH PRIVILEGES; ANALYZE TABLE " + soakDB + "." + bridge.Table
+	if err := r.Exec(local); err != nil {
+		return began, fmt.Errorf("local writes on the replica: %w", err)
+	}
+	if !stopped {
+		o.Effect = "local DDL, DML, FLUSH PRIVILEGES and ANALYZE TABLE committed on the replica while it replicated"
+		return time.Now(), nil
+	}
+	return c.holdThenHeal(ctx, o, began, r.StartSQLThread, "replica's SQL_THREAD stopped, then local DDL, DML, FLUSH PRIVILEGES and ANALYZE TABLE committed on it; %s; started again")
+}
+
+// commentedAlter swaps site_status and monitor_active on the primary,
+// under the simulator's writes, by an ALTER after a comment or as an
+// executable comment, alternately (each undoes the other).
+func (c *chaos) commentedAlter(ctx context.Context, o *Outcome) (time.Time, error) {
+	stmt := "/* soak */ ALTER TABLE " + soakDB + "." + bridge.Table + " MODIFY site_status tinyint(1) unsigned NOT NULL DEFAULT 1 AFTER monitor_url"
+	if c.swapped {
+		stmt = "/*!50000 ALTER TABLE `" + soakDB + "`.`" + bridge.Table + "` MODIFY site_status tinyint(1) unsigned NOT NULL DEFAULT 1 AFTER monitor_active */"
+	}
+	began := time.Now()
+	if err := c.tp.Primary.Exec(stmt); err != nil {
+		return began, fmt.Errorf("%s: %w", stmt, err)
+	}
+	c.swapped = !c.swapped
+	o.Effect = fmt.Sprintf("the primary ran %q", stmt)
+	return time.Now(), nil
 }
