@@ -32,6 +32,47 @@ const (
 	maxBatchRows   = 1 << 18
 )
 
+// The rows a batch changes also bound the blogs its commit touches (each
+// transition changes its monitor's row), and so the pages the commit
+// rewrites, which bbolt holds in memory until they are written. How many
+// pages a blog costs depends on the journal: in a small one the last runs
+// of many blogs share a leaf, in a large one each blog's runs fill leaves
+// of their own and a commit dirties about one leaf per blog it touches
+// (catching up 100,000 blogs into a journal of 5M events wrote about 15,000
+// pages; at 100M events it would be about 100,000, 400 MiB). So the rows cap
+// is sized from the last commit: rowsCapFor keeps the pages of the next one
+// near maxCommitPages, between minBatchRows and Config.MaxBatchRows, starting
+// from firstBatchRows before a commit has shown the journal's pages per row
+// (docs/bench-notes.md, catch-up note 9).
+const (
+	maxCommitPages = 4096 // 16 MiB of pages
+	minBatchRows   = 1 << 10
+	firstBatchRows = 1 << 12
+)
+
+// rowsCapFor is the rows cap after a commit of rows rows that wrote pages
+// pages: the rows that would write about budget pages at the same pages
+// per row, within [minBatchRows, limit]. Commits of fewer than minBatchRows
+// rows, whose pages are mostly the commit's fixed cost (branch pages, the
+// meta page), keep the cap as it was (prev; firstBatchRows when 0).
+func rowsCapFor(prev, rows, pages, limit, budget int) int {
+	if prev <= 0 {
+		prev = firstBatchRows
+	}
+	next := prev
+	if rows >= minBatchRows && pages > 0 {
+		next = int(int64(rows) * int64(budget) / int64(pages))
+	}
+	return max(min(next, limit), min(minBatchRows, limit))
+}
+
+// DefaultMaxBatchRows and DefaultMaxCommitPages are Config.MaxBatchRows's
+// and MaxCommitPages's defaults, for the benchmarks that report them.
+const (
+	DefaultMaxBatchRows   = maxBatchRows
+	DefaultMaxCommitPages = maxCommitPages
+)
+
 // applier turns a stream of binlog events into journal batches. It keeps
 // the transaction being read apart from the batch of finished ones, so a
 // stream that breaks mid-transaction loses nothing that was committed and
@@ -359,12 +400,13 @@ func (a *applier) streamBroke(ctx context.Context, in *feed, err error) (runStat
 func (a *applier) batchAged() bool { return time.Since(a.batchStart) > a.f.cfg.MaxBatchAge }
 
 // full reports whether the batch has reached a cap (Config.MaxBatch,
-// MaxBatchEvents, MaxBatchRows): it is checked between transactions, so a
+// MaxBatchEvents, and the rows cap the last commit's pages set within
+// MaxBatchRows: Follower.rowsCap): it is checked between transactions, so a
 // batch goes past a cap by at most the rest of the transaction that
 // reached it.
 func (a *applier) full() bool {
 	cfg := &a.f.cfg
-	return a.batch.Transactions >= cfg.MaxBatch || a.batch.EventCount() >= cfg.MaxBatchEvents || a.batch.MonitorCount() >= cfg.MaxBatchRows
+	return a.batch.Transactions >= cfg.MaxBatch || a.batch.EventCount() >= cfg.MaxBatchEvents || a.batch.MonitorCount() >= a.f.rowsCap(cfg.MaxBatchRows)
 }
 
 // apply handles one event.
@@ -605,6 +647,7 @@ func (a *applier) flush() error {
 	if a.gtids != nil {
 		gtids = a.gtids.Clone()
 	}
+	rows := b.MonitorCount() // before Commit discards them
 	go func() {
 		// The batch's orders are prepared here, off the applier's
 		// goroutine, which is the busier one while catching up.
@@ -613,6 +656,7 @@ func (a *applier) flush() error {
 		// from the last checkpoint, so the batch is read again.
 		err := a.f.cfg.Journal.Commit(b)
 		if err == nil {
+			a.f.noteCommitPages(rows, b.PagesWritten)
 			a.f.settle(pos, gtids)
 			if a.f.committed != nil {
 				a.f.committed(cp)

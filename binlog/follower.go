@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
@@ -41,6 +42,12 @@ type Config struct {
 	// commit carries, and so the follower's memory while it catches up;
 	// zero means the defaults (maxBatchEvents, maxBatchRows).
 	MaxBatchEvents, MaxBatchRows int
+	// MaxCommitPages bounds the pages a catch-up commit writes (and bbolt
+	// holds in memory until then): each batch's rows cap is sized from the
+	// last commit's pages per row (rowsCapFor). Zero means maxCommitPages
+	// (4096); negative turns the bound off, leaving MaxBatchRows alone (the
+	// benchmarks compare the two).
+	MaxCommitPages int
 	// MaxBatchAge is how long a batch waits for more transactions while
 	// the follower catches up; zero means the default (maxBatchAge). A
 	// live change never waits for it.
@@ -102,6 +109,27 @@ type Follower struct {
 	// committed, when set, is called with each batch's checkpoint once the
 	// batch is durable (tests watch where batches end).
 	committed func(journal.Checkpoint)
+	// batchRows is the rows cap the last commits' pages set (rowsCapFor),
+	// kept across streams; 0 before the first commit.
+	batchRows atomic.Int64
+}
+
+// rowsCap is the rows cap of the batch being filled: what the last
+// commit's pages per row allow (rowsCapFor), at most limit.
+func (f *Follower) rowsCap(limit int) int {
+	if f.cfg.MaxCommitPages < 0 {
+		return limit
+	}
+	if n := int(f.batchRows.Load()); n > 0 {
+		return min(n, limit)
+	}
+	return min(firstBatchRows, limit)
+}
+
+// noteCommitPages sizes the next batches from a commit of rows rows that
+// wrote pages pages.
+func (f *Follower) noteCommitPages(rows, pages int) {
+	f.batchRows.Store(int64(rowsCapFor(int(f.batchRows.Load()), rows, pages, f.cfg.MaxBatchRows, f.cfg.MaxCommitPages)))
 }
 
 // New returns a follower; Run starts it.
@@ -124,6 +152,9 @@ func New(cfg Config) (*Follower, error) {
 	}
 	if cfg.MaxBatchRows <= 0 {
 		cfg.MaxBatchRows = maxBatchRows
+	}
+	if cfg.MaxCommitPages == 0 {
+		cfg.MaxCommitPages = maxCommitPages
 	}
 	if cfg.MaxBatchAge <= 0 {
 		cfg.MaxBatchAge = maxBatchAge

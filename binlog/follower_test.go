@@ -171,6 +171,76 @@ func (r *rig) events(blog uint64, want int) []bridge.Event {
 	}
 }
 
+// TestCommitPagesSizeTheNextBatch: a catch-up batch's rows (which bound the
+// blogs its commit touches) are sized from the last commit's pages per row
+// so that a commit writes about 4,096 pages, whatever the journal's size: in
+// a large journal each blog touched costs a leaf, which bbolt holds until the
+// commit is written. The journal reports the pages; the applier's check uses
+// the cap they give.
+func TestCommitPagesSizeTheNextBatch(t *testing.T) {
+	for _, c := range []struct {
+		name                     string
+		prev, rows, pages, limit int
+		want                     int
+	}{
+		{"a leaf per blog: a quarter of the rows", 0, 16_384, 16_384, maxBatchRows, 4_096},
+		{"a large journal: 100,000 blogs wrote 100,000 pages", 90_000, 100_000, 100_000, maxBatchRows, 4_096},
+		{"a small journal: 100,000 blogs wrote 4,553 pages", 16_384, 100_000, 4_553, maxBatchRows, 89_962},
+		{"few pages: the rows cap", 16_384, 16_384, 100, maxBatchRows, maxBatchRows},
+		{"a small commit keeps the cap", 50_000, 10, 8, maxBatchRows, 50_000},
+		{"a small commit before any: the first cap", 0, 10, 8, maxBatchRows, 4_096},
+		{"never below the least", 16_384, 2_000, 1_000_000, maxBatchRows, 1_024},
+		{"a tiny configured cap holds", 0, 2_000, 1, 5, 5},
+	} {
+		if got := rowsCapFor(c.prev, c.rows, c.pages, c.limit, maxCommitPages); got != c.want {
+			t.Errorf("%s: rowsCapFor(%d, %d rows, %d pages, %d) = %d, want %d", c.name, c.prev, c.rows, c.pages, c.limit, got, c.want)
+		}
+	}
+	if maxCommitPages != 4096 {
+		t.Errorf("maxCommitPages is %d; docs/guarantees.md says 4,096", maxCommitPages)
+	}
+
+	db := testdb.NewDB(t)
+	r := newRig(t, db)
+	r.start()
+	defer r.stop()
+	b := &journal.Batch{Transactions: 1}
+	for site := uint64(1); site <= 2_000; site++ {
+		b.SetMonitor(bridge.Monitor{SiteID: site, BlogID: site, URL: "https://x.example"})
+	}
+	if err := r.journal.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	if b.PagesWritten <= 0 {
+		t.Fatalf("a commit of 2,000 rows reports %d pages written", b.PagesWritten)
+	}
+
+	// The applier's check: full at the cap the last commit's pages give.
+	f, err := New(Config{Replica: r.replica, Journal: r.journal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.noteCommitPages(16_384, 16_384) // a leaf per blog: 4,096 rows
+	a := &applier{f: f, batch: newBatch()}
+	for site := uint64(1); site <= 4_096; site++ {
+		if a.full() {
+			t.Fatalf("a batch of %d rows is full after a commit of a leaf per blog; the cap is 4,096", site-1)
+		}
+		a.batch.SetMonitor(bridge.Monitor{SiteID: site, BlogID: site, URL: "https://x.example"})
+	}
+	if !a.full() {
+		t.Fatal("a batch of 4,096 rows is not full after a commit of a leaf per blog: the next commit may write 4 times the pages")
+	}
+	off, err := New(Config{Replica: r.replica, Journal: r.journal, MaxCommitPages: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	off.noteCommitPages(16_384, 16_384)
+	if got := off.rowsCap(maxBatchRows); got != maxBatchRows {
+		t.Errorf("with MaxCommitPages off the rows cap is %d, want MaxBatchRows %d", got, maxBatchRows)
+	}
+}
+
 func TestFollowerJournalsTransitions(t *testing.T) {
 	db := testdb.NewDB(t)
 	db.MustExec(t, "INSERT INTO jetpack_monitor_sites (blog_id, bucket_no, monitor_url) VALUES (11, 0, 'https://a.example'), (12, 0, 'https://b.example')")

@@ -57,6 +57,10 @@ type Batch struct {
 	// batch again, even after a failure: its caller rebuilds it from its
 	// source, as the follower does from the binlog.
 	Discard bool
+	// PagesWritten is set by a successful Commit: the pages bbolt wrote,
+	// which it held in memory until then. The follower sizes its next
+	// catch-up batch by it (binlog/apply.go, rowsCapFor).
+	PagesWritten int
 
 	added     batchEvents // see AddEvent
 	addedErr  error       // the first event AddEvent could not take
@@ -213,9 +217,7 @@ func (j *Journal) Commit(b *Batch) error {
 			}
 		}
 		spans, err = writeSpans(tx, spans, b, cutoff)
-		if j.opts.OnCommit != nil {
-			tx.OnCommit(func() { st := tx.Stats(); pages = int(st.GetWrite()) })
-		}
+		tx.OnCommit(func() { st := tx.Stats(); pages = int(st.GetWrite()) })
 		return err
 	})
 
@@ -242,6 +244,7 @@ func (j *Journal) Commit(b *Batch) error {
 	}
 	j.notifyLocked()
 	committed = true
+	b.PagesWritten = pages
 	return nil
 }
 

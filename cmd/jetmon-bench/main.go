@@ -4,12 +4,16 @@
 //
 //	jetmon-bench [-scale 1] [-out docs/BENCHMARKS.md] [-dir bin/bench-out] [-micro FILE] [-only catchup,shared,live,events,completeness,chain,publish,growth]
 //	jetmon-bench docs [-results docs/bench-results.json]
+//	jetmon-bench merge [-out docs/BENCHMARKS.md] RESULTS.json...
 //
 // BENCH_SCALE sets the default scale (0.1 for a quick look). The results
 // file (bench-results.json) is written beside the report; a whole run into
 // docs/BENCHMARKS.md then writes the figures of README.md and docs/*.md
 // from it. The subcommand "docs" (make bench-docs) only does the latter,
 // and writes docs/bench-notes.md into BENCHMARKS.md. The subcommand
+// "merge" writes the report, the results file and the figures from runs
+// of parts (-only, each with its own -dir), when a whole run does not fit
+// in one sitting: each part from one run, every run listed. The subcommand
 // "serve" is the /events server the suite loads; it is started by the
 // suite itself.
 package main
@@ -25,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/automattic/jetmon-bridge/internal/bench"
 )
@@ -33,6 +38,13 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "docs" {
 		if err := writeDocs(os.Args[2:]); err != nil {
 			fmt.Fprintf(os.Stderr, "jetmon-bench docs: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "merge" {
+		if err := merge(os.Args[2:]); err != nil {
+			fmt.Fprintf(os.Stderr, "jetmon-bench merge: %v\n", err)
 			os.Exit(1)
 		}
 		return
@@ -65,6 +77,9 @@ func run() error {
 	dir := fs.String("dir", "bin/bench-out", "directory for journals, profiles and raw results")
 	micro := fs.String("micro", "", "go test -bench output to include in the report")
 	only := fs.String("only", "", "comma-separated parts to run: catchup, shared, live, events, completeness, chain, publish, growth")
+	sizes := fs.String("growth-sizes", "", "comma-separated journal sizes (events) part 8 builds instead of 1M, 10M and 100M")
+	noSteady := fs.Bool("growth-no-steady", false, "leave out part 8's steady state under retention")
+	noFormer := fs.Bool("growth-no-former", false, "leave out part 8's catch-up without the commit pages bound")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
@@ -80,9 +95,24 @@ func run() error {
 	if *only != "" {
 		cfg.Only = strings.Split(*only, ",")
 	}
+	cfg.NoSteady, cfg.NoFormer = *noSteady, *noFormer
+	for _, s := range strings.Split(*sizes, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-growth-sizes: %q is not a number of events", s)
+		}
+		cfg.GrowthSizes = append(cfg.GrowthSizes, n)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, runErr := bench.Run(ctx, cfg)
+	if res != nil && res.Finished.IsZero() {
+		res.Finished = time.Now().UTC() // the run stopped early
+		res.Machine.LoadAvgEnd = bench.ReadMachine().LoadAvg
+	}
 	if res != nil {
 		raw, _ := json.MarshalIndent(res, "", "  ")
 		os.WriteFile(filepath.Join(absDir, "results.json"), raw, 0o644)
@@ -104,6 +134,50 @@ func run() error {
 		fmt.Println(bench.Summary(res))
 	}
 	return runErr
+}
+
+// merge writes one report from runs of parts (-only), each run's raw
+// results.json, as a whole run writes it: the report, the results file
+// beside it, and for docs/BENCHMARKS.md the documents' figures.
+func merge(args []string) error {
+	fs := flag.NewFlagSet("jetmon-bench merge", flag.ContinueOnError)
+	out := fs.String("out", "docs/BENCHMARKS.md", "report to write")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return fmt.Errorf("give the results.json of each run to merge, e.g. jetmon-bench merge bin/bench-a/results.json bin/bench-b/results.json")
+	}
+	var runs []*bench.Results
+	for _, path := range fs.Args() {
+		r, err := bench.ReadResults(path)
+		if err != nil {
+			return err
+		}
+		runs = append(runs, r)
+	}
+	res, err := bench.Merge(runs...)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(*out, []byte(bench.Markdown(res, nil)), 0o644); err != nil {
+		return err
+	}
+	rf := bench.NewResultsFile(res)
+	if err := rf.Write(filepath.Join(filepath.Dir(*out), "bench-results.json")); err != nil {
+		return err
+	}
+	if *out == "docs/BENCHMARKS.md" {
+		changed, err := bench.WriteDocBlocks(".", rf)
+		for _, page := range changed {
+			fmt.Println("wrote", page)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Println(bench.Summary(res))
+	return nil
 }
 
 // writeDocs writes the documents' figures from the results file.

@@ -43,6 +43,13 @@ type Config struct {
 	Log io.Writer
 	// MicroFile, when set, is `go test -bench` output to include.
 	MicroFile string
+	// GrowthSizes, when set, are the journal sizes part 8 builds (events,
+	// before scaling) instead of 1M, 10M and 100M; NoSteady and NoFormer
+	// leave out its steady state and its catch-up without the commit pages
+	// bound. A run of the largest size alone can go beside a run of the
+	// others, and merge joins them (Merge).
+	GrowthSizes        []int
+	NoSteady, NoFormer bool
 }
 
 // Results is everything a run measured.
@@ -62,6 +69,9 @@ type Results struct {
 	Growth            *GrowthResult
 	Micro             string
 	Notes             []string
+	// Runs, in a merged report (Merge), are the runs its parts come from;
+	// empty for one run.
+	Runs []PartRun `json:",omitempty"`
 }
 
 // Run runs the suite.

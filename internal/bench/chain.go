@@ -143,7 +143,15 @@ func RunChain(ctx context.Context, cfg Config) (*ChainResult, error) {
 		jpath := cfg.path("chain-" + proof.name + ".journal")
 		os.Remove(jpath)
 		defer os.Remove(jpath)
-		args := append([]string{"-dsn", replica.DSN(name), "-journal", jpath, "-read-timeout", r.ReadTimeout.String()}, proof.args...)
+		// The daemon's periodic services that are not the follower's own
+		// are turned off, so that the part measures the proofs alone: the
+		// self-check (-reconcile, every 5 minutes by default) reads the
+		// whole table and, on a difference, takes coverage back, which would
+		// be a reconcile's figure, not a proof's; retention and publishing
+		// are off by default. What stays is the follower with its proofs and
+		// the Monitor's sampling (-monitor-interval), which reads no table.
+		args := append([]string{"-dsn", replica.DSN(name), "-journal", jpath, "-read-timeout", r.ReadTimeout.String(),
+			"-reconcile", "0"}, proof.args...)
 		p := &bridgetest.Process{Binary: binary, Args: args, Addr: addr, Output: &bridgetest.LogBuffer{}}
 		if err := p.Start(); err != nil {
 			return nil, err

@@ -18,7 +18,8 @@ import (
 //
 // TEMPLATE is a text/template, hidden in the comment, with the functions
 // fig (a figure of the results file: {{fig "chain.rate"}}), run and
-// machine (when and where the suite ran), goals (the README's table of
+// machine (when and where the suite ran; of merged runs, the first), from
+// (which runs the summary's rows come from), goals (the README's table of
 // goals and results) and include (a file of docs/, such as the bench's
 // notes). `jetmon-bench docs` (make bench-docs; make bench runs it) writes
 // every block of README.md and docs/*.md; tests/packaging fails when one
@@ -39,6 +40,7 @@ func DocBlocks(text string, rf *ResultsFile, docsDir string) (string, error) {
 		"run":     func() string { return rf.Run },
 		"machine": func() string { return rf.Machine },
 		"goals":   rf.Goals,
+		"from":    rf.From,
 		"include": func(name string) (string, error) {
 			b, err := os.ReadFile(filepath.Join(docsDir, name))
 			text := string(b)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
+	"math"
 	"os"
 	"runtime"
 	"sync"
@@ -57,6 +59,22 @@ type GrowthSize struct {
 	Window time.Duration
 	// The file after the work.
 	FileBytes, InUseBytes int64
+	// Former is the same catch-up into a copy of the same journal as the
+	// follower caught up before its batches were sized to bound a commit's
+	// pages (binlog.Config.MaxCommitPages off: only the rows cap, 2^18), run
+	// just before, for the comparison.
+	Former *FormerCatchup
+	// CatchupCount is the event-bearing commits of the catch-up.
+	CatchupCount int
+}
+
+// FormerCatchup is a catch-up without the bound on a commit's pages.
+type FormerCatchup struct {
+	Catchup, CatchupCPU time.Duration
+	Commits             Latency
+	CommitCount         int
+	Pages               int
+	Heap                uint64
 }
 
 // CatchupRate is the stretch's transitions per second.
@@ -104,15 +122,25 @@ func RunGrowth(ctx context.Context, cfg Config, srv *testdb.Server) (*GrowthResu
 	if r.StretchBytes, err = stretchBytes(ctx, db, start, end); err != nil {
 		return nil, err
 	}
-	for k, size := range growthSizes {
+	// The steady state first: it is the shorter, and a run stopped during
+	// the largest size keeps it.
+	if !cfg.NoSteady {
+		if r.Steady, err = RunSteady(ctx, cfg); err != nil {
+			return r, fmt.Errorf("steady state under retention: %w", err)
+		}
+	}
+	sizes := growthSizes
+	if len(cfg.GrowthSizes) > 0 {
+		sizes = cfg.GrowthSizes
+	}
+	for _, size := range sizes {
+		k := max(0, int(math.Round(math.Log10(float64(size))))-6) // 1M -> 0, 10M -> 1, 100M -> 2
 		g := &GrowthSize{Events: cfg.scaled(size, 10_000*pow10(k))}
 		r.Sizes = append(r.Sizes, g)
 		if err := growthSize(ctx, cfg, srv, db, r, g, sites, start, k); err != nil {
+			r.Sizes = r.Sizes[:len(r.Sizes)-1] // not measured to its end
 			return r, fmt.Errorf("%d events: %w", g.Events, err)
 		}
-	}
-	if r.Steady, err = RunSteady(ctx, cfg); err != nil {
-		return r, fmt.Errorf("steady state under retention: %w", err)
 	}
 	return r, nil
 }
@@ -171,6 +199,14 @@ func growthSize(ctx context.Context, cfg Config, srv *testdb.Server, db *sql.DB,
 	}
 	g.Build = time.Since(t)
 	logf(cfg, "growth: built in %s", g.Build.Round(time.Millisecond))
+	if cfg.NoFormer {
+		// nothing to compare with
+	} else if g.Former, err = formerCatchup(ctx, srv, path, uint64(g.Events+r.Stretch), uint32(7110+k)); err != nil {
+		return fmt.Errorf("catch-up without the commit pages bound: %w", err)
+	} else {
+		logf(cfg, "growth %d: catch-up without the commit pages bound: %s (%s CPU), %d commits, p99 %s (%d pages at most), heap peak %s", g.Events,
+			g.Former.Catchup.Round(time.Millisecond), g.Former.CatchupCPU.Round(time.Millisecond), g.Former.CommitCount, ms(g.Former.Commits.P99), g.Former.Pages, mib(g.Former.Heap))
+	}
 
 	var commits commitLog
 	j, err := journal.Open(path, journal.Options{WaitLimit: 5 * time.Second, OnCommit: commits.add})
@@ -193,7 +229,10 @@ func growthSize(ctx context.Context, cfg Config, srv *testdb.Server, db *sql.DB,
 	if err != nil {
 		return err
 	}
-	// The catch-up: from Run until the journal holds the stretch.
+	// The catch-up: from Run until the journal holds the stretch. The heap
+	// from a fresh mark: the live heap is read as of the last collection,
+	// which may date from the catch-up just before (formerCatchup).
+	runtime.GC()
 	var peak atomic.Uint64
 	stopSampling := make(chan struct{})
 	sampled := make(chan struct{})
@@ -224,7 +263,7 @@ func growthSize(ctx context.Context, cfg Config, srv *testdb.Server, db *sql.DB,
 	<-sampled
 	g.CatchupHeap = peak.Load()
 	took, pages := commits.take()
-	g.CatchupCommits, g.CatchupPages = Summarize(took), pages
+	g.CatchupCommits, g.CatchupPages, g.CatchupCount = Summarize(took), pages, len(took)
 	logf(cfg, "growth %d: catch-up of %d transitions in %s (%s /s), commit p99 %s (%d pages at most), heap peak %s", g.Events, r.Stretch,
 		g.Catchup.Round(time.Millisecond), kfmt(g.CatchupRate(r.Stretch)), ms(g.CatchupCommits.P99), g.CatchupPages, mib(g.CatchupHeap))
 
@@ -339,4 +378,89 @@ func waitJournaled(ctx context.Context, j *journal.Journal, runErr <-chan error)
 		}
 	}
 	return nil
+}
+
+// formerCatchup catches the stretch up into a copy of the journal at path
+// without the bound on a commit's pages (MaxCommitPages -1), until it holds
+// want events, and deletes the copy: the catch-up as it was before, on the
+// same journal, just before the measured one.
+func formerCatchup(ctx context.Context, srv *testdb.Server, path string, want uint64, serverID uint32) (*FormerCatchup, error) {
+	cp := path + ".former"
+	if err := copyFile(path, cp); err != nil {
+		return nil, err
+	}
+	defer os.Remove(cp)
+	var commits commitLog
+	j, err := journal.Open(cp, journal.Options{WaitLimit: 5 * time.Second, OnCommit: commits.add})
+	if err != nil {
+		return nil, err
+	}
+	defer j.Close()
+	replica, err := store.Open("-dsn", srv.DSN("growth"), 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer replica.Close()
+	f, err := binlog.Open(ctx, binlog.Config{Replica: replica, Journal: j, MaxCommitPages: -1,
+		ServerID: serverID, Heartbeat: time.Second, Logger: quietLogger()})
+	if err != nil {
+		return nil, err
+	}
+	runtime.GC()
+	var peak atomic.Uint64
+	stopSampling, sampled := make(chan struct{}), make(chan struct{})
+	go func() { sampleHeap(stopSampling, &peak, ""); close(sampled) }()
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	runErr := make(chan error, 1)
+	cpu0 := processCPU()
+	t := time.Now()
+	go func() { runErr <- f.Run(rctx, nil) }()
+	deadline := time.After(30 * time.Minute)
+	for j.LastID() < want {
+		changed := j.Changed()
+		if j.LastID() >= want {
+			break
+		}
+		select {
+		case <-changed:
+		case err := <-runErr:
+			close(stopSampling)
+			<-sampled
+			return nil, fmt.Errorf("follower stopped after %d of %d events: %v", j.LastID(), want, err)
+		case <-deadline:
+			close(stopSampling)
+			<-sampled
+			return nil, fmt.Errorf("follower journaled %d of %d events in 30 minutes", j.LastID(), want)
+		}
+	}
+	fc := &FormerCatchup{Catchup: time.Since(t), CatchupCPU: processCPU() - cpu0}
+	close(stopSampling)
+	<-sampled
+	fc.Heap = peak.Load()
+	cancel()
+	if err := <-runErr; err != nil {
+		return nil, fmt.Errorf("follower: %w", err)
+	}
+	took, pages := commits.take()
+	fc.Commits, fc.CommitCount, fc.Pages = Summarize(took), len(took), pages
+	return fc, nil
+}
+
+// copyFile copies the file at from to to.
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/automattic/jetmon-bridge/binlog"
 )
 
 // growthRows are part 8's summary rows: each figure at the largest size
@@ -39,6 +41,15 @@ func growthRows(g *GrowthResult) []Row {
 	}
 	if peak > 0 {
 		rows = append(rows, Row{"8", "catch-up, peak live Go heap of the follower at every journal size", goalTextCatchupHeap, mib(peak), yesNo(peak <= goalCatchupHeap)})
+	}
+	var former uint64
+	for _, s := range g.Sizes {
+		if s.Former != nil {
+			former = max(former, s.Former.Heap)
+		}
+	}
+	if former > 0 {
+		rows = append(rows, Row{"8", "the same without the bound on a commit's pages (as before), run beside it", "", mib(former), ""})
 	}
 	if s := g.Steady; s != nil {
 		middle, last, flat := s.Flat()
@@ -96,6 +107,21 @@ func growthSection(b *strings.Builder, g *GrowthResult) {
 			msShort(s.CatchupCommits.P50), msShort(s.CatchupCommits.P99), msShort(s.CatchupCommits.Max), s.CatchupPages, mib(s.CatchupHeap),
 			s.LiveAchieved, msShort(s.Live.P50), msShort(s.Live.P99), s.LiveLost, msShort(s.LiveCommits.P50), msShort(s.LiveCommits.P99), mib(s.LiveHeap),
 			fixed, mib(uint64(s.FileBytes)), mib(uint64(s.InUseBytes)), float64(s.FileBytes)/float64(max(s.Events, 1)))
+	}
+	if len(g.Sizes) > 0 && g.Sizes[0].Former != nil {
+		p("\nThe catch-up beside the same without the bound on a commit's pages (`binlog.Config.MaxCommitPages` -1: batches capped only at %d rows, as before; "+
+			"with the bound, each batch's rows are sized from the last commit's pages per row to write about %d pages): "+
+			"the same stretch into a copy of the same journal, run just before the measured one. CPU is the process's (user + system) over the catch-up.\n\n",
+			binlog.DefaultMaxBatchRows, binlog.DefaultMaxCommitPages)
+		p("| history | commit pages bound | catch-up /s | CPU us per transition | commits | commit p50 / p99 / max | most pages a commit wrote | peak live heap |\n|---|---|---|---|---|---|---|---|\n")
+		for _, s := range g.Sizes {
+			if f := s.Former; f != nil {
+				p("| %s | off | %s | %.2f | %d | %s / %s / %s | %d | %s |\n", kfmt(float64(s.Events)), kfmt(float64(g.Stretch)/f.Catchup.Seconds()),
+					usPer(f.CatchupCPU, g.Stretch), f.CommitCount, msShort(f.Commits.P50), msShort(f.Commits.P99), msShort(f.Commits.Max), f.Pages, mib(f.Heap))
+			}
+			p("| %s | %d pages | %s | %.2f | %d | %s / %s / %s | %d | %s |\n", kfmt(float64(s.Events)), binlog.DefaultMaxCommitPages, kfmt(s.CatchupRate(g.Stretch)),
+				usPer(s.CatchupCPU, g.Stretch), s.CatchupCount, msShort(s.CatchupCommits.P50), msShort(s.CatchupCommits.P99), msShort(s.CatchupCommits.Max), s.CatchupPages, mib(s.CatchupHeap))
+		}
 	}
 	if s := g.Steady; s != nil {
 		middle, last, flat := s.Flat()

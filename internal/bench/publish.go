@@ -396,7 +396,12 @@ func bareJetStream(url, stream string, n int) (time.Duration, error) {
 		blog := uint64(i%100_000 + 1)
 		m := natsgo.NewMsg(subject + "." + strconv.FormatUint(blog, 10))
 		m.Data = bridge.Event{ID: uint64(i + 1), BlogID: blog, OldStatus: bridge.StatusRunning, NewStatus: bridge.StatusDown, CreatedAt: start}.AppendJSON(nil)
-		if _, err := js.PublishMsgAsync(m, jetstream.WithMsgID("bare/"+strconv.Itoa(i)), jetstream.WithExpectLastSequence(uint64(i))); err != nil {
+		// With 256 in flight a publish waits for room; the default wait
+		// (200 ms) gave up on a loaded machine ("stalled with too many
+		// outstanding async published messages"), where the publisher
+		// itself never asks for more than its room.
+		if _, err := js.PublishMsgAsync(m, jetstream.WithMsgID("bare/"+strconv.Itoa(i)), jetstream.WithExpectLastSequence(uint64(i)),
+			jetstream.WithStallWait(time.Minute)); err != nil {
 			return 0, err
 		}
 	}

@@ -25,17 +25,46 @@ type ResultsFile struct {
 	Summary []Row `json:"summary"`
 	// Figures are single figures the pages quote, by name (Figures).
 	Figures map[string]string `json:"figures"`
+	// Runs, when the results merge runs of parts (Merge), say which run
+	// each part comes from; Run is then the first one's start.
+	Runs []ResultsRun `json:"runs,omitempty"`
+}
+
+// ResultsRun is one of the runs a merged results file comes from.
+type ResultsRun struct {
+	Parts   []string `json:"parts"`
+	Run     string   `json:"run"`
+	Machine string   `json:"machine"`
+}
+
+// From says where the summary's rows come from, as the README says it.
+func (rf *ResultsFile) From() string {
+	if len(rf.Runs) < 2 {
+		return "every row from that one run"
+	}
+	var runs []string
+	for _, r := range rf.Runs {
+		runs = append(runs, fmt.Sprintf("%s: %s", strings.Join(r.Parts, ", "), r.Run))
+	}
+	return fmt.Sprintf("each part's rows from one of %d runs of parts (%s)", len(rf.Runs), strings.Join(runs, "; "))
 }
 
 // NewResultsFile is what r gives the documents.
 func NewResultsFile(r *Results) *ResultsFile {
-	return &ResultsFile{
+	rf := &ResultsFile{
 		Run:     r.Started.Format("2006-01-02 15:04 UTC"),
 		Machine: fmt.Sprintf("%d CPUs, %s", r.Machine.CPUs, r.Machine.CPUModel),
 		Scale:   r.Scale,
 		Summary: Rows(r),
 		Figures: Figures(r),
 	}
+	if len(r.Runs) > 1 {
+		for _, run := range r.Runs {
+			rf.Runs = append(rf.Runs, ResultsRun{Parts: run.Parts, Run: run.Started.Format("2006-01-02 15:04 UTC"),
+				Machine: fmt.Sprintf("%d CPUs, %s", run.Machine.CPUs, run.Machine.CPUModel)})
+		}
+	}
+	return rf
 }
 
 // Figures are the single figures of r that the pages quote: part 4's
