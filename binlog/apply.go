@@ -218,103 +218,186 @@ func (a *applier) loop(ctx context.Context, events <-chan *replication.BinlogEve
 	return err
 }
 
+// runState is where applier.run is between two events (docs/ARCHITECTURE.md,
+// "The applier's states"). Each state has a method that waits for what it
+// waits for and names the next state; every way out of run passes through
+// runStopped with the error to return (nil on a clean stop).
+type runState int
+
+const (
+	// runIdle: the batch is clean. Wait for an event, the running commit's
+	// result, the stream's failure or the stop.
+	runIdle runState = iota
+	// runFilling: the batch is dirty. Take an event the stream has buffered
+	// without waiting; with none buffered the stream has paused.
+	runFilling
+	// runPaused: the batch is dirty and the stream has nothing buffered.
+	// Flush when the pace allows it; else wait for an event, the running
+	// commit, the batch's age or the stop.
+	runPaused
+	// runApplying: an event arrived. Apply it, then flush a batch that is
+	// full, or aged with no commit running.
+	runApplying
+	// runStopped: run returns.
+	runStopped
+)
+
+// feed is what run reads: the stream's events and its failure, and the
+// event taken (for applying).
+type feed struct {
+	events    <-chan *replication.BinlogEvent
+	streamErr <-chan error
+	ready     func()
+	ev        *replication.BinlogEvent
+}
+
 func (a *applier) run(ctx context.Context, events <-chan *replication.BinlogEvent, streamErr <-chan error, ready func()) error {
+	in := &feed{events: events, streamErr: streamErr, ready: ready}
+	state := a.resting()
 	for {
-		var ev *replication.BinlogEvent
-		if a.dirty {
-			select {
-			case ev = <-events:
-			case <-ctx.Done():
-				return a.sync()
-			default:
-				catchingUp := a.catchingUp()
-				if a.committing == nil && (!catchingUp || time.Since(a.batchStart) > a.f.cfg.MaxBatchAge) {
-					if err := a.flush(); err != nil {
-						return err
-					}
-					continue
-				}
-				// The previous batch is still being committed, or the
-				// follower is working through a backlog (whose batches grow
-				// until maxBatchAge: a commit's cost is mostly the blogs it
-				// touches, so fewer, larger ones go faster): apply what
-				// arrives meanwhile.
-				var aged <-chan time.Time
-				if a.committing == nil {
-					a.ageTimer.Reset(a.f.cfg.MaxBatchAge - time.Since(a.batchStart))
-					aged = a.ageTimer.C
-				}
-				select {
-				case ev = <-events:
-				case err := <-a.committing:
-					a.committing = nil
-					if err != nil {
-						return err
-					}
-					continue
-				case <-aged:
-					continue
-				case <-ctx.Done():
-					return a.sync()
-				}
-				a.ageTimer.Stop()
-			}
-		} else {
-			select {
-			case ev = <-events:
-			case err := <-a.committing: // never ready while nil
-				a.committing = nil
-				if err != nil {
-					return err
-				}
-				continue
-			case err := <-streamErr:
-				// Apply what arrived before the failure, then report it.
-				for {
-					select {
-					case ev := <-events:
-						if aerr := a.apply(ev); aerr != nil {
-							return aerr
-						}
-						continue
-					default:
-					}
-					break
-				}
-				if ferr := a.sync(); ferr != nil {
-					return ferr
-				}
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("replication stream from %s broke: %w", a.f.dsn.Addr, err)
-			case <-ctx.Done():
-				return a.sync()
-			}
+		var err error
+		switch state {
+		case runIdle:
+			state, err = a.idle(ctx, in)
+		case runFilling:
+			state, err = a.filling(ctx, in)
+		case runPaused:
+			state, err = a.paused(ctx, in)
+		case runApplying:
+			state, err = a.applying(in)
 		}
-		ready()
-		if err := a.apply(ev); err != nil {
+		if state == runStopped {
 			return err
-		}
-		if !a.dirty {
-			continue
-		}
-		if a.full() {
-			if err := a.flush(); err != nil { // waits for the running commit
-				return err
-			}
-		} else if time.Since(a.batchStart) > a.f.cfg.MaxBatchAge {
-			if err := a.poll(); err != nil {
-				return err
-			}
-			if a.committing == nil {
-				if err := a.flush(); err != nil {
-					return err
-				}
-			}
 		}
 	}
 }
+
+// resting is the state between events: filling while the batch is dirty,
+// else idle.
+func (a *applier) resting() runState {
+	if a.dirty {
+		return runFilling
+	}
+	return runIdle
+}
+
+func (a *applier) idle(ctx context.Context, in *feed) (runState, error) {
+	select {
+	case in.ev = <-in.events:
+		return runApplying, nil
+	case err := <-a.committing: // never ready while nil
+		return a.commitFinished(err)
+	case err := <-in.streamErr:
+		return a.streamBroke(ctx, in, err)
+	case <-ctx.Done():
+		return runStopped, a.sync()
+	}
+}
+
+func (a *applier) filling(ctx context.Context, in *feed) (runState, error) {
+	select {
+	case in.ev = <-in.events:
+		return runApplying, nil
+	case <-ctx.Done():
+		return runStopped, a.sync()
+	default:
+		return runPaused, nil
+	}
+}
+
+func (a *applier) paused(ctx context.Context, in *feed) (runState, error) {
+	catchingUp := a.catchingUp() // also notices catchUpTo reached
+	if a.committing == nil && (!catchingUp || a.batchAged()) {
+		return a.flushed(a.flush())
+	}
+	// The previous batch is still being committed, or the follower is
+	// working through a backlog (whose batches grow until maxBatchAge: a
+	// commit's cost is mostly the blogs it touches, so fewer, larger ones go
+	// faster): apply what arrives meanwhile.
+	var aged <-chan time.Time
+	if a.committing == nil {
+		a.ageTimer.Reset(a.f.cfg.MaxBatchAge - time.Since(a.batchStart))
+		aged = a.ageTimer.C
+	}
+	select {
+	case in.ev = <-in.events:
+		a.ageTimer.Stop()
+		return runApplying, nil
+	case err := <-a.committing:
+		return a.commitFinished(err)
+	case <-aged:
+		return runFilling, nil
+	case <-ctx.Done():
+		return runStopped, a.sync()
+	}
+}
+
+func (a *applier) applying(in *feed) (runState, error) {
+	in.ready()
+	ev := in.ev
+	in.ev = nil
+	if err := a.apply(ev); err != nil {
+		return runStopped, err
+	}
+	switch {
+	case !a.dirty:
+		return runIdle, nil
+	case a.full():
+		return a.flushed(a.flush()) // waits for the running commit
+	case a.batchAged():
+		if err := a.poll(); err != nil {
+			return runStopped, err
+		}
+		if a.committing == nil {
+			return a.flushed(a.flush())
+		}
+	}
+	return runFilling, nil
+}
+
+// commitFinished is the transition on the running commit's result: a
+// failure stops run, a success leaves the batch as it is.
+func (a *applier) commitFinished(err error) (runState, error) {
+	a.committing = nil
+	if err != nil {
+		return runStopped, err
+	}
+	return a.resting(), nil
+}
+
+// flushed is the transition after a flush: idle, or stopped on its error.
+func (a *applier) flushed(err error) (runState, error) {
+	if err != nil {
+		return runStopped, err
+	}
+	return a.resting(), nil
+}
+
+// streamBroke is the transition on the stream's failure: apply what
+// arrived before it, commit, and report it (nothing when run was stopped
+// meanwhile).
+func (a *applier) streamBroke(ctx context.Context, in *feed, err error) (runState, error) {
+	for drained := false; !drained; {
+		select {
+		case ev := <-in.events:
+			if aerr := a.apply(ev); aerr != nil {
+				return runStopped, aerr
+			}
+		default:
+			drained = true
+		}
+	}
+	if serr := a.sync(); serr != nil {
+		return runStopped, serr
+	}
+	if ctx.Err() != nil {
+		return runStopped, nil
+	}
+	return runStopped, fmt.Errorf("replication stream from %s broke: %w", a.f.dsn.Addr, err)
+}
+
+// batchAged says the batch is older than Config.MaxBatchAge.
+func (a *applier) batchAged() bool { return time.Since(a.batchStart) > a.f.cfg.MaxBatchAge }
 
 // full reports whether the batch has reached a cap (Config.MaxBatch,
 // MaxBatchEvents, and the rows cap the last commit's pages set within

@@ -248,15 +248,8 @@ func (f *Follower) restartAt(id journal.ServerIdentity, p Position, gtids mysql.
 // Nothing is lost or repeated across calls: each starts from the checkpoint
 // the journal committed last.
 func (f *Follower) Run(ctx context.Context, ready func()) error {
-	err := f.run(ctx, ready)
-	// Keep what the follower proved: coverage up to its last confirmation
-	// outlives it, instead of falling back to the last heartbeat's commit.
-	if c := f.cfg.Journal.Confirmed(); !c.IsZero() {
-		if cerr := f.cfg.Journal.Commit(&journal.Batch{CoveredTo: c.Truncate(time.Second)}); cerr != nil {
-			f.log.Warn("could not record coverage on stopping", "error", cerr)
-		}
-	}
-	f.cfg.Journal.Detach()
+	err := f.run(ctx, ready) // every stream attaches the journal (attachJournal)
+	f.detachJournal()
 	if ctx.Err() != nil {
 		f.setState(bridge.FollowerStopped, nil)
 		return nil
@@ -626,7 +619,7 @@ func (f *Follower) stream(ctx context.Context, c *connection, cp journal.Checkpo
 		f.log.Warn("could not read the binlog's end; committing as if live", "err", err)
 	}
 	f.restartAt(id, Position{cp.File, cp.Pos}, parseGTIDs(f.cfg.Info.Flavor, cp.GTIDSet))
-	f.cfg.Journal.Attach(f.probe)
+	f.attachJournal()
 	if c.watch != nil {
 		// On a replica, claims grow with the watch's readings (and the
 		// primary's position), not with heartbeats: confirm them as they
@@ -691,7 +684,7 @@ func (f *Follower) probe(ctx context.Context) error {
 			return errNoConnection
 		}
 		changed := c.proof.Changed()
-		v, err := f.confirmOnce(ctx, c)
+		v, err := f.confirmClaim(ctx, c)
 		if err != nil {
 			return err
 		}
@@ -721,20 +714,20 @@ func (f *Follower) current() *connection {
 	return f.conn
 }
 
-// confirmOnce confirms the source commits the connection's watch lets it
+// confirmClaim confirms the source commits the connection's watch lets it
 // claim (origin.go), then takes the proof's current claim, waits until the
 // follower has committed it and confirms it. Every claim's clock reading
 // goes to the journal.
-func (f *Follower) confirmOnce(ctx context.Context, c *connection) (Vouch, error) {
+func (f *Follower) confirmClaim(ctx context.Context, c *connection) (Claim, error) {
 	f.confirmCommits(c)
-	v, err := c.proof.Vouch(ctx)
+	v, err := c.proof.Claim(ctx)
 	if !v.Clock.IsZero() {
 		f.cfg.Journal.ObserveClock(v.Clock)
 	}
 	if err != nil || v.At.IsZero() || !v.At.After(f.cfg.Journal.Confirmed()) {
 		return v, err
 	}
-	if err := f.reach(ctx, v); err != nil {
+	if err := f.waitClaimCommitted(ctx, v); err != nil {
 		return v, err
 	}
 	f.cfg.Journal.Confirm(v.At)
@@ -769,9 +762,10 @@ func (f *Follower) coveredTo() time.Time {
 	return spans[len(spans)-1].End
 }
 
-// reach returns once the follower has committed v: its GTID set when v has
-// one, else the followed server's binlog as it ends now.
-func (f *Follower) reach(ctx context.Context, v Vouch) error {
+// waitClaimCommitted returns once the follower has committed the claim v:
+// its GTID set when v has one, else the followed server's binlog as it
+// ends now.
+func (f *Follower) waitClaimCommitted(ctx context.Context, v Claim) error {
 	var end ServerPosition
 	if v.GTIDs == nil {
 		var err error
@@ -819,7 +813,7 @@ func (f *Follower) vouchInBackground(ctx context.Context, c *connection) {
 		case <-c.proof.Changed():
 		}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		if _, err := f.confirmOnce(cctx, c); err != nil && ctx.Err() == nil {
+		if _, err := f.confirmClaim(cctx, c); err != nil && ctx.Err() == nil {
 			f.log.Debug("coverage not advanced", "proof", c.proof.Name(), "error", err)
 		}
 		cancel()

@@ -353,10 +353,10 @@ func TestBacklogSharesCommits(t *testing.T) {
 	r.start()
 	r.events(1, backlog/blogs)
 	deadline := time.Now().Add(20 * time.Second)
-	for r.journal.LastSeq() < backlog && time.Now().Before(deadline) {
+	for r.journal.LastID() < backlog && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if got := r.journal.LastSeq(); got != backlog {
+	if got := r.journal.LastID(); got != backlog {
 		t.Fatalf("%d transitions journaled, want %d", got, backlog)
 	}
 	// A commit per pause of the stream made 15 here; batches of up to one
@@ -458,7 +458,7 @@ func TestBatchLimits(t *testing.T) {
 			r.committed = func(journal.Checkpoint) {
 				mu.Lock()
 				defer mu.Unlock()
-				seq := r.journal.LastSeq()
+				seq := r.journal.LastID()
 				largest, seen = max(largest, seq-seen), seq
 			}
 			r.start()
@@ -468,10 +468,10 @@ func TestBatchLimits(t *testing.T) {
 			}
 			r.start()
 			deadline := time.Now().Add(30 * time.Second)
-			for r.journal.LastSeq() < uint64(c.changes) && time.Now().Before(deadline) {
+			for r.journal.LastID() < uint64(c.changes) && time.Now().Before(deadline) {
 				time.Sleep(20 * time.Millisecond)
 			}
-			if got := r.journal.LastSeq(); got != uint64(c.changes) {
+			if got := r.journal.LastID(); got != uint64(c.changes) {
 				t.Fatalf("%d transitions journaled, want %d", got, c.changes)
 			}
 			if n := r.journal.Commits(); n < c.leastCommits {

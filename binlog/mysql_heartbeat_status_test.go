@@ -114,7 +114,7 @@ func TestMySQLHeartbeatsWhileSkippingVouchNothing(t *testing.T) {
 	ctx := context.Background()
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	vouched := func() time.Time {
-		v, _ := w.Vouch(ctx)
+		v, _ := w.Claim(ctx)
 		return v.At
 	}
 	// read takes a reading at t0+d, after change; a heartbeat at hb (zero:

@@ -46,7 +46,7 @@ func Open(ctx context.Context, cfg Config) (*Follower, error) {
 		// about: the replica's own status vouches meanwhile.
 		p := PrimaryProof{DB: cfg.Primary.SQL(), Flavor: info.Flavor, Flag: cfg.PrimaryFlag, Host: cfg.Now}
 		var np *NotPrimaryError
-		if _, err := p.Vouch(ctx); errors.As(err, &np) {
+		if _, err := p.Claim(ctx); errors.As(err, &np) {
 			if cfg.Logger != nil {
 				cfg.Logger.Warn("COVERAGE PROOF: " + np.Error())
 			}

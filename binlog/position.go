@@ -73,3 +73,18 @@ func CurrentPosition(ctx context.Context, db *sql.DB, flavor Flavor) (ServerPosi
 	}
 	return sp, nil
 }
+
+// Behind reads the followed server's binlog end and how many bytes the
+// settled position trails it; known is false until the follower settled
+// somewhere, or when the end is in another file.
+func (f *Follower) Behind(ctx context.Context) (end ServerPosition, behind uint32, known bool, err error) {
+	end, err = CurrentPosition(ctx, f.cfg.Replica.SQL(), f.cfg.Info.Flavor)
+	if err != nil {
+		return end, 0, false, err
+	}
+	pos, ok := f.Settled()
+	if !ok || pos.File != end.File || end.Pos < pos.Pos {
+		return end, 0, false, nil
+	}
+	return end, end.Pos - pos.Pos, true, nil
+}

@@ -13,34 +13,35 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 )
 
-// Vouch is a claim in the primary's time: every change the primary
-// committed before At is in GTIDs when GTIDs is set, and otherwise already in
-// the followed server's binlog. Once the follower has committed that much to
+// Claim is what a Proof says, in the primary's time: every change the
+// primary committed before At is in GTIDs when GTIDs is set, and otherwise
+// already in the followed server's binlog. Once the follower has committed that much to
 // the journal, the journal vouches for everything before At. Clock is the
 // reading of the server clock At was read from (zero when At is not a
 // fresh reading), which the follower passes on to the journal.
-type Vouch struct {
+type Claim struct {
 	At    time.Time
 	GTIDs mysql.GTIDSet
 	Clock journal.ClockReading
 }
 
-// Proof is how the follower learns what it may vouch for. The follower
+// Proof is how the follower learns what it may claim (what the journal may
+// then vouch for, once confirmed). The follower
 // derives it from the followed server's role at every connection (role.go;
 // docs/guarantees.md, "Coverage on a replica"):
 //   - *SelfProof: the followed server is the primary; its binlog end is now.
-//   - *ReplicationWatch: the followed server is a replica; it vouches only up
+//   - *ReplicationWatch: the followed server is a replica; it claims only up
 //     to what its replication status proves it has applied.
 //   - *PrimaryProof: a read-only connection to the primary; its GTID position
-//     at T, once the follower has committed it, vouches for T exactly. While
-//     that server is no longer the primary, the replica's watch vouches
+//     at T, once the follower has committed it, claims T exactly. While
+//     that server is no longer the primary, the replica's watch claims
 //     instead.
 type Proof interface {
 	// Name is the proof's name in logs, /healthz and docs/guarantees.md.
 	Name() string
-	// Vouch returns the proof's current claim; a zero At claims nothing.
-	Vouch(ctx context.Context) (Vouch, error)
-	// Changed is closed (or sends) when Vouch may claim more; nil when a
+	// Claim returns the proof's current claim; a zero At claims nothing.
+	Claim(ctx context.Context) (Claim, error)
+	// Changed is closed (or sends) when Claim may claim more; nil when a
 	// claim never grows without being asked again.
 	Changed() <-chan struct{}
 	// Clock reads the clock the proof's claims are in: where a new span's
@@ -48,7 +49,7 @@ type Proof interface {
 	Clock(ctx context.Context) (journal.ClockReading, error)
 }
 
-// SelfProof vouches for now: the followed server is the primary, so its
+// SelfProof claims now: the followed server is the primary, so its
 // binlog holds everything committed so far. It holds only while the server
 // is no replica: every claim checks that first, and a background check
 // (run) notices a demotion between claims, which the follower answers by
@@ -69,23 +70,23 @@ func NewSelfProof(db *sql.DB, flavor Flavor, host func() time.Time) *SelfProof {
 
 func (*SelfProof) Name() string { return "self" }
 
-// Vouch reads the server's clock, then checks that the server is not a
+// Claim reads the server's clock, then checks that the server is not a
 // replica: at the instant read it was the primary, and its binlog, read
 // after it by the follower, holds everything committed before.
-func (p *SelfProof) Vouch(ctx context.Context) (Vouch, error) {
+func (p *SelfProof) Claim(ctx context.Context) (Claim, error) {
 	c, err := readServerClock(ctx, p.db, p.host)
 	if err != nil {
-		return Vouch{}, err
+		return Claim{}, err
 	}
 	if err := p.checkPrimary(ctx); err != nil {
-		return Vouch{}, err
+		return Claim{}, err
 	}
 	p.mu.Lock()
 	if c.Server.After(p.verified) {
 		p.verified = c.Server
 	}
 	p.mu.Unlock()
-	return Vouch{At: c.Server, Clock: c}, nil
+	return Claim{At: c.Server, Clock: c}, nil
 }
 
 // errNoLongerPrimary: the followed server, vouched for by the self proof,
@@ -126,7 +127,7 @@ func (p *SelfProof) run(ctx context.Context, interval time.Duration, observe fun
 	defer t.Stop()
 	for {
 		rctx, cancel := context.WithTimeout(ctx, max(interval, 5*time.Second))
-		v, err := p.Vouch(rctx)
+		v, err := p.Claim(rctx)
 		cancel()
 		if errors.Is(err, errNoLongerPrimary) {
 			demoted(err)
@@ -151,7 +152,7 @@ func (p *SelfProof) run(ctx context.Context, interval time.Duration, observe fun
 //
 // The claim holds only while the server is the primary: a server that
 // replicates from another, or is read-only, is not where Jetmon writes, and
-// PrimaryProof refuses to vouch (NotPrimaryError).
+// PrimaryProof refuses to claim (NotPrimaryError).
 type PrimaryProof struct {
 	DB     *sql.DB
 	Flavor Flavor
@@ -165,7 +166,7 @@ type PrimaryProof struct {
 
 func (*PrimaryProof) Name() string { return "primary-gtid" }
 
-// NotPrimaryError says why the -primary-dsn server cannot vouch.
+// NotPrimaryError says why the -primary-dsn server cannot claim.
 type NotPrimaryError struct {
 	Flag, Why string
 }
@@ -175,7 +176,7 @@ func (e *NotPrimaryError) Error() string {
 		"coverage falls back to the replica's own replication status; point %s at the new primary", e.Flag, e.Why, e.Flag)
 }
 
-func (p *PrimaryProof) Vouch(ctx context.Context) (Vouch, error) {
+func (p *PrimaryProof) Claim(ctx context.Context) (Claim, error) {
 	q := "SELECT @@GLOBAL.gtid_executed, " + serverClockSQL + ", @@GLOBAL.read_only"
 	if p.Flavor == FlavorMariaDB {
 		q = "SELECT @@GLOBAL.gtid_binlog_pos, " + serverClockSQL + ", @@GLOBAL.read_only"
@@ -185,24 +186,24 @@ func (p *PrimaryProof) Vouch(ctx context.Context) (Vouch, error) {
 	var readOnly bool
 	before := hostClock(p.Host)()
 	if err := p.DB.QueryRowContext(ctx, q).Scan(&pos, &us, &readOnly); err != nil {
-		return Vouch{}, fmt.Errorf("read the primary's GTID position (%s): %w", p.Flag, err)
+		return Claim{}, fmt.Errorf("read the primary's GTID position (%s): %w", p.Flag, err)
 	}
 	c := journal.ClockReading{HostBefore: before, Server: unixMicros(us), HostAfter: hostClock(p.Host)()}
 	replica, err := isReplicating(ctx, p.DB, p.Flavor)
 	switch {
 	case err != nil:
-		return Vouch{}, fmt.Errorf("read whether the %s server replicates: %w", p.Flag, err)
+		return Claim{}, fmt.Errorf("read whether the %s server replicates: %w", p.Flag, err)
 	case replica:
-		return Vouch{}, &NotPrimaryError{Flag: p.Flag, Why: "it replicates from another server"}
+		return Claim{}, &NotPrimaryError{Flag: p.Flag, Why: "it replicates from another server"}
 	case readOnly:
-		return Vouch{}, &NotPrimaryError{Flag: p.Flag, Why: "read_only=ON"}
+		return Claim{}, &NotPrimaryError{Flag: p.Flag, Why: "read_only=ON"}
 	}
 	pos = strings.ReplaceAll(pos, "\n", "")
 	set, err := mysql.ParseGTIDSet(string(p.Flavor), pos)
 	if err != nil {
-		return Vouch{}, fmt.Errorf("the primary's GTID position %q: %w", pos, err)
+		return Claim{}, fmt.Errorf("the primary's GTID position %q: %w", pos, err)
 	}
-	return Vouch{At: c.Server, GTIDs: set, Clock: c}, nil
+	return Claim{At: c.Server, GTIDs: set, Clock: c}, nil
 }
 
 func (p *PrimaryProof) Changed() <-chan struct{} {
@@ -235,15 +236,15 @@ func (p *primaryOrWatch) Name() string {
 	return p.primary.Name()
 }
 
-// Refused says why the primary proof does not vouch now (nil while it does).
+// Refused says why the primary proof does not claim now (nil while it does).
 func (p *primaryOrWatch) Refused() *NotPrimaryError {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.refused
 }
 
-func (p *primaryOrWatch) Vouch(ctx context.Context) (Vouch, error) {
-	v, err := p.primary.Vouch(ctx)
+func (p *primaryOrWatch) Claim(ctx context.Context) (Claim, error) {
+	v, err := p.primary.Claim(ctx)
 	var np *NotPrimaryError
 	p.mu.Lock()
 	was := p.refused
@@ -261,7 +262,7 @@ func (p *primaryOrWatch) Vouch(ctx context.Context) (Vouch, error) {
 		p.log.Warn("COVERAGE PROOF CHANGED: the primary proof vouches again", "proof", p.primary.Name())
 	}
 	if now != nil {
-		return p.watch.Vouch(ctx)
+		return p.watch.Claim(ctx)
 	}
 	return v, err
 }

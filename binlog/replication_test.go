@@ -217,7 +217,7 @@ func TestProvenBy(t *testing.T) {
 	// a filter once one was seen.
 	w := newReplicationWatch(nil, FlavorMariaDB, time.Second, nil, slog.New(slog.DiscardHandler), watchTarget{})
 	vouched := func() time.Time {
-		v, err := w.Vouch(context.Background())
+		v, err := w.Claim(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -225,7 +225,7 @@ func (f *Follower) ReplicationVouched() time.Time {
 	if w == nil {
 		return time.Time{}
 	}
-	v, _ := w.Vouch(context.Background())
+	v, _ := w.Claim(context.Background())
 	return v.At
 }
 
@@ -263,4 +263,15 @@ func (f *Follower) ReplicaProblem() error {
 		return errors.New(st.Problem())
 	}
 	return nil
+}
+
+// PingReplica is the Replica service's health check: the replica answers
+// and, when it replicates, replication runs without a filter that leaves
+// the table out and coverage is not held (ReplicaProblem): stopped, broken,
+// filtered or held, the service is Deactivated with the reason.
+func (f *Follower) PingReplica(ctx context.Context) error {
+	if err := f.cfg.Replica.Ping(ctx); err != nil {
+		return err
+	}
+	return f.ReplicaProblem()
 }

@@ -173,7 +173,7 @@ func (f *Follower) compareTables(ctx context.Context, check *TableCheck) error {
 	// The primary's table, between two readings of its GTID set.
 	proof := PrimaryProof{DB: p.SQL(), Flavor: f.cfg.Info.Flavor, Flag: f.cfg.PrimaryFlag, Host: f.now}
 	var np *NotPrimaryError
-	if _, err := proof.Vouch(ctx); errors.As(err, &np) {
+	if _, err := proof.Claim(ctx); errors.As(err, &np) {
 		return skip("%v", np)
 	} else if err != nil {
 		return err
@@ -183,12 +183,12 @@ func (f *Follower) compareTables(ctx context.Context, check *TableCheck) error {
 		return fmt.Errorf("%s: %w (grant SELECT ON %s.%s to its user)", f.cfg.PrimaryFlag, err, f.dsn.DBName, bridge.Table)
 	}
 	defer primarySnap.Close()
-	g, err := proof.Vouch(ctx)
+	g, err := proof.Claim(ctx)
 	if err != nil {
 		return err
 	}
 	check.PrimaryGTIDs = g.GTIDs.String()
-	if err := f.reachWithin(ctx, g.GTIDs); err != nil {
+	if err := f.waitGTIDsCommittedWithin(ctx, g.GTIDs); err != nil {
 		return err
 	}
 
@@ -255,22 +255,23 @@ func (f *Follower) compareTables(ctx context.Context, check *TableCheck) error {
 	// Every transaction the primary's snapshot could see is journaled
 	// before the hold lifts (MySQL publishes a GTID a moment after the
 	// commit is visible).
-	late, err := proof.Vouch(ctx)
+	late, err := proof.Claim(ctx)
 	if err != nil {
 		return err
 	}
-	if err := f.reachWithin(ctx, late.GTIDs); err != nil {
+	if err := f.waitGTIDsCommittedWithin(ctx, late.GTIDs); err != nil {
 		return err
 	}
 	return watch.Disturbed()
 }
 
-// reachWithin waits, at most checkWait, until the follower has committed
-// the primary's GTID set; a follower that does not is behind (a skip).
-func (f *Follower) reachWithin(ctx context.Context, set mysql.GTIDSet) error {
+// waitGTIDsCommittedWithin waits, at most checkWait, until the follower
+// has committed the primary's GTID set; a follower that does not is behind
+// (a skip).
+func (f *Follower) waitGTIDsCommittedWithin(ctx context.Context, set mysql.GTIDSet) error {
 	wctx, cancel := context.WithTimeout(ctx, checkWait)
 	defer cancel()
-	if err := f.reach(wctx, Vouch{GTIDs: set}); err != nil {
+	if err := f.waitClaimCommitted(wctx, Claim{GTIDs: set}); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -23,7 +23,7 @@ const heartbeatTransit = time.Second
 // and the source of replication health for /healthz, the Monitor's Replica
 // service and /metrics. The follower runs one per connection to a replica.
 //
-// It vouches for a time V only when the replica has provably applied every
+// It claims a time V only when the replica has provably applied every
 // change the primary committed before V, without a filter that may have
 // left one out: both threads running, the applier caught up with what the
 // IO thread received, and the IO thread current with its source, shown by a
@@ -78,11 +78,11 @@ func newReplicationWatch(db *sql.DB, flavor Flavor, interval time.Duration, host
 
 func (*ReplicationWatch) Name() string { return "replica-status" }
 
-// Vouch returns the latest proven claim (zero At before the first).
-func (w *ReplicationWatch) Vouch(context.Context) (Vouch, error) {
+// Claim returns the latest proven claim (zero At before the first).
+func (w *ReplicationWatch) Claim(context.Context) (Claim, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return Vouch{At: w.vouched, Clock: w.clock}, nil
+	return Claim{At: w.vouched, Clock: w.clock}, nil
 }
 
 // Changed is closed at the next reading.

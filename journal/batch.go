@@ -139,7 +139,7 @@ func (b *Batch) changesRows() bool {
 }
 
 // Commit writes b in one bbolt transaction and assigns the events' ids.
-// On failure nothing of b is written, and the error is kept for Healthy.
+// On failure nothing of b is written, and the error is kept for CommitErr.
 func (j *Journal) Commit(b *Batch) error {
 	if b.discarded {
 		return errors.New("journal: a batch committed with Discard set cannot be committed again; rebuild it")
@@ -165,7 +165,7 @@ func (j *Journal) Commit(b *Batch) error {
 		j.mu.Unlock()
 		return fmt.Errorf("commit to journal %s: coverage is held (%s): no span may open until the hold is released", j.path, j.hold.Reason)
 	}
-	seq := j.seq
+	lastID := j.lastID
 	cutoff := j.trim.cutoffTime()
 	spans := append([]spanRecord(nil), j.spans...)
 	var base string
@@ -181,9 +181,9 @@ func (j *Journal) Commit(b *Batch) error {
 		if b.prep.err != nil {
 			return b.prep.err
 		}
-		first := seq + 1
+		first := lastID + 1
 		var err error
-		if seq, err = putEvents(tx, b, seq); err != nil {
+		if lastID, err = putEvents(tx, b, lastID); err != nil {
 			return err
 		}
 		if err := putSources(tx, b, first, base); err != nil {
@@ -191,11 +191,16 @@ func (j *Journal) Commit(b *Batch) error {
 		}
 		meta := tx.Bucket(bucketMeta)
 		if events > 0 {
-			if err := meta.Put(keySeq, u64(seq)); err != nil {
+			if err := meta.Put(keySeq, u64(lastID)); err != nil {
 				return err
 			}
 		}
-		if err := writeMonitors(tx, b.ResetMonitors, &b.prep.rows); err != nil {
+		if b.ResetMonitors {
+			if err := clearMonitors(tx); err != nil {
+				return err
+			}
+		}
+		if err := writeMonitors(tx, &b.prep.rows); err != nil {
 			return err
 		}
 		j.noteRows(b, &b.prep.rows)
@@ -228,7 +233,7 @@ func (j *Journal) Commit(b *Batch) error {
 		}
 		return fmt.Errorf("commit to journal %s: %w", j.path, err)
 	}
-	j.seq = seq
+	j.lastID = lastID
 	j.spans = spans
 	if !coverageOnly {
 		j.commits++
@@ -318,15 +323,15 @@ func (b *Batch) Prepare() {
 }
 
 // putEvents writes the events into both buckets' runs, assigning ids after
-// seq, and returns the last id.
-func putEvents(tx *bolt.Tx, b *Batch, seq uint64) (uint64, error) {
+// lastID, and returns the last id.
+func putEvents(tx *bolt.Tx, b *Batch, lastID uint64) (uint64, error) {
 	n := b.EventCount()
 	if n == 0 {
-		return seq, nil
+		return lastID, nil
 	}
 	p := &b.prep
 	for i := range b.Events {
-		b.Events[i].ID = seq + uint64(i) + 1
+		b.Events[i].ID = lastID + uint64(i) + 1
 	}
 	// The runs are merged from entries, built from the compact events a
 	// chunk or a blog at a time.
@@ -335,7 +340,7 @@ func putEvents(tx *bolt.Tx, b *Batch, seq uint64) (uint64, error) {
 	for chunk := range slices.Chunk(p.byTime, eventChunk) {
 		es = es[:0]
 		for _, i := range chunk {
-			es = append(es, p.events.entry(i, seq))
+			es = append(es, p.events.entry(i, lastID))
 		}
 		if err := events.merge(0, es); err != nil {
 			return 0, err
@@ -346,14 +351,14 @@ func putEvents(tx *bolt.Tx, b *Batch, seq uint64) (uint64, error) {
 		blog := p.events.blog[order[0]]
 		es = es[:0]
 		for len(order) > 0 && p.events.blog[order[0]] == blog {
-			es = append(es, p.events.entry(order[0], seq))
+			es = append(es, p.events.entry(order[0], lastID))
 			order = order[1:]
 		}
 		if err := blogs.merge(blog, es); err != nil {
 			return 0, err
 		}
 	}
-	return seq + uint64(n), nil
+	return lastID + uint64(n), nil
 }
 
 // eventChunk is how many events putEvents merges into the events bucket at

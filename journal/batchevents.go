@@ -40,9 +40,9 @@ func (c *batchEvents) appendAll(o *batchEvents) {
 	c.status = append(c.status, o.status...)
 }
 
-// entry is the event at place i as the runs store it, with its id after seq.
-func (c *batchEvents) entry(i uint32, seq uint64) entry {
-	return entry{created: c.created[i], id: seq + uint64(i) + 1, blog: c.blog[i], status: c.status[i]}
+// entry is the event at place i as the runs store it, with its id after lastID.
+func (c *batchEvents) entry(i uint32, lastID uint64) entry {
+	return entry{created: c.created[i], id: lastID + uint64(i) + 1, blog: c.blog[i], status: c.status[i]}
 }
 
 // byTime returns the events' places in (created, place) order, the events

@@ -21,20 +21,20 @@ func TestHealthyKeepsAFailedChange(t *testing.T) {
 	if err := j.Commit(bad); err == nil {
 		t.Fatal("an event before 1970 was committed")
 	}
-	failure := j.Healthy()
+	failure := j.CommitErr()
 	if failure == nil {
-		t.Fatal("Healthy is nil after a failed commit")
+		t.Fatal("CommitErr is nil after a failed commit")
 	}
 	if err := j.Commit(&Batch{CoveredTo: sec(120)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := j.Healthy(); err != failure {
-		t.Fatalf("after a coverage-only commit Healthy is %v, want the earlier failure %v", err, failure)
+	if err := j.CommitErr(); err != failure {
+		t.Fatalf("after a coverage-only commit CommitErr is %v, want the earlier failure %v", err, failure)
 	}
 	if err := j.Commit(&Batch{Events: []bridge.Event{ev(1, 1, 0, 115)}, Checkpoint: &Checkpoint{Flavor: "mariadb", File: "binlog.000001", Pos: 900}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := j.Healthy(); err != nil {
-		t.Fatalf("after a commit of changes Healthy is %v", err)
+	if err := j.CommitErr(); err != nil {
+		t.Fatalf("after a commit of changes CommitErr is %v", err)
 	}
 }

@@ -83,7 +83,7 @@ type Journal struct {
 	gate writeGate
 
 	mu         sync.Mutex
-	seq        uint64
+	lastID     uint64
 	trim       trimmed // what retention removed (trimmed.go)
 	checkpoint *Checkpoint
 	spans      []spanRecord // sorted by start; only the last may be open
@@ -91,7 +91,7 @@ type Journal struct {
 	clock      serverClock  // the followed server's clock, as the follower last read it (clock.go)
 	following  bool         // a follower is attached and live
 	changed    chan struct{}
-	commitErr  error // the last Commit's failure, cleared by a success (see Healthy)
+	commitErr  error // the last Commit's failure, cleared by a success (see CommitErr)
 	errChanges bool  // commitErr is the failure of a batch that carried changes
 	commits    uint64
 
@@ -199,7 +199,7 @@ func (j *Journal) load(tx *bolt.Tx) error {
 		if len(v) != 8 {
 			return fmt.Errorf("%w: sequence %x", ErrCorrupt, v)
 		}
-		j.seq = binary.BigEndian.Uint64(v)
+		j.lastID = binary.BigEndian.Uint64(v)
 	}
 	if v := meta.Get(keyCheckpoint); v != nil {
 		var cp Checkpoint
@@ -242,14 +242,14 @@ func (j *Journal) Checkpoint() (Checkpoint, bool) {
 	return j.checkpoint.Clone(), true
 }
 
-// LastSeq is the id of the newest event (0 when empty). Ids are dense in
+// LastID is the id of the newest event (0 when empty). Ids are dense in
 // commit order; retention (Trim) deletes the oldest events without reusing
-// or renumbering their ids, so LastSeq is the number of events ever
+// or renumbering their ids, so LastID is the number of events ever
 // journaled, and the number stored when nothing was trimmed.
-func (j *Journal) LastSeq() uint64 {
+func (j *Journal) LastID() uint64 {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.seq
+	return j.lastID
 }
 
 // Commits counts the commits since Open that wrote events, monitor rows or
@@ -293,13 +293,13 @@ func (j *Journal) Changed() <-chan struct{} {
 	return j.changed
 }
 
-// Healthy reports the last commit's failure (for example a full disk), or
+// CommitErr reports the last commit's failure (for example a full disk), or
 // nil when the last commit succeeded. A commit that only advances coverage
 // needs next to no space and may succeed where the follower's changes
 // cannot be written: it does not clear the failure of a batch that carried
 // changes (events, rows, a checkpoint), which only such a batch's success
 // clears.
-func (j *Journal) Healthy() error {
+func (j *Journal) CommitErr() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.commitErr

@@ -87,8 +87,8 @@ func TestStateSurvivesReopen(t *testing.T) {
 	if !ok || cp.File != "b.000003" || cp.Pos != 4 || cp.GTIDSet != "u:1-6" || len(cp.Columns) != 2 {
 		t.Errorf("checkpoint after reopening %+v, want the last batch's, b.000003:4 u:1-6", cp)
 	}
-	if j.LastSeq() != 1 {
-		t.Errorf("seq %d", j.LastSeq())
+	if j.LastID() != 1 {
+		t.Errorf("seq %d", j.LastID())
 	}
 	if again, _ := j.ServerID(0, func() uint32 { return 1 }); again != id || id != 4711 {
 		t.Errorf("server id %d then %d", id, again)
@@ -186,7 +186,7 @@ func TestWindowEndingInTheCurrentSecondWaitsForItsEnd(t *testing.T) {
 	}
 }
 
-func TestVouchPoint(t *testing.T) {
+func TestVouchAsOf(t *testing.T) {
 	asOf := sec(1000).Add(300 * time.Millisecond)
 	for _, c := range []struct {
 		until, want time.Time
@@ -198,8 +198,8 @@ func TestVouchPoint(t *testing.T) {
 		{sec(1000), sec(1000)},                             // a whole second: events stamped before it
 		{sec(998).Add(time.Millisecond), sec(999)},         // an earlier second: its end, already past
 	} {
-		if got := vouchPoint(c.until, asOf); !got.Equal(c.want) {
-			t.Errorf("vouchPoint(%s, %s) = %s, want %s", c.until, asOf, got, c.want)
+		if got := vouchAsOf(c.until, asOf); !got.Equal(c.want) {
+			t.Errorf("vouchAsOf(%s, %s) = %s, want %s", c.until, asOf, got, c.want)
 		}
 	}
 }
@@ -222,13 +222,13 @@ func TestFailedCommitWritesNothing(t *testing.T) {
 	if err := j.Commit(bad); err == nil {
 		t.Fatal("an event before 1970 was accepted")
 	}
-	if j.Healthy() == nil || j.LastSeq() != 0 {
-		t.Errorf("healthy=%v seq=%d", j.Healthy(), j.LastSeq())
+	if j.CommitErr() == nil || j.LastID() != 0 {
+		t.Errorf("healthy=%v seq=%d", j.CommitErr(), j.LastID())
 	}
 	if _, ok := j.Checkpoint(); ok {
 		t.Error("checkpoint of a failed batch was kept")
 	}
-	if err := j.Commit(&Batch{Events: []bridge.Event{ev(1, 1, 0, 10)}}); err != nil || j.Healthy() != nil || j.LastSeq() != 1 {
-		t.Errorf("after a good commit: err %v healthy %v seq %d", err, j.Healthy(), j.LastSeq())
+	if err := j.Commit(&Batch{Events: []bridge.Event{ev(1, 1, 0, 10)}}); err != nil || j.CommitErr() != nil || j.LastID() != 1 {
+		t.Errorf("after a good commit: err %v healthy %v seq %d", err, j.CommitErr(), j.LastID())
 	}
 }

@@ -80,18 +80,19 @@ func storedMonitors(tx *bolt.Tx) iter.Seq2[monitorRecord, error] {
 	}
 }
 
-// writeMonitors applies a batch's rows, sorted by site, to the monitors
-// bucket, after emptying it when reset: deleted rows go, the others are
-// written.
-func writeMonitors(tx *bolt.Tx, reset bool, rows *rowSet) error {
-	if reset {
-		if err := tx.DeleteBucket(bucketMonitors); err != nil {
-			return err
-		}
-		if _, err := tx.CreateBucket(bucketMonitors); err != nil {
-			return err
-		}
+// clearMonitors empties the monitors bucket: a batch that sets
+// ResetMonitors (a fresh snapshot) replaces every row.
+func clearMonitors(tx *bolt.Tx) error {
+	if err := tx.DeleteBucket(bucketMonitors); err != nil {
+		return err
 	}
+	_, err := tx.CreateBucket(bucketMonitors)
+	return err
+}
+
+// writeMonitors applies a batch's rows, sorted by site, to the monitors
+// bucket: deleted rows go, the others are written.
+func writeMonitors(tx *bolt.Tx, rows *rowSet) error {
 	bucket := tx.Bucket(bucketMonitors)
 	var (
 		key    []byte

@@ -118,7 +118,7 @@ func TestRunsMatchAModel(t *testing.T) {
 		if round == 0 {
 			b.Checkpoint, b.NewSpan = &Checkpoint{Flavor: "mariadb", File: "binlog.000001", Pos: 4}, &SpanStart{Start: t0}
 		}
-		seq := j.LastSeq()
+		seq := j.LastID()
 		if err := j.Commit(b); err != nil {
 			t.Fatal(err)
 		}
@@ -164,7 +164,7 @@ func TestCommitRefusesAnEventStoredTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	j.mu.Lock()
-	j.seq = 1 // as if meta's sequence had gone back
+	j.lastID = 1 // as if meta's sequence had gone back
 	j.mu.Unlock()
 	if err := j.Commit(&Batch{Events: []bridge.Event{ev(2, 1, 0, 200)}}); err == nil {
 		t.Fatal("a commit reusing id 2 succeeded")

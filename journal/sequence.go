@@ -37,102 +37,148 @@ type SourcedEvent struct {
 // time in proportion to its events, not to its events times the batches.
 func (j *Journal) EventsAfter(after uint64, limit int) (out []SourcedEvent, err error) {
 	defer guard(j.path, &err)()
-	seq := j.LastSeq() // read before the snapshot, which holds every event up to it
-	var next readHint
-	read := 0 // events and transactions decoded, for eventsAfterReads
+	lastID := j.LastID() // read before the snapshot, which holds every event up to it
+	var r eventsRead
 	err = j.db.View(func(tx *bolt.Tx) error {
-		t, err := decodeTrimmed(tx.Bucket(bucketMeta).Get(keyTrim))
-		if err != nil {
-			return err
-		}
-		after := t.skip(after)
-		last := min(seq, after+uint64(max(limit, 0)))
-		if last <= after {
-			return nil
-		}
-		out = make([]SourcedEvent, last-after)
-		want := int(last-after) - int(t.countIn(after+1, last))
-		hint, hinted := j.readHintFor(after)
-		src, err := sourcesFrom(tx, after+1, last, hint.record, hint.mark)
-		if err != nil {
-			return err
-		}
-		read += src.decoded
-		// The scan of the events bucket starts at the earliest position
-		// among the wanted ids: the hint says it for those up to its end,
-		// the records' earliest created_at for the rest, unless some id
-		// has no record (an older journal), when only a scan from the
-		// start finds it. Trimmed ids need no position.
-		start, covered := entry{created: maxCreated}, after
-		if hinted {
-			start, covered = hint.from, hint.end
-		}
-		for _, r := range src.records {
-			if covered = t.skip(covered); r.first > covered+1 {
-				break
-			}
-			if r.first+r.count-1 > covered {
-				start, covered = minEntry(start, entry{created: r.minCreated}), r.first+r.count-1
-			}
-		}
-		if covered = t.skip(covered); covered < last {
-			start = entry{}
-		}
-		// Continuing after last, the ids last+1..covered sort at or after
-		// the first of them the scan meets, or after where it stops.
-		next = readHint{after: last, end: covered, record: src.markRecord, mark: src.mark}
-		found, seenNext := 0, false
-		if want > 0 {
-			err = scanRunsAt(tx, eventRuns, start, -1, func(e entry) error {
-				read++
-				if e.id > last && e.id <= covered && !seenNext {
-					next.from, seenNext = e, true
-				}
-				if e.id <= after || e.id > last {
-					return nil
-				}
-				out[e.id-after-1].Event = e.event()
-				if found++; found == want {
-					if !seenNext {
-						next.from = e
-					}
-					return errScanDone
-				}
-				return nil
-			})
-			if err != nil && !errors.Is(err, errScanDone) {
-				return err
-			}
-		}
-		if found != want {
-			return fmt.Errorf("%w: events %d..%d: %d of them are missing from the events bucket", ErrCorrupt, after+1, last, want-found)
-		}
-		for _, r := range src.records {
-			txns := r.txns
-			for id := max(r.first, after+1); id < r.first+r.count && id <= last; id++ {
-				e := &out[id-after-1]
-				e.BaseGTIDSet = r.base
-				for len(txns) > 0 && txns[0].first+txns[0].count <= id {
-					txns = txns[1:]
-				}
-				if len(txns) > 0 && id >= txns[0].first {
-					e.GTID, e.Ordinal = txns[0].gtid, int(id-txns[0].first)
-				}
-			}
-		}
-		if want < len(out) {
-			out = slices.DeleteFunc(out, func(e SourcedEvent) bool { return e.ID == 0 })
-		}
-		return nil
+		var err error
+		r, err = j.readEventsAfter(tx, after, limit, lastID)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read events after %d from journal %s: %w", after, j.path, err)
 	}
-	j.eventsAfterReads.Add(uint64(read))
-	if next.end > next.after {
-		j.setReadHint(next)
+	j.eventsAfterReads.Add(uint64(r.decoded))
+	if r.next.end > r.next.after {
+		j.setReadHint(r.next)
 	}
-	return out, nil
+	return r.events, nil
+}
+
+// eventsRead is what one EventsAfter read: the events, the hint for the
+// call that continues after them, and how many events and transactions it
+// decoded (eventsAfterReads).
+type eventsRead struct {
+	events  []SourcedEvent
+	next    readHint
+	decoded int
+}
+
+// readEventsAfter is EventsAfter inside one snapshot, lastID its last id, in
+// four steps: the ids wanted (retention's holes left out), their sources,
+// their events from one scan of the events bucket, and the sources joined
+// to the events.
+func (j *Journal) readEventsAfter(tx *bolt.Tx, after uint64, limit int, lastID uint64) (r eventsRead, err error) {
+	t, err := decodeTrimmed(tx.Bucket(bucketMeta).Get(keyTrim))
+	if err != nil {
+		return r, err
+	}
+	after = t.skip(after)
+	last := min(lastID, after+uint64(max(limit, 0)))
+	if last <= after {
+		return r, nil
+	}
+	out := make([]SourcedEvent, last-after)
+	want := int(last-after) - int(t.countIn(after+1, last))
+	hint, hinted := j.readHintFor(after)
+	src, err := sourcesFrom(tx, after+1, last, hint.record, hint.mark)
+	if err != nil {
+		return r, err
+	}
+	r.decoded += src.decoded
+	start, covered := scanStart(t, after, last, hint, hinted, src.records)
+	// Continuing after last, the ids last+1..covered sort at or after the
+	// first of them the scan meets, or after where it stops.
+	r.next = readHint{after: last, end: covered, record: src.markRecord, mark: src.mark}
+	if want > 0 {
+		found, scanned, err := readEvents(tx, start, after, last, covered, want, out, &r.next.from)
+		r.decoded += scanned
+		if err != nil {
+			return r, err
+		}
+		if found != want {
+			return r, fmt.Errorf("%w: events %d..%d: %d of them are missing from the events bucket", ErrCorrupt, after+1, last, want-found)
+		}
+	}
+	joinSources(out, src.records, after, last)
+	if want < len(out) {
+		out = slices.DeleteFunc(out, func(e SourcedEvent) bool { return e.ID == 0 }) // trimmed ids
+	}
+	r.events = out
+	return r, nil
+}
+
+// scanStart is where the scan of the events bucket starts: the earliest
+// position among the wanted ids after+1..last. The hint says it for those
+// up to its end, the sources records' earliest created_at for the rest,
+// unless some id has no record (an older journal), when only a scan from
+// the start finds it. Trimmed ids need no position. covered is the last id
+// the position is known good for.
+func scanStart(t trimmed, after, last uint64, hint readHint, hinted bool, records []sourceRecord) (start entry, covered uint64) {
+	start, covered = entry{created: maxCreated}, after
+	if hinted {
+		start, covered = hint.from, hint.end
+	}
+	for _, r := range records {
+		if covered = t.skip(covered); r.first > covered+1 {
+			break
+		}
+		if r.first+r.count-1 > covered {
+			start, covered = minEntry(start, entry{created: r.minCreated}), r.first+r.count-1
+		}
+	}
+	if covered = t.skip(covered); covered < last {
+		start = entry{}
+	}
+	return start, covered
+}
+
+// readEvents scans the events bucket from start until it has found the
+// want events of after+1..last, placing each at out[id-after-1]. It sets
+// *from to the first id of last+1..covered it meets, or else the last
+// event it found: where the next call's scan may start. scanned counts the
+// events decoded.
+func readEvents(tx *bolt.Tx, start entry, after, last, covered uint64, want int, out []SourcedEvent, from *entry) (found, scanned int, err error) {
+	seenNext := false
+	err = scanRunsAt(tx, eventRuns, start, -1, func(e entry) error {
+		scanned++
+		if e.id > last && e.id <= covered && !seenNext {
+			*from, seenNext = e, true
+		}
+		if e.id <= after || e.id > last {
+			return nil
+		}
+		out[e.id-after-1].Event = e.event()
+		if found++; found == want {
+			if !seenNext {
+				*from = e
+			}
+			return errScanDone
+		}
+		return nil
+	})
+	if errors.Is(err, errScanDone) {
+		err = nil
+	}
+	return found, scanned, err
+}
+
+// joinSources gives each event of after+1..last in out its commit's GTID
+// set before it and, where known, its transaction's GTID and its place in
+// that transaction.
+func joinSources(out []SourcedEvent, records []sourceRecord, after, last uint64) {
+	for _, r := range records {
+		txns := r.txns
+		for id := max(r.first, after+1); id < r.first+r.count && id <= last; id++ {
+			e := &out[id-after-1]
+			e.BaseGTIDSet = r.base
+			for len(txns) > 0 && txns[0].first+txns[0].count <= id {
+				txns = txns[1:]
+			}
+			if len(txns) > 0 && id >= txns[0].first {
+				e.GTID, e.Ordinal = txns[0].gtid, int(id-txns[0].first)
+			}
+		}
+	}
 }
 
 func minEntry(a, b entry) entry {

@@ -267,8 +267,8 @@ func TestSnapshotDuringCommits(t *testing.T) {
 			t.Fatalf("snapshot %d does not verify: %v %+v", i, err, r)
 		}
 		s := openRO(t, p)
-		if got := exportAll(t, s, ExportFilter{}); uint64(len(got)) != s.LastSeq() || len(got) < len(f.events) {
-			t.Errorf("snapshot %d holds %d events, seq %d", i, len(got), s.LastSeq())
+		if got := exportAll(t, s, ExportFilter{}); uint64(len(got)) != s.LastID() || len(got) < len(f.events) {
+			t.Errorf("snapshot %d holds %d events, seq %d", i, len(got), s.LastID())
 		}
 	}
 	close(done)

@@ -209,7 +209,7 @@ func TestTrimRefusesTheFuture(t *testing.T) {
 	if _, err := j.Trim(context.Background(), sec(5001), TrimOptions{}); !errors.Is(err, ErrTrimFuture) {
 		t.Fatalf("a cutoff after now: %v", err)
 	}
-	if s := j.Spans(time.Time{}); !s[0].Start.Equal(sec(100)) || j.LastSeq() != 1 {
+	if s := j.Spans(time.Time{}); !s[0].Start.Equal(sec(100)) || j.LastID() != 1 {
 		t.Fatalf("a refused trim changed the journal: %+v", s)
 	}
 }

@@ -140,7 +140,7 @@ func copyV1Monitors(from *bolt.Tx, out *bolt.DB) error {
 			rows.set(m)
 		}
 		rows.sort()
-		if err := out.Update(func(to *bolt.Tx) error { return writeMonitors(to, false, &rows) }); err != nil {
+		if err := out.Update(func(to *bolt.Tx) error { return writeMonitors(to, &rows) }); err != nil {
 			return err
 		}
 	}

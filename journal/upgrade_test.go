@@ -127,8 +127,8 @@ func TestUpgradeKeepsEverything(t *testing.T) {
 	if got, err := j.BlogEvents(blog, t0.Add(-time.Hour), t0.Add(time.Duration(len(events))*time.Second)); err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("blog %d: %d events (%v), want %d", blog, len(got), err, len(want))
 	}
-	if c, ok := j.Checkpoint(); !ok || !reflect.DeepEqual(c, cp) || j.LastSeq() != uint64(len(events)) {
-		t.Fatalf("checkpoint %+v seq %d", c, j.LastSeq())
+	if c, ok := j.Checkpoint(); !ok || !reflect.DeepEqual(c, cp) || j.LastID() != uint64(len(events)) {
+		t.Fatalf("checkpoint %+v seq %d", c, j.LastID())
 	}
 	st, err := j.Stats()
 	if err != nil || st.Monitors != uint64(len(monitors)) || st.ServerID != 4242 || len(st.Spans) != 2 || st.Gaps[0].Reason != "binlog purged" {

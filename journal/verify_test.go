@@ -393,8 +393,8 @@ func TestOpenForToolsRefusesDamageItCannotRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j.LastSeq() != uint64(len(f.events)) {
-		t.Errorf("seq %d", j.LastSeq())
+	if j.LastID() != uint64(len(f.events)) {
+		t.Errorf("seq %d", j.LastID())
 	}
 	j.Close()
 	p := copyFile(t, f.path, dir, "cut")

@@ -93,14 +93,14 @@ func (j *Journal) spansLocked(asOf time.Time) []bridge.Span {
 	return out
 }
 
-// vouchPoint is the instant a confirmation must reach before the journal
+// vouchAsOf is the instant a confirmation must reach before the journal
 // may vouch for [since, until) to a request that began at asOf. A window
 // reaching past the request is vouched for as of the request: what is
 // committed later is the request's future. A window ending by the request
 // holds until's whole second, as created_at is whole seconds (an event
 // committed at 05.7 is stamped 05 and belongs to [since, 05.3)), so it needs
 // a confirmation from after that second has ended.
-func vouchPoint(until, asOf time.Time) time.Time {
+func vouchAsOf(until, asOf time.Time) time.Time {
 	if until.After(asOf) {
 		return asOf
 	}
@@ -121,13 +121,13 @@ func (j *Journal) Window(ctx context.Context, blogID uint64, since, until time.T
 // (a timeline) passes one asOf to all, so they share one probe and one
 // notion of the present.
 func (j *Journal) WindowAsOf(ctx context.Context, blogID uint64, since, until, asOf time.Time) ([]bridge.Event, []bridge.Span, error) {
-	need := vouchPoint(until, asOf)
+	need := vouchAsOf(until, asOf)
 	spans := j.Spans(need)
 	if n := len(spans); n > 0 && spans[n-1].End.Before(until) && !spans[n-1].Start.After(until) && j.opts.WaitLimit > 0 {
 		wctx, cancel := context.WithTimeout(ctx, j.opts.WaitLimit)
 		// A probe that fails may still have advanced coverage part of the
 		// way (a lagging replica vouches for its recent past): read again.
-		j.proveCaughtUp(wctx, need)
+		j.probeAsOf(wctx, need)
 		spans = j.Spans(need)
 		cancel()
 		if ctx.Err() != nil {
@@ -154,7 +154,7 @@ func (j *Journal) WindowAsOf(ctx context.Context, blogID uint64, since, until, a
 // reading the spans and reading the events.
 var testHookWindowRead func()
 
-// proveCaughtUp returns once a probe that started at or after asOf has
+// probeAsOf returns once a probe that started at or after asOf has
 // finished, starting one when none has (waiting for the server's clock to
 // have surely reached asOf first). Concurrent callers share probes, so a
 // burst of requests costs the server one status query, not one each.
@@ -162,7 +162,7 @@ var testHookWindowRead func()
 // A probe's start is the earliest the server's clock could read when it
 // began (ServerNow's low bound): the prober proves everything the server had
 // written by then, and only a caller whose asOf it reaches may rely on it.
-func (j *Journal) proveCaughtUp(ctx context.Context, asOf time.Time) error {
+func (j *Journal) probeAsOf(ctx context.Context, asOf time.Time) error {
 	for {
 		if wait := asOf.Sub(j.serverNowLow()); wait > 0 {
 			t := time.NewTimer(wait)

@@ -220,7 +220,7 @@ func waitStream(t *testing.T, url, name string, n int, r *running) {
 // in journal order, as /events JSON, named as msgID names it.
 func checkStream(t *testing.T, msgs []*jetstream.RawStreamMsg, j *journal.Journal, prefix string) {
 	t.Helper()
-	events, err := j.EventsAfter(0, int(j.LastSeq()))
+	events, err := j.EventsAfter(0, int(j.LastID()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,8 +24,8 @@ import (
 type Journal interface {
 	// Identity is the journal's name among journals (journal/identity.go).
 	Identity() (string, error)
-	// LastSeq is the id of the last event committed.
-	LastSeq() uint64
+	// LastID is the id of the last event committed.
+	LastID() uint64
 	// Changed is closed at the next commit.
 	Changed() <-chan struct{}
 	// EventsAfter returns up to limit events after the id after, in id

@@ -34,7 +34,7 @@ func TestMessageOverMaxPayload(t *testing.T) {
 	if err := j.Commit(&journal.Batch{Checkpoint: &journal.Checkpoint{Flavor: "mariadb", File: "bin.000001", Pos: 500, GTIDSet: strings.Join(domains, ",")}}); err != nil {
 		t.Fatal(err)
 	}
-	big := j.LastSeq() + 1
+	big := j.LastID() + 1
 	src.feed(t, j, 20, 40, 5, true)
 	r := start(t, j, testConfig(srv.URL()))
 	waitPublished(t, r, big-1)
@@ -57,8 +57,8 @@ func TestMessageOverMaxPayload(t *testing.T) {
 	srv.Kill()
 	srv.Reconfigure("max_payload: 65536")
 	srv.Restart()
-	waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
-	waitPlaced(t, r, j.LastSeq())
+	waitStream(t, srv.URL(), "T", int(j.LastID()), r)
+	waitPlaced(t, r, j.LastID())
 	r.stop()
 	checkStream(t, natstest.Messages(t, srv.URL(), "T"), j, DefaultSubject)
 }
@@ -112,8 +112,8 @@ func TestFullStreamRefusesWithLimits(t *testing.T) {
 			if _, err := ops.UpdateStream(context.Background(), c); err != nil {
 				t.Fatal(err)
 			}
-			waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
-			waitPlaced(t, r, j.LastSeq())
+			waitStream(t, srv.URL(), "T", int(j.LastID()), r)
+			waitPlaced(t, r, j.LastID())
 			r.stop()
 			checkStream(t, natstest.Messages(t, srv.URL(), "T"), j, DefaultSubject)
 		})

@@ -74,8 +74,8 @@ func TestOperatorActions(t *testing.T) {
 		src.grow(60)
 		src.feed(t, j, 0, 50, 7, true)
 		r := start(t, j, cfg)
-		waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
-		waitPlaced(t, r, j.LastSeq())
+		waitStream(t, srv.URL(), "T", int(j.LastID()), r)
+		waitPlaced(t, r, j.LastID())
 		_, s := operator(t, srv.URL(), "T")
 		last := s.CachedInfo().State.LastSeq
 		if err := s.DeleteMsg(context.Background(), last); err != nil {
@@ -83,20 +83,20 @@ func TestOperatorActions(t *testing.T) {
 		}
 		// A restore meanwhile ends with the messages the stream holds.
 		res, got, err := restoreWithin(t, srv.URL(), "T")
-		if err != nil || res.Events != j.LastSeq()-1 || got.LastSeq() != res.Events {
+		if err != nil || res.Events != j.LastID()-1 || got.LastID() != res.Events {
 			t.Fatalf("restore after the last message was deleted: %+v, %v", res, err)
 		}
 		// The journal grows: the publisher first takes the deleted event
 		// again (once the duplicate window has passed), then the new ones.
 		src.feed(t, j, 50, 60, 3, true)
-		waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
-		waitPlaced(t, r, j.LastSeq())
+		waitStream(t, srv.URL(), "T", int(j.LastID()), r)
+		waitPlaced(t, r, j.LastID())
 		r.stop()
 		checkStream(t, natstest.Messages(t, srv.URL(), "T"), j, DefaultSubject)
 		// Now a message is missing from the middle: a restore holds every
 		// event, and vouches for nothing after the hole.
 		res, got, err = restoreWithin(t, srv.URL(), "T")
-		if err != nil || res.Events != j.LastSeq() || res.Checkpoint != nil || !strings.Contains(res.Missing, "messages ") {
+		if err != nil || res.Events != j.LastID() || res.Checkpoint != nil || !strings.Contains(res.Missing, "messages ") {
 			t.Fatalf("restore with a message deleted from the middle: %+v, %v", res, err)
 		}
 		for _, s := range got.Spans(time.Time{}) {
@@ -115,10 +115,10 @@ func TestOperatorActions(t *testing.T) {
 		src.grow(70)
 		src.feed(t, j, 0, 60, 7, true)
 		r := start(t, j, cfg)
-		waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
-		waitPlaced(t, r, j.LastSeq())
+		waitStream(t, srv.URL(), "T", int(j.LastID()), r)
+		waitPlaced(t, r, j.LastID())
 		_, s := operator(t, srv.URL(), "T")
-		events, _ := j.EventsAfter(0, int(j.LastSeq()))
+		events, _ := j.EventsAfter(0, int(j.LastID()))
 		purged := events[len(events)-1].BlogID
 		if err := s.Purge(context.Background(), jetstream.WithPurgeSubject(subject(DefaultSubject, purged))); err != nil {
 			t.Fatal(err)
@@ -134,14 +134,14 @@ func TestOperatorActions(t *testing.T) {
 		src.feed(t, j, 60, 70, 3, true)
 		var want []string
 		identity, _ := j.Identity()
-		all, _ := j.EventsAfter(0, int(j.LastSeq()))
+		all, _ := j.EventsAfter(0, int(j.LastID()))
 		for _, e := range all {
 			if e.ID > kept || e.BlogID != purged {
 				want = append(want, msgID(e, identity))
 			}
 		}
 		waitStream(t, srv.URL(), "T", len(want), r)
-		waitPlaced(t, r, j.LastSeq())
+		waitPlaced(t, r, j.LastID())
 		r.stop()
 		checkNames(t, natstest.Messages(t, srv.URL(), "T"), want)
 		if res, _, err := restoreWithin(t, srv.URL(), "T"); err != nil || res.Events != uint64(len(want)) || res.Missing == "" {
@@ -158,8 +158,8 @@ func TestOperatorActions(t *testing.T) {
 		src.grow(60)
 		src.feed(t, j, 0, 50, 7, true)
 		r := start(t, j, cfg)
-		waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
-		waitPlaced(t, r, j.LastSeq())
+		waitStream(t, srv.URL(), "T", int(j.LastID()), r)
+		waitPlaced(t, r, j.LastID())
 		_, s := operator(t, srv.URL(), "T")
 		if err := s.Purge(context.Background()); err != nil {
 			t.Fatal(err)
@@ -169,8 +169,8 @@ func TestOperatorActions(t *testing.T) {
 		}
 		// The whole journal is published again, once.
 		src.feed(t, j, 50, 60, 3, true)
-		waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
-		waitPlaced(t, r, j.LastSeq())
+		waitStream(t, srv.URL(), "T", int(j.LastID()), r)
+		waitPlaced(t, r, j.LastID())
 		r.stop()
 		checkStream(t, natstest.Messages(t, srv.URL(), "T"), j, DefaultSubject)
 	})
@@ -183,8 +183,8 @@ func TestOperatorActions(t *testing.T) {
 		src.grow(60)
 		src.feed(t, j, 0, 50, 7, true)
 		r := start(t, j, cfg)
-		waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
-		waitPlaced(t, r, j.LastSeq())
+		waitStream(t, srv.URL(), "T", int(j.LastID()), r)
+		waitPlaced(t, r, j.LastID())
 		js, _ := operator(t, srv.URL(), "T")
 		if err := js.DeleteStream(context.Background(), "T"); err != nil {
 			t.Fatal(err)
@@ -193,8 +193,8 @@ func TestOperatorActions(t *testing.T) {
 			t.Fatal(err)
 		}
 		src.feed(t, j, 50, 60, 3, true)
-		waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
-		waitPlaced(t, r, j.LastSeq())
+		waitStream(t, srv.URL(), "T", int(j.LastID()), r)
+		waitPlaced(t, r, j.LastID())
 		r.stop()
 		checkStream(t, natstest.Messages(t, srv.URL(), "T"), j, DefaultSubject)
 		info, _ := natstest.StreamInfo(srv.URL(), "T")
@@ -214,8 +214,8 @@ func TestOperatorActions(t *testing.T) {
 		src.grow(60)
 		src.feed(t, j, 0, 50, 7, true)
 		r := start(t, j, cfg)
-		waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
-		waitPlaced(t, r, j.LastSeq())
+		waitStream(t, srv.URL(), "T", int(j.LastID()), r)
+		waitPlaced(t, r, j.LastID())
 		js, s := operator(t, srv.URL(), "T")
 		if err := s.DeleteMsg(context.Background(), s.CachedInfo().State.LastSeq); err != nil {
 			t.Fatal(err)
@@ -231,8 +231,8 @@ func TestOperatorActions(t *testing.T) {
 			t.Fatal(err)
 		}
 		src.feed(t, j, 55, 60, 3, true)
-		waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
-		waitPlaced(t, r, j.LastSeq())
+		waitStream(t, srv.URL(), "T", int(j.LastID()), r)
+		waitPlaced(t, r, j.LastID())
 		r.stop()
 		checkStream(t, natstest.Messages(t, srv.URL(), "T"), j, DefaultSubject)
 	})
@@ -251,11 +251,11 @@ func TestOperatorActions(t *testing.T) {
 		src.grow(60)
 		src.feed(t, j, 0, 60, 7, true)
 		r := start(t, j, cfg)
-		waitPlaced(t, r, j.LastSeq())
+		waitPlaced(t, r, j.LastID())
 		r.stop()
 		msgs := natstest.Messages(t, srv.URL(), "T")
 		identity, _ := j.Identity()
-		all, _ := j.EventsAfter(0, int(j.LastSeq()))
+		all, _ := j.EventsAfter(0, int(j.LastID()))
 		var want []string
 		for _, e := range all[len(all)-40:] {
 			want = append(want, msgID(e, identity))
@@ -284,7 +284,7 @@ func TestOperatorActions(t *testing.T) {
 		src.grow(60)
 		src.feed(t, j, 0, 30, 7, true)
 		r := start(t, j, cfg)
-		waitPlaced(t, r, j.LastSeq())
+		waitPlaced(t, r, j.LastID())
 		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 			if info, err := natstest.StreamInfo(srv.URL(), "T"); err == nil && info.State.Msgs == 0 {
 				break
@@ -314,8 +314,8 @@ func TestOperatorActions(t *testing.T) {
 		if err := s.Purge(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
-		waitPlaced(t, r, j.LastSeq())
+		waitStream(t, srv.URL(), "T", int(j.LastID()), r)
+		waitPlaced(t, r, j.LastID())
 		r.stop()
 		checkStream(t, natstest.Messages(t, srv.URL(), "T"), j, DefaultSubject)
 	})

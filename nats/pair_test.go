@@ -44,20 +44,20 @@ func TestPairPublishesEachTransitionOnce(t *testing.T) {
 	// B left it.
 	src.feed(t, a, 40, 200, 9, true)
 	waitStream(t, srv.URL(), "T", src.events(0, 200), ra)
-	waitPlaced(t, ra, a.LastSeq())
+	waitPlaced(t, ra, a.LastID())
 	// B falls past the window: everything it journals now, the stream has
 	// held for longer than that.
 	time.Sleep(2 * cfg.DedupWindow)
 	src.feed(t, b, 60, 200, 4, true)
-	waitPlaced(t, rb, b.LastSeq())
+	waitPlaced(t, rb, b.LastID())
 
 	// The same the other way round: B leads, A falls past the window.
 	src.feed(t, b, 200, 300, 6, true)
 	waitStream(t, srv.URL(), "T", src.events(0, 300), rb)
-	waitPlaced(t, rb, b.LastSeq())
+	waitPlaced(t, rb, b.LastID())
 	time.Sleep(2 * cfg.DedupWindow)
 	src.feed(t, a, 200, 300, 13, true)
-	waitPlaced(t, ra, a.LastSeq())
+	waitPlaced(t, ra, a.LastID())
 
 	// Both journal the rest, in their own batches, and publish at once.
 	done := make(chan struct{})
@@ -65,8 +65,8 @@ func TestPairPublishesEachTransitionOnce(t *testing.T) {
 	src.feed(t, b, 300, 400, 11, true)
 	<-done
 	waitStream(t, srv.URL(), "T", src.events(0, 400), rb)
-	waitPlaced(t, ra, a.LastSeq())
-	waitPlaced(t, rb, b.LastSeq())
+	waitPlaced(t, ra, a.LastID())
+	waitPlaced(t, rb, b.LastID())
 	ra.stop()
 	rb.stop()
 
@@ -134,7 +134,7 @@ func TestStandbyNeverTakesTheJournalForYounger(t *testing.T) {
 	rb := run(t, p)
 	waitStream(t, srv.URL(), "T", src.events(0, 100), rb)
 	waitState(t, rb, StatePublishing)
-	waitPlaced(t, rb, b.LastSeq())
+	waitPlaced(t, rb, b.LastID())
 	rb.stop()
 	checkStream(t, natstest.Messages(t, srv.URL(), "T"), a, DefaultSubject)
 	if st := rb.p.Status(); st.Published != 0 {
@@ -190,8 +190,8 @@ func TestPairWithAGapNeverRepublishes(t *testing.T) {
 	src.feed(t, b, 0, 80, 5, true)
 	ra, rb := start(t, a, cfg), start(t, b, cfg)
 	waitStream(t, srv.URL(), "T", src.events(0, 80), ra)
-	waitPlaced(t, ra, a.LastSeq())
-	waitPlaced(t, rb, b.LastSeq())
+	waitPlaced(t, ra, a.LastID())
+	waitPlaced(t, rb, b.LastID())
 	rb.stop()
 
 	// B is down; A journals and publishes up to transaction 200, then dies.
@@ -227,7 +227,7 @@ func TestPairWithAGapNeverRepublishes(t *testing.T) {
 	ra = start(t, a, cfg)
 	src.feed(t, a, 200, 250, 4, true)
 	waitStream(t, srv.URL(), "T", src.events(0, 250), ra)
-	waitPlaced(t, rb, b.LastSeq())
+	waitPlaced(t, rb, b.LastID())
 	if !waitNote(notes, supervisor.Activate, "") {
 		t.Errorf("B's Publisher service was never reported in operation again")
 	}
@@ -235,8 +235,8 @@ func TestPairWithAGapNeverRepublishes(t *testing.T) {
 	src.feed(t, b, 300, 350, 8, true)
 	src.feed(t, a, 250, 350, 12, true)
 	waitStream(t, srv.URL(), "T", src.events(0, 350), rb)
-	waitPlaced(t, ra, a.LastSeq())
-	waitPlaced(t, rb, b.LastSeq())
+	waitPlaced(t, ra, a.LastID())
+	waitPlaced(t, rb, b.LastID())
 	ra.stop()
 	rb.stop()
 	checkNames(t, natstest.Messages(t, srv.URL(), "T"), src.names(0, 350))
@@ -252,7 +252,7 @@ func TestPairWithAGapNeverRepublishes(t *testing.T) {
 	rb = start(t, b, cfg2)
 	want := append(src.names(0, 200), src.names(210, 350)...)
 	waitStream(t, srv.URL(), "T2", len(want), rb)
-	waitPlaced(t, rb, b.LastSeq())
+	waitPlaced(t, rb, b.LastID())
 	rb.stop()
 	checkNames(t, natstest.Messages(t, srv.URL(), "T2"), want)
 }

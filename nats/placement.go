@@ -50,7 +50,7 @@ func placeGTID(j Journal, flavor, gtid string) (placement, error) {
 	if err != nil || len(first) == 0 {
 		return placement{}, err
 	}
-	lo, hi := first[0].ID, j.LastSeq()
+	lo, hi := first[0].ID, j.LastID()
 	var pl placement
 	for lo <= hi { // the first event whose set holds gtid lies in lo..hi, or none does
 		mid := lo + (hi-lo)/2

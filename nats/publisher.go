@@ -97,9 +97,14 @@ type Status struct {
 	ErrorAt time.Time `json:"error_at,omitzero"`
 }
 
+// KeepFrom is the first journal event the stream is not known to hold:
+// retention (journal.Retainer.KeepFrom) keeps it and every later event, so
+// nothing is trimmed before it is published.
+func (p *Publisher) KeepFrom() uint64 { return p.Status().Position + 1 }
+
 // Status reports where the publisher is.
 func (p *Publisher) Status() Status {
-	last := p.j.LastSeq()
+	last := p.j.LastID()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := Status{
@@ -232,158 +237,250 @@ const (
 	jsErrStoreFailed jetstream.ErrorCode = 10077
 )
 
+// publishState is where the publish loop is (docs/ARCHITECTURE.md, "The
+// publisher's states"). Each state has a method that does what it does and
+// names the next; every way out passes through pubStopped with the error
+// to return (nil when ctx ended).
+type publishState int
+
+const (
+	// pubFilling: fill the window of messages in flight from the journal,
+	// readAhead events read at a time.
+	pubFilling publishState = iota
+	// pubWaiting: nothing in flight and nothing more in the journal: wait
+	// for the journal to change.
+	pubWaiting
+	// pubAwaitingAck: wait for the oldest message in flight to be
+	// acknowledged, at the sequence it expected.
+	pubAwaitingAck
+	// pubStopped: publish returns.
+	pubStopped
+)
+
+// publishing is one publish loop: where it is in the journal and in the
+// stream, and what is in flight.
+type publishing struct {
+	p  *Publisher
+	r  *publishRun
+	at position // where resume placed the publisher
+	// next is the last journal event read; seq the stream sequence the
+	// last message sent must get.
+	next, seq uint64
+	queue     []inflight
+	// read holds events read from the journal and not yet published: the
+	// journal is read readAhead events at a time, not one event for each
+	// acknowledgement, and the window is filled from it. spans and last
+	// were read before them, in that order (the coverage claims,
+	// coverage.go).
+	read   []journal.SourcedEvent
+	spans  []bridge.Span
+	last   uint64
+	claims *claimer
+	// waited: nothing was in flight while the publisher waited for the
+	// journal; changed is the journal's signal taken before the last fill.
+	waited  bool
+	changed <-chan struct{}
+}
+
 // publish sends the journal's events after at.event, each expecting the
 // stream to end with the one before, until ctx ends or something fails.
 func (p *Publisher) publish(ctx context.Context, r *publishRun, at position) error {
 	p.setState(StatePublishing)
-	js := r.js
-	next, seq := at.event, at.seq
-	var queue []inflight
-	// settle waits for every message in flight, so that none is stored
-	// behind the back of the next resume.
-	settle := func() {
-		select {
-		case <-js.PublishAsyncComplete():
-		case <-time.After(2 * p.cfg.AckTimeout):
-		}
-	}
-	// read holds events read from the journal and not yet published: the
-	// journal is read readAhead events at a time, not one event for each
-	// acknowledgement, and the window is filled from it. spans and last
-	// were read before them, in that order (the coverage claims, coverage.go).
-	var read []journal.SourcedEvent
-	var spans []bridge.Span
-	var last uint64
-	claims := newClaimer()
-	idle := false // nothing was in flight while the publisher waited for the journal
+	l := &publishing{p: p, r: r, at: at, next: at.event, seq: at.seq, claims: newClaimer()}
+	state := pubFilling
 	for {
-		changed := p.j.Changed()
-		for room := p.cfg.InFlight - len(queue); room > 0; room = p.cfg.InFlight - len(queue) {
-			if len(read) == 0 {
-				s, l := p.j.Spans(time.Time{}), p.j.LastSeq()
-				if l <= next {
-					break
-				}
-				events, err := p.j.EventsAfter(next, int(min(readAhead, l-next)))
-				if err != nil {
-					return err
-				}
-				if len(events) == 0 {
-					break
-				}
-				// A stream that holds nothing (new, or purged) begins with
-				// the journal's first event, which after retention is not 1
-				// (journal/trim.go); any other stream must go on with the
-				// event after its last.
-				if events[0].ID != next+1 && (next != 0 || at.present != 0) {
-					settle()
-					return fmt.Errorf("the journal no longer holds events %d to %d, which the stream lacks (it ends with event %d): the publisher never skips an event; publish to a new stream, which then begins with event %d",
-						next+1, events[0].ID-1, next, events[0].ID)
-				}
-				read, spans, last = events, s, l
-				if cp, ok := p.j.Checkpoint(); ok {
-					p.flavor = cp.Flavor
-				}
-				next = events[len(events)-1].ID
-			}
-			if idle && len(queue) == 0 {
-				// The stream's end may have been deleted or purged while
-				// the publisher waited: continuing after it would leave its
-				// event out for good.
-				if err := p.endIntact(ctx, r, seq); err != nil {
-					return err
-				}
-			}
-			idle = false
-			for _, e := range read[:min(room, len(read))] {
-				all, closed := claims.claims(e.ID, last, spans)
-				m := p.message(e, spans, all)
-				ack, err := js.PublishMsgAsync(m,
-					jetstream.WithMsgID(msgID(e, p.identity)),
-					jetstream.WithExpectLastSequence(seq))
-				if err != nil {
-					settle()
-					if errors.Is(err, natsgo.ErrMaxPayload) {
-						return fmt.Errorf("event %d makes a message of about %d bytes, more than the NATS server's max_payload of %d: raise max_payload in the server's configuration; the publisher publishes nothing after the event until then, and skips nothing",
-							e.ID, messageSize(m), r.maxPayload)
-					}
-					return fmt.Errorf("publish event %d: %w", e.ID, err)
-				}
-				seq++
-				queue = append(queue, inflight{ack: ack, id: e.ID, seq: seq, closed: closed})
-				read = read[1:]
-			}
+		var err error
+		switch state {
+		case pubFilling:
+			state, err = l.fill(ctx)
+		case pubWaiting:
+			state, err = l.wait(ctx)
+		case pubAwaitingAck:
+			state, err = l.awaitAck(ctx)
 		}
-		if len(queue) == 0 {
-			idle = true
-			select {
-			case <-changed:
-				continue
-			case <-r.closed:
-				return errors.New("the connection closed")
-			case <-ctx.Done():
-				return nil
-			}
-		}
-		head := queue[0]
-		select {
-		case ack := <-head.ack.Ok():
-			if ack.Sequence != head.seq {
-				settle()
-				if ack.Duplicate && ack.Sequence > at.present && ack.Sequence <= at.seq {
-					p.mu.Lock()
-					window := p.window
-					p.mu.Unlock()
-					return heldError{fmt.Errorf("stream %s stored event %d (%s) as message %d and dropped it since (deleted or purged) within its duplicate window of %s: JetStream takes a name again only once that window has passed since it stored it; the publisher tries again then and publishes nothing after the event meanwhile",
-						p.cfg.Stream, head.id, head.ack.Msg().Header.Get(natsgo.MsgIdHdr), ack.Sequence, window)}
-				}
-				if ack.Duplicate {
-					// The stream holds this event elsewhere than after its
-					// predecessor: its history and this journal's disagree
-					// in order here; resuming finds where they agree.
-					p.log.Warn("the stream holds an event out of this journal's order", "event", head.id, "stream_seq", ack.Sequence, "expected_seq", head.seq)
-					return errOvertaken
-				}
-				return fmt.Errorf("event %d was stored at sequence %d, not %d as expected", head.id, ack.Sequence, head.seq)
-			}
-			if ack.Duplicate {
-				claims.forget(head.closed) // the stored copy is another bridge's
-			}
-			p.mu.Lock()
-			p.position = head.id
-			if ack.Duplicate {
-				p.dups++
-			} else {
-				p.published++
-			}
-			p.mu.Unlock()
-			queue = queue[1:]
-			if !r.sourceKnown {
-				if err := p.knowSource(ctx, r); err != nil {
-					settle()
-					return err
-				}
-			}
-		case err := <-head.ack.Err():
-			settle()
-			var apiErr *jetstream.APIError
-			if errors.As(err, &apiErr) {
-				switch apiErr.ErrorCode {
-				case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant:
-					return errOvertaken
-				case jsErrStoreFailed, jetstream.JSErrCodeStreamMessageExceedsMaximum:
-					return fmt.Errorf("stream %s refused event %d: %s; its limits (%s) are reached: raise them (nats stream edit %s) or remove its oldest messages. The publisher resumes from this event, skipping nothing",
-						p.cfg.Stream, head.id, apiErr.Description, p.limits(ctx, r.stream), p.cfg.Stream)
-				}
-			}
-			return fmt.Errorf("event %d was not acknowledged: %w", head.id, err)
-		case <-r.closed:
-			return errors.New("the connection closed")
-		case <-ctx.Done():
-			settle()
-			return nil
+		if state == pubStopped {
+			return err
 		}
 	}
+}
+
+// drainInFlight waits for every message in flight, so that none is stored
+// behind the back of the next resume.
+func (l *publishing) drainInFlight() {
+	select {
+	case <-l.r.js.PublishAsyncComplete():
+	case <-time.After(2 * l.p.cfg.AckTimeout):
+	}
+}
+
+func (l *publishing) fill(ctx context.Context) (publishState, error) {
+	p := l.p
+	l.changed = p.j.Changed() // before reading: no change is missed
+	for room := p.cfg.InFlight - len(l.queue); room > 0; room = p.cfg.InFlight - len(l.queue) {
+		if len(l.read) == 0 {
+			more, err := l.readJournal()
+			if err != nil {
+				return pubStopped, err
+			}
+			if !more {
+				break
+			}
+		}
+		if l.waited && len(l.queue) == 0 {
+			// The stream's end may have been deleted or purged while the
+			// publisher waited: continuing after it would leave its event
+			// out for good.
+			if err := p.endIntact(ctx, l.r, l.seq); err != nil {
+				return pubStopped, err
+			}
+		}
+		l.waited = false
+		if err := l.send(room); err != nil {
+			return pubStopped, err
+		}
+	}
+	if len(l.queue) == 0 {
+		return pubWaiting, nil
+	}
+	return pubAwaitingAck, nil
+}
+
+// readJournal reads the next events after l.next into l.read; false when
+// the journal has none yet.
+func (l *publishing) readJournal() (bool, error) {
+	p := l.p
+	spans, last := p.j.Spans(time.Time{}), p.j.LastID()
+	if last <= l.next {
+		return false, nil
+	}
+	events, err := p.j.EventsAfter(l.next, int(min(readAhead, last-l.next)))
+	if err != nil || len(events) == 0 {
+		return false, err
+	}
+	// A stream that holds nothing (new, or purged) begins with the
+	// journal's first event, which after retention is not 1
+	// (journal/trim.go); any other stream must go on with the event after
+	// its last.
+	if events[0].ID != l.next+1 && (l.next != 0 || l.at.present != 0) {
+		l.drainInFlight()
+		return false, fmt.Errorf("the journal no longer holds events %d to %d, which the stream lacks (it ends with event %d): the publisher never skips an event; publish to a new stream, which then begins with event %d",
+			l.next+1, events[0].ID-1, l.next, events[0].ID)
+	}
+	l.read, l.spans, l.last = events, spans, last
+	if cp, ok := p.j.Checkpoint(); ok {
+		p.flavor = cp.Flavor
+	}
+	l.next = events[len(events)-1].ID
+	return true, nil
+}
+
+// send publishes up to room of the events read, each expecting the
+// stream to end with the one before.
+func (l *publishing) send(room int) error {
+	p := l.p
+	for _, e := range l.read[:min(room, len(l.read))] {
+		all, closed := l.claims.claims(e.ID, l.last, l.spans)
+		m := p.message(e, l.spans, all)
+		ack, err := l.r.js.PublishMsgAsync(m,
+			jetstream.WithMsgID(msgID(e, p.identity)),
+			jetstream.WithExpectLastSequence(l.seq))
+		if err != nil {
+			l.drainInFlight()
+			if errors.Is(err, natsgo.ErrMaxPayload) {
+				return fmt.Errorf("event %d makes a message of about %d bytes, more than the NATS server's max_payload of %d: raise max_payload in the server's configuration; the publisher publishes nothing after the event until then, and skips nothing",
+					e.ID, messageSize(m), l.r.maxPayload)
+			}
+			return fmt.Errorf("publish event %d: %w", e.ID, err)
+		}
+		l.seq++
+		l.queue = append(l.queue, inflight{ack: ack, id: e.ID, seq: l.seq, closed: closed})
+		l.read = l.read[1:]
+	}
+	return nil
+}
+
+func (l *publishing) wait(ctx context.Context) (publishState, error) {
+	l.waited = true
+	select {
+	case <-l.changed:
+		return pubFilling, nil
+	case <-l.r.closed:
+		return pubStopped, errors.New("the connection closed")
+	case <-ctx.Done():
+		return pubStopped, nil
+	}
+}
+
+func (l *publishing) awaitAck(ctx context.Context) (publishState, error) {
+	p, head := l.p, l.queue[0]
+	select {
+	case ack := <-head.ack.Ok():
+		if err := l.acknowledged(ctx, head, ack); err != nil {
+			return pubStopped, err
+		}
+		return pubFilling, nil
+	case err := <-head.ack.Err():
+		l.drainInFlight()
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) {
+			switch apiErr.ErrorCode {
+			case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant:
+				return pubStopped, errOvertaken
+			case jsErrStoreFailed, jetstream.JSErrCodeStreamMessageExceedsMaximum:
+				return pubStopped, fmt.Errorf("stream %s refused event %d: %s; its limits (%s) are reached: raise them (nats stream edit %s) or remove its oldest messages. The publisher resumes from this event, skipping nothing",
+					p.cfg.Stream, head.id, apiErr.Description, p.limits(ctx, l.r.stream), p.cfg.Stream)
+			}
+		}
+		return pubStopped, fmt.Errorf("event %d was not acknowledged: %w", head.id, err)
+	case <-l.r.closed:
+		return pubStopped, errors.New("the connection closed")
+	case <-ctx.Done():
+		l.drainInFlight()
+		return pubStopped, nil
+	}
+}
+
+// acknowledged records the oldest message's acknowledgement; an error
+// when it was stored elsewhere than expected.
+func (l *publishing) acknowledged(ctx context.Context, head inflight, ack *jetstream.PubAck) error {
+	p := l.p
+	if ack.Sequence != head.seq {
+		l.drainInFlight()
+		if ack.Duplicate && ack.Sequence > l.at.present && ack.Sequence <= l.at.seq {
+			p.mu.Lock()
+			window := p.window
+			p.mu.Unlock()
+			return heldError{fmt.Errorf("stream %s stored event %d (%s) as message %d and dropped it since (deleted or purged) within its duplicate window of %s: JetStream takes a name again only once that window has passed since it stored it; the publisher tries again then and publishes nothing after the event meanwhile",
+				p.cfg.Stream, head.id, head.ack.Msg().Header.Get(natsgo.MsgIdHdr), ack.Sequence, window)}
+		}
+		if ack.Duplicate {
+			// The stream holds this event elsewhere than after its
+			// predecessor: its history and this journal's disagree in
+			// order here; resuming finds where they agree.
+			p.log.Warn("the stream holds an event out of this journal's order", "event", head.id, "stream_seq", ack.Sequence, "expected_seq", head.seq)
+			return errOvertaken
+		}
+		return fmt.Errorf("event %d was stored at sequence %d, not %d as expected", head.id, ack.Sequence, head.seq)
+	}
+	if ack.Duplicate {
+		l.claims.forget(head.closed) // the stored copy is another bridge's
+	}
+	p.mu.Lock()
+	p.position = head.id
+	if ack.Duplicate {
+		p.dups++
+	} else {
+		p.published++
+	}
+	p.mu.Unlock()
+	l.queue = l.queue[1:]
+	if !l.r.sourceKnown {
+		if err := p.knowSource(ctx, l.r); err != nil {
+			l.drainInFlight()
+			return err
+		}
+	}
+	return nil
 }
 
 // endIntact checks, before the first message after a wait, that the

@@ -25,13 +25,13 @@ func TestPublishesEveryEventOnceInOrder(t *testing.T) {
 	src.feed(t, j, 100, 200, 9, true)
 	r := start(t, j, testConfig(srv.URL()))
 	src.feed(t, j, 200, 300, 1, true)
-	waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
+	waitStream(t, srv.URL(), "T", int(j.LastID()), r)
 	r.stop()
-	if st := r.p.Status(); st.Pending != 0 || st.Position != j.LastSeq() || st.Published != j.LastSeq() {
+	if st := r.p.Status(); st.Pending != 0 || st.Position != j.LastID() || st.Published != j.LastID() {
 		t.Errorf("status after publishing everything: %+v", st)
 	}
 
-	before := j.LastSeq()
+	before := j.LastID()
 	src.grow(50)
 	src.feed(t, j, 300, 350, 5, true)
 	// A publisher stopped within a transaction: the stream ends with the
@@ -42,7 +42,7 @@ func TestPublishesEveryEventOnceInOrder(t *testing.T) {
 	// Waiting for the publisher, not for the stream: a publisher that
 	// skipped events reaches the journal's end with the stream short.
 	deadline := time.Now().Add(60 * time.Second)
-	for r.p.Status().Position != j.LastSeq() {
+	for r.p.Status().Position != j.LastID() {
 		if time.Now().After(deadline) {
 			t.Fatalf("the publisher never reached the journal's end: %+v", r.p.Status())
 		}
@@ -51,8 +51,8 @@ func TestPublishesEveryEventOnceInOrder(t *testing.T) {
 	// Nothing more arrives: the publisher waits for the journal.
 	waitState(t, r, StatePublishing)
 	r.stop()
-	if st := r.p.Status(); st.Published != j.LastSeq()-before || st.Duplicates != 0 {
-		t.Errorf("after a restart the publisher sent %d messages (%d duplicates), want the %d events the stream lacked", st.Published, st.Duplicates, j.LastSeq()-before)
+	if st := r.p.Status(); st.Published != j.LastID()-before || st.Duplicates != 0 {
+		t.Errorf("after a restart the publisher sent %d messages (%d duplicates), want the %d events the stream lacked", st.Published, st.Duplicates, j.LastID()-before)
 	}
 	checkStream(t, natstest.Messages(t, srv.URL(), "T"), j, DefaultSubject)
 }
@@ -78,17 +78,17 @@ func TestServerKilledAndRestarted(t *testing.T) {
 	wait := src.storm(t, j, stop)
 	r := start(t, j, testConfig(srv.URL()))
 	for range 2 {
-		waitPublished(t, r, j.LastSeq()/2+1)
+		waitPublished(t, r, j.LastID()/2+1)
 		srv.Kill()
-		mark := j.LastSeq()
-		for j.LastSeq() < mark+50 { // the journal goes on without NATS
+		mark := j.LastID()
+		for j.LastID() < mark+50 { // the journal goes on without NATS
 			time.Sleep(10 * time.Millisecond)
 		}
 		srv.Restart()
 	}
 	close(stop)
 	wait()
-	waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
+	waitStream(t, srv.URL(), "T", int(j.LastID()), r)
 	r.stop()
 	checkStream(t, natstest.Messages(t, srv.URL(), "T"), j, DefaultSubject)
 	if st := r.p.Status(); st.Errors == 0 || st.Error == "" {
@@ -134,7 +134,7 @@ func TestNetworkCut(t *testing.T) {
 	proxy.Heal()
 	close(stop)
 	wait()
-	waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
+	waitStream(t, srv.URL(), "T", int(j.LastID()), r)
 	r.stop()
 	checkStream(t, natstest.Messages(t, srv.URL(), "T"), j, DefaultSubject)
 }
@@ -169,7 +169,7 @@ func TestClusterNodeKilled(t *testing.T) {
 	waitPublished(t, r, mark+300)
 	close(stop)
 	wait()
-	waitStream(t, survivor, "T", int(j.LastSeq()), r)
+	waitStream(t, survivor, "T", int(j.LastID()), r)
 	r.stop()
 	checkStream(t, natstest.Messages(t, survivor, "T"), j, DefaultSubject)
 }
@@ -197,7 +197,7 @@ func TestForeignJournalRefused(t *testing.T) {
 	src.feed(t, a, 0, 20, 5, false)
 	src.feed(t, b, 0, 20, 5, false)
 	ra := start(t, a, testConfig(srv.URL()))
-	waitStream(t, srv.URL(), "T", int(a.LastSeq()), ra)
+	waitStream(t, srv.URL(), "T", int(a.LastID()), ra)
 	ra.stop()
 	p, err := New(b, testConfig(srv.URL()))
 	if err != nil {
@@ -216,7 +216,7 @@ func TestForeignJournalRefused(t *testing.T) {
 // published.
 func publishIntoATransaction(t *testing.T, url string, j *journal.Journal, after uint64) uint64 {
 	t.Helper()
-	events, err := j.EventsAfter(after, int(j.LastSeq()-after))
+	events, err := j.EventsAfter(after, int(j.LastID()-after))
 	if err != nil {
 		t.Fatal(err)
 	}

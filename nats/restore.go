@@ -93,7 +93,7 @@ func Restore(ctx context.Context, cfg Config, dst string) (res RestoreResult, er
 	if err := r.finish(); err != nil {
 		return res, err
 	}
-	res = RestoreResult{Events: j.LastSeq(), Spans: len(j.Spans(time.Time{})), Checkpoint: r.checkpoint, Missing: r.hole}
+	res = RestoreResult{Events: j.LastID(), Spans: len(j.Spans(time.Time{})), Checkpoint: r.checkpoint, Missing: r.hole}
 	if r.sameJournal && r.journalID != "" {
 		err = j.AdoptIdentity(r.journalID) // fails unless the journal keeps it
 		res.Identity = r.journalID

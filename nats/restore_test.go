@@ -41,7 +41,7 @@ func TestRestoreRebuildsTheJournal(t *testing.T) {
 	src.feed(t, j, 100, 250, 11, true)
 
 	r := start(t, j, testConfig(srv.URL()))
-	waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
+	waitStream(t, srv.URL(), "T", int(j.LastID()), r)
 	r.stop()
 
 	dst := filepath.Join(t.TempDir(), "restored.journal")
@@ -55,12 +55,12 @@ func TestRestoreRebuildsTheJournal(t *testing.T) {
 	}
 	defer got.Close()
 
-	want, _ := j.EventsAfter(0, int(j.LastSeq()))
-	have, err := got.EventsAfter(0, int(j.LastSeq())+1)
+	want, _ := j.EventsAfter(0, int(j.LastID()))
+	have, err := got.EventsAfter(0, int(j.LastID())+1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Events != j.LastSeq() || len(have) != len(want) {
+	if res.Events != j.LastID() || len(have) != len(want) {
 		t.Fatalf("restored %d events (%d read back), the journal has %d", res.Events, len(have), len(want))
 	}
 	for i := range want {
@@ -124,12 +124,12 @@ func TestRestoredCoverageFromALivePublisher(t *testing.T) {
 	r := start(t, j, testConfig(srv.URL()))
 	for i := 0; i < 150; i += 10 {
 		src.feed(t, j, i, i+10, 3, true)
-		waitPlaced(t, r, j.LastSeq())
+		waitPlaced(t, r, j.LastID())
 	}
 	gap(t, j, src, 180, "binlog purged")
 	for i := 180; i < 300; i += 20 {
 		src.feed(t, j, i, i+20, 7, true)
-		waitPlaced(t, r, j.LastSeq())
+		waitPlaced(t, r, j.LastID())
 	}
 	r.stop()
 
@@ -138,8 +138,8 @@ func TestRestoredCoverageFromALivePublisher(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, restored := j.Spans(time.Time{}), got.Spans(time.Time{})
-	if res.Events != j.LastSeq() || res.Checkpoint == nil || len(want) != 2 {
-		t.Fatalf("restored %+v from a journal of %d events and spans %+v", res, j.LastSeq(), want)
+	if res.Events != j.LastID() || res.Checkpoint == nil || len(want) != 2 {
+		t.Fatalf("restored %+v from a journal of %d events and spans %+v", res, j.LastID(), want)
 	}
 	if len(restored) != len(want) {
 		t.Errorf("restored spans %+v, the source journal's %+v", restored, want)

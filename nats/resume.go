@@ -95,7 +95,7 @@ func (p *Publisher) locate(ctx context.Context, stream jetstream.Stream) (at pos
 	if err != nil {
 		return at, false, fmt.Errorf("the stream's last message (sequence %d, %s): %w", at.present, id, err)
 	}
-	last := p.j.LastSeq()
+	last := p.j.LastID()
 	if name.journal != "" {
 		switch {
 		case name.journal != p.identity:

@@ -47,7 +47,7 @@ func TestPublishingAndRestoreAcrossTrims(t *testing.T) {
 		t.Fatalf("a trim before anything was published: %+v", res)
 	}
 	r := run(t, p)
-	waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
+	waitStream(t, srv.URL(), "T", int(j.LastID()), r)
 	res := trimHeld(t, j, p, cutoff)
 	if res.Deleted == 0 || !res.Done {
 		t.Fatalf("a trim once everything was published: %+v", res)
@@ -60,14 +60,14 @@ func TestPublishingAndRestoreAcrossTrims(t *testing.T) {
 		src.feed(t, twin, from, from+30, 4, true)
 		trimHeld(t, j, p, src.txns[from-20].events[0].CreatedAt)
 	}
-	waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
+	waitStream(t, srv.URL(), "T", int(j.LastID()), r)
 	r.stop()
-	if st := p.Status(); st.Errors != 0 || st.Position != j.LastSeq() {
+	if st := p.Status(); st.Errors != 0 || st.Position != j.LastID() {
 		t.Fatalf("the publisher across trims: %+v", st)
 	}
 	checkStream(t, natstest.Messages(t, srv.URL(), "T"), twin, DefaultSubject)
 	last := trimHeld(t, j, p, src.txns[330].events[0].CreatedAt)
-	kept, err := j.EventsAfter(0, int(j.LastSeq()))
+	kept, err := j.EventsAfter(0, int(j.LastID()))
 	if err != nil || len(kept) == 0 || kept[0].ID < 100 {
 		t.Fatalf("the trimmed journal holds %d events from %d on (%v)", len(kept), kept[0].ID, err)
 	}
@@ -78,8 +78,8 @@ func TestPublishingAndRestoreAcrossTrims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rr.Events != twin.LastSeq() {
-		t.Fatalf("restored %d events, the history has %d", rr.Events, twin.LastSeq())
+	if rr.Events != twin.LastID() {
+		t.Fatalf("restored %d events, the history has %d", rr.Events, twin.LastID())
 	}
 	restored, err := journal.Open(dst, journal.Options{})
 	if err != nil {
@@ -89,7 +89,7 @@ func TestPublishingAndRestoreAcrossTrims(t *testing.T) {
 	if _, err := restored.Trim(context.Background(), last.Cutoff, journal.TrimOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := restored.EventsAfter(0, int(restored.LastSeq()))
+	got, err := restored.EventsAfter(0, int(restored.LastID()))
 	if err != nil || len(got) != len(kept) {
 		t.Fatalf("the restored journal trimmed to %s holds %d events, the trimmed journal %d (%v)", last.Cutoff, len(got), len(kept), err)
 	}
@@ -117,9 +117,9 @@ func TestTrimOfUnpublishedEvents(t *testing.T) {
 	src.grow(200)
 	src.feed(t, j, 0, 100, 5, true)
 	r := start(t, j, testConfig(srv.URL()))
-	waitStream(t, srv.URL(), "T", int(j.LastSeq()), r)
+	waitStream(t, srv.URL(), "T", int(j.LastID()), r)
 	r.stop()
-	published := j.LastSeq()
+	published := j.LastID()
 	last := src.txns[99].gtid
 
 	src.feed(t, j, 100, 200, 5, true)
@@ -127,7 +127,7 @@ func TestTrimOfUnpublishedEvents(t *testing.T) {
 	if err != nil || res.Deleted <= published {
 		t.Fatalf("trim: %+v %v; want more than the %d published events deleted", res, err, published)
 	}
-	kept, err := j.EventsAfter(0, int(j.LastSeq()))
+	kept, err := j.EventsAfter(0, int(j.LastID()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestTrimOfUnpublishedEvents(t *testing.T) {
 	waitState(t, r, StatePublishing)
 	r.stop()
 	msgs := natstest.Messages(t, srv.URL(), "T2")
-	if st := r.p.Status(); st.Position != j.LastSeq() || len(msgs) != len(kept) {
+	if st := r.p.Status(); st.Position != j.LastID() || len(msgs) != len(kept) {
 		t.Fatalf("a new stream after the trim: %+v, %d messages; want the %d kept", st, len(msgs), len(kept))
 	}
 	for i, e := range kept {

@@ -238,7 +238,7 @@ func (p *Publisher) sameAsJournal(id string, e bridge.Event) error {
 	var at uint64
 	switch {
 	case name.journal != "":
-		if name.journal != p.identity || name.id > p.j.LastSeq() {
+		if name.journal != p.identity || name.id > p.j.LastID() {
 			return errNotInJournal
 		}
 		at = name.id

@@ -83,25 +83,6 @@ var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); retur
 // maxPooledBody keeps an answer of unusual size from pinning its buffer.
 const maxPooledBody = 64 << 10
 
-func (s *Server) getHealth(w http.ResponseWriter, r *http.Request) {
-	body := map[string]any{}
-	var err error
-	if s.cfg.Health != nil {
-		var extra map[string]any
-		extra, err = s.cfg.Health(r.Context())
-		for k, v := range extra {
-			body[k] = v
-		}
-	}
-	if err != nil {
-		body["status"], body["error"] = "error", err.Error()
-		writeJSON(w, http.StatusServiceUnavailable, body)
-		return
-	}
-	body["status"] = "ok"
-	writeJSON(w, http.StatusOK, body)
-}
-
 // maxBodyBytes bounds POST /monitors bodies.
 const maxBodyBytes = 4 << 10
 

@@ -72,8 +72,8 @@ func newAPIOn(t *testing.T, db *testdb.DB, o apiOpts) *api {
 		Token:    o.token,
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now:      o.now,
-		Health: func(ctx context.Context) (map[string]any, error) {
-			return nil, replica.Ping(ctx)
+		Health: func(ctx context.Context) (server.Health, error) {
+			return server.Health{}, replica.Ping(ctx)
 		},
 	}
 	a := &api{t: t, db: db, replica: replica, token: o.token}

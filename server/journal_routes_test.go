@@ -113,8 +113,8 @@ func TestSnapshotRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if c.LastSeq() != j.LastSeq() || c.LastSeq() != 4 {
-		t.Errorf("snapshot holds seq %d, the journal %d", c.LastSeq(), j.LastSeq())
+	if c.LastID() != j.LastID() || c.LastID() != 4 {
+		t.Errorf("snapshot holds seq %d, the journal %d", c.LastID(), j.LastID())
 	}
 	// No spool file is left beside the journal.
 	entries, _ := os.ReadDir(filepath.Dir(j.Path()))

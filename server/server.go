@@ -27,10 +27,6 @@ type Writer interface {
 	Deactivate(ctx context.Context, url string) error
 }
 
-// HealthFunc reports the health of what the server depends on. Extra fields
-// are merged into the /healthz body; an error makes it a 503.
-type HealthFunc func(ctx context.Context) (extra map[string]any, err error)
-
 // Config wires a Server to its sources.
 type Config struct {
 	// History answers /events.

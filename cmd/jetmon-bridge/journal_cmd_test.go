@@ -110,7 +110,7 @@ func TestJournalExportCommand(t *testing.T) {
 				strconv.Itoa(int(e.OldStatus)), strconv.Itoa(int(e.NewStatus)), "", e.CreatedAt.Format(time.RFC3339)})
 		}
 	}
-	if len(records) != len(wantCSV)+1 || strings.Join(records[0], ",")+"\n" != csvHeader {
+	if len(records) != len(wantCSV)+1 || strings.Join(records[0], ",")+"\n" != journal.CSVHeader {
 		t.Fatalf("csv: %d records, want %d and a header:\n%s", len(records), len(wantCSV)+1, stdout)
 	}
 	for i, w := range wantCSV {

@@ -21,7 +21,7 @@ func runJournalCompact(args []string) error {
 	if err != nil {
 		return fmt.Errorf("the compacted copy %s does not open: %w", out, err)
 	}
-	events := j.LastSeq()
+	events := j.LastID()
 	if r, err := j.Retention(); err == nil {
 		events -= min(events, r.Trimmed) // ids retention deleted are no events
 	}

@@ -5,16 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"time"
 
 	bridge "github.com/automattic/jetmon-bridge"
 	"github.com/automattic/jetmon-bridge/journal"
 )
-
-// csvHeader names the CSV columns: the fields of the API's event object,
-// in its order. http_code and detail are always empty (null in JSON).
-const csvHeader = "id,blog_id,event_type,source,http_code,old_status,new_status,detail,created_at\n"
 
 // runJournalExport is "jetmon-bridge journal export".
 func runJournalExport(args []string) error {
@@ -49,9 +44,9 @@ func runJournalExport(args []string) error {
 
 	out := bufio.NewWriterSize(os.Stdout, 256<<10)
 	if *format == "csv" {
-		out.WriteString(csvHeader)
+		out.WriteString(journal.CSVHeader)
 	}
-	total := j.LastSeq()
+	total := j.LastID()
 	if r, err := j.Retention(); err == nil {
 		total -= min(total, r.Trimmed) // ids retention deleted are no events
 	}
@@ -60,7 +55,7 @@ func runJournalExport(args []string) error {
 	err = j.Export(journal.ExportFilter{BlogID: *blog, Since: since, Until: until}, func(e bridge.Event) error {
 		line = line[:0]
 		if *format == "csv" {
-			line = appendCSV(line, e)
+			line = journal.AppendCSV(line, e)
 		} else {
 			line = append(e.AppendJSON(line), '\n')
 		}
@@ -76,23 +71,6 @@ func runJournalExport(args []string) error {
 		return fmt.Errorf("export %s: %w", *path, err)
 	}
 	return nil
-}
-
-// appendCSV appends e as one CSV record. No field needs quoting: they are
-// numbers, fixed words and RFC 3339 times.
-func appendCSV(b []byte, e bridge.Event) []byte {
-	b = strconv.AppendUint(b, e.ID, 10)
-	b = append(b, ',')
-	b = strconv.AppendUint(b, e.BlogID, 10)
-	b = append(b, ","+bridge.EventTypeStatusTransition+","...)
-	b = append(b, e.NewStatus.Source()...)
-	b = append(b, ",,"...)
-	b = strconv.AppendUint(b, uint64(e.OldStatus), 10)
-	b = append(b, ',')
-	b = strconv.AppendUint(b, uint64(e.NewStatus), 10)
-	b = append(b, ",,"...)
-	b = e.CreatedAt.UTC().AppendFormat(b, time.RFC3339)
-	return append(b, '\n')
 }
 
 // progress prints a progress line on stderr, when it is a terminal, for

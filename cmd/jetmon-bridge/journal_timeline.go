@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/automattic/jetmon-bridge/internal/timeline"
-	"github.com/automattic/jetmon-bridge/journal"
 )
 
 // runJournalTimeline is "jetmon-bridge journal timeline".
@@ -47,7 +46,7 @@ func runJournalTimeline(args []string) error {
 	}
 	defer j.Close()
 	if since.IsZero() || until.IsZero() {
-		from, to, ok, err := journalExtent(j)
+		from, to, ok, err := j.Extent()
 		if err != nil {
 			return err
 		}
@@ -93,27 +92,4 @@ func runJournalTimeline(args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s: %d blog(s), %s to %s\n", *out, len(blogs), since.Format(time.RFC3339), until.Format(time.RFC3339))
 	return nil
-}
-
-// journalExtent is the stretch a journal knows about: from the earliest of
-// its first span and first event to the latest of its last span's end and
-// the second after its last event.
-func journalExtent(j *journal.Journal) (from, to time.Time, ok bool, err error) {
-	st, err := j.Stats()
-	if err != nil {
-		return from, to, false, err
-	}
-	if n := len(st.Spans); n > 0 {
-		from, to, ok = st.Spans[0].Start, st.Spans[n-1].End, true
-	}
-	if st.FirstEvent != nil {
-		if !ok || st.FirstEvent.Before(from) {
-			from = *st.FirstEvent
-		}
-		if last := st.LastEvent.Add(time.Second); !ok || last.After(to) {
-			to = last
-		}
-		ok = true
-	}
-	return from, to, ok, nil
 }

@@ -80,7 +80,7 @@ func TestJournalTrimRefusesBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	events := held.LastSeq()
+	events := held.LastID()
 	code, _, stderr := run(t, nil, "journal", "trim", "-journal", path, "-before", "2026-04-22T14:05:00Z")
 	refusal(t, 1, stderr, code, "is in use", "stop that process", "/journal/snapshot")
 	if st, err := held.Stats(); err != nil || st.Events != events || st.Trimmed != 0 {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -73,38 +72,11 @@ func (p *publishFlags) config(log *slog.Logger) nats.Config {
 	return c
 }
 
-// publisherHealth is the publisher's part of /healthz. A publisher that
-// cannot reach NATS does not make the bridge unhealthy: the journal, not
-// the stream, is the history, and the publisher catches up later.
-func publisherHealth(p *nats.Publisher) map[string]any {
-	s := p.Status()
-	h := map[string]any{
-		"state": s.State, "url": s.URL, "stream": s.Stream, "position": s.Position,
-		"pending": s.Pending, "published": s.Published, "duplicates": s.Duplicates, "overtaken": s.Overtaken,
-	}
-	if s.Error != "" {
-		h["error"], h["error_at"] = s.Error, s.ErrorAt
-	}
-	return h
-}
-
 // publisherStats adapts the publisher's status for /metrics.
 func publisherStats(p *nats.Publisher) func() metrics.PublisherStats {
 	return func() metrics.PublisherStats {
 		s := p.Status()
 		return metrics.PublisherStats{Published: s.Published, Duplicates: s.Duplicates, Pending: s.Pending, Overtaken: s.Overtaken,
 			Held: s.State == nats.StateHeld, Errors: s.Errors, LastErrorAt: s.ErrorAt}
-	}
-}
-
-// withPublisher adds the publisher's state to a /healthz function.
-func withPublisher(health func(context.Context) (map[string]any, error), p *nats.Publisher) func(context.Context) (map[string]any, error) {
-	return func(ctx context.Context) (map[string]any, error) {
-		extra, err := health(ctx)
-		if extra == nil {
-			extra = map[string]any{}
-		}
-		extra["publisher"] = publisherHealth(p)
-		return extra, err
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/automattic/jetmon-bridge/binlog"
 )
 
 // TestReconcileFlag: -reconcile is on by default, JETMON_RECONCILE sets it,
@@ -11,7 +13,7 @@ import (
 func TestReconcileFlag(t *testing.T) {
 	base := []string{"-dsn", "u:p@tcp(127.0.0.1:1)/db"}
 	c, err := parseServeFlags(base)
-	if err != nil || c.reconcile != defaultReconcileInterval {
+	if err != nil || c.reconcile != binlog.DefaultReconcileInterval {
 		t.Fatalf("default: %v %v", c, err)
 	}
 	for _, v := range []string{"0", "0s"} {

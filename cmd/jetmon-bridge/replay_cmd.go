@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/automattic/jetmon-bridge/internal/metrics"
-	"github.com/automattic/jetmon-bridge/journal"
 	"github.com/automattic/jetmon-bridge/server"
 )
 
@@ -79,7 +78,7 @@ func runReplay(args []string) error {
 		Token:        c.token,
 		AllowOrigins: c.allowOrigins,
 		Logger:       log,
-		Health:       replayHealth(j, st),
+		Health:       server.ReplayHealth(j, st),
 	})
 	server.MountJournal(api.Router, j, log)
 	m := metrics.New(metrics.Sources{Version: version, Router: api.Router, Journal: j})
@@ -101,18 +100,6 @@ func runReplay(args []string) error {
 	err = g.run()
 	log.Info("jetmon-bridge replay stopped")
 	return err
-}
-
-// replayHealth reports the replayed journal on /healthz.
-func replayHealth(j *journal.Journal, st journal.Stats) server.HealthFunc {
-	info := map[string]any{"path": j.Path(), "events": st.Events, "spans": len(st.Spans)}
-	if n := len(st.Spans); n > 0 {
-		info["covered_from"] = st.Spans[0].Start.Format(time.RFC3339Nano)
-		info["covered_to"] = st.Spans[n-1].End.Format(time.RFC3339Nano)
-	}
-	return func(context.Context) (map[string]any, error) {
-		return map[string]any{"mode": "replay", "journal": info}, nil
-	}
 }
 
 // replayReadTimeout stands in for the daemon's -read-timeout in replay's

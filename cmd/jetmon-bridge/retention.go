@@ -1,10 +1,10 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/automattic/jetmon-bridge/internal/metrics"
@@ -36,70 +36,25 @@ func (r *retentionFlags) check(journalPath string) error {
 
 // retainer builds the Retention service, holding back what the publisher
 // (nil when off) has not published; nil when -retain is off.
-func (f *follower) retainer(r retentionFlags) *journal.Retainer {
+func (f *follower) retainer(r retentionFlags, log *slog.Logger) *journal.Retainer {
 	if r.retain <= 0 {
 		return nil
 	}
-	ret := &journal.Retainer{Journal: f.journal, Retain: r.retain, Interval: r.interval, Logger: f.log}
-	if p := f.publisher; p != nil {
-		ret.KeepFrom = func() uint64 { return p.Status().Position + 1 }
+	ret := &journal.Retainer{Journal: f.Journal, Retain: r.retain, Interval: r.interval, Logger: log}
+	if f.publisher != nil {
+		ret.KeepFrom = f.publisher.KeepFrom
 	}
 	return ret
-}
-
-// retentionHealth is the journal's reach for /healthz.
-func (f *follower) retentionHealth() map[string]any {
-	h := map[string]any{}
-	r, err := f.journal.Retention()
-	if err != nil {
-		h["error"] = err.Error()
-		return h
-	}
-	if !r.Oldest.IsZero() {
-		h["oldest_event"] = r.Oldest
-		h["retained_seconds"] = time.Since(r.Oldest).Seconds()
-	}
-	if !r.Cutoff.IsZero() {
-		h["cutoff"] = r.Cutoff
-		h["trimmed"] = r.Trimmed
-		h["first_id"] = r.FirstID
-	}
-	if f.retain != nil {
-		st := f.retain.Status()
-		h["retain"] = st.Retain.String()
-		h["trims"], h["deleted"] = st.Trims, st.Deleted
-		if !st.LastTrim.IsZero() {
-			h["last_trim"] = st.LastTrim
-		}
-		if st.Pending != "" {
-			h["pending"] = st.Pending
-		}
-		if st.Error != "" {
-			h["trim_error"] = st.Error
-		}
-	}
-	return h
 }
 
 // retentionStats adapts the journal's reach for /metrics.
 func (f *follower) retentionStats() func() (metrics.RetentionStats, error) {
 	return func() (metrics.RetentionStats, error) {
-		r, err := f.journal.Retention()
+		r, err := f.Journal.Retention()
 		s := metrics.RetentionStats{Oldest: r.Oldest, Cutoff: r.Cutoff, Trimmed: r.Trimmed}
 		if f.retain != nil {
 			s.Retain = f.retain.Retain
 		}
 		return s, err
-	}
-}
-
-// healthWithRetention adds the journal's reach to /healthz's journal part.
-func healthWithRetention(health func(context.Context) (map[string]any, error), f *follower) func(context.Context) (map[string]any, error) {
-	return func(ctx context.Context) (map[string]any, error) {
-		extra, err := health(ctx)
-		if jour, ok := extra["journal"].(map[string]any); ok {
-			jour["retention"] = f.retentionHealth()
-		}
-		return extra, err
 	}
 }

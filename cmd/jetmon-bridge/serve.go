@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/automattic/jetmon-bridge/binlog"
 	"github.com/automattic/jetmon-bridge/internal/logbridge"
 	"github.com/automattic/jetmon-bridge/internal/metrics"
 	"github.com/automattic/jetmon-bridge/internal/supervisor"
@@ -64,7 +65,7 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.UintVar(&c.serverID, "server-id", 0, "replication server id, unique among the replica's replicas; 0 chooses one once and keeps it in the journal")
 	fs.DurationVar(&c.heartbeat, "heartbeat", 30*time.Second, "replication heartbeat period; a silent connection is dropped after 3")
 	fs.DurationVar(&c.monitorInterval, "monitor-interval", 10*time.Second, "Monitor sampling and health-check interval")
-	fs.DurationVar(&c.reconcile, "reconcile", defaultReconcileInterval, "interval of the self-check that compares the journal's rows with the table at a consistent point; a difference takes coverage back and restarts it; 0 turns it off")
+	fs.DurationVar(&c.reconcile, "reconcile", binlog.DefaultReconcileInterval, "interval of the self-check that compares the journal's rows with the table at a consistent point; a difference takes coverage back and restarts it; 0 turns it off")
 	c.publish.add(fs)
 	c.dbTLS.add(fs)
 	c.retain.add(fs)
@@ -159,41 +160,41 @@ func runServe(args []string) error {
 	limits := supervisor.Limits{Limit: 0, Window: 60}
 	var g runGroup
 	history := &server.History{Synthesizer: replica}
-	health := func(ctx context.Context) (map[string]any, error) { return nil, replica.Ping(ctx) }
+	health := func(ctx context.Context) (server.Health, error) { return server.Health{}, replica.Ping(ctx) }
 	replicaPing := replica.Ping
 	var f *follower
 	if c.journalPath != "" {
-		if f, err = openFollower(ctx, c, replica, log); err != nil {
+		fl, err := binlog.OpenFollowing(ctx, followingConfig(c, replica, log))
+		if err != nil {
 			return err
 		}
-		defer f.close()
-		replicaPing = f.replicaPing(replica)
-		history.Journal = f.journal
-		health = f.health(replica)
-		sup.Add(serviceFollower, f.follower, limits)
-		sup.Add(serviceJournal, journalService{f.journal, c.monitorInterval}, limits)
+		defer fl.Close()
+		f = &follower{Following: fl}
+		replicaPing = fl.Follower.PingReplica
+		history.Journal = fl.Journal
+		sup.Add(supervisor.CallsignFollower, fl.Follower, limits)
+		sup.Add(supervisor.CallsignJournal, journal.Service{Journal: fl.Journal, Interval: c.monitorInterval}, limits)
 		if c.reconcile > 0 {
-			g.addContext(ctx, func(ctx context.Context) error { f.reconciler.Run(ctx); return nil })
+			g.addContext(ctx, func(ctx context.Context) error { fl.Reconciler.Run(ctx); return nil })
 		}
 		if c.publish.url != "" {
 			// A service of its own: the follower never waits for NATS.
-			if f.publisher, err = nats.New(f.journal, c.publish.config(log)); err != nil {
+			if f.publisher, err = nats.New(fl.Journal, c.publish.config(log)); err != nil {
 				return err
 			}
-			health = withPublisher(health, f.publisher)
-			sup.Add(servicePublisher, f.publisher, limits)
+			sup.Add(supervisor.CallsignPublisher, f.publisher, limits)
 		}
-		health = healthWithRetention(health, f)
-		if f.retain = f.retainer(c.retain); f.retain != nil {
-			sup.Add(serviceRetention, f.retain, limits)
+		if f.retain = f.retainer(c.retain, log); f.retain != nil {
+			sup.Add(supervisor.CallsignRetention, f.retain, limits)
 		}
+		health = server.DaemonHealth{Following: fl, Publisher: f.publisher, Retainer: f.retain}.Func()
 	} else {
 		log.Warn("-journal is empty: the binlog follower is off and /events only synthesizes, as the v1 bridge did")
 	}
 
 	// Replica is in operation while it answers and, when it replicates,
 	// while replication runs: stopped or broken, it is Deactivated with why.
-	sup.Add(serviceReplica, supervisor.PingService{Ping: replicaPing, Interval: c.monitorInterval, Timeout: c.readTimeout}, limits)
+	sup.Add(supervisor.CallsignReplica, supervisor.PingService{Ping: replicaPing, Interval: c.monitorInterval, Timeout: c.readTimeout}, limits)
 
 	cfg := server.Config{
 		History:      history,
@@ -214,18 +215,18 @@ func runServe(args []string) error {
 			return err
 		}
 		cfg.Writer = primary
-		sup.Add(servicePrimary, supervisor.PingService{Ping: primary.Ping, Interval: c.monitorInterval, Timeout: c.readTimeout}, limits)
+		sup.Add(supervisor.CallsignPrimary, supervisor.PingService{Ping: primary.Ping, Interval: c.monitorInterval, Timeout: c.readTimeout}, limits)
 	}
 	var j *journal.Journal
 	var reconcile server.ReconcileFunc
 	var resynced server.ResyncedFunc
 	if f != nil {
-		j, reconcile, resynced = f.journal, f.reconcileNow(ctx), f.resyncedNow(ctx)
+		j, reconcile, resynced = f.Journal, server.ReconcileNow(ctx, f.Reconciler), server.ResyncedNow(ctx, f.Follower)
 	}
 	api, rpc := newAPI(cfg, j, reconcile, resynced, sup, log)
-	src := f.metricSources(api.Router, sup, replica)
+	src := f.metricSources(api.Router, sup)
 	if c.write {
-		src.Services = append(src.Services, servicePrimary)
+		src.Services = append(src.Services, supervisor.CallsignPrimary)
 	}
 	m := metrics.New(src)
 	sup.Subscribe(func(n supervisor.Notification) {
@@ -275,39 +276,30 @@ func mountMetrics(api *server.Server, m *metrics.Metrics) {
 
 // addAPI serves api on addr with the wiring the daemon and replay share:
 // /metrics from m, the access rules (token, origins, CORS) in front of every
-// route, request metrics, and a write deadline derived from readTimeout.
+// route, request metrics, and the server's bounds (server.NewHTTPServer).
 func addAPI(g *runGroup, addr string, readTimeout time.Duration, api *server.Server, m *metrics.Metrics, log *slog.Logger, onShutdown func()) {
 	mountMetrics(api, m)
-	addHTTPServer(g, addr, withWriteDeadline(m.Instrument(api.Handler()), writeTimeout(readTimeout)), log, onShutdown)
+	addHTTPServer(g, server.NewHTTPServer(addr, m.Instrument(api.Handler()), readTimeout, log), onShutdown)
 }
 
-// addHTTPServer serves h on addr until interrupted, then drains in-flight
-// requests for up to 10 s; onShutdown closes what Shutdown does not
-// (hijacked WebSocket connections).
-func addHTTPServer(g *runGroup, addr string, h http.Handler, log *slog.Logger, onShutdown func()) {
-	srv := &http.Server{
-		Addr:              addr,
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+// addHTTPServer serves srv until interrupted, then drains in-flight
+// requests for up to server.DrainTimeout; onShutdown closes what Shutdown
+// does not (hijacked WebSocket connections).
+func addHTTPServer(g *runGroup, srv *http.Server, onShutdown func()) {
 	if onShutdown != nil {
 		srv.RegisterOnShutdown(onShutdown)
 	}
-	ln, lnErr := net.Listen("tcp", addr)
+	ln, lnErr := net.Listen("tcp", srv.Addr)
 	g.add(func() error {
 		if lnErr != nil {
-			return fmt.Errorf("listen on %s (-addr): %w", addr, lnErr)
+			return fmt.Errorf("listen on %s (-addr): %w", srv.Addr, lnErr)
 		}
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
 	}, func(error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), server.DrainTimeout)
 		defer cancel()
 		srv.Shutdown(ctx)
 	})

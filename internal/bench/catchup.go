@@ -606,7 +606,7 @@ func bridgeCatchup(ctx context.Context, srv *testdb.Server, c *CatchupResult, pa
 	var lastSeen uint64
 	for {
 		changed := j.Changed()
-		seq := j.LastSeq()
+		seq := j.LastID()
 		if seq != lastSeen {
 			lastSeen = seq
 			c.Commits++ // commits that brought events, as seen by a waiter
@@ -620,9 +620,9 @@ func bridgeCatchup(ctx context.Context, srv *testdb.Server, c *CatchupResult, pa
 			if prof != nil {
 				pprof.StopCPUProfile()
 			}
-			return 0, 0, fmt.Errorf("follower stopped after %d of %d transitions: %v", j.LastSeq(), want, err)
+			return 0, 0, fmt.Errorf("follower stopped after %d of %d transitions: %v", j.LastID(), want, err)
 		case <-deadline:
-			return 0, 0, fmt.Errorf("follower journaled %d of %d transitions in 10 minutes", j.LastSeq(), want)
+			return 0, 0, fmt.Errorf("follower journaled %d of %d transitions in 10 minutes", j.LastID(), want)
 		}
 	}
 	elapsed := time.Since(start)
@@ -638,7 +638,7 @@ func bridgeCatchup(ctx context.Context, srv *testdb.Server, c *CatchupResult, pa
 	if err := <-runErr; err != nil {
 		return 0, 0, err
 	}
-	if got := j.LastSeq(); got != want {
+	if got := j.LastID(); got != want {
 		return 0, 0, fmt.Errorf("journal holds %d events, want exactly %d", got, want)
 	}
 	j.Close()

@@ -53,9 +53,13 @@ func Serve(args []string) error {
 		history.Journal = j
 	}
 	api := server.New(server.Config{History: history, Monitors: replica, Logger: quietLogger(),
-		Health: func(ctx context.Context) (map[string]any, error) { return nil, replica.Ping(ctx) }})
+		Health: func(ctx context.Context) (server.Health, error) { return server.Health{}, replica.Ping(ctx) }})
+	// The API behind the daemon's bounds (server.NewHTTPServer); the
+	// bench's own diagnostics beside it, without the write deadline a
+	// profile of many seconds would outlast.
+	srv := server.NewHTTPServer(*addr, api.Handler(), 5*time.Second, quietLogger())
 	mux := http.NewServeMux()
-	mux.Handle("/", api.Handler())
+	mux.Handle("/", srv.Handler)
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/bench/mem", func(w http.ResponseWriter, _ *http.Request) {
@@ -67,7 +71,7 @@ func Serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv.Handler = mux
 	fmt.Printf("LISTENING %s\n", ln.Addr())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

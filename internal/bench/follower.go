@@ -14,36 +14,35 @@ import (
 // runningFollower is the bridge's follower feeding a fresh journal in the
 // background, as the daemon runs it.
 type runningFollower struct {
-	journal  *journal.Journal
-	replica  *store.DB
-	cancel   context.CancelFunc
-	done     chan error
-	stopOnce sync.Once
-	err      error
+	following *binlog.Following
+	journal   *journal.Journal
+	replica   *store.DB
+	cancel    context.CancelFunc
+	done      chan error
+	stopOnce  sync.Once
+	err       error
 }
 
 // startFollower opens a fresh journal at path and follows the database dsn
 // names into it. It returns once the follower streams and the journal's
 // coverage has begun, so that every later window is the journal's to answer.
 func startFollower(ctx context.Context, dsn, path string, serverID uint32) (*runningFollower, error) {
-	j, err := journal.Open(path, journal.Options{WaitLimit: 5 * time.Second})
-	if err != nil {
-		return nil, err
-	}
 	replica, err := store.Open("-dsn", dsn, 5*time.Second)
 	if err != nil {
-		j.Close()
 		return nil, err
 	}
-	r := &runningFollower{journal: j, replica: replica, done: make(chan error, 1)}
-	// Built as the daemon builds it: preflight, and the coverage proof
-	// derived from the followed server's role at every connection.
-	f, err := binlog.Open(ctx, binlog.Config{Replica: replica, Journal: j,
-		ServerID: serverID, Heartbeat: time.Second, Logger: quietLogger()})
-	if err == nil {
-		err = r.run(ctx, f)
-	}
+	// Opened as the daemon opens it (binlog.OpenFollowing): preflight, and
+	// the coverage proof derived from the followed server's role at every
+	// connection.
+	fl, err := binlog.OpenFollowing(ctx, binlog.FollowingConfig{JournalPath: path, Replica: replica,
+		ServerID: serverID, Timeout: 5 * time.Second, Heartbeat: time.Second, Logger: quietLogger()})
 	if err != nil {
+		replica.Close()
+		return nil, err
+	}
+	j := fl.Journal
+	r := &runningFollower{following: fl, journal: j, replica: replica, done: make(chan error, 1)}
+	if err = r.run(ctx, fl.Follower); err != nil {
 		r.stop()
 		return nil, err
 	}
@@ -78,7 +77,7 @@ func (r *runningFollower) stop() error {
 			r.cancel()
 			r.err = <-r.done
 		}
-		r.journal.Close()
+		r.following.Close()
 		r.replica.Close()
 	})
 	return r.err

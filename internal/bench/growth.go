@@ -245,17 +245,17 @@ func growthSize(ctx context.Context, cfg Config, srv *testdb.Server, db *sql.DB,
 	go func() { runErr <- f.Run(rctx, nil) }()
 	want := uint64(g.Events + r.Stretch)
 	deadline := time.After(30 * time.Minute)
-	for j.LastSeq() < want {
+	for j.LastID() < want {
 		changed := j.Changed()
-		if j.LastSeq() >= want {
+		if j.LastID() >= want {
 			break
 		}
 		select {
 		case <-changed:
 		case err := <-runErr:
-			return fmt.Errorf("follower stopped after %d of %d events: %v", j.LastSeq(), want, err)
+			return fmt.Errorf("follower stopped after %d of %d events: %v", j.LastID(), want, err)
 		case <-deadline:
-			return fmt.Errorf("follower journaled %d of %d events in 30 minutes", j.LastSeq(), want)
+			return fmt.Errorf("follower journaled %d of %d events in 30 minutes", j.LastID(), want)
 		}
 	}
 	g.Catchup, g.CatchupCPU = time.Since(t), processCPU()-cpu0
@@ -417,9 +417,9 @@ func formerCatchup(ctx context.Context, srv *testdb.Server, path string, want ui
 	t := time.Now()
 	go func() { runErr <- f.Run(rctx, nil) }()
 	deadline := time.After(30 * time.Minute)
-	for j.LastSeq() < want {
+	for j.LastID() < want {
 		changed := j.Changed()
-		if j.LastSeq() >= want {
+		if j.LastID() >= want {
 			break
 		}
 		select {
@@ -427,11 +427,11 @@ func formerCatchup(ctx context.Context, srv *testdb.Server, path string, want ui
 		case err := <-runErr:
 			close(stopSampling)
 			<-sampled
-			return nil, fmt.Errorf("follower stopped after %d of %d events: %v", j.LastSeq(), want, err)
+			return nil, fmt.Errorf("follower stopped after %d of %d events: %v", j.LastID(), want, err)
 		case <-deadline:
 			close(stopSampling)
 			<-sampled
-			return nil, fmt.Errorf("follower journaled %d of %d events in 30 minutes", j.LastSeq(), want)
+			return nil, fmt.Errorf("follower journaled %d of %d events in 30 minutes", j.LastID(), want)
 		}
 	}
 	fc := &FormerCatchup{Catchup: time.Since(t), CatchupCPU: processCPU() - cpu0}

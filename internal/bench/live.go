@@ -169,7 +169,7 @@ func (lb *liveBench) round(ctx context.Context, cfg Config, lr liveRound) (*Live
 	// event), then score.
 	events := uint64(len(truth) + len(w.probes))
 	deadline := time.Now().Add(10 * time.Second)
-	for (w.pending() > 0 || j.LastSeq() < events) && time.Now().Before(deadline) {
+	for (w.pending() > 0 || j.LastID() < events) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	r.CPU = processCPU() - cpu0

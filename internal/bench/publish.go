@@ -211,7 +211,7 @@ func livePublisher(url string, round int) func(ctx context.Context, j *journal.J
 			return nil, err
 		}
 		return func() error {
-			err := stop(j.LastSeq())
+			err := stop(j.LastID())
 			nc.Close()
 			return err
 		}, nil

@@ -32,9 +32,9 @@ const Namespace = "jetmon_bridge"
 // Journal is what the metrics read from the journal; *journal.Journal
 // satisfies it.
 type Journal interface {
-	// LastSeq is the id of the newest event, which is also the number of
+	// LastID is the id of the newest event, which is also the number of
 	// transitions journaled.
-	LastSeq() uint64
+	LastID() uint64
 	// Commits counts the journal commits that wrote changes since start.
 	Commits() uint64
 	// Confirmed is when the follower last proved it had applied everything
@@ -47,8 +47,8 @@ type Journal interface {
 	Spans(asOf time.Time) []bridge.Span
 	// Path is the journal file, whose size is exported.
 	Path() string
-	// Healthy is the last commit's failure, nil when it succeeded.
-	Healthy() error
+	// CommitErr is the last commit's failure, nil when it succeeded.
+	CommitErr() error
 }
 
 // Sources are where the metrics come from. Each may be nil.
@@ -207,7 +207,7 @@ func New(src Sources) *Metrics {
 			Namespace: Namespace,
 			Name:      "journal_transitions_total",
 			Help:      "site_status transitions in the journal (the newest event's id).",
-		}, func() float64 { return float64(src.Journal.LastSeq()) }))
+		}, func() float64 { return float64(src.Journal.LastID()) }))
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: Namespace,
 			Name:      "journal_commits_total",
@@ -217,7 +217,7 @@ func New(src Sources) *Metrics {
 			Namespace: Namespace,
 			Name:      "journal_healthy",
 			Help:      "1 when the journal's last commit succeeded, 0 when it failed (for example a full disk).",
-		}, func() float64 { return boolValue(src.Journal.Healthy() == nil) }))
+		}, func() float64 { return boolValue(src.Journal.CommitErr() == nil) }))
 	}
 	if src.Journal != nil || src.FollowerState != nil || src.Behind != nil || src.Replication != nil || src.CoverageProof != nil || src.CoverageHeld != nil {
 		reg.MustRegister(&followerCollector{m: m})

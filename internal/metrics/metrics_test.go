@@ -33,7 +33,7 @@ type fakeJournal struct {
 	err       error
 }
 
-func (j *fakeJournal) LastSeq() uint64 { j.mu.Lock(); defer j.mu.Unlock(); return j.seq }
+func (j *fakeJournal) LastID() uint64  { j.mu.Lock(); defer j.mu.Unlock(); return j.seq }
 func (j *fakeJournal) Commits() uint64 { j.mu.Lock(); defer j.mu.Unlock(); return j.commits }
 func (j *fakeJournal) Confirmed() time.Time {
 	j.mu.Lock()
@@ -45,8 +45,8 @@ func (j *fakeJournal) Spans(time.Time) []bridge.Span {
 	defer j.mu.Unlock()
 	return append([]bridge.Span(nil), j.spans...)
 }
-func (j *fakeJournal) Path() string   { return j.path }
-func (j *fakeJournal) Healthy() error { j.mu.Lock(); defer j.mu.Unlock(); return j.err }
+func (j *fakeJournal) Path() string     { return j.path }
+func (j *fakeJournal) CommitErr() error { j.mu.Lock(); defer j.mu.Unlock(); return j.err }
 
 // world is a set of steerable sources.
 type world struct {

@@ -50,9 +50,9 @@ var descName = regexp.MustCompile(`fqName: "([^"]+)"`)
 // metrics; it is never read.
 type describedJournal struct{}
 
-func (describedJournal) LastSeq() uint64               { return 0 }
+func (describedJournal) LastID() uint64                { return 0 }
 func (describedJournal) Commits() uint64               { return 0 }
 func (describedJournal) Confirmed() time.Time          { return time.Time{} }
 func (describedJournal) Spans(time.Time) []bridge.Span { return nil }
 func (describedJournal) Path() string                  { return "" }
-func (describedJournal) Healthy() error                { return nil }
+func (describedJournal) CommitErr() error              { return nil }

@@ -53,7 +53,7 @@ func TestPublishThroughCrashesAndRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	events, err := j.EventsAfter(0, int(j.LastSeq()))
+	events, err := j.EventsAfter(0, int(j.LastID()))
 	j.Close()
 	if err != nil {
 		t.Fatal(err)

@@ -107,7 +107,7 @@ func readJournal(path string) ([]bridge.Span, uint64, error) {
 		return nil, 0, err
 	}
 	defer j.Close()
-	return j.Spans(time.Time{}), j.LastSeq(), nil
+	return j.Spans(time.Time{}), j.LastID(), nil
 }
 
 // judge compares the answers with the truth.
