@@ -178,11 +178,13 @@ func (a *adversary) truth() []bridge.Event {
 func (a *adversary) load() (stop func() int) {
 	a.t.Helper()
 	a.seed++
+	// The goroutine gets its own copy: asking bumps a.seed meanwhile.
+	o := sim.Options{Sites: a.sites, Workers: 2, Rate: 60, Seed: a.seed, MultiRow: 0.2, Flap: 0.2, Noise: 0.2}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	pool := a.onDB(a.primary)
 	go func() {
-		st, err := sim.Run(ctx, pool, sim.Options{Sites: a.sites, Workers: 2, Rate: 60, Seed: a.seed, MultiRow: 0.2, Flap: 0.2, Noise: 0.2}, func(sim.Transition) error { return nil })
+		st, err := sim.Run(ctx, pool, o, func(sim.Transition) error { return nil })
 		if err != nil && ctx.Err() == nil {
 			a.t.Errorf("simulator: %v", err)
 		}
