@@ -347,44 +347,12 @@ func (r *Reconciler) reconcile(ctx context.Context, rep *ReconcileReport) error 
 	}
 	defer watch.Close()
 
-	// The consistent point: exact on MariaDB, a bracket on MySQL.
-	var before ServerPosition
-	if f.cfg.Info.Flavor == FlavorMySQL {
-		if before, err = CurrentPosition(ctx, f.db, f.cfg.Info.Flavor); err != nil {
-			return err
-		}
-	}
-	snap, err := f.cfg.Replica.BeginSnapshot(ctx)
+	snap, position, err := f.snapshotAtJournal(ctx, server, r.opts.Wait, "the snapshot")
 	if err != nil {
 		return err
 	}
 	defer snap.Close()
-	at := Position{File: snap.BinlogFile, Pos: uint32(snap.BinlogPos)}
-	rep.Position = at.String()
-	if at.File == "" {
-		after, err := CurrentPosition(ctx, f.db, f.cfg.Info.Flavor)
-		if err != nil {
-			return err
-		}
-		at = after.Position
-		rep.Position = fmt.Sprintf("between %s and %s", before.Position, after.Position)
-	}
-	id, err := ReadIdentity(ctx, f.db, f.cfg.Info.Flavor, f.dsn.Addr)
-	if err != nil {
-		return err
-	}
-	if !id.Same(server) {
-		return skip("the follower follows %s, the snapshot was read on %s", server, id)
-	}
-	wctx, cancel := context.WithTimeout(ctx, r.opts.Wait)
-	err = f.waitCommitted(wctx, id, at)
-	cancel()
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return skip("the journal did not reach the snapshot's position %s within %s: %v", at, r.opts.Wait, err)
-	}
+	rep.Position = position
 
 	if err := r.compare(ctx, snap, watch, rep); err != nil {
 		return err
@@ -565,4 +533,57 @@ func (f *Follower) waitCommitted(ctx context.Context, id journal.ServerIdentity,
 			return fmt.Errorf("the follower has committed up to %s: %w", settled, ctx.Err())
 		}
 	}
+}
+
+// snapshotAtJournal opens a consistent snapshot of the followed server's
+// table and waits, within wait, until the journal has committed up to the
+// binlog point the snapshot was read at, so the two can be compared row by
+// row. The point is exact on MariaDB (the snapshot's own position) and a
+// bracket on MySQL (the positions read before and after); position says
+// which, for reports. server is what the follower follows: a snapshot read
+// on another server is skipped, as is a journal that does not get there in
+// time. what names the snapshot in those reasons.
+func (f *Follower) snapshotAtJournal(ctx context.Context, server journal.ServerIdentity, wait time.Duration, what string) (snap *store.Snapshot, position string, err error) {
+	var before ServerPosition
+	if f.cfg.Info.Flavor == FlavorMySQL {
+		if before, err = CurrentPosition(ctx, f.db, f.cfg.Info.Flavor); err != nil {
+			return nil, "", err
+		}
+	}
+	if snap, err = f.cfg.Replica.BeginSnapshot(ctx); err != nil {
+		return nil, "", err
+	}
+	defer func() {
+		if err != nil {
+			snap.Close()
+			snap = nil
+		}
+	}()
+	at := Position{File: snap.BinlogFile, Pos: uint32(snap.BinlogPos)}
+	position = at.String()
+	if at.File == "" {
+		after, err := CurrentPosition(ctx, f.db, f.cfg.Info.Flavor)
+		if err != nil {
+			return nil, "", err
+		}
+		at = after.Position
+		position = fmt.Sprintf("between %s and %s", before.Position, after.Position)
+	}
+	id, err := ReadIdentity(ctx, f.db, f.cfg.Info.Flavor, f.dsn.Addr)
+	if err != nil {
+		return nil, "", err
+	}
+	if !id.Same(server) {
+		return nil, "", skip("the follower follows %s, %s was read on %s", server, what, id)
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	err = f.waitCommitted(wctx, id, at)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, "", ctx.Err()
+		}
+		return nil, "", skip("the journal did not reach %s's position %s within %s: %v", what, at, wait, err)
+	}
+	return snap, position, nil
 }

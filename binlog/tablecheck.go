@@ -193,43 +193,12 @@ func (f *Follower) compareTables(ctx context.Context, check *TableCheck) error {
 	}
 
 	// The replica's table, once it has applied all of that.
-	var before ServerPosition
-	if f.cfg.Info.Flavor == FlavorMySQL {
-		if before, err = CurrentPosition(ctx, f.db, f.cfg.Info.Flavor); err != nil {
-			return err
-		}
-	}
-	replicaSnap, err := f.cfg.Replica.BeginSnapshot(ctx)
+	replicaSnap, position, err := f.snapshotAtJournal(ctx, server, checkWait, "the replica's snapshot")
 	if err != nil {
 		return err
 	}
 	defer replicaSnap.Close()
-	at := Position{File: replicaSnap.BinlogFile, Pos: uint32(replicaSnap.BinlogPos)}
-	check.ReplicaPosition = at.String()
-	if at.File == "" {
-		after, err := CurrentPosition(ctx, f.db, f.cfg.Info.Flavor)
-		if err != nil {
-			return err
-		}
-		at = after.Position
-		check.ReplicaPosition = fmt.Sprintf("between %s and %s", before.Position, after.Position)
-	}
-	id, err := ReadIdentity(ctx, f.db, f.cfg.Info.Flavor, f.dsn.Addr)
-	if err != nil {
-		return err
-	}
-	if !id.Same(server) {
-		return skip("the follower follows %s, the replica's table was read on %s", server, id)
-	}
-	wctx, cancel := context.WithTimeout(ctx, checkWait)
-	err = f.waitCommitted(wctx, id, at)
-	cancel()
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return skip("the journal did not reach the replica's snapshot position %s within %s: %v", at, checkWait, err)
-	}
+	check.ReplicaPosition = position
 
 	if err := mergeTables(ctx, replicaSnap, primarySnap, func(site uint64, replicaRow, primaryRow *bridge.Monitor) {
 		if watch.Changed(site) {
