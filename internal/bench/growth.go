@@ -244,19 +244,8 @@ func growthSize(ctx context.Context, cfg Config, srv *testdb.Server, db *sql.DB,
 	t = time.Now()
 	go func() { runErr <- f.Run(rctx, nil) }()
 	want := uint64(g.Events + r.Stretch)
-	deadline := time.After(30 * time.Minute)
-	for j.LastID() < want {
-		changed := j.Changed()
-		if j.LastID() >= want {
-			break
-		}
-		select {
-		case <-changed:
-		case err := <-runErr:
-			return fmt.Errorf("follower stopped after %d of %d events: %v", j.LastID(), want, err)
-		case <-deadline:
-			return fmt.Errorf("follower journaled %d of %d events in 30 minutes", j.LastID(), want)
-		}
+	if err := awaitJournaled(j, want, runErr); err != nil {
+		return err
 	}
 	g.Catchup, g.CatchupCPU = time.Since(t), processCPU()-cpu0
 	close(stopSampling)
@@ -416,23 +405,10 @@ func formerCatchup(ctx context.Context, srv *testdb.Server, path string, want ui
 	cpu0 := processCPU()
 	t := time.Now()
 	go func() { runErr <- f.Run(rctx, nil) }()
-	deadline := time.After(30 * time.Minute)
-	for j.LastID() < want {
-		changed := j.Changed()
-		if j.LastID() >= want {
-			break
-		}
-		select {
-		case <-changed:
-		case err := <-runErr:
-			close(stopSampling)
-			<-sampled
-			return nil, fmt.Errorf("follower stopped after %d of %d events: %v", j.LastID(), want, err)
-		case <-deadline:
-			close(stopSampling)
-			<-sampled
-			return nil, fmt.Errorf("follower journaled %d of %d events in 30 minutes", j.LastID(), want)
-		}
+	if err := awaitJournaled(j, want, runErr); err != nil {
+		close(stopSampling)
+		<-sampled
+		return nil, err
 	}
 	fc := &FormerCatchup{Catchup: time.Since(t), CatchupCPU: processCPU() - cpu0}
 	close(stopSampling)
@@ -463,4 +439,24 @@ func copyFile(from, to string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// awaitJournaled waits until the journal holds want events, the follower
+// whose Run reports to runErr stops, or 30 minutes pass.
+func awaitJournaled(j *journal.Journal, want uint64, runErr <-chan error) error {
+	deadline := time.After(30 * time.Minute)
+	for j.LastID() < want {
+		changed := j.Changed()
+		if j.LastID() >= want {
+			break
+		}
+		select {
+		case <-changed:
+		case err := <-runErr:
+			return fmt.Errorf("follower stopped after %d of %d events: %v", j.LastID(), want, err)
+		case <-deadline:
+			return fmt.Errorf("follower journaled %d of %d events in 30 minutes", j.LastID(), want)
+		}
+	}
+	return nil
 }
