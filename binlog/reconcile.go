@@ -370,18 +370,29 @@ func (r *Reconciler) reconcile(ctx context.Context, rep *ReconcileReport) error 
 		watch.Close() // one watch at a time: the comparison opens its own
 		return r.checkPrimary(ctx, span, rep)
 	}
-	from, err := j.Agreed(span.Start)
+	from, err := r.takeBack(span, rep)
 	if err != nil {
 		return err
 	}
-	rep.TakenBackFrom = &from
-	if _, err := j.Suspect(span.Start, from); err != nil {
-		// Taken back in memory all the same; the follower closes the
-		// span in the file when it starts the fresh one.
-		r.log.Warn("could not record the divergence in the journal", "error", err)
-	}
 	f.RestartCoverage(span.Start, ReasonDiverged, from)
 	return nil
+}
+
+// takeBack takes the open span back to its last agreement with the table,
+// which it returns and the report names: the stretch after it is marked
+// suspect in the journal (taken back in memory even when that write fails;
+// the follower closes the span in the file when it starts the fresh one).
+func (r *Reconciler) takeBack(span bridge.Span, rep *ReconcileReport) (time.Time, error) {
+	j := r.f.cfg.Journal
+	from, err := j.Agreed(span.Start)
+	if err != nil {
+		return time.Time{}, err
+	}
+	rep.TakenBackFrom = &from
+	if _, err := j.Suspect(span.Start, from); err != nil {
+		r.log.Warn("could not record the divergence in the journal", "error", err)
+	}
+	return from, nil
 }
 
 // journalPage is how many of the journal's rows one read transaction reads.

@@ -40,13 +40,9 @@ func (r *Reconciler) checkPrimary(ctx context.Context, span bridge.Span, rep *Re
 	if now, ok := j.OpenSpan(); !ok || !j.SameSpan(now.Start, span.Start) {
 		return skip("a new coverage span started meanwhile")
 	}
-	from, err := j.Agreed(span.Start)
+	from, err := r.takeBack(span, rep)
 	if err != nil {
 		return err
-	}
-	rep.TakenBackFrom = &from
-	if _, err := j.Suspect(span.Start, from); err != nil {
-		r.log.Warn("could not record the divergence in the journal", "error", err)
 	}
 	reason := fmt.Sprintf("the replica's table differs from the primary's in %d row(s) (sites %v)", check.Differences, check.Sites)
 	if _, err := holdFor(j, f.log, reason, f.holdFix()); err != nil {
