@@ -130,6 +130,16 @@ func Open(path string, opts Options) (*Journal, error) {
 		// more than doubled the cost of a catch-up's commits (and blocks
 		// readers meanwhile). This is virtual memory, not resident.
 		bopts.InitialMmapSize = 1 << 30
+		// No freelist in the file: bbolt rebuilds it on open from the
+		// pages the buckets reach. Written by every commit, the freelist
+		// takes contiguous pages in proportion to the free ones, which
+		// the scattered pages retention frees seldom offer, so each
+		// commit took them past the high-water mark and the file grew
+		// under a steady window (docs/bench-notes.md, part 8b); it was
+		// also a write per commit growing with the free pages. The price
+		// is the rebuild at open, a read of every page's header
+		// (docs/BENCHMARKS.md, part 8, has the open time per size).
+		bopts.NoFreelistSync = true
 	}
 	db, err := bolt.Open(path, 0o600, bopts)
 	if errors.Is(err, bolterrors.ErrTimeout) {

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -12,9 +13,14 @@ import (
 // ways no recover catches (a slice into the Go heap corrupts the garbage
 // collector). walkPages proves the file's page tree safe to hand to bbolt:
 // it reads every reachable page with ordinary, bounds-checked reads and
-// checks that each page lies inside the file and below the high water mark
-// and that every element of every branch and leaf page, inline buckets
-// included, lies inside its page.
+// checks that each page lies inside the file and below the high water mark,
+// that every element of every branch and leaf page, inline buckets
+// included, lies inside its page, and that the keys are in order, within a
+// page and against the branch keys above it. The order is checked because
+// bbolt, when the file records no freelist (journal.Open keeps none), finds
+// the free pages by walking the tree and panics on the first disorder it
+// meets while the walk goes on in another goroutine, which no recover makes
+// safe.
 
 const (
 	branchPageFlag = 0x01
@@ -44,7 +50,7 @@ func (w *pageWalk) fail(format string, args ...any) {
 // problems found, none when bbolt can read the file safely.
 func walkPages(f *os.File, m boltMeta, fileSize int64, root uint64) []string {
 	w := &pageWalk{f: f, meta: m, fileSize: fileSize, seen: map[uint64]bool{}}
-	w.tree(root, "the root bucket", 0)
+	w.tree(root, "the root bucket", 0, nil, nil)
 	return w.problems
 }
 
@@ -82,8 +88,9 @@ func (w *pageWalk) read(id uint64, owner string) []byte {
 	return p
 }
 
-// tree walks the page tree rooted at page id.
-func (w *pageWalk) tree(id uint64, owner string, depth int) {
+// tree walks the page tree rooted at page id, whose keys must lie in
+// [lo, hi) (nil: unbounded).
+func (w *pageWalk) tree(id uint64, owner string, depth int, lo, hi []byte) {
 	if depth > maxTreeDepth {
 		w.fail("page %d (%s) is more than %d levels deep: the tree loops", id, owner, maxTreeDepth)
 		return
@@ -94,13 +101,14 @@ func (w *pageWalk) tree(id uint64, owner string, depth int) {
 	}
 	w.seen[id] = true
 	if p := w.read(id, owner); p != nil {
-		w.elements(p, fmt.Sprintf("page %d", id), depth)
+		w.elements(p, fmt.Sprintf("page %d", id), depth, lo, hi)
 	}
 }
 
-// elements checks the elements of page p (a page or an inline bucket) and
-// walks what they point at.
-func (w *pageWalk) elements(p []byte, where string, depth int) {
+// elements checks the elements of page p (a page or an inline bucket),
+// whose keys must lie in [lo, hi) and rise strictly, and walks what they
+// point at.
+func (w *pageWalk) elements(p []byte, where string, depth int, lo, hi []byte) {
 	if len(p) < pageHeaderSize {
 		w.fail("%s is %d bytes, shorter than a page header", where, len(p))
 		return
@@ -119,24 +127,48 @@ func (w *pageWalk) elements(p []byte, where string, depth int) {
 		w.fail("%s is a branch page without elements", where)
 		return
 	}
-	for i := 0; i < count; i++ {
+	// The keys first: a branch element's subtree is bounded by its key and
+	// the next one's, so all must be read and in order before any descent.
+	keys := make([][]byte, count)
+	for i := range count {
+		at := pageHeaderSize + i*elementSize
+		e := p[at : at+elementSize]
+		var pos, ksize, vsize int
+		if flags == branchPageFlag {
+			pos, ksize = int(le.Uint32(e)), int(le.Uint32(e[4:]))
+		} else {
+			pos, ksize, vsize = int(le.Uint32(e[4:])), int(le.Uint32(e[8:])), int(le.Uint32(e[12:]))
+		}
+		if end := at + pos + ksize + vsize; end > len(p) || end < at {
+			w.fail("%s element %d: its key or value runs past the page", where, i)
+			return
+		}
+		keys[i] = p[at+pos : at+pos+ksize]
+		switch {
+		case i == 0 && lo != nil && bytes.Compare(keys[i], lo) < 0:
+			w.fail("%s element 0: its key %x is below the branch key %x above it", where, keys[i], lo)
+			return
+		case i > 0 && bytes.Compare(keys[i], keys[i-1]) <= 0:
+			w.fail("%s element %d: its key %x does not follow the key %x before it", where, i, keys[i], keys[i-1])
+			return
+		case hi != nil && bytes.Compare(keys[i], hi) >= 0:
+			w.fail("%s element %d: its key %x is not below the next branch key %x above it", where, i, keys[i], hi)
+			return
+		}
+	}
+	for i := range count {
 		at := pageHeaderSize + i*elementSize
 		e := p[at : at+elementSize]
 		if flags == branchPageFlag {
-			pos, ksize, child := int(le.Uint32(e)), int(le.Uint32(e[4:])), le.Uint64(e[8:])
-			if at+pos+ksize > len(p) {
-				w.fail("%s element %d: its key runs past the page", where, i)
-				continue
+			next := hi
+			if i+1 < count {
+				next = keys[i+1]
 			}
-			w.tree(child, fmt.Sprintf("%s element %d", where, i), depth+1)
+			w.tree(le.Uint64(e[8:]), fmt.Sprintf("%s element %d", where, i), depth+1, keys[i], next)
 			continue
 		}
 		eflags, pos, ksize, vsize := le.Uint32(e), int(le.Uint32(e[4:])), int(le.Uint32(e[8:])), int(le.Uint32(e[12:]))
 		end := at + pos + ksize + vsize
-		if end > len(p) || end < at {
-			w.fail("%s element %d: its key and value run past the page", where, i)
-			continue
-		}
 		if eflags&bucketLeafFlag == 0 {
 			continue
 		}
@@ -147,7 +179,7 @@ func (w *pageWalk) elements(p []byte, where string, depth int) {
 		}
 		name := fmt.Sprintf("bucket %q", p[at+pos:at+pos+ksize])
 		if root := le.Uint64(v); root != 0 {
-			w.tree(root, name, depth+1)
+			w.tree(root, name, depth+1, nil, nil)
 		} else {
 			w.inline(v[bucketHeader:], name, depth+1)
 		}
@@ -164,5 +196,5 @@ func (w *pageWalk) inline(p []byte, name string, depth int) {
 		w.fail("inline %s is not a leaf", name)
 		return
 	}
-	w.elements(p, "inline "+name, depth)
+	w.elements(p, "inline "+name, depth, nil, nil)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -517,6 +518,71 @@ func TestTrimStepsAreBounded(t *testing.T) {
 	j.Close()
 	if r, err := Verify(path); err != nil || !r.OK() {
 		t.Fatalf("verify: %v %q", err, r.Problems)
+	}
+}
+
+// TestFreedPagesOutliveAReopen trims a journal and reopens it: the file
+// records no freelist, and the pages the trim freed are free again after
+// the reopen (bbolt finds them from the pages the buckets reach), so later
+// commits reuse them rather than grow the file. A freelist written by every
+// commit takes contiguous pages in proportion to the free ones, which the
+// scattered pages retention frees seldom offer: each commit then took them
+// past the high-water mark, and under a steady window the file grew
+// (docs/bench-notes.md, part 8b).
+func TestFreedPagesOutliveAReopen(t *testing.T) {
+	j, path := openTrimmable(t, "freed.journal")
+	const blogs, events = 5000, 100_000
+	rng := rand.New(rand.NewPCG(5, 6))
+	status := make([]bridge.Status, blogs+1)
+	at := t0
+	if err := j.Commit(&Batch{NewSpan: &SpanStart{Start: t0}, Checkpoint: &Checkpoint{Flavor: "mariadb", File: "b.1", Pos: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	for range events / 5000 {
+		b := &Batch{}
+		for range 5000 {
+			blog := uint64(1 + rng.IntN(blogs))
+			old := status[blog]
+			status[blog] = nextStatus(old)
+			b.Events = append(b.Events, bridge.Event{BlogID: blog, OldStatus: old, NewStatus: status[blog], CreatedAt: at})
+			at = at.Add(time.Second)
+		}
+		b.CoveredTo = at
+		if err := j.Commit(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := j.Trim(context.Background(), t0.Add(events*3/4*time.Second), TrimOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// One more commit releases the pages the trim's last step freed.
+	if err := j.Commit(&Batch{CoveredTo: at}); err != nil {
+		t.Fatal(err)
+	}
+	free := j.db.Stats().FreePageN
+	if free < 100 {
+		t.Fatalf("the trim left %d free pages: too few to tell", free)
+	}
+	j.Close()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := readBoltMeta(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.freelist != noFreelist {
+		t.Fatalf("the file records a freelist at page %d: every commit writes it, in contiguous pages that grow with the free ones", m.freelist)
+	}
+	j, err = Open(path, Options{Now: farFuture})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if again := j.db.Stats().FreePageN; again != free {
+		t.Fatalf("%d pages were free before the journal closed, %d after it reopened: the freed pages were lost to the file", free, again)
 	}
 }
 
