@@ -36,7 +36,12 @@ type GrowthResult struct {
 type GrowthSize struct {
 	// Events is the size of the history the journal held before the work.
 	Events int
-	Build  time.Duration
+	// Build is the time buildHistory took, in commits of BuildBatch events.
+	Build      time.Duration
+	BuildBatch int
+	// Open is journal.Open's time on the built file (in the page cache):
+	// bbolt finds the free pages by reading every page the buckets reach.
+	Open time.Duration
 	// The catch-up of the stretch into this journal: wall and CPU time,
 	// the commits' durations and the peak live heap of the process (the
 	// follower, and nothing else of size).
@@ -145,6 +150,16 @@ func RunGrowth(ctx context.Context, cfg Config, srv *testdb.Server) (*GrowthResu
 	return r, nil
 }
 
+// growthBuildBatch is the events of one commit of a size's history: a
+// twentieth of it, at least 100,000. Each commit rewrites the last run of
+// nearly every blog, about a leaf each once the journal is large, so the
+// build's cost is its commits times the blogs: in commits of 100,000 the
+// 100M-event history would write some 1,000 times the blogs bucket
+// (hours), in twenty commits it takes minutes (docs/bench-notes.md).
+func growthBuildBatch(events int) int {
+	return max(100_000, events/20)
+}
+
 func pow10(k int) int {
 	n := 1
 	for range k {
@@ -185,11 +200,12 @@ func growthSize(ctx context.Context, cfg Config, srv *testdb.Server, db *sql.DB,
 	path := cfg.path(fmt.Sprintf("growth-%d.journal", g.Events))
 	os.Remove(path)
 	defer os.Remove(path)
-	logf(cfg, "growth: building a journal of %d events over %d blogs", g.Events, r.Blogs)
+	g.BuildBatch = growthBuildBatch(g.Events)
+	logf(cfg, "growth: building a journal of %d events over %d blogs in commits of %d", g.Events, r.Blogs, g.BuildBatch)
 	t := time.Now()
 	// History ends before the stretch's times (fillBulk stamps 1.75e9 on).
 	span, _, err := buildHistory(path, history{
-		events: g.Events, blogs: r.Blogs, batch: 100_000,
+		events: g.Events, blogs: r.Blogs, batch: g.BuildBatch,
 		start: time.Unix(1_750_000_000, 0).Add(-30 * 24 * time.Hour).UTC(), length: 30*24*time.Hour - time.Hour,
 		checkpoint: journal.Checkpoint{Flavor: string(binlog.FlavorMariaDB), File: start.File, Pos: start.Pos, Columns: catchupColumns},
 		resume:     true,
@@ -209,10 +225,12 @@ func growthSize(ctx context.Context, cfg Config, srv *testdb.Server, db *sql.DB,
 	}
 
 	var commits commitLog
+	t = time.Now()
 	j, err := journal.Open(path, journal.Options{WaitLimit: 5 * time.Second, OnCommit: commits.add})
 	if err != nil {
 		return err
 	}
+	g.Open = time.Since(t)
 	closed := false
 	defer func() {
 		if !closed {
@@ -275,7 +293,10 @@ func growthSize(ctx context.Context, cfg Config, srv *testdb.Server, db *sql.DB,
 	go func() { w.run(wctx); close(watchDone) }()
 	peak.Store(0)
 	stopSampling, sampled = make(chan struct{}), make(chan struct{})
-	go func() { sampleHeap(stopSampling, &peak, ""); close(sampled) }()
+	go func() {
+		sampleHeap(stopSampling, &peak, cfg.path(fmt.Sprintf("growth-%d-live.heap.pprof", g.Events)))
+		close(sampled)
+	}()
 	d := cfg.scaledDur(20*time.Second, 5*time.Second)
 	simCtx, stopSim := context.WithTimeout(ctx, d)
 	defer stopSim()

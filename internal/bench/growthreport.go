@@ -31,6 +31,8 @@ func growthRows(g *GrowthResult) []Row {
 				worse("live commit p99", float64(z.LiveCommits.P99), float64(a.LiveCommits.P99), msf),
 				worse(fmt.Sprintf("/events p99 from send at %d req/s", FixedRate), float64(z.Fixed.Service.P99), float64(a.Fixed.Service.P99), msf),
 				worse("follower's live Go heap, peak while live", float64(z.LiveHeap), float64(a.LiveHeap), func(v float64) string { return mib(uint64(v)) }),
+				Row{"8", "journal open (bbolt finds the free pages by reading the pages in use), journal of " + sizes, "",
+					fmt.Sprintf("%s vs %s", msShort(z.Open), msShort(a.Open)), ""},
 				worse("bytes per event in use (file minus free pages; the file adds bbolt's 16 MiB growth step)", float64(z.InUseBytes)/float64(z.Events), float64(a.InUseBytes)/float64(a.Events), func(v float64) string { return fmt.Sprintf("%.1f B", v) }),
 			)
 		}
@@ -84,7 +86,7 @@ func growthSection(b *strings.Builder, g *GrowthResult) {
 		names = append(names, kfmt(float64(s.Events)))
 	}
 	p("%s events over %s blogs (sites 1..N of this part's own database; the history spans the 30 days before the stretch below, events in time order for uniformly random blogs, "+
-		"committed with `journal.Commit` in batches of 100,000, synced, as the daemon commits) and runs the same work on each, one size after the other, the file deleted after:\n\n",
+		"committed with `journal.Commit`, synced, as the daemon commits, in twenty commits of a twentieth of the size, at least 100,000 events: each commit rewrites the last run of nearly every blog, so smaller commits would make the largest size's build take hours) and runs the same work on each, one size after the other, the file deleted after:\n\n",
 		strings.Join(names, ", "), kfmt(float64(g.Blogs)))
 	p("- **catch-up**: the product's follower (`binlog.Open` + `Run`, fsync on) resumes from the journal's checkpoint at the start of one binlog stretch of %s transitions "+
 		"(part 1's bulk shape: `UPDATE`s of 100 consecutive rows over the same %s monitors, %s of binlog), so each commit rewrites the last runs of blogs deep in a large blogs bucket; "+
@@ -93,21 +95,23 @@ func growthSection(b *strings.Builder, g *GrowthResult) {
 	p("- **live**: once the follower has proved itself caught up (with whatever the earlier sizes' live runs left after the stretch), `sim.Run` drives all %s monitors at 1000 transitions/s while part 2's probe writer (100 blogs of their own) and watcher measure the visibility lag; the commits' durations and the heap as above.\n",
 		kfmt(float64(g.Blogs)))
 	p("- **/events**: with the follower stopped, `jetmon-bench serve` (part 3's server) on the file answers %d requests/s offered (open loop, up to 256 in flight, 2 s warm-up) for uniformly random blogs and windows of the history holding about ten events each, from send to answer.\n", FixedRate)
+	p("- **open**: `journal.Open` on the built file, in the page cache, before the catch-up: bbolt keeps no freelist in the file and finds the free pages by reading every page the buckets reach (`journal.Open`'s comment says why).\n")
 	p("- **file**: its size and the pages in use (file minus free pages) after the work.\n\n")
 	p("Goals: every figure at the largest journal within %gx of its value at the smallest (a rate: its inverse); the catch-up heap %s at every size.\n\n", goalGrowthFactor, goalTextCatchupHeap)
-	p("| history | built in | catch-up /s | catch-up commits p50 / p99 / max (most pages) | catch-up heap | live committed/s | lag p50 / p99 (lost) | live commits p50 / p99 | live heap | /events p50 / p99 (events/answer, errors) | file (in use), bytes/event |\n")
-	p("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	p("| history | built in | open | catch-up /s | catch-up commits p50 / p99 / max (most pages) | catch-up heap | live committed/s | lag p50 / p99 (lost) | live commits p50 / p99 | live heap | /events p50 / p99 (events/answer, errors) | file (in use), bytes/event |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range g.Sizes {
 		fixed := "not measured"
 		if f := s.Fixed; f != nil {
 			fixed = fmt.Sprintf("%s / %s (%.1f, %d)", msShort(f.Service.P50), msShort(f.Service.P99), f.EventsPerAnswer(), f.Errors)
 		}
-		p("| %s | %s | %s | %s / %s / %s (%d) | %s | %.0f | %s / %s (%d) | %s / %s | %s | %s | %s (%s), %.1f |\n",
-			kfmt(float64(s.Events)), s.Build.Round(time.Second), kfmt(s.CatchupRate(g.Stretch)),
+		p("| %s | %s | %s | %s | %s / %s / %s (%d) | %s | %.0f | %s / %s (%d) | %s / %s | %s | %s | %s (%s), %.1f |\n",
+			kfmt(float64(s.Events)), s.Build.Round(time.Second), msShort(s.Open), kfmt(s.CatchupRate(g.Stretch)),
 			msShort(s.CatchupCommits.P50), msShort(s.CatchupCommits.P99), msShort(s.CatchupCommits.Max), s.CatchupPages, mib(s.CatchupHeap),
 			s.LiveAchieved, msShort(s.Live.P50), msShort(s.Live.P99), s.LiveLost, msShort(s.LiveCommits.P50), msShort(s.LiveCommits.P99), mib(s.LiveHeap),
 			fixed, mib(uint64(s.FileBytes)), mib(uint64(s.InUseBytes)), float64(s.FileBytes)/float64(max(s.Events, 1)))
 	}
+	p("\nEach size's live Go heap near its peak, as a heap profile: `growth-N-live.heap.pprof` in the run's directory (N the size's events; `go tool pprof -sample_index=inuse_space -top FILE`).\n")
 	if len(g.Sizes) > 0 && g.Sizes[0].Former != nil {
 		p("\nThe catch-up beside the same without the bound on a commit's pages (`binlog.Config.MaxCommitPages` -1: batches capped only at %d rows, as before; "+
 			"with the bound, each batch's rows are sized from the last commit's pages per row to write about %d pages): "+
