@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -230,5 +232,137 @@ func TestFailedCommitWritesNothing(t *testing.T) {
 	}
 	if err := j.Commit(&Batch{Events: []bridge.Event{ev(1, 1, 0, 10)}}); err != nil || j.CommitErr() != nil || j.LastID() != 1 {
 		t.Errorf("after a good commit: err %v healthy %v seq %d", err, j.CommitErr(), j.LastID())
+	}
+}
+
+// TestFailedCommitAfterItsEventsWritesNothing makes a commit fail inside its
+// bbolt transaction after putEvents has written its events into both
+// buckets (and so advanced Commit's local copy of the last id): putSources,
+// next in the transaction, refuses the batch's transaction list, which
+// reaches past its events. This is the only failure the code offers at that
+// point short of the disk itself (tests/e2e/TestDiskFullStopsThenResumes):
+// the later writes (sequence, monitor pages, checkpoint, spans) have keys of
+// 8 bytes and values far below bbolt's 2 GiB limit, and every other refusal
+// (an event bbolt cannot order, a bad row) is found by Prepare, before the
+// transaction writes anything (TestFailedCommitWritesNothing). The failed
+// commit must leave the file and the journal's state as they were, and the
+// next commit must number its events right after the last committed one.
+func TestFailedCommitAfterItsEventsWritesNothing(t *testing.T) {
+	j, path := openTemp(t)
+	good := &Batch{
+		NewSpan:    &SpanStart{Start: sec(100)},
+		Events:     []bridge.Event{ev(1, 1, 0, 110), ev(2, 1, 0, 110), ev(1, 0, 2, 111)},
+		Txns:       []SourceTxn{{First: 0, Count: 2, GTID: "0-1-1"}, {First: 2, Count: 1, GTID: "0-1-2"}},
+		Monitors:   []bridge.Monitor{{SiteID: 1, BlogID: 1, URL: "https://one.example", Active: true, Status: 2}},
+		Checkpoint: &Checkpoint{Flavor: "mariadb", File: "binlog.000001", Pos: 400, GTIDSet: "0-1-2"},
+		CoveredTo:  sec(120),
+	}
+	if err := j.Commit(good); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	asOf := sec(2000) // after every event: the window's answer does not depend on when the test runs
+	readers := func() (blog1, blog3 []bridge.Event, window []bridge.Event, spans []bridge.Span, after []SourcedEvent) {
+		t.Helper()
+		var err error
+		if blog1, err = j.BlogEvents(1, sec(0), sec(1000)); err != nil {
+			t.Fatal(err)
+		}
+		if blog3, err = j.BlogEvents(3, sec(0), sec(1000)); err != nil {
+			t.Fatal(err)
+		}
+		if window, spans, err = j.WindowAsOf(ctx, 1, sec(0), sec(1000), asOf); err != nil {
+			t.Fatal(err)
+		}
+		if after, err = j.EventsAfter(0, 100); err != nil {
+			t.Fatal(err)
+		}
+		return blog1, blog3, window, spans, after
+	}
+	before, err := j.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	blog1, blog3, window, spans, after := readers()
+	if len(after) != 3 || len(blog3) != 0 {
+		t.Fatalf("before the failed commit: EventsAfter(0) %+v, blog 3 %+v", after, blog3)
+	}
+
+	bad := &Batch{
+		Events: []bridge.Event{ev(1, 2, 1, 130), ev(3, 1, 0, 131)},
+		// Three events named for a batch of two: putSources refuses it,
+		// after putEvents has put both events.
+		Txns:       []SourceTxn{{First: 0, Count: 3, GTID: "0-1-3"}},
+		Monitors:   []bridge.Monitor{{SiteID: 1, BlogID: 1, URL: "https://one.example", Active: true, Status: 1}, {SiteID: 3, BlogID: 3, URL: "https://three.example", Active: true}},
+		Deleted:    []uint64{1},
+		Checkpoint: &Checkpoint{Flavor: "mariadb", File: "binlog.000001", Pos: 900, GTIDSet: "0-1-3"},
+		CoveredTo:  sec(140),
+	}
+	err = j.Commit(bad)
+	if err == nil || !strings.Contains(err.Error(), "outside the batch") || !strings.Contains(err.Error(), path) {
+		t.Fatalf("a batch naming events it does not hold: Commit returned %v, want an error naming the journal and the transaction outside the batch", err)
+	}
+	if j.CommitErr() == nil {
+		t.Error("CommitErr is nil after a failed commit")
+	}
+	if got := j.LastID(); got != 3 {
+		t.Errorf("LastID after the failed commit is %d, want 3 (the last committed event)", got)
+	}
+	for i, e := range bad.Events {
+		if e.ID != 0 {
+			t.Errorf("the failed batch's event %d kept id %d", i, e.ID)
+		}
+	}
+	if cp, _ := j.Checkpoint(); cp.Pos != 400 {
+		t.Errorf("checkpoint after the failed commit: %s, want the good commit's", cp)
+	}
+	if st, err := j.Stats(); err != nil || !reflect.DeepEqual(st, before) {
+		t.Errorf("stats after the failed commit (%v):\n%+v\nwant them unchanged:\n%+v", err, st, before)
+	}
+	blog1After, blog3After, windowAfter, spansAfter, afterAfter := readers()
+	if !reflect.DeepEqual(blog1After, blog1) || len(blog3After) != 0 {
+		t.Errorf("BlogEvents after the failed commit: blog 1 %+v (want %+v), blog 3 %+v (want none)", blog1After, blog1, blog3After)
+	}
+	if !reflect.DeepEqual(windowAfter, window) || !reflect.DeepEqual(spansAfter, spans) {
+		t.Errorf("Window after the failed commit: %+v %+v, want %+v %+v", windowAfter, spansAfter, window, spans)
+	}
+	if !reflect.DeepEqual(afterAfter, after) {
+		t.Errorf("EventsAfter(0) after the failed commit: %+v, want %+v", afterAfter, after)
+	}
+
+	next := &Batch{
+		Events:     []bridge.Event{ev(1, 2, 1, 130), ev(3, 1, 0, 131)},
+		Txns:       []SourceTxn{{First: 0, Count: 2, GTID: "0-1-3"}},
+		Checkpoint: &Checkpoint{Flavor: "mariadb", File: "binlog.000001", Pos: 900, GTIDSet: "0-1-3"},
+		CoveredTo:  sec(140),
+	}
+	if err := j.Commit(next); err != nil || j.CommitErr() != nil {
+		t.Fatalf("the next commit: %v (CommitErr %v)", err, j.CommitErr())
+	}
+	if next.Events[0].ID != 4 || next.Events[1].ID != 5 || j.LastID() != 5 {
+		t.Errorf("the next commit's ids are %d, %d (LastID %d), want 4, 5 (5): no gap, no reuse", next.Events[0].ID, next.Events[1].ID, j.LastID())
+	}
+	got, err := j.EventsAfter(0, 100)
+	if err != nil || len(got) != 5 {
+		t.Fatalf("EventsAfter(0) after the next commit: %+v, %v", got, err)
+	}
+	for i, e := range got {
+		if e.ID != uint64(i+1) {
+			t.Errorf("EventsAfter(0)[%d] has id %d, want %d", i, e.ID, i+1)
+		}
+	}
+	if got[3].GTID != "0-1-3" || got[3].BlogID != 1 || got[4].BlogID != 3 {
+		t.Errorf("the next commit's events read back as %+v, %+v", got[3], got[4])
+	}
+	if st, err := j.Stats(); err != nil || st.Seq != 5 || st.Events != 5 {
+		t.Errorf("stats after the next commit: seq %d events %d (%v), want 5 and 5", st.Seq, st.Events, err)
+	}
+	j.Close()
+	r, err := Verify(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() {
+		t.Errorf("verify after a failed and a good commit: %q", r.Problems)
 	}
 }
