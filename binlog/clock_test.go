@@ -33,9 +33,7 @@ func TestCoverageInTheServersClock(t *testing.T) {
 					var answers []answer
 					// Transitions right before the follower starts belong
 					// before its span.
-					for blog := 1; blog <= 3; blog++ {
-						c.flip(blog)
-					}
+					c.flips(1, 2, 3)
 					c.waitCaughtUp()
 					r.start()
 					defer r.stop()
@@ -58,10 +56,7 @@ func TestCoverageInTheServersClock(t *testing.T) {
 					}
 					askAll("started")
 					c.waitServerPast(spanStart)
-					var last time.Time
-					for blog := 1; blog <= 3; blog++ {
-						last = c.flip(blog)
-					}
+					last := c.flips(1, 2, 3)
 					askAll("following")
 					for blog := uint64(1); blog <= 3; blog++ {
 						c.askUntilCovered(r.journal, &answers, "following, caught up", blog, spanStart, last.Add(time.Second))
@@ -69,9 +64,7 @@ func TestCoverageInTheServersClock(t *testing.T) {
 					// Stopped: the journal keeps what it proved, and nothing
 					// committed since.
 					r.halt()
-					for blog := 1; blog <= 3; blog++ {
-						last = c.flip(blog)
-					}
+					last = c.flips(1, 2, 3)
 					c.waitCaughtUp()
 					askAll("stopped")
 					c.waitServerPast(last.Add(2 * time.Second))

@@ -20,19 +20,8 @@ import (
 // returns once a replication reading shows the filter gone.
 func filterDrops(t *testing.T, c *chain, r *rig, replica *testdb.Replica, blogs ...int) {
 	t.Helper()
-	filter := fmt.Sprintf("%s.%s", c.db.Name, bridge.Table)
-	if err := replica.Exec("STOP SLAVE; SET GLOBAL replicate_ignore_table='" + filter + "'; START SLAVE"); err != nil {
-		t.Fatal(err)
-	}
-	removed := false
-	defer func() {
-		if !removed {
-			replica.Exec("STOP SLAVE; SET GLOBAL replicate_ignore_table=''; START SLAVE")
-		}
-	}()
-	for _, blog := range blogs {
-		c.flip(blog)
-	}
+	c.ignoreTable(replica)
+	c.flips(blogs...)
 	waitFor(t, "the follower to end coverage for the filter", func() bool {
 		st, ok, _ := r.follower.Replication()
 		return ok && st.Filtered != nil && !journalCovering(r.journal)
@@ -40,14 +29,19 @@ func filterDrops(t *testing.T, c *chain, r *rig, replica *testdb.Replica, blogs 
 	// The replica has read past the dropped transitions: they are lost to
 	// it, not waiting.
 	c.waitCaughtUp()
-	if err := replica.Exec("STOP SLAVE; SET GLOBAL replicate_ignore_table=''; START SLAVE"); err != nil {
-		t.Fatal(err)
-	}
-	removed = true
-	waitFor(t, "a replication reading without the filter", func() bool {
-		st, ok, _ := r.follower.Replication()
-		return ok && st.Filtered == nil && st.Running() && r.follower.Status().State == bridge.FollowerFollowing
-	})
+	c.unignoreTable(replica)
+	waitUnfiltered(t, r)
+}
+
+// beforeTheFilter starts c.r as startInSpan does, flips blog 1 and asks
+// for its window from the span's start until an answer is covered (the
+// phase "before the filter"); it returns the span's start.
+func (c *chain) beforeTheFilter(answers *[]answer) time.Time {
+	c.t.Helper()
+	spanStart := c.startInSpan(c.r)
+	c.flip(1)
+	c.askUntilCovered(c.r.journal, answers, "before the filter", 1, spanStart, c.serverNow())
+	return spanStart
 }
 
 // TestAFilterLeavesNoStaleRowVouchedFor reproduces issue 21's remaining
@@ -63,16 +57,9 @@ func filterDrops(t *testing.T, c *chain, r *rig, replica *testdb.Replica, blogs 
 // answered journal for blog 1's window without its 0 -> 1.)
 func TestAFilterLeavesNoStaleRowVouchedFor(t *testing.T) {
 	c := newChain(t, testdb.TopologyOptions{}, 3)
-	replica := c.tp.Replica()
-	r := newRig(t, c.onReplica(replica))
-	r.waitLimit, r.poll = time.Second, 100*time.Millisecond
-	r.start()
-	defer r.stop()
+	replica, r := c.tp.Replica(), c.r
 	var answers []answer
-	spanStart := r.journal.Spans(time.Time{})[0].Start
-	c.waitServerPast(spanStart)
-	c.flip(1)
-	c.askUntilCovered(r.journal, &answers, "before the filter", 1, spanStart, c.serverNow())
+	c.beforeTheFilter(&answers)
 
 	filterDrops(t, c, r, replica, 1, 2)
 	since := c.serverNow()
@@ -100,33 +87,6 @@ func TestAFilterLeavesNoStaleRowVouchedFor(t *testing.T) {
 	c.judge(answers)
 }
 
-// siteOf is blog's jetpack_monitor_site_id (on the primary).
-func (c *chain) siteOf(blog int) uint64 {
-	c.t.Helper()
-	var site uint64
-	if err := c.primary.QueryRow("SELECT jetpack_monitor_site_id FROM jetpack_monitor_sites WHERE blog_id = ?", blog).Scan(&site); err != nil {
-		c.t.Fatal(err)
-	}
-	return site
-}
-
-// resync re-synchronizes blog's row on the replica as pt-table-sync
-// --sync-to-master does: on the primary, with changes that replicate the
-// whole row (bucket_no there and back; no transition, so the truth records
-// none), which the replica applies over its stale row.
-func (c *chain) resync(blog int) {
-	c.t.Helper()
-	for _, q := range []string{
-		"UPDATE jetpack_monitor_sites SET bucket_no = bucket_no + 1 WHERE blog_id = ?",
-		"UPDATE jetpack_monitor_sites SET bucket_no = bucket_no - 1 WHERE blog_id = ?",
-	} {
-		if _, err := c.primary.Exec(q, blog); err != nil {
-			c.t.Fatal(err)
-		}
-	}
-	c.waitCaughtUp()
-}
-
 // TestAHoldLiftsWhenTheOperatorSaysResynced: after a replication filter
 // dropped transitions, coverage is held with the fix named (the Replica
 // service's reason, the hold's status), across a restart of the bridge
@@ -137,31 +97,18 @@ func (c *chain) resync(blog int) {
 // judged against the truth.
 func TestAHoldLiftsWhenTheOperatorSaysResynced(t *testing.T) {
 	c := newChain(t, testdb.TopologyOptions{}, 3)
-	replica := c.tp.Replica()
-	r := newRig(t, c.onReplica(replica))
-	r.waitLimit, r.poll = time.Second, 100*time.Millisecond
-	r.start()
-	defer r.stop()
+	replica, r := c.tp.Replica(), c.r
 	var answers []answer
-	spanStart := r.journal.Spans(time.Time{})[0].Start
-	c.waitServerPast(spanStart)
+	c.startInSpan(r)
 
-	filter := fmt.Sprintf("%s.%s", c.db.Name, bridge.Table)
-	if err := replica.Exec("STOP SLAVE; SET GLOBAL replicate_ignore_table='" + filter + "'; START SLAVE"); err != nil {
-		t.Fatal(err)
-	}
+	c.ignoreTable(replica)
 	c.flip(2) // dropped
 	waitFor(t, "the hold", func() bool { _, held := r.follower.Hold(); return held && !journalCovering(r.journal) })
 	if rep := r.follower.Resynced(context.Background()); rep.Outcome != ResyncHeld || !strings.Contains(rep.Message, "still has a filter") {
 		t.Errorf("resynced while the filter is there: %+v", rep)
 	}
-	if err := replica.Exec("STOP SLAVE; SET GLOBAL replicate_ignore_table=''; START SLAVE"); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "a replication reading without the filter", func() bool {
-		st, ok, _ := r.follower.Replication()
-		return ok && st.Filtered == nil && st.Running() && r.follower.Status().State == bridge.FollowerFollowing
-	})
+	c.unignoreTable(replica)
+	waitUnfiltered(t, r)
 	h, held := r.follower.Hold()
 	if !held || !strings.Contains(h.Reason, "replicate_ignore_table") || !strings.Contains(h.Fix, "jetmon-bridge journal resynced") || !strings.Contains(h.Fix, "pt-table-sync") {
 		t.Fatalf("hold %+v held=%v", h, held)
@@ -201,16 +148,8 @@ func TestAHoldLiftsWhenTheOperatorSaysResynced(t *testing.T) {
 	if rep := r.follower.Resynced(context.Background()); rep.Outcome != ResyncNotHeld {
 		t.Errorf("resynced with nothing held: %+v", rep)
 	}
-	fresh := r.journal.Spans(time.Time{})
-	start := fresh[len(fresh)-1].Start
-	c.waitServerPast(start)
-	for _, blog := range []int{2, 3} {
-		at := c.flip(blog)
-		c.askUntilCovered(r.journal, &answers, "after the resync", uint64(blog), start, at.Add(time.Second))
-	}
-	if n := c.judge(answers); n["held"] != 0 || n["held, restarted"] != 0 || n["after the resync"] != 2 {
-		t.Errorf("covered answers per phase %v", n)
-	}
+	c.flipAndAsk(r.journal, &answers, "after the resync", c.pastSpanStart(r.journal), 2, 3)
+	c.judgeCovered(answers, map[string]int{"held": 0, "held, restarted": 0, "after the resync": 2})
 }
 
 // TestTheHoldLiftsWhenThePrimaryAgrees: with -primary-dsn the bridge
@@ -222,12 +161,9 @@ func TestAHoldLiftsWhenTheOperatorSaysResynced(t *testing.T) {
 // primary's truth.
 func TestTheHoldLiftsWhenThePrimaryAgrees(t *testing.T) {
 	c := newChain(t, testdb.TopologyOptions{}, 3)
-	replica := c.tp.Replica()
-	r := newRig(t, c.onReplica(replica))
-	r.waitLimit, r.poll, r.holdCheck = time.Second, 100*time.Millisecond, 200*time.Millisecond
-	r.primaryDSN = c.db.DSN()
-	r.start()
-	defer r.stop()
+	replica, r := c.tp.Replica(), c.r
+	r.holdCheck, r.primaryDSN = 200*time.Millisecond, c.db.DSN()
+	startQuick(r)
 	var answers []answer
 	site1, site2 := c.siteOf(1), c.siteOf(2)
 
@@ -263,16 +199,8 @@ func TestTheHoldLiftsWhenThePrimaryAgrees(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the hold to lift by itself", func() bool { _, held := r.follower.Hold(); return !held && journalCovering(r.journal) })
-	spans := r.journal.Spans(time.Time{})
-	start := spans[len(spans)-1].Start
-	c.waitServerPast(start)
-	for _, blog := range []int{1, 2, 3} {
-		at := c.flip(blog)
-		c.askUntilCovered(r.journal, &answers, "after the check agreed", uint64(blog), start, at.Add(time.Second))
-	}
-	if n := c.judge(answers); n["held"] != 0 || n["after the check agreed"] != 3 {
-		t.Errorf("covered answers per phase %v", n)
-	}
+	c.flipAndAsk(r.journal, &answers, "after the check agreed", c.pastSpanStart(r.journal), 1, 2, 3)
+	c.judgeCovered(answers, map[string]int{"held": 0, "after the check agreed": 3})
 }
 
 // TestAFilterSeenAtStartHoldsCoverage: a replication filter set while the
@@ -282,16 +210,10 @@ func TestTheHoldLiftsWhenThePrimaryAgrees(t *testing.T) {
 // operator says the table was re-synchronized.
 func TestAFilterSeenAtStartHoldsCoverage(t *testing.T) {
 	c := newChain(t, testdb.TopologyOptions{}, 2)
-	replica := c.tp.Replica()
-	r := newRig(t, c.onReplica(replica))
-	r.waitLimit, r.poll = time.Second, 100*time.Millisecond
-	r.start()
-	defer r.stop()
+	replica, r := c.tp.Replica(), c.r
+	startQuick(r)
 	r.halt()
-	filter := fmt.Sprintf("%s.%s", c.db.Name, bridge.Table)
-	if err := replica.Exec("STOP SLAVE; SET GLOBAL replicate_ignore_table='" + filter + "'; START SLAVE"); err != nil {
-		t.Fatal(err)
-	}
+	c.ignoreTable(replica)
 	c.flip(1) // dropped while the bridge is stopped
 	c.waitCaughtUp()
 	_, err := Open(context.Background(), Config{Replica: r.replica, Journal: r.journal, ServerID: 4242})
@@ -302,9 +224,7 @@ func TestAFilterSeenAtStartHoldsCoverage(t *testing.T) {
 	if h, held := r.journal.Held(); !held || !strings.Contains(h.Reason, "replicate_ignore_table") || journalCovering(r.journal) {
 		t.Fatalf("after the refusal: hold %+v held=%v, spans %s", h, held, spanReasons(r.journal))
 	}
-	if err := replica.Exec("STOP SLAVE; SET GLOBAL replicate_ignore_table=''; START SLAVE"); err != nil {
-		t.Fatal(err)
-	}
+	c.unignoreTable(replica)
 	r.run()
 	since := c.serverNow()
 	c.waitServerPast(since)
@@ -321,12 +241,6 @@ func TestAFilterSeenAtStartHoldsCoverage(t *testing.T) {
 		t.Fatalf("resynced: %+v", rep)
 	}
 	waitFor(t, "a fresh span", func() bool { return journalCovering(r.journal) })
-	spans := r.journal.Spans(time.Time{})
-	start := spans[len(spans)-1].Start
-	c.waitServerPast(start)
-	at := c.flip(1)
-	c.askUntilCovered(r.journal, &answers, "after the resync", 1, start, at.Add(time.Second))
-	if n := c.judge(answers); n["held"] != 0 || n["after the resync"] != 1 {
-		t.Errorf("covered answers per phase %v", n)
-	}
+	c.flipAndAsk(r.journal, &answers, "after the resync", c.pastSpanStart(r.journal), 1)
+	c.judgeCovered(answers, map[string]int{"held": 0, "after the resync": 1})
 }

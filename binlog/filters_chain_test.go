@@ -4,12 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	bridge "github.com/automattic/jetmon-bridge"
 	"github.com/automattic/jetmon-bridge/internal/testdb"
 )
 
@@ -26,45 +24,21 @@ func TestReplicationFilterEndsCoverage(t *testing.T) {
 	c := newChain(t, testdb.TopologyOptions{}, 4)
 	c.db.MustExec(t, "CREATE TABLE other_table (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
 	c.waitCaughtUp()
-	replica := c.tp.Replica()
-	r := newRig(t, c.onReplica(replica))
-	r.waitLimit, r.poll = time.Second, 100*time.Millisecond
-	r.start()
-	defer r.stop()
+	replica, r := c.tp.Replica(), c.r
 	var answers []answer
-	spanStart := r.journal.Spans(time.Time{})[0].Start
-	c.waitServerPast(spanStart)
-	c.flip(1)
-	c.askUntilCovered(r.journal, &answers, "before the filter", 1, spanStart, c.serverNow())
+	spanStart := c.beforeTheFilter(&answers)
 
-	filter := fmt.Sprintf("%s.%s", c.db.Name, bridge.Table)
-	if err := replica.Exec("STOP SLAVE; SET GLOBAL replicate_ignore_table='" + filter + "'; START SLAVE"); err != nil {
-		t.Fatal(err)
-	}
-	filtered := true
-	defer func() {
-		if filtered {
-			replica.Exec("STOP SLAVE; SET GLOBAL replicate_ignore_table=''; START SLAVE")
-		}
-	}()
+	filter := c.ignoreTable(replica)
 	// Dropped transitions, among changes the replica still applies.
 	// Transitions the replica drops, then changes it still applies, stamped
 	// after them; windows holding the dropped ones are asked for as long
 	// as five heartbeats take to arrive.
-	var dropped time.Time
-	for blog := 1; blog <= 2; blog++ {
-		dropped = c.flip(blog)
-	}
+	dropped := c.flips(1, 2)
 	c.waitServerPast(dropped.Add(time.Second))
 	heartbeatsPass(t, c, replica, 5, func() {
 		c.db.MustExec(t, "INSERT INTO other_table (v) VALUES (1)")
-		for blog := uint64(1); blog <= 2; blog++ {
-			a := c.ask(r.journal, "filtered", blog, spanStart, dropped.Add(time.Second))
-			if a.covered {
-				t.Fatalf("blog %d: the journal vouched for a window holding a transition the replica's filter dropped (events %v; spans %s)", blog, a.events, spanReasons(r.journal))
-			}
-			answers = append(answers, a)
-		}
+		c.wantUncovered(r.journal, &answers, "filtered", spanStart, dropped.Add(time.Second),
+			"the journal vouched for a window holding a transition the replica's filter dropped", 1, 2)
 	})
 	waitFor(t, "the follower to see the filter", func() bool {
 		err := r.follower.ReplicaProblem()
@@ -77,10 +51,7 @@ func TestReplicationFilterEndsCoverage(t *testing.T) {
 		t.Errorf("coverage stopped for %q (err %v), want the filter and its fix named", st.Stopped, err)
 	}
 
-	if err := replica.Exec("STOP SLAVE; SET GLOBAL replicate_ignore_table=''; START SLAVE"); err != nil {
-		t.Fatal(err)
-	}
-	filtered = false
+	c.unignoreTable(replica)
 	// The filter dropped changes: coverage stays held, with the fix named,
 	// until the replica's table is re-synchronized and the operator says so
 	// (TestAHoldLiftsWhenTheOperatorSaysResynced holds the rest of it).
@@ -100,28 +71,23 @@ func TestReplicationFilterEndsCoverage(t *testing.T) {
 	if st, ok, _ := r.follower.Replication(); !ok || st.Filtered != nil {
 		t.Errorf("replication health after the filter: ok=%v filtered=%v", ok, st.Filtered)
 	}
-	spans := r.journal.Spans(time.Time{})
-	if !spans[1].Start.After(dropped) {
-		t.Errorf("the fresh span starts at %s, before the last dropped transition at %s", spans[1].Start, dropped)
+	fresh := lastSpanStart(r.journal)
+	if !fresh.After(dropped) {
+		t.Errorf("the fresh span starts at %s, before the last dropped transition at %s", fresh, dropped)
 	}
 	// Blogs 3 and 4 had no change dropped: their transitions after the
 	// fresh span's start are the journal's to answer.
-	c.waitServerPast(spans[1].Start)
-	var last time.Time
-	for blog := 3; blog <= 4; blog++ {
-		last = c.flip(blog)
-	}
+	c.waitServerPast(fresh)
+	last := c.flips(3, 4)
 	for blog := uint64(3); blog <= 4; blog++ {
-		c.askUntilCovered(r.journal, &answers, "after the filter", blog, spans[1].Start, last.Add(time.Second))
+		c.askUntilCovered(r.journal, &answers, "after the filter", blog, fresh, last.Add(time.Second))
 	}
 	for blog := uint64(1); blog <= 4; blog++ {
 		if a := c.ask(r.journal, "across the gap", blog, spanStart, c.serverNow()); a.covered {
 			t.Errorf("blog %d: a window across the filter's gap answered journal", blog)
 		}
 	}
-	if n := c.judge(answers); n["after the filter"] != 2 || n["before the filter"] != 1 {
-		t.Errorf("covered answers per phase %v", n)
-	}
+	c.judgeCovered(answers, map[string]int{"after the filter": 2, "before the filter": 1})
 }
 
 // TestPreflightRefusesFilters starts the bridge's preflight on real

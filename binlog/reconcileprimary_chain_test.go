@@ -19,39 +19,18 @@ import (
 // equal the primary's truth.
 func TestReconcileWithThePrimaryFindsADriftedReplica(t *testing.T) {
 	c := newChain(t, testdb.TopologyOptions{}, 2)
-	replica := c.tp.Replica()
-	r := newRig(t, c.onReplica(replica))
-	r.waitLimit, r.poll, r.holdCheck = time.Second, 100*time.Millisecond, 200*time.Millisecond
-	r.primaryDSN = c.db.DSN()
-	r.start()
-	defer r.stop()
+	replica, r := c.tp.Replica(), c.r
+	r.holdCheck, r.primaryDSN = 200*time.Millisecond, c.db.DSN()
+	spanStart := c.startInSpan(r)
 	rec := NewReconciler(r.follower, ReconcileOptions{})
 	ctx := context.Background()
-	spanStart := r.journal.Spans(time.Time{})[0].Start
-	c.waitServerPast(spanStart)
 	if rep := rec.Reconcile(ctx); rep.Outcome != ReconcileAgreed || rep.Primary == nil || rep.Primary.Outcome != ReconcileAgreed {
 		t.Fatalf("a clean chain: %+v (primary %+v)", rep, rep.Primary)
 	}
 
-	conn, err := c.primary.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.ExecContext(ctx, "SET SESSION sql_log_bin = 0"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.ExecContext(ctx, "UPDATE jetpack_monitor_sites SET site_status = 1 - LEAST(site_status, 1), last_status_change = NOW() WHERE blog_id = 1"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.ExecContext(ctx, "SET SESSION sql_log_bin = 1"); err != nil { // the connection goes back to the pool
-		t.Fatal(err)
-	}
-	conn.Close()
-	var hidden int64
-	if err := c.primary.QueryRow("SELECT created_at FROM truth WHERE blog_id = 1 ORDER BY id DESC LIMIT 1").Scan(&hidden); err != nil {
-		t.Fatal(err)
-	}
-	until := time.Unix(hidden+1, 0).UTC()
+	// sql_log_bin is back on before the session goes back to the pool.
+	c.exec("SET SESSION sql_log_bin = 0", flipping(1), "SET SESSION sql_log_bin = 1")
+	until := c.lastStamp(1).Add(time.Second)
 	c.waitServerPast(until)
 
 	rep := rec.Reconcile(ctx)
@@ -71,14 +50,6 @@ func TestReconcileWithThePrimaryFindsADriftedReplica(t *testing.T) {
 
 	c.resync(1)
 	waitFor(t, "the hold to lift by itself", func() bool { _, held := r.follower.Hold(); return !held && journalCovering(r.journal) })
-	spans := r.journal.Spans(time.Time{})
-	start := spans[len(spans)-1].Start
-	c.waitServerPast(start)
-	for _, blog := range []int{1, 2} {
-		at := c.flip(blog)
-		c.askUntilCovered(r.journal, &answers, "after the re-synchronization", uint64(blog), start, at.Add(time.Second))
-	}
-	if n := c.judge(answers); n["taken back"] != 0 || n["held"] != 0 || n["after the re-synchronization"] != 2 {
-		t.Errorf("covered answers per phase %v", n)
-	}
+	c.flipAndAsk(r.journal, &answers, "after the re-synchronization", c.pastSpanStart(r.journal), 1, 2)
+	c.judgeCovered(answers, map[string]int{"taken back": 0, "held": 0, "after the re-synchronization": 2})
 }

@@ -66,52 +66,34 @@ func TestRolesChangeWhileFollowing(t *testing.T) {
 	logSlaveUpdates := []string{"--log-slave-updates"}
 	t.Run("a promoted replica gets the self proof", func(t *testing.T) {
 		c := newChain(t, testdb.TopologyOptions{}, 2)
-		replica := c.tp.Replica()
-		r := newRig(t, c.onReplica(replica))
-		r.waitLimit, r.poll = time.Second, 100*time.Millisecond
-		r.start()
-		defer r.stop()
+		replica, r := c.tp.Replica(), c.r
+		spanStart := c.startInSpan(r)
 		if got := r.follower.ProofName(); got != "replica-status" {
 			t.Fatalf("coverage proof %q on a replica", got)
 		}
 		var answers []answer
-		spanStart := r.journal.Spans(time.Time{})[0].Start
-		c.waitServerPast(spanStart)
-		c.askUntilCovered(r.journal, &answers, "replica", 1, spanStart, c.flip(1).Add(time.Second))
+		c.flipAndAsk(r.journal, &answers, "replica", spanStart, 1)
 
 		c.waitCaughtUp()
 		promote(t, replica.Server)
-		promoted, err := openPool(c.onReplica(replica))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer promoted.Close()
-		c.primary = promoted // Jetmon writes here now
-		for blog := uint64(1); blog <= 2; blog++ {
-			c.askUntilCovered(r.journal, &answers, "promoted", blog, spanStart, c.flip(int(blog)).Add(time.Second))
-		}
+		c.writeOn(replica.Server)
+		c.flipAndAsk(r.journal, &answers, "promoted", spanStart, 1, 2)
 		if got := r.follower.ProofName(); got != "self" {
 			t.Errorf("coverage proof %q on the promoted replica, want self", got)
 		}
-		if n := c.judge(answers); n["promoted"] != 2 {
-			t.Errorf("covered answers per phase %v", n)
-		}
+		c.judgeCovered(answers, map[string]int{"promoted": 2})
 	})
 
 	t.Run("a demoted primary gets a replica proof", func(t *testing.T) {
 		c := newChain(t, testdb.TopologyOptions{PrimaryArgs: logSlaveUpdates}, 2)
 		oldPrimary, newPrimary := c.tp.Primary, c.tp.Replica().Server
 		r := newRig(t, c.db) // the bridge follows the primary itself
-		r.waitLimit, r.poll = time.Second, 100*time.Millisecond
-		r.start()
-		defer r.stop()
+		spanStart := c.startInSpan(r)
 		if got := r.follower.ProofName(); got != "self" {
 			t.Fatalf("coverage proof %q on the primary", got)
 		}
 		var answers []answer
-		spanStart := r.journal.Spans(time.Time{})[0].Start
-		c.waitServerPast(spanStart)
-		c.askUntilCovered(r.journal, &answers, "primary", 1, spanStart, c.flip(1).Add(time.Second))
+		c.flipAndAsk(r.journal, &answers, "primary", spanStart, 1)
 
 		// Failover: the replica becomes the primary, the old primary its
 		// replica, which then lags (its SQL thread stopped) while Jetmon
@@ -123,25 +105,12 @@ func TestRolesChangeWhileFollowing(t *testing.T) {
 		if err := oldPrimary.Exec("STOP SLAVE SQL_THREAD"); err != nil {
 			t.Fatal(err)
 		}
-		np, err := openPool(&testdb.DB{Server: newPrimary, Name: c.db.Name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer np.Close()
-		c.primary = np
-		var last time.Time
-		for blog := 1; blog <= 2; blog++ {
-			last = c.flip(blog)
-		}
+		c.writeOn(newPrimary)
+		last := c.flips(1, 2)
 		lagging := &testdb.Replica{Server: oldPrimary, Primary: newPrimary}
 		heartbeatsPass(t, c, lagging, 4, func() {
-			for blog := uint64(1); blog <= 2; blog++ {
-				a := c.ask(r.journal, "demoted, lagging", blog, spanStart, last.Add(time.Second))
-				if a.covered {
-					t.Fatalf("blog %d: the demoted primary vouched for a transition its new primary committed and it has not applied (events %v; spans %s)", blog, a.events, spanReasons(r.journal))
-				}
-				answers = append(answers, a)
-			}
+			c.wantUncovered(r.journal, &answers, "demoted, lagging", spanStart, last.Add(time.Second),
+				"the demoted primary vouched for a transition its new primary committed and it has not applied", 1, 2)
 		})
 		if got := r.follower.ProofName(); got != "replica-status" {
 			t.Errorf("coverage proof %q on the demoted primary, want replica-status", got)
@@ -152,26 +121,20 @@ func TestRolesChangeWhileFollowing(t *testing.T) {
 		for blog := uint64(1); blog <= 2; blog++ {
 			c.askUntilCovered(r.journal, &answers, "demoted, caught up", blog, spanStart, last.Add(time.Second))
 		}
-		if n := c.judge(answers); n["demoted, caught up"] != 2 {
-			t.Errorf("covered answers per phase %v", n)
-		}
+		c.judgeCovered(answers, map[string]int{"demoted, caught up": 2})
 	})
 
 	t.Run("a -primary-dsn that is no longer the primary", func(t *testing.T) {
 		c := newChain(t, testdb.TopologyOptions{Replicas: 2, PrimaryArgs: logSlaveUpdates}, 2)
 		oldPrimary, followed, newPrimary := c.tp.Primary, c.tp.Replicas[0], c.tp.Replicas[1].Server
-		r := newRig(t, c.onReplica(followed))
-		r.waitLimit, r.poll = time.Second, 100*time.Millisecond
+		r := c.r                  // on followed, the first replica
 		r.primaryDSN = c.db.DSN() // -primary-dsn: the old primary
-		r.start()
-		defer r.stop()
+		spanStart := c.startInSpan(r)
 		if got := r.follower.ProofName(); got != "primary-gtid" {
 			t.Fatalf("coverage proof %q with -primary-dsn", got)
 		}
 		var answers []answer
-		spanStart := r.journal.Spans(time.Time{})[0].Start
-		c.waitServerPast(spanStart)
-		c.askUntilCovered(r.journal, &answers, "primary-gtid", 1, spanStart, c.flip(1).Add(time.Second))
+		c.flipAndAsk(r.journal, &answers, "primary-gtid", spanStart, 1)
 
 		// Failover to the other replica; the followed replica and the old
 		// primary both replicate from it, and both lag.
@@ -186,24 +149,11 @@ func TestRolesChangeWhileFollowing(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		np, err := openPool(&testdb.DB{Server: newPrimary, Name: c.db.Name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer np.Close()
-		c.primary = np
-		var last time.Time
-		for blog := 1; blog <= 2; blog++ {
-			last = c.flip(blog)
-		}
+		c.writeOn(newPrimary)
+		last := c.flips(1, 2)
 		heartbeatsPass(t, c, &testdb.Replica{Server: followed.Server, Primary: newPrimary}, 4, func() {
-			for blog := uint64(1); blog <= 2; blog++ {
-				a := c.ask(r.journal, "old -primary-dsn, lagging", blog, spanStart, last.Add(time.Second))
-				if a.covered {
-					t.Fatalf("blog %d: vouched for a transition the new primary committed and the followed replica has not applied (events %v; spans %s)", blog, a.events, spanReasons(r.journal))
-				}
-				answers = append(answers, a)
-			}
+			c.wantUncovered(r.journal, &answers, "old -primary-dsn, lagging", spanStart, last.Add(time.Second),
+				"vouched for a transition the new primary committed and the followed replica has not applied", 1, 2)
 		})
 		if p := r.follower.ProofProblem(); !strings.Contains(p, "-primary-dsn server is no longer Jetmon's primary") || r.follower.ProofName() != "replica-status" {
 			t.Errorf("proof %q, problem %q: want the replica-status proof and the -primary-dsn named", r.follower.ProofName(), p)
@@ -216,8 +166,6 @@ func TestRolesChangeWhileFollowing(t *testing.T) {
 		for blog := uint64(1); blog <= 2; blog++ {
 			c.askUntilCovered(r.journal, &answers, "old -primary-dsn, caught up", blog, spanStart, last.Add(time.Second))
 		}
-		if n := c.judge(answers); n["old -primary-dsn, caught up"] != 2 {
-			t.Errorf("covered answers per phase %v", n)
-		}
+		c.judgeCovered(answers, map[string]int{"old -primary-dsn, caught up": 2})
 	})
 }

@@ -22,9 +22,9 @@ const (
 // live follower of a replica; an UPDATE of monitor_active alone after each
 // must not become a transition, and every real transition must be read.
 func TestCommentedAltersAreLayoutBoundaries(t *testing.T) {
-	c := newLayoutChain(t, testdb.TopologyOptions{}, 4)
+	c := newChain(t, testdb.TopologyOptions{}, 4)
 	c.r.start()
-	c.pastSpanStart()
+	c.pastSpanStart(c.r.journal)
 	c.exec(transition(1, 0))
 	c.exec("/* m1 */ ALTER TABLE jetpack_monitor_sites " + statusAfterURL)
 	c.exec(activeOnly(2, 0), transition(3, 2))
@@ -32,10 +32,10 @@ func TestCommentedAltersAreLayoutBoundaries(t *testing.T) {
 	// it do so before the next ALTER, or (on a loaded machine) it would find
 	// both ALTERs behind it and rightly record a gap, which is
 	// TestSchemaChangesWhileBehind's case, not this one.
-	c.caughtUp()
+	c.waitJournaled()
 	c.exec("/*!50000 ALTER TABLE `jetpack_monitor_sites` " + statusAfterActive + " */")
 	c.exec(activeOnly(2, 1), activeOnly(4, 0), transition(4, 0))
-	c.caughtUp()
+	c.waitJournaled()
 	c.exactly()
 	if n := len(c.truth()); n != 3 {
 		t.Fatalf("the primary committed %d transitions, the test made 3", n)
@@ -54,11 +54,11 @@ func TestSchemaChangesWhileBehind(t *testing.T) {
 	for _, metadata := range []string{"NO_LOG", "FULL"} {
 		t.Run("binlog_row_metadata="+metadata, func(t *testing.T) {
 			args := []string{"--binlog-row-metadata=" + metadata}
-			c := newLayoutChain(t, testdb.TopologyOptions{PrimaryArgs: args, ReplicaArgs: args}, 6)
+			c := newChain(t, testdb.TopologyOptions{PrimaryArgs: args, ReplicaArgs: args}, 6)
 			c.r.start()
-			c.pastSpanStart()
+			c.pastSpanStart(c.r.journal)
 			c.exec(transition(1, 0))
-			c.caughtUp()
+			c.waitJournaled()
 			c.r.stop()
 
 			c.exec(transition(2, 0))
@@ -66,18 +66,18 @@ func TestSchemaChangesWhileBehind(t *testing.T) {
 			c.exec(transition(3, 0), activeOnly(4, 0), transition(1, 2))
 			c.exec("ALTER TABLE jetpack_monitor_sites DROP COLUMN note, " + statusAfterURL)
 			c.exec(transition(5, 2), activeOnly(4, 1), activeOnly(6, 0))
-			c.replicated()
+			c.waitCaughtUp()
 
 			c.r.start()
-			c.caughtUp()
-			c.pastSpanStart()
+			c.waitJournaled()
+			c.pastSpanStart(c.r.journal)
 			c.exec(transition(6, 0), activeOnly(2, 0))
-			c.caughtUp()
+			c.waitJournaled()
 			// Restarting finds nothing to stop it.
 			c.r.stop()
 			c.r.start()
 			c.exec(transition(6, 1))
-			c.caughtUp()
+			c.waitJournaled()
 
 			if metadata == "FULL" {
 				c.exactly()
@@ -109,15 +109,15 @@ func TestSchemaChangesWhileBehind(t *testing.T) {
 func TestTableSwapByRename(t *testing.T) {
 	for _, behind := range []bool{false, true} {
 		t.Run(map[bool]string{false: "live", true: "behind"}[behind], func(t *testing.T) {
-			c := newLayoutChain(t, testdb.TopologyOptions{}, 4)
+			c := newChain(t, testdb.TopologyOptions{}, 4)
 			c.r.start()
-			c.pastSpanStart()
+			c.pastSpanStart(c.r.journal)
 			c.exec(transition(1, 0))
-			c.caughtUp()
+			c.waitJournaled()
 			if behind {
 				c.r.stop()
 			}
-			db := "`" + c.primary.Name + "`"
+			db := "`" + c.db.Name + "`"
 			c.exec("CREATE TABLE _jetpack_monitor_sites_gho LIKE jetpack_monitor_sites",
 				"ALTER TABLE _jetpack_monitor_sites_gho "+statusAfterURL,
 				"INSERT INTO _jetpack_monitor_sites_gho (jetpack_monitor_site_id, blog_id, bucket_no, monitor_url, monitor_active, site_status, last_status_change, check_interval) "+
@@ -130,10 +130,10 @@ func TestTableSwapByRename(t *testing.T) {
 			if behind {
 				c.exec("ALTER TABLE jetpack_monitor_sites ADD COLUMN note VARCHAR(20) NULL FIRST")
 				c.exec(transition(4, 0), activeOnly(2, 1))
-				c.replicated()
+				c.waitCaughtUp()
 				c.r.start()
 			}
-			c.caughtUp()
+			c.waitJournaled()
 			if !behind {
 				c.exactly()
 				return

@@ -25,9 +25,9 @@ import (
 // as a group of its own, drops the undone rows from its binlog).
 func TestSavepointsKeepTransactionsWhole(t *testing.T) {
 	const txns = 40
-	c := newLayoutChain(t, testdb.TopologyOptions{}, 4*txns)
-	c.primary.MustExec(t, "CREATE TABLE side (id int PRIMARY KEY, n int) ENGINE=MyISAM")
-	c.primary.MustExec(t, "INSERT INTO side VALUES (1, 0)")
+	c := newChain(t, testdb.TopologyOptions{}, 4*txns)
+	c.db.MustExec(t, "CREATE TABLE side (id int PRIMARY KEY, n int) ENGINE=MyISAM")
+	c.db.MustExec(t, "INSERT INTO side VALUES (1, 0)")
 	type follower struct {
 		name        string
 		server      *testdb.Server
@@ -37,7 +37,7 @@ func TestSavepointsKeepTransactionsWhole(t *testing.T) {
 	}
 	followers := []*follower{
 		{name: "replica", server: c.tp.Replica().Server, r: c.r},
-		{name: "primary", server: c.tp.Primary, r: newRig(t, &testdb.DB{Server: c.tp.Primary, Name: c.primary.Name})},
+		{name: "primary", server: c.tp.Primary, r: newRig(t, &testdb.DB{Server: c.tp.Primary, Name: c.db.Name})},
 	}
 	for _, f := range followers {
 		f.r.maxBatch = 1
@@ -48,7 +48,7 @@ func TestSavepointsKeepTransactionsWhole(t *testing.T) {
 		}
 		c.r = f.r
 		c.r.start()
-		c.pastSpanStart()
+		c.pastSpanStart(c.r.journal)
 		c.r.stop()
 	}
 	for i := range txns {
@@ -66,7 +66,7 @@ func TestSavepointsKeepTransactionsWhole(t *testing.T) {
 			"SAVEPOINT S1", // moves s1 (names ignore case)
 			"COMMIT")
 	}
-	c.replicated()
+	c.waitCaughtUp()
 	if n := len(c.truth()); n != 3*txns {
 		t.Fatalf("the primary committed %d transitions, want %d", n, 3*txns)
 	}
@@ -82,7 +82,7 @@ func TestSavepointsKeepTransactionsWhole(t *testing.T) {
 			}
 			t.Logf("stopped %d times while catching up", stops)
 			c.r.start()
-			c.caughtUp()
+			c.waitJournaled()
 			c.exactly()
 			// Every transition carries its transaction's GTID: three per
 			// GTID.
@@ -160,9 +160,9 @@ func groupEnds(t *testing.T, server *testdb.Server) map[Position]bool {
 
 // xaSession runs statements on a connection of its own to the primary,
 // then disconnects: a prepared XA transaction outlives its session.
-func (c *layoutChain) xaSession(stmts ...string) {
+func (c *chain) xaSession(stmts ...string) {
 	c.t.Helper()
-	db, err := sql.Open("mysql", c.primary.DSN())
+	db, err := sql.Open("mysql", c.db.DSN())
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -175,18 +175,8 @@ func (c *layoutChain) xaSession(stmts ...string) {
 	}
 }
 
-// lastGTID is the GTID the primary wrote last.
-func (c *layoutChain) lastGTID() string {
-	c.t.Helper()
-	var pos string
-	if err := c.utc.QueryRow("SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
-		c.t.Fatal(err)
-	}
-	return pos
-}
-
 // eventsOf is the journal's events of blog.
-func (c *layoutChain) eventsOf(blog uint64) []journal.SourcedEvent {
+func (c *chain) eventsOf(blog uint64) []journal.SourcedEvent {
 	var out []journal.SourcedEvent
 	for _, e := range c.journaled() {
 		if e.BlogID == blog {
@@ -205,15 +195,15 @@ func (c *layoutChain) eventsOf(blog uint64) []journal.SourcedEvent {
 // committed after is a gap ("an XA transaction prepared before coverage
 // began was committed") and a fresh span, whose snapshot holds its change.
 func TestXATransactions(t *testing.T) {
-	c := newLayoutChain(t, testdb.TopologyOptions{}, 6)
+	c := newChain(t, testdb.TopologyOptions{}, 6)
 	c.xaSession("XA START 'x0'", transition(6, 2), "XA END 'x0'", "XA PREPARE 'x0'")
-	c.replicated()
+	c.waitCaughtUp()
 	c.r.start()
-	c.pastSpanStart()
+	c.pastSpanStart(c.r.journal)
 
 	// Prepared, then the follower stops; committed while it is stopped.
 	c.xaSession("XA START 'x1'", transition(1, 0), "UPDATE jetpack_monitor_sites SET site_status=2 WHERE blog_id=2", "XA END 'x1'", "XA PREPARE 'x1'")
-	c.caughtUp()
+	c.waitJournaled()
 	if evs := append(c.eventsOf(1), c.eventsOf(2)...); len(evs) != 0 {
 		t.Fatalf("a prepared XA transaction's transitions were journaled before its commit: %+v", evs)
 	}
@@ -222,12 +212,12 @@ func TestXATransactions(t *testing.T) {
 	}
 	c.r.stop()
 	var before, after time.Time
-	c.utc.QueryRow("SELECT UTC_TIMESTAMP()").Scan(&before)
+	c.primary.QueryRow("SELECT UTC_TIMESTAMP()").Scan(&before)
 	c.xaSession("XA COMMIT 'x1'")
 	commitGTID := c.lastGTID()
-	c.utc.QueryRow("SELECT UTC_TIMESTAMP()").Scan(&after)
+	c.primary.QueryRow("SELECT UTC_TIMESTAMP()").Scan(&after)
 	c.r.start()
-	c.caughtUp()
+	c.waitJournaled()
 	for _, blog := range []uint64{1, 2} {
 		evs := c.eventsOf(blog)
 		if len(evs) != 1 || evs[0].GTID != commitGTID {
@@ -240,13 +230,13 @@ func TestXATransactions(t *testing.T) {
 
 	// Prepared, the follower restarted, rolled back: nothing.
 	c.xaSession("XA START 'x2'", transition(3, 0), "XA END 'x2'", "XA PREPARE 'x2'")
-	c.caughtUp()
+	c.waitJournaled()
 	c.r.stop()
 	c.r.start()
 	c.xaSession("XA ROLLBACK 'x2'")
 	// One phase: at once.
 	c.xaSession("XA START 'x3'", transition(4, 0), "XA END 'x3'", "XA COMMIT 'x3' ONE PHASE")
-	c.caughtUp()
+	c.waitJournaled()
 	if evs := c.eventsOf(3); len(evs) != 0 {
 		t.Fatalf("a rolled-back XA transaction's transition was journaled: %+v", evs)
 	}
@@ -257,7 +247,7 @@ func TestXATransactions(t *testing.T) {
 
 	// Prepared before coverage began: its commit's changes are unknown.
 	c.xaSession("XA COMMIT 'x0'")
-	c.replicated()
+	c.waitCaughtUp()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c.running()
@@ -273,7 +263,7 @@ func TestXATransactions(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	c.caughtUp()
+	c.waitJournaled()
 	c.withinSpans()
 	if evs := c.eventsOf(6); len(evs) != 0 {
 		t.Fatalf("blog 6: %+v, an XA transaction's transition the follower never saw", evs)
