@@ -59,12 +59,11 @@ type JSONRPC struct {
 	log      *slog.Logger
 	upgrader websocket.Upgrader
 
-	mu          sync.Mutex
-	conns       map[*wsConn]struct{}
-	closed      bool
-	reconcileFn ReconcileFunc  // ServeReconcile
-	resyncedFn  ResyncedFunc   // ServeResynced
-	active      sync.WaitGroup // one per connection in conns
+	mu      sync.Mutex
+	conns   map[*wsConn]struct{}
+	closed  bool
+	actions map[string]ActionFunc // by Monitor method; serveAction
+	active  sync.WaitGroup        // one per connection in conns
 }
 
 // MountJSONRPC adds the Monitor JSON-RPC interface to router on JSONRPCPath
@@ -80,7 +79,7 @@ func MountJSONRPC(router *mux.Router, monitor MonitorAPI, log *slog.Logger) *JSO
 	if log == nil {
 		log = slog.Default()
 	}
-	e := &JSONRPC{monitor: monitor, log: log, conns: make(map[*wsConn]struct{})}
+	e := &JSONRPC{monitor: monitor, log: log, conns: make(map[*wsConn]struct{}), actions: make(map[string]ActionFunc)}
 	e.upgrader = websocket.Upgrader{
 		ReadBufferSize:  4 << 10,
 		WriteBufferSize: 4 << 10,

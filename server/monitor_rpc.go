@@ -41,10 +41,8 @@ func (e *JSONRPC) call(ch *wsConn, kind pathKind, req rpcRequest) (any, *rpcErro
 		return e.register(ch, req.params)
 	case "unregister":
 		return e.unregister(ch, req.params)
-	case "reconcile":
-		return e.reconcile(req.params)
-	case "resynced":
-		return e.resynced(req.params)
+	case "reconcile", "resynced":
+		return e.action(method, req.params)
 	}
 	return nil, newRPCError(codeMethodNotFound,
 		"unknown method %q: %s has the status property and the restartlimits, resetstats, register, unregister, reconcile and resynced methods", clip(req.method), MonitorCallsign)

@@ -2,52 +2,29 @@ package server
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
-	"strings"
 
+	"github.com/automattic/jetmon-bridge/binlog"
 	"github.com/gorilla/mux"
 )
-
-// ResyncedFunc carries the operator's word that the followed replica's
-// table was re-synchronized with the primary's, which lifts a hold on
-// coverage (binlog.Follower.Resynced), and returns its report
-// (binlog.ResyncReport: whether the hold was released, stays, or there was
-// none). cmd/jetmon-bridge wires it; the server only carries it.
-type ResyncedFunc func(ctx context.Context) any
 
 // ResyncedPath takes the operator's word on POST (docs/journal-tools.md,
 // "journal resynced"). Under /journal/, whose answers have no write
 // deadline: with -primary-dsn the bridge compares the tables first.
 const ResyncedPath = "/journal/resynced"
 
-// MountResynced adds POST ResyncedPath to r: it calls fn and answers its
-// report as JSON, 200 whatever the outcome. Mount it on Server.Router
-// before calling Handler, so the token guards it like every other route.
-func MountResynced(r *mux.Router, fn ResyncedFunc) {
-	r.HandleFunc(ResyncedPath, func(w http.ResponseWriter, req *http.Request) {
-		writeJSON(w, http.StatusOK, fn(req.Context()))
-	}).Methods(http.MethodPost)
+// ResyncedNow is POST /journal/resynced and the Monitor's resynced call:
+// the operator's word that the replica's table was re-synchronized, which
+// lifts the hold on coverage (binlog.Follower.Resynced); ended early only
+// by the caller or by the daemon stopping. Its report (binlog.ResyncReport)
+// says whether the hold was released, stays, or there was none.
+func ResyncedNow(daemon context.Context, f *binlog.Follower) ActionFunc {
+	return untilStopped(daemon, func(ctx context.Context) any { return f.Resynced(ctx) })
 }
 
-// ServeResynced makes the Monitor interface's resynced method call fn;
-// without it the method answers that there is no journal.
-func (e *JSONRPC) ServeResynced(fn ResyncedFunc) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.resyncedFn = fn
-}
+// MountResynced adds POST ResyncedPath to r, running run. Mount it on
+// Server.Router before calling Handler, so the token guards it like every
+// other route.
+func MountResynced(r *mux.Router, run ActionFunc) { mountAction(r, ResyncedPath, run) }
 
-// resynced is the Monitor method: no params -> the report.
-func (e *JSONRPC) resynced(params json.RawMessage) (any, *rpcError) {
-	if p := strings.TrimSpace(string(params)); p != "" && p != "{}" && p != "null" {
-		return nil, newRPCError(codeInvalidParams, "invalid params: resynced takes none (send it without params)")
-	}
-	e.mu.Lock()
-	fn := e.resyncedFn
-	e.mu.Unlock()
-	if fn == nil {
-		return nil, newRPCError(codeUnavailable, "resynced is unavailable: the bridge keeps no journal (-journal is empty)")
-	}
-	return fn(context.Background()), nil
-}
+// ServeResynced makes the Monitor interface's resynced method run run.
+func (e *JSONRPC) ServeResynced(run ActionFunc) { e.serveAction("resynced", run) }

@@ -29,8 +29,8 @@ var journalCommands = []struct {
 	{"timeline", "draw blogs' status over time as an SVG", runJournalTimeline},
 	{"upgrade", "write a copy of a format 1 journal (from an earlier jetmon-bridge) in this build's format", runJournalUpgrade},
 	{"restore", "rebuild a journal from the NATS JetStream stream a bridge published it to", runJournalRestore},
-	{"reconcile", "ask a running daemon to compare its journal with the table now; exit 0 only when they agree", runJournalReconcile},
-	{"resynced", "tell a running daemon the replica's table was re-synchronized, lifting its hold on coverage; exit 0 only when released", runJournalResynced},
+	{"reconcile", "ask a running daemon to compare its journal with the table now; exit 0 only when they agree", journalReconcile.run},
+	{"resynced", "tell a running daemon the replica's table was re-synchronized, lifting its hold on coverage; exit 0 only when released", journalResynced.run},
 	{"trim", "delete a journal's history from before a time, as -retain does while following", runJournalTrim},
 }
 

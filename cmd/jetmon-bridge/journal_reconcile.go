@@ -4,14 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/automattic/jetmon-bridge/binlog"
 	"github.com/automattic/jetmon-bridge/server"
 )
 
-// runJournalReconcile is "jetmon-bridge journal reconcile": it asks a
+// journalReconcile is "jetmon-bridge journal reconcile": it asks a
 // running daemon to compare its journal with the table now (POST
 // /journal/reconcile) and prints the outcome; exit 0 only when they
 // agree. Unlike the other journal tools it works through the daemon, not
@@ -19,25 +18,20 @@ import (
 // the journal committed up to exactly that position, which only the live
 // follower can bring about. A copy of the journal compared with the table
 // later would differ in every row changed since the copy.
-func runJournalReconcile(args []string) error {
-	fs := newFlagSet("journal reconcile", "jetmon-bridge journal reconcile [-addr HOST:PORT] [-token-file FILE] [-json]")
-	d := addDaemonFlags(fs, 10*time.Minute)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	body, err := d.post(server.ReconcilePath, "reconcile")
-	if err != nil {
-		return err
-	}
-	var rep binlog.ReconcileReport
-	if err := json.Unmarshal(body, &rep); err != nil {
-		return fmt.Errorf("the daemon's answer is not a reconcile report: %w", err)
-	}
-	if *d.asJSON {
-		os.Stdout.Write(body)
-	} else {
-		printReconcileReport(rep)
-	}
+var journalReconcile = daemonAction[binlog.ReconcileReport]{
+	name: "journal reconcile", path: server.ReconcilePath, what: "reconcile",
+	decode: func(body []byte) (rep binlog.ReconcileReport, err error) {
+		if err = json.Unmarshal(body, &rep); err != nil {
+			return rep, fmt.Errorf("the daemon's answer is not a reconcile report: %w", err)
+		}
+		return rep, nil
+	},
+	print:   printReconcileReport,
+	verdict: reconcileVerdict,
+}
+
+// reconcileVerdict is the exit status: nil only when the journal agreed.
+func reconcileVerdict(rep binlog.ReconcileReport) error {
 	switch rep.Outcome {
 	case binlog.ReconcileAgreed:
 		return nil

@@ -4,14 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/automattic/jetmon-bridge/binlog"
 	"github.com/automattic/jetmon-bridge/server"
 )
 
-// runJournalResynced is "jetmon-bridge journal resynced": the operator
+// journalResynced is "jetmon-bridge journal resynced": the operator
 // tells a running daemon that the replica's jetpack_monitor_sites was
 // re-synchronized with the primary's (POST /journal/resynced), which lifts
 // the hold on coverage a replication filter left (docs/guarantees.md,
@@ -20,25 +19,20 @@ import (
 // hold lives in the journal the daemon holds, and the fresh span that
 // follows is the live follower's to start. A restart of the daemon is no
 // re-synchronization, so nothing else lifts the hold.
-func runJournalResynced(args []string) error {
-	fs := newFlagSet("journal resynced", "jetmon-bridge journal resynced [-addr HOST:PORT] [-token-file FILE] [-json]")
-	d := addDaemonFlags(fs, 10*time.Minute)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	body, err := d.post(server.ResyncedPath, "lift its hold on coverage")
-	if err != nil {
-		return err
-	}
-	var rep binlog.ResyncReport
-	if err := json.Unmarshal(body, &rep); err != nil || rep.Outcome == "" {
-		return fmt.Errorf("the daemon's answer is not a resynced report: %s", body)
-	}
-	if *d.asJSON {
-		os.Stdout.Write(body)
-	} else {
-		printResyncReport(rep)
-	}
+var journalResynced = daemonAction[binlog.ResyncReport]{
+	name: "journal resynced", path: server.ResyncedPath, what: "lift its hold on coverage",
+	decode: func(body []byte) (rep binlog.ResyncReport, err error) {
+		if err = json.Unmarshal(body, &rep); err != nil || rep.Outcome == "" {
+			return rep, fmt.Errorf("the daemon's answer is not a resynced report: %s", body)
+		}
+		return rep, nil
+	},
+	print:   printResyncReport,
+	verdict: resyncVerdict,
+}
+
+// resyncVerdict is the exit status: nil only when the hold was released.
+func resyncVerdict(rep binlog.ResyncReport) error {
 	switch rep.Outcome {
 	case binlog.ResyncReleased:
 		return nil

@@ -218,8 +218,7 @@ func runServe(args []string) error {
 		sup.Add(supervisor.CallsignPrimary, supervisor.PingService{Ping: primary.Ping, Interval: c.monitorInterval, Timeout: c.readTimeout}, limits)
 	}
 	var j *journal.Journal
-	var reconcile server.ReconcileFunc
-	var resynced server.ResyncedFunc
+	var reconcile, resynced server.ActionFunc
 	if f != nil {
 		j, reconcile, resynced = f.Journal, server.ReconcileNow(ctx, f.Reconciler), server.ResyncedNow(ctx, f.Follower)
 	}
@@ -252,7 +251,7 @@ func runServe(args []string) error {
 // and the Monitor interface (with its reconcile and resynced methods when
 // those are set); addAPI adds /metrics. docs/openapi.yaml describes them
 // all (TestOpenAPIDescribesEveryRoute).
-func newAPI(cfg server.Config, j *journal.Journal, reconcile server.ReconcileFunc, resynced server.ResyncedFunc, monitor server.MonitorAPI, log *slog.Logger) (*server.Server, *server.JSONRPC) {
+func newAPI(cfg server.Config, j *journal.Journal, reconcile, resynced server.ActionFunc, monitor server.MonitorAPI, log *slog.Logger) (*server.Server, *server.JSONRPC) {
 	api := server.New(cfg)
 	if j != nil {
 		server.MountJournal(api.Router, j, log)

@@ -7,27 +7,64 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 )
 
-// daemonClient is what the journal subcommands that work through a
-// running daemon (reconcile, resynced) share: its address and token flags,
-// -json, and a POST to one of its /journal/ routes.
+// daemonAction is a journal subcommand that asks the running daemon to act
+// (reconcile, resynced) instead of opening a file: it POSTs to one of the
+// daemon's /journal/ routes, prints the report the daemon answers (the
+// body as it came with -json) and exits by the report's outcome. R is the
+// report's type.
+type daemonAction[R any] struct {
+	name    string                       // the subcommand: "journal reconcile"
+	path    string                       // the daemon's route for it
+	what    string                       // the request in errors: "ask the daemon at ... to <what>"
+	decode  func(body []byte) (R, error) // the report, or why the answer is none
+	print   func(R)                      // the report for people
+	verdict func(R) error                // nil (exit 0) only when the action did what was asked
+}
+
+// run is the subcommand, args its flags.
+func (a daemonAction[R]) run(args []string) error {
+	fs := newFlagSet(a.name, "jetmon-bridge "+a.name+" [-addr HOST:PORT] [-token-file FILE] [-json]")
+	d := addDaemonFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	body, err := d.post(a.path, a.what)
+	if err != nil {
+		return err
+	}
+	rep, err := a.decode(body)
+	if err != nil {
+		return err
+	}
+	if *d.asJSON {
+		os.Stdout.Write(body)
+	} else {
+		a.print(rep)
+	}
+	return a.verdict(rep)
+}
+
+// daemonClient is a daemonAction's way to the daemon: its address and
+// token flags, -json, -timeout, and a POST to one of its /journal/ routes.
 type daemonClient struct {
 	addr, token, tokenFile *string
 	asJSON                 *bool
 	timeout                *time.Duration
 }
 
-// addDaemonFlags adds the flags to fs; timeout is -timeout's default.
-func addDaemonFlags(fs *flag.FlagSet, timeout time.Duration) *daemonClient {
+// addDaemonFlags adds the flags to fs.
+func addDaemonFlags(fs *flag.FlagSet) *daemonClient {
 	return &daemonClient{
 		addr:      fs.String("addr", "127.0.0.1:7400", "the running daemon's listen address (its -addr; an unspecified host such as 0.0.0.0 means this machine)"),
 		token:     fs.String("token", "", "the daemon's bearer token (prefer -token-file or JETMON_TOKEN: flags show in ps)"),
 		tokenFile: fs.String("token-file", "", "file holding the daemon's bearer token"),
 		asJSON:    fs.Bool("json", false, "print the daemon's report as JSON instead of text"),
-		timeout:   fs.Duration("timeout", timeout, "give up waiting for the daemon's answer after this long"),
+		timeout:   fs.Duration("timeout", 10*time.Minute, "give up waiting for the daemon's answer after this long"),
 	}
 }
 
