@@ -122,6 +122,41 @@ func (a *Asker) Stop() ([]Answer, int) {
 	return a.answers, a.failed
 }
 
+// Vouched is the end of the latest window an answer so far said journal
+// for, the zero time before any did. Coverage that vouched never retreats
+// without a recorded reason (a reconcile's divergence), so AskCovered of it
+// asks windows that must say journal again, wherever a fault left the
+// present.
+func (a *Asker) Vouched() time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var v time.Time
+	for _, ans := range a.answers {
+		if ans.Coverage == string(bridge.CoverageJournal) && ans.Until.After(v) {
+			v = ans.Until
+		}
+	}
+	return v
+}
+
+// SplitByArrival parts answers by when they arrived, among stretches of time
+// that begin at starts, in order: part i holds the answers that arrived at
+// or after starts[i] and before starts[i+1] (the last stretch has no end);
+// answers before starts[0] are in no part. Judging each part on its own
+// holds every fault, or every case of a test, to its own minimum.
+func SplitByArrival(answers []Answer, starts []time.Time) [][]Answer {
+	parts := make([][]Answer, len(starts))
+	for _, a := range answers {
+		for i := len(starts) - 1; i >= 0; i-- {
+			if !a.At.Before(starts[i]) {
+				parts[i] = append(parts[i], a)
+				break
+			}
+		}
+	}
+	return parts
+}
+
 // TruthFor is the transitions of blog in [since, until), in truth's order.
 func TruthFor(truth []bridge.Event, blog uint64, since, until time.Time) []bridge.Event {
 	out := []bridge.Event{}

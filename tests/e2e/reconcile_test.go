@@ -91,7 +91,9 @@ func unloggedWrite(t *testing.T, server *testdb.Server, dbName string, blog uint
 // agreed with the reason "journal diverged from the table", answers over
 // the stretch after that say mixed (with the replica's row synthesized),
 // a fresh span follows, and answers inside it are exact again. Throughout,
-// every answer that says journal equals the primary's truth.
+// every answer that says journal equals the primary's truth, and each case
+// (live writes, the divergence, after the fresh span, and windows inside
+// it) has at least minJudged such answers of its own.
 func TestReconcileTakesBackADivergedJournal(t *testing.T) {
 	tp := testdb.SharedTopology(t)
 	db := tp.NewDB(t)
@@ -112,6 +114,14 @@ func TestReconcileTakesBackADivergedJournal(t *testing.T) {
 	}
 	asker := bridgetest.NewAsker(d.proc, blogs, since, 2121)
 	asker.Start(2)
+	// Each case of the test is judged on its own: the answers that arrive
+	// during it must include at least minJudged that say journal.
+	cases := []string{"live writes, every run agrees"}
+	caseStarts := []time.Time{time.Now()}
+	newCase := func(name string) {
+		cases = append(cases, name)
+		caseStarts = append(caseStarts, time.Now())
+	}
 	var truth []bridge.Event
 	var truthMu sync.Mutex
 	runStorm := func(seed uint64, transitions int) {
@@ -129,6 +139,12 @@ func TestReconcileTakesBackADivergedJournal(t *testing.T) {
 	if h := d.reconcileHealth(t); h.Runs["diverged"] != 0 || h.Difference != 0 {
 		t.Fatalf("a clean journal under live writes diverged: %+v %+v\n%s", h, h.Last, d.log)
 	}
+	// Windows the journal vouched for before the unlogged write.
+	covered := time.Now()
+	waitCovered(t, d, blogs[1], since, covered)
+	for range minJudged {
+		asker.AskCovered(covered)
+	}
 
 	// A change the replica's binlog never shows, while the primary goes on
 	// writing: coverage moves past it before a run finds it.
@@ -144,6 +160,7 @@ func TestReconcileTakesBackADivergedJournal(t *testing.T) {
 		loadDone <- err
 	}()
 	agreedBefore := d.reconcileHealth(t).Runs["agreed"]
+	newCase("an unlogged write found, coverage taken back")
 	site, at := unloggedWrite(t, tp.Replica().Server, db.Name, victim, bridge.StatusConfirmedDown)
 	var h reconcileHealth
 	waitFor(t, "a reconcile to find the unlogged write", 2*time.Minute, func() bool {
@@ -168,6 +185,10 @@ func TestReconcileTakesBackADivergedJournal(t *testing.T) {
 	takenBack, err := time.Parse(time.RFC3339, h.Last.TakenBackFrom)
 	if err != nil || takenBack.After(at) {
 		t.Fatalf("coverage taken back from %q, want an instant no later than the write at %s", h.Last.TakenBackFrom, at)
+	}
+	// The journal still vouches for the time before the taken-back stretch.
+	for range minJudged {
+		asker.AskCovered(takenBack)
 	}
 
 	// Answers over the stretch are mixed: the victim's with the replica's
@@ -196,6 +217,7 @@ func TestReconcileTakesBackADivergedJournal(t *testing.T) {
 		return true
 	})
 	// Later answers are exact, and later runs agree again.
+	newCase("after the fresh span")
 	mark := len(truth)
 	runStorm(2, 80)
 	until := time.Now().Add(2 * time.Second)
@@ -206,6 +228,15 @@ func TestReconcileTakesBackADivergedJournal(t *testing.T) {
 	if later == 0 {
 		t.Fatal("no transitions after the fresh span to compare")
 	}
+	// Windows from the asker's start cross the taken-back stretch, so they
+	// say mixed now, but for those before it; windows inside the fresh span
+	// say journal, and are judged as a case of their own.
+	inSpan := bridgetest.NewAsker(d.proc, blogs[1:], spanStart, 2122)
+	for range minJudged {
+		asker.AskCovered(takenBack)
+		inSpan.AskCovered(until)
+	}
+	inSpanAnswers, _ := inSpan.Stop()
 	diverged := d.reconcileHealth(t).Runs["diverged"]
 	agreed := d.reconcileHealth(t).Runs["agreed"]
 	waitFor(t, "runs to agree after the fresh span", time.Minute, func() bool { return d.reconcileHealth(t).Runs["agreed"] >= agreed+2 })
@@ -214,14 +245,25 @@ func TestReconcileTakesBackADivergedJournal(t *testing.T) {
 	}
 
 	answers, _ := asker.Stop()
-	v := bridgetest.JudgeJournalAnswers(answers, truth)
-	if len(v.Problems) > 0 {
-		t.Fatalf("%d of %d journal answers differ from the primary's truth:\n%s", len(v.Problems), v.Journal, strings.Join(v.Problems[:min(5, len(v.Problems))], "\n"))
+	parts := append(bridgetest.SplitByArrival(answers, caseStarts), inSpanAnswers)
+	cases = append(cases, "windows inside the fresh span")
+	var all bridgetest.JournalVerdict
+	for i, part := range parts {
+		v := bridgetest.JudgeJournalAnswers(part, truth)
+		if len(v.Problems) > 0 {
+			t.Errorf("%s: %d of %d journal answers differ from the primary's truth:\n%s", cases[i], len(v.Problems), v.Journal, strings.Join(v.Problems[:min(5, len(v.Problems))], "\n"))
+		}
+		if err := v.Enough(minJudged); err != nil {
+			t.Errorf("%s: %v", cases[i], err)
+		}
+		t.Logf("%s: %d answers, %d journal", cases[i], v.Answers, v.Journal)
+		all.Answers += v.Answers
+		all.Journal += v.Journal
 	}
-	if v.Journal == 0 {
+	if all.Journal == 0 {
 		t.Fatal("no answer said journal")
 	}
-	t.Logf("%d answers, %d journal; %d transitions after the fresh span exact", v.Answers, v.Journal, later)
+	t.Logf("%d answers, %d journal; %d transitions after the fresh span exact", all.Answers, all.Journal, later)
 	d.stop()
 }
 

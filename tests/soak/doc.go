@@ -1,6 +1,7 @@
 // Package soak runs the bridge binary under the faults a real replica sees
 // and checks that it kept its promise: during the faults, every /events
-// answer that says journal equals the ground truth for its window; and
+// answer that says journal equals the ground truth for its window, and
+// every fault has its own answers that say journal to judge; and
 // afterwards every transition the simulator committed is in the journal
 // exactly once, outside recorded gaps, and every window inside coverage
 // answers "journal".

@@ -127,6 +127,16 @@ func (s *Summary) String() string {
 		v.Truth, v.Missing, v.Duplicated, v.Windows, v.Unjudged)
 	fmt.Fprintf(&b, "  during the faults: %d /events answers (%d requests unanswered), %d said journal and each equals the truth for its window unless listed below\n",
 		v.During, v.Unanswered, v.DuringJournal)
+	if len(v.PerFault) > 0 {
+		fewest := v.PerFault[0]
+		for _, f := range v.PerFault {
+			if f.Journal < fewest.Journal {
+				fewest = f
+			}
+		}
+		fmt.Fprintf(&b, "  per fault: at least %d answers during or right after each fault said journal and were judged (%d wanted), the fewest after %s at %.1fs (of %d answers)\n",
+			fewest.Journal, minJudgedPerFault, fewest.Fault, fewest.At.Seconds(), fewest.Answers)
+	}
 	fmt.Fprintf(&b, "  secrets: the replication password and the token were searched for in %d bytes of the bridge's output\n", s.OutputBytes)
 	for _, p := range append(append([]string(nil), s.Problems...), v.Problems...) {
 		fmt.Fprintf(&b, "  PROBLEM: %s\n", p)
@@ -324,6 +334,15 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	asker := bridgetest.NewAsker(br, blogs, since, cfg.Seed)
 	asker.Start(2)
 	defer asker.Stop()
+	// Each fault is followed by questions about windows the journal had
+	// vouched for before it, so every fault has answers to judge.
+	deadline := time.Now().Add(recoveryLimit)
+	for asker.Vouched().IsZero() {
+		if time.Now().After(deadline) {
+			return sum, fmt.Errorf("no /events answer said journal before the faults began")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 
 	// Faults, one after another, dealt from a shuffled deck so that every
 	// kind comes up once per round; the first round always completes.
@@ -346,9 +365,13 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		// One fault in four strikes while the bridge is still recovering
 		// from the previous one; the others wait for it.
 		settle := rng.IntN(4) != 0
+		covered := asker.Vouched()
 		o, err := ch.inject(ctx, f, settle)
 		if err != nil {
 			return sum, fmt.Errorf("%w\nthe bridge's output ends:\n%s", err, br.Output.Tail(6000))
+		}
+		for range minJudgedPerFault {
+			asker.AskCovered(covered)
 		}
 		sum.Faults = append(sum.Faults, o)
 		logf("%s", o)
@@ -374,7 +397,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := tp.WaitCaughtUp(ctx); err != nil {
 		return sum, fmt.Errorf("the replica never caught up with the primary after the faults: %w", err)
 	}
-	deadline := time.Now().Add(recoveryLimit)
+	deadline = time.Now().Add(recoveryLimit)
 	for {
 		h, code, err := br.Health(ctx)
 		if err == nil && code == 200 && h.Follower.State == "following" && h.Journal.Error == "" &&
@@ -411,7 +434,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return sum, fmt.Errorf("read the journal after the run: %w", err)
 	}
 	sum.Verdict = judge(truth, whole, sub, spans, lastSeq, since, end)
-	sum.Verdict.judgeDuring(during, unanswered, truth)
+	sum.Verdict.judgeDuring(during, unanswered, truth, sum.Faults, ch.start)
 
 	out := br.Output.String()
 	sum.OutputBytes = len(out)

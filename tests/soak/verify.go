@@ -43,6 +43,10 @@ type Verdict struct {
 	// window); Unanswered the requests that got no answer (a killed or
 	// stopped bridge, a replica down).
 	During, DuringJournal, Unanswered int
+	// PerFault counts, for each fault in turn, the answers that arrived
+	// from its start to the next fault's (during or right after it), and
+	// how many of them said journal and were judged.
+	PerFault []FaultJudged
 	// Since and End bound the run's window: the start of coverage and the
 	// moment the comparison began.
 	Since, End time.Time
@@ -212,14 +216,50 @@ func judge(truth []sim.Transition, whole, sub []answer, spans []bridge.Span, las
 	return v
 }
 
+// FaultJudged is what was judged during or right after one fault.
+type FaultJudged struct {
+	Fault Fault
+	// At is when the fault began, from the start of the faults.
+	At time.Duration
+	// Answers arrived from the fault's start to the next one's; Journal of
+	// them said journal and were judged.
+	Answers, Journal int
+}
+
+// minJudgedPerFault is how many answers during or right after each fault
+// must say journal and be judged: the driver asks that many about windows
+// the journal vouched for before the fault, once the fault is over.
+const minJudgedPerFault = 5
+
 // judgeDuring holds the answers given during the faults to the invariant:
-// every one that says journal equals the truth for its window.
-func (v *Verdict) judgeDuring(answers []bridgetest.Answer, unanswered int, truth []sim.Transition) {
+// every one that says journal equals the truth for its window, and each
+// fault (the faults began at start) has at least minJudgedPerFault of
+// them, so that none goes unjudged.
+func (v *Verdict) judgeDuring(answers []bridgetest.Answer, unanswered int, truth []sim.Transition, faults []Outcome, start time.Time) {
 	events := make([]bridge.Event, len(truth))
 	for i, tr := range truth {
 		events[i] = tr.Event()
 	}
-	jv := bridgetest.JudgeJournalAnswers(answers, events)
+	// The first stretch holds the answers before the first fault.
+	starts := []time.Time{{}}
+	for _, o := range faults {
+		starts = append(starts, start.Add(o.At))
+	}
+	var jv bridgetest.JournalVerdict
+	for i, part := range bridgetest.SplitByArrival(answers, starts) {
+		pv := bridgetest.JudgeJournalAnswers(part, events)
+		jv.Answers += pv.Answers
+		jv.Journal += pv.Journal
+		jv.Problems = append(jv.Problems, pv.Problems...)
+		if i == 0 {
+			continue
+		}
+		o := faults[i-1]
+		v.PerFault = append(v.PerFault, FaultJudged{Fault: o.Fault, At: o.At, Answers: pv.Answers, Journal: pv.Journal})
+		if err := pv.Enough(minJudgedPerFault); err != nil {
+			v.problem("during or right after %s at %.1fs: %v", o.Fault, o.At.Seconds(), err)
+		}
+	}
 	v.During, v.DuringJournal, v.Unanswered = jv.Answers, jv.Journal, unanswered
 	for _, p := range jv.Problems {
 		v.problem("during the faults: %s", p)
