@@ -445,26 +445,28 @@ func TestTrimMatchesAModel(t *testing.T) {
 	j.Close()
 }
 
-// TestTrimStepsAreBounded trims a year of events from a journal of many
-// blogs with the default step bounds: every step keeps to them, and
-// writes no more pages than an ordinary commit of one event for each of as
-// many blogs as a step may touch.
-func TestTrimStepsAreBounded(t *testing.T) {
-	j, path := openTrimmable(t, "bounded.journal")
-	const blogs, events = 2000, 60_000
-	rng := rand.New(rand.NewPCG(1, 2))
+// fillForTrim starts a span at t0 in j and commits events for uniformly
+// random blogs 1..blogs, each walking Jetmon's cycle, perCommit to a
+// commit, step apart, each event a source transaction of its own. It
+// returns each blog's last status (indexed by blog) and the time after the
+// last event.
+func fillForTrim(t *testing.T, j *Journal, blogs, events, perCommit int, step time.Duration, seed uint64) ([]bridge.Status, time.Time) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, seed+1))
 	status := make([]bridge.Status, blogs+1)
 	at := t0
-	j.Commit(&Batch{NewSpan: &SpanStart{Start: t0}, Checkpoint: &Checkpoint{Flavor: "mariadb", File: "b.1", Pos: 4}})
+	if err := j.Commit(&Batch{NewSpan: &SpanStart{Start: t0}, Checkpoint: &Checkpoint{Flavor: "mariadb", File: "b.1", Pos: 4}}); err != nil {
+		t.Fatal(err)
+	}
 	for done := 0; done < events; {
 		b := &Batch{}
-		for range 500 {
+		for range perCommit {
 			blog := uint64(1 + rng.IntN(blogs))
 			old := status[blog]
 			status[blog] = nextStatus(old)
 			b.Events = append(b.Events, bridge.Event{BlogID: blog, OldStatus: old, NewStatus: status[blog], CreatedAt: at})
 			b.Txns = append(b.Txns, SourceTxn{First: len(b.Events) - 1, Count: 1, GTID: fmt.Sprintf("0-1-%d", done+1)})
-			at = at.Add(500 * time.Millisecond)
+			at = at.Add(step)
 			done++
 		}
 		b.CoveredTo = at
@@ -472,6 +474,17 @@ func TestTrimStepsAreBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return status, at
+}
+
+// TestTrimStepsAreBounded trims a year of events from a journal of many
+// blogs with the default step bounds: every step keeps to them, and
+// writes no more pages than an ordinary commit of one event for each of as
+// many blogs as a step may touch.
+func TestTrimStepsAreBounded(t *testing.T) {
+	j, path := openTrimmable(t, "bounded.journal")
+	const blogs, events = 2000, 60_000
+	status, at := fillForTrim(t, j, blogs, events, 500, 500*time.Millisecond, 1)
 	// An ordinary commit touching DefaultTrimStepBlogs blogs, one event each.
 	pages := func(commit func()) int {
 		before := j.db.Stats().TxStats
@@ -532,26 +545,7 @@ func TestTrimStepsAreBounded(t *testing.T) {
 func TestFreedPagesOutliveAReopen(t *testing.T) {
 	j, path := openTrimmable(t, "freed.journal")
 	const blogs, events = 5000, 100_000
-	rng := rand.New(rand.NewPCG(5, 6))
-	status := make([]bridge.Status, blogs+1)
-	at := t0
-	if err := j.Commit(&Batch{NewSpan: &SpanStart{Start: t0}, Checkpoint: &Checkpoint{Flavor: "mariadb", File: "b.1", Pos: 4}}); err != nil {
-		t.Fatal(err)
-	}
-	for range events / 5000 {
-		b := &Batch{}
-		for range 5000 {
-			blog := uint64(1 + rng.IntN(blogs))
-			old := status[blog]
-			status[blog] = nextStatus(old)
-			b.Events = append(b.Events, bridge.Event{BlogID: blog, OldStatus: old, NewStatus: status[blog], CreatedAt: at})
-			at = at.Add(time.Second)
-		}
-		b.CoveredTo = at
-		if err := j.Commit(b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	_, at := fillForTrim(t, j, blogs, events, 5000, time.Second, 5)
 	if _, err := j.Trim(context.Background(), t0.Add(events*3/4*time.Second), TrimOptions{}); err != nil {
 		t.Fatal(err)
 	}
