@@ -55,6 +55,9 @@ type action struct {
 
 	noise     noiseKind
 	noiseBlog int
+
+	// shape is the transaction a single-blog step is made in.
+	shape txnShape
 }
 
 // transitions is the number of transitions the action makes.
@@ -69,6 +72,7 @@ type planner struct {
 	multiRow float64
 	flap     float64
 	noise    float64
+	txn      float64
 	maxGroup int
 }
 
@@ -79,6 +83,7 @@ func newPlanner(seed uint64, worker int, status []bridge.Status, o Options) *pla
 		multiRow: o.MultiRow,
 		flap:     o.Flap,
 		noise:    o.Noise,
+		txn:      o.Transactions,
 		maxGroup: max(o.MaxGroup, 2),
 	}
 }
@@ -87,6 +92,10 @@ func newPlanner(seed uint64, worker int, status []bridge.Status, o Options) *pla
 // applies it to the planner's view of the statuses.
 func (p *planner) next(left int) action {
 	a := p.choose(left)
+	// Drawn only when asked for, so that a seed's plain sequence stays.
+	if a.kind == actStep && p.txn > 0 && p.rng.Float64() < p.txn {
+		a.shape = shapeSavepointRollback + txnShape(p.rng.IntN(4))
+	}
 	for _, s := range a.path {
 		for _, b := range a.blogs {
 			p.status[b] = s

@@ -10,7 +10,9 @@
 // several changes of one blog within a second, multi-row UPDATEs that move
 // several blogs in the same status together, and updates that are not
 // transitions (check_interval changes, and Jetmon's statement with the status
-// the row already has). Every committed transition is reported, in commit
+// the row already has); on request (Options.Transactions), steps made in
+// savepoint and XA transactions, some of whose changes are rolled back and
+// never reported. Every committed transition is reported, in commit
 // order, with the row's last_status_change read back right after the commit:
 // the history a binlog follower must reproduce.
 //
@@ -67,6 +69,13 @@ type Options struct {
 	Noise float64
 	// MaxGroup is the most rows a multi-row UPDATE changes (default 4).
 	MaxGroup int
+	// Transactions is the fraction of single-blog steps made in a
+	// transaction of another shape (see txn.go): a ROLLBACK TO SAVEPOINT
+	// undoing a change before the step commits, a two-phase or one-phase XA
+	// COMMIT, or a prepared XA transaction rolled back before the step is
+	// made plainly. Rolled-back changes are never in the truth. 0 (the
+	// default) leaves the sequence of statements of a seed unchanged.
+	Transactions float64
 }
 
 // Stats count what a run did.
@@ -86,10 +95,14 @@ type Stats struct {
 	// check_interval changes, and Jetmon's statement with the row's own
 	// status.
 	Touches, SameStatus int
-	Elapsed             time.Duration
+	// SavepointRollbacks, XATwoPhase, XAOnePhase and XARollbacks count the
+	// transactions of other shapes (Options.Transactions).
+	SavepointRollbacks, XATwoPhase, XAOnePhase, XARollbacks int
+	Elapsed                                                 time.Duration
 }
 
-func (s *Stats) add(o Stats) {
+// Add adds o's counts (not its Elapsed) to s.
+func (s *Stats) Add(o Stats) {
 	s.Transitions += o.Transitions
 	s.Statements += o.Statements
 	s.MultiRow += o.MultiRow
@@ -97,6 +110,10 @@ func (s *Stats) add(o Stats) {
 	s.SameSecond += o.SameSecond
 	s.Touches += o.Touches
 	s.SameStatus += o.SameStatus
+	s.SavepointRollbacks += o.SavepointRollbacks
+	s.XATwoPhase += o.XATwoPhase
+	s.XAOnePhase += o.XAOnePhase
+	s.XARollbacks += o.XARollbacks
 }
 
 // statementTimeout bounds a statement once sent. A statement is never
@@ -144,7 +161,7 @@ func Run(ctx context.Context, db *sql.DB, o Options, truth func(Transition) erro
 	}
 	workers := make([]*worker, o.Workers)
 	for w := range workers {
-		wk := &worker{run: r, multi: map[int]*sql.Stmt{}}
+		wk := &worker{run: r, multi: map[int]*sql.Stmt{}, xidPrefix: fmt.Sprintf("sim-%d-%d", o.Seed, w)}
 		var status []bridge.Status
 		for i := w; i < len(sites); i += o.Workers {
 			wk.sites = append(wk.sites, sites[i])
@@ -177,7 +194,7 @@ func Run(ctx context.Context, db *sql.DB, o Options, truth func(Transition) erro
 
 	var stats Stats
 	for _, wk := range workers {
-		stats.add(wk.stats)
+		stats.Add(wk.stats)
 	}
 	stats.Elapsed = time.Since(start)
 	if err := errors.Join(errs...); err != nil {
@@ -207,7 +224,7 @@ func (o *Options) normalize() error {
 	for _, f := range []struct {
 		name string
 		v    float64
-	}{{"multi-row", o.MultiRow}, {"flap", o.Flap}, {"noise", o.Noise}} {
+	}{{"multi-row", o.MultiRow}, {"flap", o.Flap}, {"noise", o.Noise}, {"transactions", o.Transactions}} {
 		if !(f.v >= 0 && f.v <= 1) {
 			return fmt.Errorf("sim: %s fraction %v is not in [0, 1]", f.name, f.v)
 		}
@@ -348,6 +365,9 @@ type worker struct {
 	single *sql.Stmt
 	multi  map[int]*sql.Stmt
 	last   map[int]time.Time // each blog's last transition time in this run
+
+	xidPrefix string // with a counter, names the worker's XA transactions
+	xids      int
 }
 
 func (w *worker) work(ctx context.Context, db *sql.DB) error {
@@ -397,8 +417,17 @@ func (w *worker) work(ctx context.Context, db *sql.DB) error {
 
 // do carries out an action. ctx is never cancelled by the run.
 func (w *worker) do(ctx context.Context, a action) error {
+	path := a.path
+	if a.shape != shapePlain {
+		if err := w.shaped(ctx, a); err != nil {
+			return err
+		}
+		if a.shape != shapeXARollback {
+			path = nil // the shaped transaction made the step
+		}
+	}
 	from := a.from
-	for _, to := range a.path {
+	for _, to := range path {
 		if err := w.transition(ctx, a.blogs, from, to); err != nil {
 			return err
 		}
@@ -467,7 +496,14 @@ func (w *worker) transition(ctx context.Context, blogs []int, from, status bridg
 	if err != nil {
 		return fmt.Errorf("set blogs %s to %d: %w", w.blogList(blogs), status, err)
 	}
+	return w.report(ctx, blogs, from, status, seq, stmtNo)
+}
 
+// report reads back the blogs a committed statement or transaction (numbered
+// stmtNo, its first transition seq) moved from status from to status, and
+// hands their transitions to the sequencer.
+func (w *worker) report(ctx context.Context, blogs []int, from, status bridge.Status, seq, stmtNo uint64) error {
+	r := w.run
 	ts, err := w.readBack(ctx, blogs, from, status)
 	if err != nil {
 		return err

@@ -192,37 +192,7 @@ func TestTruthIsWhatTheTableWentThrough(t *testing.T) {
 	audit := readAudit(t, d)
 	checkTruthAgainstAudit(t, truth, audit)
 
-	// Every blog's history is a chain from its initial status (1) through
-	// Jetmon's statuses, ending at what the table holds now.
-	final := map[uint64]bridge.Status{}
-	for _, s := range sites {
-		final[s.BlogID] = bridge.StatusRunning
-	}
-	for _, tr := range truth {
-		if prev := final[tr.BlogID]; prev != tr.Old {
-			t.Fatalf("seq %d: blog %d goes from %d, but its previous transition left it at %d", tr.Seq, tr.BlogID, tr.Old, prev)
-		}
-		if tr.Old == tr.New || !tr.New.Valid() {
-			t.Fatalf("seq %d: %d -> %d is not a transition", tr.Seq, tr.Old, tr.New)
-		}
-		final[tr.BlogID] = tr.New
-	}
-	rows, err := d.SQL.Query("SELECT blog_id, site_status, monitor_active FROM jetpack_monitor_sites")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var blog uint64
-		var status bridge.Status
-		var active bool
-		if err := rows.Scan(&blog, &status, &active); err != nil {
-			t.Fatal(err)
-		}
-		if final[blog] != status || !active {
-			t.Fatalf("blog %d: table has status %d (active %v), truth ends at %d", blog, status, active, final[blog])
-		}
-	}
-	rows.Close()
+	checkTruthEndsAtTable(t, d, sites, truth)
 
 	// Multi-row UPDATEs happened: the table saw statements changing several
 	// rows' status, as many as the simulator says it issued.
@@ -276,6 +246,70 @@ func TestTruthIsWhatTheTableWentThrough(t *testing.T) {
 		t.Errorf("the table saw %d check_interval and %d same-status updates, stats say %d and %d; want the same, > 0",
 			touches, sameStatus, stats.Touches, stats.SameStatus)
 	}
+}
+
+// checkTruthEndsAtTable checks that every blog's history is a chain from its
+// initial status (1) through Jetmon's statuses, ending at what the table
+// holds now.
+func checkTruthEndsAtTable(t *testing.T, d *testdb.DB, sites []Site, truth []Transition) {
+	t.Helper()
+	final := map[uint64]bridge.Status{}
+	for _, s := range sites {
+		final[s.BlogID] = bridge.StatusRunning
+	}
+	for _, tr := range truth {
+		if prev := final[tr.BlogID]; prev != tr.Old {
+			t.Fatalf("seq %d: blog %d goes from %d, but its previous transition left it at %d", tr.Seq, tr.BlogID, tr.Old, prev)
+		}
+		if tr.Old == tr.New || !tr.New.Valid() {
+			t.Fatalf("seq %d: %d -> %d is not a transition", tr.Seq, tr.Old, tr.New)
+		}
+		final[tr.BlogID] = tr.New
+	}
+	rows, err := d.SQL.Query("SELECT blog_id, site_status, monitor_active FROM jetpack_monitor_sites")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var blog uint64
+		var status bridge.Status
+		var active bool
+		if err := rows.Scan(&blog, &status, &active); err != nil {
+			t.Fatal(err)
+		}
+		if final[blog] != status || !active {
+			t.Fatalf("blog %d: table has status %d (active %v), truth ends at %d", blog, status, active, final[blog])
+		}
+	}
+	rows.Close()
+}
+
+// TestTransactionShapesTruthIsWhatCommitted runs steps in savepoint and XA
+// transactions: what ROLLBACK TO SAVEPOINT and XA ROLLBACK undid is not in
+// the truth, what committed is, in commit order.
+func TestTransactionShapesTruthIsWhatCommitted(t *testing.T) {
+	d := testdb.NewDB(t)
+	installAudit(t, d)
+	ctx := context.Background()
+	sites, err := Setup(ctx, d.SQL, 7000, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c collector
+	const n = 200
+	stats, err := Run(ctx, d.SQL, Options{Sites: sites, Workers: 2, Transitions: n, Seed: 5, Flap: 0.2, Noise: 0.2, Transactions: 0.5}, c.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stats: %+v", stats)
+	if len(c.truth) != n || stats.Transitions != n {
+		t.Fatalf("%d truth lines, stats say %d transitions; want exactly %d", len(c.truth), stats.Transitions, n)
+	}
+	if stats.SavepointRollbacks == 0 || stats.XATwoPhase == 0 || stats.XAOnePhase == 0 || stats.XARollbacks == 0 {
+		t.Fatalf("a shape never ran: %+v", stats)
+	}
+	checkTruthAgainstAudit(t, c.truth, readAudit(t, d))
+	checkTruthEndsAtTable(t, d, sites, c.truth)
 }
 
 // choices is what a run chose, blog by blog, read from the audit: every

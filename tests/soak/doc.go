@@ -8,7 +8,11 @@
 //
 // The topology is production's: a primary, a replica of it (GTID
 // replication, log_slave_updates; package testdb), the simulator writing on
-// the primary and the bridge following the replica. While the simulator
+// the primary and the bridge following the replica. A share of the
+// simulator's steps are made in transactions of other shapes (a ROLLBACK
+// TO SAVEPOINT undoing a change, a two-phase or one-phase XA COMMIT, a
+// prepared XA ROLLBACK; sim.Options.Transactions): what was rolled back is
+// never in the truth. While the simulator
 // commits transitions at a steady rate and two clients ask /events for
 // old and recent windows (bridgetest.Asker), a chaos driver injects, one
 // after another at random times drawn from a recorded seed:

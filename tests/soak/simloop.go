@@ -59,13 +59,7 @@ func (l *simLoop) run() {
 
 		l.mu.Lock()
 		l.running, l.cancel = false, nil
-		l.stats.Transitions += st.Transitions
-		l.stats.Statements += st.Statements
-		l.stats.MultiRow += st.MultiRow
-		l.stats.Flaps += st.Flaps
-		l.stats.SameSecond += st.SameSecond
-		l.stats.Touches += st.Touches
-		l.stats.SameStatus += st.SameStatus
+		l.stats.Add(st)
 		if err != nil {
 			l.err = fmt.Errorf("simulator segment %d: %w", seg, err)
 		}

@@ -114,9 +114,11 @@ func (s *Summary) String() string {
 		}
 	}
 	v := s.Verdict
+	sim := s.Simulator
 	fmt.Fprintf(&b, "  simulator: %d transitions in %d statements (%d multi-row, %d flaps, %d in the same second as the blog's previous), %d non-transition updates, %d segment(s)\n",
-		s.Simulator.Transitions, s.Simulator.Statements, s.Simulator.MultiRow, s.Simulator.Flaps, s.Simulator.SameSecond,
-		s.Simulator.Touches+s.Simulator.SameStatus, s.Segments)
+		sim.Transitions, sim.Statements, sim.MultiRow, sim.Flaps, sim.SameSecond, sim.Touches+sim.SameStatus, s.Segments)
+	fmt.Fprintf(&b, "  transactions: %d with a ROLLBACK TO SAVEPOINT, %d XA PREPARE + XA COMMIT, %d XA COMMIT ONE PHASE, %d XA PREPARE + XA ROLLBACK (not in the truth)\n",
+		sim.SavepointRollbacks, sim.XATwoPhase, sim.XAOnePhase, sim.XARollbacks)
 	fmt.Fprintf(&b, "  journal: %d events (last id %d) for %d blogs; %d coverage span(s), %d recorded gap(s), %d truth transitions inside gaps\n",
 		v.Journaled, v.JournalLastSeq, v.Blogs, len(v.Spans), len(v.Gaps), v.InGaps)
 	for i, sp := range v.Spans {
@@ -308,7 +310,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		addr, server.Addr(), tp.Primary.Addr(), cfg.Rate, cfg.Sites)
 
 	loop := startSimLoop(rootDSN, sim.Options{
-		Sites: sites, Workers: 4, Rate: cfg.Rate, MultiRow: 0.2, Flap: 0.3, Noise: 0.1,
+		Sites: sites, Workers: 4, Rate: cfg.Rate, MultiRow: 0.2, Flap: 0.3, Noise: 0.1, Transactions: 0.05,
 	}, cfg.Seed)
 	defer loop.stop()
 
