@@ -147,6 +147,19 @@ type change struct {
 	event       bridge.Event
 }
 
+// leftAlone says an update that changed the status left last_status_change
+// as it was, so that the transition is dated by its event (and an XA COMMIT
+// gives it its own time: xa.go). A value equal to the before image's and to
+// the statement's own second is no proof of that: Jetmon sets it to NOW()
+// with every change, and two changes of a row within one second write the
+// same value; then the row's value, the statement's second, stands.
+func leftAlone(before, after bridge.Monitor, at time.Time) bool {
+	if after.LastStatusChange.IsZero() {
+		return true
+	}
+	return after.LastStatusChange.Equal(before.LastStatusChange) && !after.LastStatusChange.Equal(at.Truncate(time.Second))
+}
+
 // newApplier starts applying at cp. known says that lay, the layout cp
 // carries, is proven there; otherwise one is proven from where the stream
 // starts (noteStreamStart) before a row needs it.
@@ -564,7 +577,7 @@ func (a *applier) rows(h *replication.EventHeader, e *replication.RowsEvent) err
 			before, after := imgs[i], imgs[i+1]
 			c := change{rowState: rowState{monitor: after}}
 			c.event, c.hasEvent = bridge.Transition(before, after, at)
-			c.atEventTime = c.hasEvent && (after.LastStatusChange.IsZero() || after.LastStatusChange.Equal(before.LastStatusChange))
+			c.atEventTime = c.hasEvent && leftAlone(before, after, at)
 			if before.SiteID != after.SiteID {
 				a.txn = append(a.txn, change{rowState: rowState{monitor: before, deleted: true}})
 			}
