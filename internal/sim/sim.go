@@ -311,6 +311,16 @@ type run struct {
 	seq *sequencer
 }
 
+// numberCommit numbers a statement just committed that made n transitions:
+// the first transition's sequence number and the statement's. The caller
+// holds commitMu, so the numbers follow the commits' order.
+func (r *run) numberCommit(n int) (seq, stmt uint64) {
+	r.stmt++
+	seq = r.nextSeq + 1
+	r.nextSeq += uint64(n)
+	return seq, r.stmt
+}
+
 // sequencer hands transitions to the truth callback in Seq order, whichever
 // worker reads its transitions back first.
 type sequencer struct {
@@ -488,9 +498,7 @@ func (w *worker) transition(ctx context.Context, blogs []int, from, status bridg
 		if n != int64(len(blogs)) {
 			return fmt.Errorf("the UPDATE changed %d rows, not %d: is something else writing to blogs %s?", n, len(blogs), w.blogList(blogs))
 		}
-		r.stmt++
-		seq, stmtNo = r.nextSeq+1, r.stmt
-		r.nextSeq += uint64(len(blogs))
+		seq, stmtNo = r.numberCommit(len(blogs))
 		return nil
 	})
 	if err != nil {

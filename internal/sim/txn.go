@@ -74,9 +74,7 @@ func (w *worker) shaped(ctx context.Context, a action) error {
 			}
 		}
 		if a.shape != shapeXARollback {
-			r.stmt++
-			seq, stmtNo = r.nextSeq+1, r.stmt
-			r.nextSeq++
+			seq, stmtNo = r.numberCommit(1)
 		}
 		return nil
 	}()
